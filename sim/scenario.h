@@ -1,0 +1,94 @@
+/* scenario.h: the scenario file, parsed and validated, and the plan it expands to.
+ *
+ * A scenario is YAML (see scenarios/quickstart.yaml and README "Scenario
+ * files"). scenario_load() parses and validates the whole file and either
+ * returns a complete struct scenario or one error line of the form
+ *   FILE:LINE:COL: KEY: expected ..., got "..."
+ * Every key is declared once in the key table in scenario.c with its type,
+ * unit, bounds and the level where it may appear; unknown keys are errors.
+ *
+ * Ownership: scenario_load() allocates *out; the caller always releases it
+ * with scenario_free() (which accepts NULL). On error *out is NULL.
+ */
+#ifndef DORMANT_SCENARIO_H
+#define DORMANT_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Axis values. The *_COUNT entries are sizes, not values. */
+enum protocol { PROTO_MQTT, PROTO_AMQP, PROTO_HTTP, PROTO_COUNT };
+enum tls_mode { TLS_NONE, TLS_ECDSA, TLS_RSA, TLS_PSK, TLS_COUNT };
+enum resume_mode { RESUME_NONE, RESUME_SESSION_ID, RESUME_TICKET, RESUME_COUNT };
+enum broker_kind { BROKER_DEFAULT, BROKER_MOSQUITTO, BROKER_RABBITMQ, BROKER_COUNT };
+enum conn_mode { CONN_PER_WAKE, CONN_PERSISTENT, CONN_COUNT };
+
+const char *protocol_name(enum protocol p);
+const char *tls_mode_name(enum tls_mode t);
+const char *resume_mode_name(enum resume_mode r);
+const char *broker_kind_name(enum broker_kind b);
+const char *conn_mode_name(enum conn_mode c);
+
+#define SCENARIO_NAME_MAX 64
+#define FLEETS_MAX 16
+#define AXIS_MAX 8             /* values per matrix axis */
+#define VARIANTS_MAX 256       /* product of all axes */
+#define PAYLOAD_MIN 24         /* the message header every payload carries (sim/message.h) */
+
+struct fleet {
+	char name[SCENARIO_NAME_MAX];
+	uint32_t count;            /* devices in this fleet, 1..100000 */
+	uint64_t wake_every_us;    /* wake period, 100ms..1d */
+	uint64_t jitter_us;        /* each wake starts uniformly in [nominal, nominal+jitter), < wake_every */
+	uint32_t payload_bytes;    /* PAYLOAD_MIN..256KiB */
+	uint32_t messages_per_wake;/* 1..100 */
+	int qos;                   /* 0 or 1; overridden by a matrix qos axis */
+	enum conn_mode connection; /* per-wake (persistent: parsed, rejected as not built yet) */
+	int downlink;              /* check for a command each wake (parsed, rejected as not built yet when true) */
+	uint32_t first_device;     /* global id of this fleet's first device (set by the loader) */
+};
+
+/* One point of the matrix. */
+struct variant {
+	char name[96];             /* e.g. "mqtt qos=1 tls=none" : axes that vary are named */
+	enum protocol protocol;
+	enum tls_mode tls;
+	enum resume_mode resume;
+	enum broker_kind broker;
+	int qos;                   /* -1: take each fleet's qos */
+};
+
+struct scenario {
+	char path[4096];           /* as given to scenario_load() */
+	char name[SCENARIO_NAME_MAX]; /* [A-Za-z0-9_.-]+, used in the results directory name */
+	uint64_t seed;
+	uint64_t duration_us;      /* measurement window per variant, 1s..7d */
+	uint32_t concurrency;      /* max wakes in flight per variant, 1..400 (paho trap: < 512 handles) */
+	uint64_t wake_timeout_us;  /* a wake still running after this fails with ERR_TIMEOUT, 1s..10m, default 30s */
+	char endpoint_host[256];   /* empty: dormant starts its own broker */
+	uint16_t endpoint_port;
+
+	size_t nfleets;
+	struct fleet fleets[FLEETS_MAX];
+	uint32_t ndevices;         /* sum of fleet counts */
+
+	size_t nvariants;
+	struct variant variants[VARIANTS_MAX];
+};
+
+/* Parses and validates PATH. On success returns ERR_OK and *out (caller frees
+ * with scenario_free). On failure returns ERR_SCENARIO, *out = NULL and
+ * writes the one-line message (no trailing newline) into errbuf. */
+enum dormant_err scenario_load(const char *path, struct scenario **out,
+                               char *errbuf, size_t errlen);
+/* Same, from a buffer; PATH is only used in messages. */
+enum dormant_err scenario_load_buffer(const char *path, const char *text, size_t len,
+                                      struct scenario **out, char *errbuf, size_t errlen);
+void scenario_free(struct scenario *s);
+
+/* The qos a device of FLEET uses in VARIANT. */
+int scenario_qos(const struct variant *v, const struct fleet *f);
+
+#endif
