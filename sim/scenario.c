@@ -1,0 +1,1184 @@
+/* scenario.c: loads and validates scenario files (see scenario.h).
+ *
+ * Two passes. libyaml's event parser builds a small tree of scalars,
+ * sequences and mappings that remembers where each node starts; then the
+ * tree is checked against the key table below, which declares every key once
+ * with its level, type, bounds and default. The first error found, in
+ * document order, becomes the one message; nothing else is reported.
+ *
+ * Values not built yet (a TLS mode, a protocol) are parsed and refused with
+ * a message naming what is built. Each value's `built` flag is one line in
+ * the value tables, so enabling a value when its code lands is a one-line
+ * change.
+ */
+#include "scenario.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "parse.h"
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+#define US_PER_S UINT64_C(1000000)
+#define DEVICES_MAX 100000     /* over all fleets */
+#define DEPTH_MAX 16           /* YAML nesting; a valid scenario needs 4 */
+#define FILE_MAX (1u << 20)    /* a scenario file larger than this is a mistake */
+
+/* ---- Axis values ---------------------------------------------------- */
+
+enum { NOT_BUILT, BUILT };
+
+struct enum_value {
+	const char *name;
+	int value;
+	int built;
+};
+
+/* Indexed by the enum value, so the *_name() functions are lookups. */
+static const struct enum_value protocol_values[] = {
+	[PROTO_MQTT] = { "mqtt", PROTO_MQTT, BUILT },
+	[PROTO_AMQP] = { "amqp", PROTO_AMQP, NOT_BUILT },
+	[PROTO_HTTP] = { "http", PROTO_HTTP, NOT_BUILT },
+};
+static const struct enum_value tls_values[] = {
+	[TLS_NONE] = { "none", TLS_NONE, BUILT },
+	[TLS_ECDSA] = { "ecdsa", TLS_ECDSA, NOT_BUILT },
+	[TLS_RSA] = { "rsa", TLS_RSA, NOT_BUILT },
+	[TLS_PSK] = { "psk", TLS_PSK, NOT_BUILT },
+};
+static const struct enum_value resume_values[] = {
+	[RESUME_NONE] = { "none", RESUME_NONE, BUILT },
+	[RESUME_SESSION_ID] = { "session-id", RESUME_SESSION_ID, NOT_BUILT },
+	[RESUME_TICKET] = { "ticket", RESUME_TICKET, NOT_BUILT },
+};
+static const struct enum_value broker_values[] = {
+	[BROKER_DEFAULT] = { "default", BROKER_DEFAULT, BUILT },
+	[BROKER_MOSQUITTO] = { "mosquitto", BROKER_MOSQUITTO, BUILT },
+	[BROKER_RABBITMQ] = { "rabbitmq", BROKER_RABBITMQ, NOT_BUILT },
+};
+static const struct enum_value conn_values[] = {
+	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
+	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, NOT_BUILT },
+};
+static const struct enum_value qos_values[] = {
+	{ "0", 0, BUILT },
+	{ "1", 1, BUILT },
+};
+static const struct enum_value bool_values[] = {
+	{ "false", 0, BUILT },
+	{ "true", 1, NOT_BUILT }, /* only key of this type: downlink */
+};
+
+_Static_assert(NELEMS(protocol_values) == PROTO_COUNT, "protocol_values");
+_Static_assert(NELEMS(tls_values) == TLS_COUNT, "tls_values");
+_Static_assert(NELEMS(resume_values) == RESUME_COUNT, "resume_values");
+_Static_assert(NELEMS(broker_values) == BROKER_COUNT, "broker_values");
+_Static_assert(NELEMS(conn_values) == CONN_COUNT, "conn_values");
+
+static const char *value_name(const struct enum_value *v, size_t n, int value)
+{
+	if (value < 0 || (size_t)value >= n)
+		return "unknown";
+	return v[value].name;
+}
+
+const char *protocol_name(enum protocol p)
+{
+	return value_name(protocol_values, NELEMS(protocol_values), (int)p);
+}
+
+const char *tls_mode_name(enum tls_mode t)
+{
+	return value_name(tls_values, NELEMS(tls_values), (int)t);
+}
+
+const char *resume_mode_name(enum resume_mode r)
+{
+	return value_name(resume_values, NELEMS(resume_values), (int)r);
+}
+
+const char *broker_kind_name(enum broker_kind b)
+{
+	return value_name(broker_values, NELEMS(broker_values), (int)b);
+}
+
+const char *conn_mode_name(enum conn_mode c)
+{
+	return value_name(conn_values, NELEMS(conn_values), (int)c);
+}
+
+int scenario_qos(const struct variant *v, const struct fleet *f)
+{
+	return v->qos >= 0 ? v->qos : f->qos;
+}
+
+/* ---- The key table -------------------------------------------------- */
+
+enum level { LEVEL_TOP, LEVEL_FLEET, LEVEL_MATRIX };
+
+/* "valid <adjective> keys", "unknown key <place>" */
+static const char *const level_adjective[] = { "top-level", "fleet", "matrix" };
+static const char *const level_place[] = { "at the top level", "in a fleet", "in the matrix" };
+
+enum key_type {
+	T_NAME,      /* [A-Za-z0-9_.-]{1,width-1} into a char array */
+	T_UINT,
+	T_DURATION,  /* microseconds */
+	T_SIZE,      /* bytes */
+	T_BOOL,
+	T_ENUM,
+	T_ENDPOINT,  /* A.B.C.D:PORT into endpoint_host/endpoint_port */
+	T_FLEETS,    /* sequence of LEVEL_FLEET mappings */
+	T_MATRIX,    /* mapping of LEVEL_MATRIX axes */
+	T_AXIS,      /* one value or a sequence of values of an enum */
+};
+
+/* Matrix axes in the order of the cross product (the last varies fastest). */
+enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_RESUME, AXIS_QOS, AXIS_COUNT };
+
+struct axes {
+	int value[AXIS_COUNT][AXIS_MAX];
+	const struct node *at[AXIS_COUNT][AXIS_MAX]; /* NULL for defaults */
+	size_t n[AXIS_COUNT];
+};
+
+/* Every key, by level. The ids index the `seen` arrays. */
+enum key_id {
+	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_FLEETS, K_MATRIX,
+	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
+	K_CONNECTION, K_DOWNLINK,
+	K_PROTOCOL, K_TLS, K_RESUME, K_BROKER, K_AXIS_QOS,
+	NKEYS
+};
+
+struct key {
+	const char *name;
+	enum level level;
+	enum key_type type;
+	int required;
+	const char *def;         /* default in scenario syntax, parsed like a value; NULL: none */
+	uint64_t min, max;       /* T_UINT, T_DURATION, T_SIZE; for T_FLEETS the count */
+	const char *expected;    /* "expected ..., got" text; NULL for enums (listed from values) */
+	const char *min_why;     /* said after "must be at least X" */
+	const char *max_why;
+	const struct enum_value *values; /* T_ENUM, T_BOOL, T_AXIS */
+	size_t nvalues;
+	enum axis axis;          /* T_AXIS */
+	size_t offset, width;    /* the field in struct scenario or struct fleet */
+};
+
+#define FIELD(type, member) .offset = offsetof(type, member), .width = sizeof(((type *)0)->member)
+#define VALUES(t) .values = (t), .nvalues = NELEMS(t)
+#define SECONDS(n) ((uint64_t)(n) * US_PER_S)
+
+#define EXPECT_NAME "a name of letters, digits, '_', '.' and '-'"
+
+static const struct key keys[NKEYS] = {
+	[K_NAME] = { "name", LEVEL_TOP, T_NAME, .required = 1, .expected = EXPECT_NAME,
+	             FIELD(struct scenario, name) },
+	[K_SEED] = { "seed", LEVEL_TOP, T_UINT, .def = "1", .min = 0, .max = UINT64_MAX,
+	             .expected = "a number like 42", FIELD(struct scenario, seed) },
+	[K_DURATION] = { "duration", LEVEL_TOP, T_DURATION, .required = 1,
+	                 .min = SECONDS(1), .max = SECONDS(7 * 86400),
+	                 .expected = "a duration like 30s", FIELD(struct scenario, duration_us) },
+	[K_CONCURRENCY] = { "concurrency", LEVEL_TOP, T_UINT, .def = "64", .min = 1, .max = 400,
+	                    .expected = "a number like 64",
+	                    .max_why = "the MQTT client library fails at 512 handles",
+	                    FIELD(struct scenario, concurrency) },
+	[K_WAKE_TIMEOUT] = { "wake_timeout", LEVEL_TOP, T_DURATION, .def = "30s",
+	                     .min = SECONDS(1), .max = SECONDS(600),
+	                     .expected = "a duration like 30s",
+	                     FIELD(struct scenario, wake_timeout_us) },
+	[K_ENDPOINT] = { "endpoint", LEVEL_TOP, T_ENDPOINT,
+	                 .expected = "an IPv4 address and port like 127.0.0.1:1883" },
+	[K_FLEETS] = { "fleets", LEVEL_TOP, T_FLEETS, .required = 1, .min = 1, .max = FLEETS_MAX,
+	               .expected = "a sequence of fleets" },
+	[K_MATRIX] = { "matrix", LEVEL_TOP, T_MATRIX,
+	               .expected = "a mapping of axes like protocol: [mqtt]" },
+
+	[K_FLEET_NAME] = { "name", LEVEL_FLEET, T_NAME, .required = 1, .expected = EXPECT_NAME,
+	                   FIELD(struct fleet, name) },
+	[K_COUNT] = { "count", LEVEL_FLEET, T_UINT, .required = 1, .min = 1, .max = DEVICES_MAX,
+	              .expected = "a number like 100", FIELD(struct fleet, count) },
+	[K_WAKE_EVERY] = { "wake_every", LEVEL_FLEET, T_DURATION, .required = 1,
+	                   .min = 100000, .max = SECONDS(86400),
+	                   .expected = "a duration like 30s", FIELD(struct fleet, wake_every_us) },
+	[K_JITTER] = { "jitter", LEVEL_FLEET, T_DURATION, .def = "0s", .min = 0, .max = SECONDS(86400),
+	               .expected = "a duration like 200ms", FIELD(struct fleet, jitter_us) },
+	[K_PAYLOAD] = { "payload", LEVEL_FLEET, T_SIZE, .def = "48B",
+	                .min = PAYLOAD_MIN, .max = 256 << 10,
+	                .expected = "a size like 48B or 2KiB",
+	                .min_why = "payloads carry a " STR(PAYLOAD_MIN) "-byte header",
+	                FIELD(struct fleet, payload_bytes) },
+	[K_MESSAGES_PER_WAKE] = { "messages_per_wake", LEVEL_FLEET, T_UINT, .def = "1",
+	                          .min = 1, .max = 100, .expected = "a number like 1",
+	                          FIELD(struct fleet, messages_per_wake) },
+	[K_FLEET_QOS] = { "qos", LEVEL_FLEET, T_UINT, .def = "1", .min = 0, .max = 1,
+	                  .expected = "0 or 1", FIELD(struct fleet, qos) },
+	[K_CONNECTION] = { "connection", LEVEL_FLEET, T_ENUM, .def = "per-wake",
+	                   VALUES(conn_values), FIELD(struct fleet, connection) },
+	[K_DOWNLINK] = { "downlink", LEVEL_FLEET, T_BOOL, .def = "false", .expected = "true or false",
+	                 VALUES(bool_values), FIELD(struct fleet, downlink) },
+
+	[K_PROTOCOL] = { "protocol", LEVEL_MATRIX, T_AXIS, .def = "mqtt",
+	                 VALUES(protocol_values), .axis = AXIS_PROTOCOL },
+	[K_TLS] = { "tls", LEVEL_MATRIX, T_AXIS, .def = "none", VALUES(tls_values), .axis = AXIS_TLS },
+	[K_RESUME] = { "resume", LEVEL_MATRIX, T_AXIS, .def = "none",
+	               VALUES(resume_values), .axis = AXIS_RESUME },
+	[K_BROKER] = { "broker", LEVEL_MATRIX, T_AXIS, .def = "default",
+	               VALUES(broker_values), .axis = AXIS_BROKER },
+	/* No default: without a qos axis each fleet's qos applies. */
+	[K_AXIS_QOS] = { "qos", LEVEL_MATRIX, T_AXIS, VALUES(qos_values), .axis = AXIS_QOS },
+};
+
+/* ---- The YAML tree -------------------------------------------------- */
+
+enum node_kind { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
+
+struct node {
+	enum node_kind kind;
+	unsigned long line, col;  /* 1-based start */
+	char *text;               /* scalar: the value, NUL-terminated */
+	struct node **child;      /* sequence: items; mapping: key, value, key, value, ... */
+	size_t nchild, cap;
+};
+
+struct loader {
+	const char *path;
+	const char *text;
+	size_t len;
+	char *err;
+	size_t errlen;
+	enum dormant_err rc;      /* ERR_OK until the first error */
+	yaml_parser_t parser;
+	struct node *root;
+	struct axes axes;
+};
+
+static void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nchild; i++)
+		node_free(n->child[i]);
+	free(n->child);
+	free(n->text);
+	free(n);
+}
+
+/* ---- Messages ------------------------------------------------------- */
+
+#define QUOTE_MAX 60 /* characters of a value shown in a message */
+
+/* TEXT made printable and bounded, for a one-line message: control and
+ * non-ASCII bytes become \xNN, a long value ends in "...". */
+static const char *printable(const char *text, char *buf, size_t n)
+{
+	size_t o = 0, shown = 0;
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (shown == QUOTE_MAX) {
+			o += (size_t)snprintf(buf + o, n - o, "...");
+			break;
+		}
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			buf[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", *p);
+		shown++;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+#define PRINTABLE_SIZE (QUOTE_MAX * 4 + 8)
+#define QUOTED_SIZE (PRINTABLE_SIZE + 2)
+
+/* TEXT, printable, in double quotes: for "got ..." */
+static const char *quoted(const char *text, char *buf, size_t n)
+{
+	char p[PRINTABLE_SIZE];
+	snprintf(buf, n, "\"%s\"", printable(text, p, sizeof p));
+	return buf;
+}
+
+/* Records the first error: "PATH:LINE:COL: KEY: message" (no KEY part when
+ * key is NULL). Later calls are ignored. Always returns -1. */
+static int fail_mark(struct loader *ld, unsigned long line, unsigned long col, const char *key,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail_mark(struct loader *ld, unsigned long line, unsigned long col, const char *key,
+                     const char *fmt, ...)
+{
+	if (ld->rc != ERR_OK)
+		return -1;
+	ld->rc = ERR_SCENARIO;
+	if (!ld->err || ld->errlen == 0)
+		return -1;
+
+	char msg[1024], keybuf[PRINTABLE_SIZE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (key)
+		snprintf(ld->err, ld->errlen, "%s:%lu:%lu: %s: %s", ld->path, line, col,
+		         printable(key, keybuf, sizeof keybuf), msg);
+	else
+		snprintf(ld->err, ld->errlen, "%s:%lu:%lu: %s", ld->path, line, col, msg);
+	return -1;
+}
+
+#define fail(ld, node, key, ...) fail_mark((ld), (node)->line, (node)->col, (key), __VA_ARGS__)
+
+static int fail_nomem(struct loader *ld)
+{
+	if (ld->rc == ERR_OK) {
+		ld->rc = ERR_NOMEM;
+		if (ld->err && ld->errlen)
+			snprintf(ld->err, ld->errlen, "%s: out of memory", ld->path);
+	}
+	return -1;
+}
+
+/* What a node is, for "got ...": the quoted value of a scalar, else its kind. */
+static const char *describe(const struct node *n, char *buf, size_t len)
+{
+	switch (n->kind) {
+	case NODE_SEQUENCE:
+		return "a sequence";
+	case NODE_MAPPING:
+		return "a mapping";
+	case NODE_SCALAR:
+		break;
+	}
+	return quoted(n->text, buf, len);
+}
+
+/* "a, b, c" from the names of LEVEL's keys, or of VALUES (built ones only
+ * when built_only). */
+static const char *key_list(enum level level, char *buf, size_t n)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < NKEYS && o < n; i++)
+		if (keys[i].level == level)
+			o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", keys[i].name);
+	return buf;
+}
+
+static const char *value_list(const struct key *k, int built_only, char *buf, size_t n)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < k->nvalues && o < n; i++)
+		if (!built_only || k->values[i].built)
+			o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "",
+			                      k->values[i].name);
+	return buf;
+}
+
+/* ---- Pass 1: YAML events to a tree ---------------------------------- */
+
+/* Line and column (1-based, in bytes) of byte OFFSET of the input. */
+static void offset_mark(const struct loader *ld, size_t offset, unsigned long *line,
+                        unsigned long *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < offset && i < ld->len; i++) {
+		if (ld->text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static int fail_yaml(struct loader *ld)
+{
+	const yaml_parser_t *p = &ld->parser;
+	unsigned long line, col;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		return fail_nomem(ld);
+	case YAML_READER_ERROR:
+		offset_mark(ld, p->problem_offset, &line, &col);
+		return fail_mark(ld, line, col, NULL, "not valid UTF-8 text: %s",
+		                 p->problem ? p->problem : "unreadable input");
+	default:
+		line = (unsigned long)p->problem_mark.line + 1;
+		col = (unsigned long)p->problem_mark.column + 1;
+		if (p->context)
+			return fail_mark(ld, line, col, NULL, "YAML syntax error: %s (%s starting at %lu:%lu)",
+			                 p->problem ? p->problem : "unknown problem", p->context,
+			                 (unsigned long)p->context_mark.line + 1,
+			                 (unsigned long)p->context_mark.column + 1);
+		return fail_mark(ld, line, col, NULL, "YAML syntax error: %s",
+		                 p->problem ? p->problem : "unknown problem");
+	}
+}
+
+static int next_event(struct loader *ld, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(&ld->parser, ev))
+		return fail_yaml(ld);
+	return 0;
+}
+
+/* A node for the event EV, appended to PARENT (or made the root). */
+static struct node *add_node(struct loader *ld, struct node *parent, enum node_kind kind,
+                             const yaml_event_t *ev)
+{
+	struct node *n = calloc(1, sizeof *n);
+	if (!n) {
+		fail_nomem(ld);
+		return NULL;
+	}
+	n->kind = kind;
+	n->line = (unsigned long)ev->start_mark.line + 1;
+	n->col = (unsigned long)ev->start_mark.column + 1;
+	if (!parent) {
+		ld->root = n;
+		return n;
+	}
+	if (parent->nchild == parent->cap) {
+		size_t cap = parent->cap ? parent->cap * 2 : 8;
+		struct node **c = realloc(parent->child, cap * sizeof *c);
+		if (!c) {
+			free(n);
+			fail_nomem(ld);
+			return NULL;
+		}
+		parent->child = c;
+		parent->cap = cap;
+	}
+	parent->child[parent->nchild++] = n;
+	return n;
+}
+
+/* Reads the node that starts with EV (owned by the caller) and everything
+ * in it into PARENT. */
+static int read_node(struct loader *ld, const yaml_event_t *ev, struct node *parent, int depth)
+{
+	struct node *n;
+	yaml_event_type_t end;
+
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT: {
+		char p[PRINTABLE_SIZE];
+		return fail_mark(ld, (unsigned long)ev->start_mark.line + 1,
+		                 (unsigned long)ev->start_mark.column + 1, NULL,
+		                 "aliases (*%s) are not supported, write the value out",
+		                 printable((const char *)ev->data.alias.anchor, p, sizeof p));
+	}
+	case YAML_SCALAR_EVENT: {
+		size_t len = ev->data.scalar.length;
+		const char *v = (const char *)ev->data.scalar.value;
+		if (memchr(v, '\0', len))
+			return fail_mark(ld, (unsigned long)ev->start_mark.line + 1,
+			                 (unsigned long)ev->start_mark.column + 1, NULL,
+			                 "values must not contain NUL characters");
+		n = add_node(ld, parent, NODE_SCALAR, ev);
+		if (!n)
+			return -1;
+		n->text = malloc(len + 1);
+		if (!n->text)
+			return fail_nomem(ld);
+		memcpy(n->text, v, len);
+		n->text[len] = '\0';
+		return 0;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+		n = add_node(ld, parent, NODE_SEQUENCE, ev);
+		end = YAML_SEQUENCE_END_EVENT;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		n = add_node(ld, parent, NODE_MAPPING, ev);
+		end = YAML_MAPPING_END_EVENT;
+		break;
+	default:
+		return fail_mark(ld, (unsigned long)ev->start_mark.line + 1,
+		                 (unsigned long)ev->start_mark.column + 1, NULL,
+		                 "unexpected YAML event");
+	}
+	if (!n)
+		return -1;
+	if (depth >= DEPTH_MAX)
+		return fail(ld, n, NULL, "nested deeper than %d levels", DEPTH_MAX);
+
+	for (;;) {
+		yaml_event_t child;
+		if (next_event(ld, &child) < 0)
+			return -1;
+		if (child.type == end) {
+			yaml_event_delete(&child);
+			return 0;
+		}
+		int rc = read_node(ld, &child, n, depth + 1);
+		yaml_event_delete(&child);
+		if (rc < 0)
+			return -1;
+	}
+}
+
+/* Expects EV to be of TYPE (what libyaml guarantees for a good stream). */
+static int expect_event(struct loader *ld, yaml_event_type_t type)
+{
+	yaml_event_t ev;
+	if (next_event(ld, &ev) < 0)
+		return -1;
+	int ok = ev.type == type;
+	unsigned long line = (unsigned long)ev.start_mark.line + 1;
+	unsigned long col = (unsigned long)ev.start_mark.column + 1;
+	yaml_event_delete(&ev);
+	if (!ok)
+		return fail_mark(ld, line, col, NULL, "unexpected YAML event");
+	return 0;
+}
+
+/* The one document of the stream into ld->root. */
+static int read_tree(struct loader *ld)
+{
+	yaml_event_t ev;
+	char req[256];
+
+	if (expect_event(ld, YAML_STREAM_START_EVENT) < 0)
+		return -1;
+	if (next_event(ld, &ev) < 0)
+		return -1;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		size_t o = 0;
+		req[0] = '\0';
+		for (size_t i = 0; i < NKEYS; i++)
+			if (keys[i].level == LEVEL_TOP && keys[i].required)
+				o += (size_t)snprintf(req + o, sizeof req - o, "%s%s", o ? ", " : "",
+				                      keys[i].name);
+		return fail_mark(ld, 1, 1, NULL,
+		                 "empty file, expected a mapping of scenario keys (required: %s)", req);
+	}
+	yaml_event_delete(&ev); /* DOCUMENT_START */
+
+	if (next_event(ld, &ev) < 0)
+		return -1;
+	int rc = read_node(ld, &ev, NULL, 0);
+	yaml_event_delete(&ev);
+	if (rc < 0)
+		return -1;
+	if (expect_event(ld, YAML_DOCUMENT_END_EVENT) < 0)
+		return -1;
+
+	if (next_event(ld, &ev) < 0)
+		return -1;
+	int more = ev.type == YAML_DOCUMENT_START_EVENT;
+	unsigned long line = (unsigned long)ev.start_mark.line + 1;
+	unsigned long col = (unsigned long)ev.start_mark.column + 1;
+	yaml_event_delete(&ev);
+	if (more)
+		return fail_mark(ld, line, col, NULL, "a scenario file holds one YAML document, found a second");
+	return 0;
+}
+
+/* ---- Pass 2: the tree against the key table ------------------------- */
+
+static const struct key *find_key(enum level level, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].level == level && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* Stores V into the unsigned or int field of width k->width at k->offset. */
+static void store_uint(void *base, const struct key *k, uint64_t v)
+{
+	char *p = (char *)base + k->offset;
+	switch (k->width) {
+	case 1: { uint8_t x = (uint8_t)v; memcpy(p, &x, 1); break; }
+	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+	case 8: memcpy(p, &v, 8); break;
+	}
+}
+
+static const char *format_bound(const struct key *k, uint64_t v, char *buf, size_t n)
+{
+	switch (k->type) {
+	case T_DURATION:
+		return format_duration(v, buf, n);
+	case T_SIZE:
+		return format_size(v, buf, n);
+	default:
+		snprintf(buf, n, "%" PRIu64, v);
+		return buf;
+	}
+}
+
+/* A number, duration or size: parses, bounds-checks and stores. */
+static int set_number(struct loader *ld, const struct key *k, const struct node *at,
+                      const char *text, void *base)
+{
+	enum parse_result r;
+	uint64_t v = 0;
+	char got[QUOTED_SIZE], bound[FORMAT_MAX], why[256] = "";
+
+	quoted(text, got, sizeof got);
+
+	switch (k->type) {
+	case T_DURATION:
+		r = parse_duration_us(text, k->min, k->max, &v);
+		break;
+	case T_SIZE:
+		r = parse_size_bytes(text, k->min, k->max, &v);
+		break;
+	default:
+		r = parse_uint(text, k->min, k->max, &v);
+		break;
+	}
+	switch (r) {
+	case PARSE_OK:
+		store_uint(base, k, v);
+		return 0;
+	case PARSE_BAD:
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	case PARSE_NEGATIVE:
+		return fail(ld, at, k->name, "must not be negative, got %s", got);
+	case PARSE_TOO_SMALL:
+		if (k->min_why)
+			snprintf(why, sizeof why, " (%s)", k->min_why);
+		return fail(ld, at, k->name, "must be at least %s%s, got %s",
+		            format_bound(k, k->min, bound, sizeof bound), why, got);
+	case PARSE_TOO_LARGE:
+		if (k->max_why)
+			snprintf(why, sizeof why, " (%s)", k->max_why);
+		return fail(ld, at, k->name, "must be at most %s%s, got %s",
+		            format_bound(k, k->max, bound, sizeof bound), why, got);
+	}
+	return fail(ld, at, k->name, "internal error: parse result %d", (int)r);
+}
+
+static int name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+static int set_name(struct loader *ld, const struct key *k, const struct node *at,
+                    const char *text, void *base)
+{
+	char got[QUOTED_SIZE];
+	size_t len = strlen(text);
+
+	quoted(text, got, sizeof got);
+	for (size_t i = 0; i < len; i++)
+		if (!name_char(text[i]))
+			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	if (len == 0)
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	if (len >= k->width)
+		return fail(ld, at, k->name, "must be at most %zu characters, got %s",
+		            k->width - 1, got);
+	memcpy((char *)base + k->offset, text, len + 1);
+	return 0;
+}
+
+/* The index of TEXT among k->values, refusing values not built; -1 on error. */
+static int lookup_value(struct loader *ld, const struct key *k, const struct node *at,
+                        const char *text)
+{
+	char got[QUOTED_SIZE], list[256];
+	int idx = -1;
+
+	if (k->type == T_BOOL) {
+		int b;
+		if (parse_bool(text, &b) == PARSE_OK)
+			for (size_t i = 0; i < k->nvalues; i++)
+				if (k->values[i].value == b)
+					idx = (int)i;
+	} else {
+		for (size_t i = 0; i < k->nvalues; i++)
+			if (strcmp(text, k->values[i].name) == 0)
+				idx = (int)i;
+	}
+	if (idx < 0) {
+		quoted(text, got, sizeof got);
+		if (k->expected)
+			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+		return fail(ld, at, k->name, "expected one of %s, got %s",
+		            value_list(k, 0, list, sizeof list), got);
+	}
+	if (!k->values[idx].built)
+		return fail(ld, at, k->name, "%s is not built yet (built: %s)", k->values[idx].name,
+		            value_list(k, 1, list, sizeof list));
+	return idx;
+}
+
+/* IPv4 literal: four decimal octets, no leading zeros. Returns the length
+ * of the address at s, or 0. */
+static size_t scan_ipv4(const char *s)
+{
+	const char *p = s;
+	for (int i = 0; i < 4; i++) {
+		if (i > 0 && *p++ != '.')
+			return 0;
+		unsigned v = 0;
+		int nd = 0;
+		while (*p >= '0' && *p <= '9' && nd < 4) {
+			v = v * 10 + (unsigned)(*p++ - '0');
+			nd++;
+		}
+		if (nd == 0 || nd > 3 || v > 255 || (nd > 1 && p[-nd] == '0'))
+			return 0;
+	}
+	return (size_t)(p - s);
+}
+
+static int set_endpoint(struct loader *ld, const struct key *k, const struct node *at,
+                        const char *text, struct scenario *s)
+{
+	char got[QUOTED_SIZE];
+	uint64_t port;
+
+	quoted(text, got, sizeof got);
+	size_t n = scan_ipv4(text);
+	if (n == 0 || text[n] != ':')
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	switch (parse_uint(text + n + 1, 1, 65535, &port)) {
+	case PARSE_OK:
+		break;
+	case PARSE_TOO_SMALL:
+	case PARSE_TOO_LARGE:
+		return fail(ld, at, k->name, "port must be between 1 and 65535, got %s", got);
+	default:
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	}
+	memcpy(s->endpoint_host, text, n);
+	s->endpoint_host[n] = '\0';
+	s->endpoint_port = (uint16_t)port;
+	return 0;
+}
+
+/* Adds one value to a matrix axis. */
+static int add_axis_value(struct loader *ld, const struct key *k, const struct node *at,
+                          const char *text)
+{
+	struct axes *ax = &ld->axes;
+	int idx = lookup_value(ld, k, at, text);
+	if (idx < 0)
+		return -1;
+	int v = k->values[idx].value;
+	for (size_t i = 0; i < ax->n[k->axis]; i++)
+		if (ax->value[k->axis][i] == v)
+			return fail(ld, at, k->name, "%s is listed twice", k->values[idx].name);
+	ax->at[k->axis][ax->n[k->axis]] = at;
+	ax->value[k->axis][ax->n[k->axis]++] = v;
+	return 0;
+}
+
+/* A scalar value (given, or a default) of a key. AT locates messages. */
+static int set_scalar(struct loader *ld, const struct key *k, const struct node *at,
+                      const char *text, void *base)
+{
+	int idx;
+
+	switch (k->type) {
+	case T_NAME:
+		return set_name(ld, k, at, text, base);
+	case T_UINT:
+	case T_DURATION:
+	case T_SIZE:
+		return set_number(ld, k, at, text, base);
+	case T_BOOL:
+	case T_ENUM:
+		idx = lookup_value(ld, k, at, text);
+		if (idx < 0)
+			return -1;
+		store_uint(base, k, (uint64_t)k->values[idx].value);
+		return 0;
+	case T_ENDPOINT:
+		return set_endpoint(ld, k, at, text, base);
+	case T_AXIS:
+		return add_axis_value(ld, k, at, text);
+	case T_FLEETS:
+	case T_MATRIX:
+		break;
+	}
+	return fail(ld, at, k->name, "internal error: key type %d has no scalar form", (int)k->type);
+}
+
+/* Where a level's keys were seen: key and value nodes, by key id. */
+struct seen {
+	const struct node *key[NKEYS];
+	const struct node *value[NKEYS];
+};
+
+static int load_value(struct loader *ld, const struct key *k, const struct node *v, void *base);
+static int finish_mapping(struct loader *ld, const struct node *at, enum level level, void *base,
+                          const char *where, const struct seen *seen);
+
+/* Checks every key of MAP against LEVEL, stores values into BASE, then
+ * applies defaults. WHERE names the mapping in a missing-key message
+ * ("fleets[1]"; NULL at the top level). */
+static int load_mapping(struct loader *ld, const struct node *map, enum level level, void *base,
+                        const char *where, struct seen *seen)
+{
+	char buf[512];
+
+	memset(seen, 0, sizeof *seen);
+	for (size_t i = 0; i + 1 < map->nchild; i += 2) {
+		const struct node *kn = map->child[i], *vn = map->child[i + 1];
+		if (kn->kind != NODE_SCALAR)
+			return fail(ld, kn, NULL, "expected a key name, got %s",
+			            describe(kn, buf, sizeof buf));
+		const struct key *k = find_key(level, kn->text);
+		if (!k) {
+			const struct key *other = NULL;
+			for (enum level l = LEVEL_TOP; l <= LEVEL_MATRIX && !other; l++)
+				if (l != level)
+					other = find_key(l, kn->text);
+			char list[256];
+			key_list(level, list, sizeof list);
+			if (other)
+				return fail(ld, kn, kn->text, "unknown key %s, it belongs %s; valid %s keys: %s",
+				            level_place[level], level_place[other->level],
+				            level_adjective[level], list);
+			return fail(ld, kn, kn->text, "unknown key; valid %s keys: %s",
+			            level_adjective[level], list);
+		}
+		size_t id = (size_t)(k - keys);
+		if (seen->key[id])
+			return fail(ld, kn, k->name, "duplicate key (first at line %lu)", seen->key[id]->line);
+		seen->key[id] = kn;
+		seen->value[id] = vn;
+		if (load_value(ld, k, vn, base) < 0)
+			return -1;
+	}
+	return finish_mapping(ld, map, level, base, where, seen);
+}
+
+/* After the keys of a mapping at AT: missing required keys are errors, the
+ * others get their defaults. */
+static int finish_mapping(struct loader *ld, const struct node *at, enum level level, void *base,
+                          const char *where, const struct seen *seen)
+{
+	for (size_t id = 0; id < NKEYS; id++) {
+		const struct key *k = &keys[id];
+		if (k->level != level || seen->key[id])
+			continue;
+		if (k->required)
+			return fail(ld, at, where, "missing required key \"%s\"", k->name);
+		if (k->def && set_scalar(ld, k, at, k->def, base) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_axis(struct loader *ld, const struct key *k, const struct node *v)
+{
+	char got[QUOTED_SIZE], list[256];
+
+	switch (v->kind) {
+	case NODE_SCALAR:
+		return add_axis_value(ld, k, v, v->text);
+	case NODE_MAPPING:
+		return fail(ld, v, k->name, "expected one of %s or a list of them, got a mapping",
+		            value_list(k, 0, list, sizeof list));
+	case NODE_SEQUENCE:
+		break;
+	}
+	if (v->nchild == 0)
+		return fail(ld, v, k->name, "must have at least 1 value");
+	if (v->nchild > AXIS_MAX)
+		return fail(ld, v, k->name, "must have at most %d values, got %zu", AXIS_MAX, v->nchild);
+	for (size_t i = 0; i < v->nchild; i++) {
+		const struct node *item = v->child[i];
+		if (item->kind != NODE_SCALAR)
+			return fail(ld, item, k->name, "expected one of %s, got %s",
+			            value_list(k, 0, list, sizeof list), describe(item, got, sizeof got));
+		if (add_axis_value(ld, k, item, item->text) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int load_fleets(struct loader *ld, const struct key *k, const struct node *v,
+                       struct scenario *s)
+{
+	char got[QUOTED_SIZE], where[32];
+	const struct node *name_at[FLEETS_MAX];
+	uint64_t total = 0;
+
+	if (v->kind != NODE_SEQUENCE)
+		return fail(ld, v, k->name, "expected %s, got %s", k->expected,
+		            describe(v, got, sizeof got));
+	if (v->nchild < k->min)
+		return fail(ld, v, k->name, "must have at least %" PRIu64 " fleet", k->min);
+	if (v->nchild > k->max)
+		return fail(ld, v->child[k->max], k->name, "must have at most %" PRIu64 " fleets, got %zu",
+		            k->max, v->nchild);
+
+	for (size_t i = 0; i < v->nchild; i++) {
+		const struct node *item = v->child[i];
+		struct fleet *f = &s->fleets[i];
+		struct seen seen;
+
+		snprintf(where, sizeof where, "fleets[%zu]", i);
+		if (item->kind != NODE_MAPPING)
+			return fail(ld, item, where, "expected a mapping of fleet keys, got %s",
+			            describe(item, got, sizeof got));
+		if (load_mapping(ld, item, LEVEL_FLEET, f, where, &seen) < 0)
+			return -1;
+
+		const struct node *at = seen.value[K_JITTER] ? seen.value[K_JITTER] : item;
+		if (f->jitter_us >= f->wake_every_us) {
+			char every[FORMAT_MAX];
+			return fail(ld, at, keys[K_JITTER].name,
+			            "must be less than wake_every (%s), got %s",
+			            format_duration(f->wake_every_us, every, sizeof every),
+			            at == item ? "0s" : describe(at, got, sizeof got));
+		}
+
+		name_at[i] = seen.value[K_FLEET_NAME];
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->fleets[j].name, f->name) == 0)
+				return fail(ld, name_at[i], keys[K_FLEET_NAME].name,
+				            "duplicate fleet name \"%s\" (first at line %lu)", f->name,
+				            name_at[j]->line);
+
+		f->first_device = (uint32_t)total;
+		total += f->count;
+		if (total > DEVICES_MAX)
+			return fail(ld, seen.value[K_COUNT], keys[K_COUNT].name,
+			            "devices over all fleets must be at most %d, got %" PRIu64
+			            " with this fleet", DEVICES_MAX, total);
+	}
+	s->nfleets = v->nchild;
+	s->ndevices = (uint32_t)total;
+	return 0;
+}
+
+/* The key of an axis, for names and messages. */
+static const struct key *axis_key(enum axis a)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].type == T_AXIS && keys[i].axis == a)
+			return &keys[i];
+	return NULL;
+}
+
+static int axis_has(const struct axes *ax, enum axis a, int v)
+{
+	for (size_t i = 0; i < ax->n[a]; i++)
+		if (ax->value[a][i] == v)
+			return 1;
+	return 0;
+}
+
+/* Rules between axes. Every combination of the axes is run, so a rule
+ * between two values holds if it holds for any pair of them. */
+static int check_combinations(struct loader *ld, const struct node *matrix)
+{
+	const struct axes *ax = &ld->axes;
+
+	for (size_t i = 0; i < ax->n[AXIS_RESUME]; i++) {
+		int r = ax->value[AXIS_RESUME][i];
+		if (r != RESUME_NONE && axis_has(ax, AXIS_TLS, TLS_NONE)) {
+			const struct node *at = ax->at[AXIS_RESUME][i] ? ax->at[AXIS_RESUME][i] : matrix;
+			return fail(ld, at, keys[K_RESUME].name, "%s needs tls", resume_mode_name(r));
+		}
+	}
+	return 0;
+}
+
+/* The cross product of the axes, in axis order, the last varying fastest. */
+static int expand_variants(struct loader *ld, const struct node *at, struct scenario *s)
+{
+	const struct axes *ax = &ld->axes;
+	size_t total = 1, idx[AXIS_COUNT] = { 0 };
+
+	for (int a = 0; a < AXIS_COUNT; a++)
+		total *= ax->n[a] ? ax->n[a] : 1;
+	if (total > VARIANTS_MAX)
+		return fail(ld, at, keys[K_MATRIX].name, "%zu variants, at most %d", total, VARIANTS_MAX);
+
+	for (size_t vi = 0; vi < total; vi++) {
+		struct variant *v = &s->variants[vi];
+		v->protocol = (enum protocol)ax->value[AXIS_PROTOCOL][idx[AXIS_PROTOCOL]];
+		v->broker = (enum broker_kind)ax->value[AXIS_BROKER][idx[AXIS_BROKER]];
+		v->tls = (enum tls_mode)ax->value[AXIS_TLS][idx[AXIS_TLS]];
+		v->resume = (enum resume_mode)ax->value[AXIS_RESUME][idx[AXIS_RESUME]];
+		v->qos = ax->n[AXIS_QOS] ? ax->value[AXIS_QOS][idx[AXIS_QOS]] : -1;
+
+		/* Name: the protocol, then key=value for each axis that varies or
+		 * was set to other than its default. */
+		size_t o = (size_t)snprintf(v->name, sizeof v->name, "%s", protocol_name(v->protocol));
+		for (int a = AXIS_PROTOCOL + 1; a < AXIS_COUNT; a++) {
+			const struct key *k = axis_key((enum axis)a);
+			if (ax->n[a] == 0)
+				continue;
+			int val = ax->value[a][idx[a]];
+			const char *vname = value_name(k->values, k->nvalues, val);
+			int is_default = k->def && strcmp(k->def, vname) == 0;
+			if ((ax->n[a] > 1 || !is_default) && o < sizeof v->name)
+				o += (size_t)snprintf(v->name + o, sizeof v->name - o, " %s=%s", k->name,
+				                      vname);
+		}
+
+		for (int a = AXIS_COUNT - 1; a >= 0; a--) {
+			if (++idx[a] < (ax->n[a] ? ax->n[a] : 1))
+				break;
+			idx[a] = 0;
+		}
+	}
+	s->nvariants = total;
+	return 0;
+}
+
+static int load_matrix(struct loader *ld, const struct key *k, const struct node *v)
+{
+	char got[QUOTED_SIZE];
+	struct seen seen;
+
+	if (v->kind != NODE_MAPPING)
+		return fail(ld, v, k->name, "expected %s, got %s", k->expected,
+		            describe(v, got, sizeof got));
+	if (load_mapping(ld, v, LEVEL_MATRIX, &ld->axes, k->name, &seen) < 0)
+		return -1;
+	return check_combinations(ld, v);
+}
+
+static int load_value(struct loader *ld, const struct key *k, const struct node *v, void *base)
+{
+	char got[QUOTED_SIZE], list[256];
+
+	switch (k->type) {
+	case T_FLEETS:
+		return load_fleets(ld, k, v, base);
+	case T_MATRIX:
+		return load_matrix(ld, k, v);
+	case T_AXIS:
+		return load_axis(ld, k, v);
+	default:
+		break;
+	}
+	if (v->kind != NODE_SCALAR) {
+		if (k->expected)
+			return fail(ld, v, k->name, "expected %s, got %s", k->expected,
+			            describe(v, got, sizeof got));
+		return fail(ld, v, k->name, "expected one of %s, got %s",
+		            value_list(k, 0, list, sizeof list), describe(v, got, sizeof got));
+	}
+	return set_scalar(ld, k, v, v->text, base);
+}
+
+static int load_scenario(struct loader *ld, struct scenario *s)
+{
+	char got[QUOTED_SIZE];
+	struct seen seen;
+	const struct node *root = ld->root;
+
+	if (root->kind != NODE_MAPPING)
+		return fail(ld, root, NULL, "expected a mapping of scenario keys at the top level, got %s",
+		            root->kind == NODE_SCALAR && root->text[0] == '\0'
+		                    ? "nothing"
+		                    : describe(root, got, sizeof got));
+	if (load_mapping(ld, root, LEVEL_TOP, s, NULL, &seen) < 0)
+		return -1;
+	if (!seen.key[K_MATRIX]) {
+		struct seen none = { 0 };
+		if (finish_mapping(ld, root, LEVEL_MATRIX, &ld->axes, NULL, &none) < 0)
+			return -1;
+	}
+	return expand_variants(ld, seen.value[K_MATRIX] ? seen.value[K_MATRIX] : root, s);
+}
+
+/* ---- Entry points --------------------------------------------------- */
+
+enum dormant_err scenario_load_buffer(const char *path, const char *text, size_t len,
+                                      struct scenario **out, char *errbuf, size_t errlen)
+{
+	struct loader ld = { .path = path, .text = text, .len = len, .err = errbuf,
+	                     .errlen = errlen, .rc = ERR_OK };
+	struct scenario *s = NULL;
+
+	*out = NULL;
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	if (!yaml_parser_initialize(&ld.parser)) {
+		fail_nomem(&ld);
+		return ld.rc;
+	}
+	yaml_parser_set_input_string(&ld.parser, (const unsigned char *)text, len);
+
+	s = calloc(1, sizeof *s);
+	if (!s)
+		fail_nomem(&ld);
+	else if (read_tree(&ld) == 0 && load_scenario(&ld, s) == 0)
+		snprintf(s->path, sizeof s->path, "%s", path);
+
+	node_free(ld.root);
+	yaml_parser_delete(&ld.parser);
+	if (ld.rc != ERR_OK) {
+		free(s);
+		return ld.rc;
+	}
+	*out = s;
+	return ERR_OK;
+}
+
+enum dormant_err scenario_load(const char *path, struct scenario **out, char *errbuf,
+                               size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int saved;
+
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		saved = errno;
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(saved));
+		return ERR_SCENARIO;
+	}
+	text = malloc(FILE_MAX + 1);
+	if (!text) {
+		fclose(f);
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "%s: out of memory", path);
+		return ERR_NOMEM;
+	}
+	len = fread(text, 1, FILE_MAX + 1, f);
+	saved = errno;
+	int bad = ferror(f);
+	fclose(f);
+	if (bad || len > FILE_MAX) {
+		if (errbuf && errlen) {
+			if (bad)
+				snprintf(errbuf, errlen, "%s: cannot read: %s", path, strerror(saved));
+			else
+				snprintf(errbuf, errlen, "%s: larger than %uMiB, not a scenario file", path,
+				         FILE_MAX >> 20);
+		}
+		free(text);
+		return ERR_SCENARIO;
+	}
+	enum dormant_err rc = scenario_load_buffer(path, text, len, out, errbuf, errlen);
+	free(text);
+	return rc;
+}
+
+void scenario_free(struct scenario *s)
+{
+	free(s);
+}
