@@ -1,0 +1,54 @@
+/* adapter.h: the one table every protocol adapter fills (see clients/README.md).
+ *
+ * An adapter drives a real protocol library for one wake at a time (many
+ * wakes may be in flight), always through the modem endpoint it is given,
+ * never to the server directly. All functions are called on the engine
+ * thread; the library's callbacks may run on other threads and talk back
+ * only through the wake_* functions of sim/wake.h.
+ */
+#ifndef DORMANT_ADAPTER_H
+#define DORMANT_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scenario.h"
+#include "wake.h"
+
+struct adapter_env {
+	int epfd;                   /* the engine loop, for adapters that need a socket of their own */
+	const struct scenario *sc;
+	const struct variant *variant;
+	/* Runs the engine loop for up to TIMEOUT_MS (init may wait on its own sockets). */
+	void (*pump)(int timeout_ms);
+};
+
+struct adapter_ops {
+	const char *name;
+	enum protocol protocol;
+	/* Once per variant, before the first wake. Returns ERR_OK or writes why into err. */
+	enum dormant_err (*init)(const struct adapter_env *env, char *err, size_t errlen);
+	/* Once per variant after the last wake was reaped. */
+	void (*fini)(void);
+	/* Starts wake W asynchronously; must end in exactly one wake_adapter_done(W, ...),
+	 * possibly before returning. Returning non-OK means it did not start (no done call). */
+	enum dormant_err (*start)(struct wake *w);
+	/* Tells the phase of each packet of the protocol (see modem_frame_fn). May be NULL. */
+	modem_frame_fn frame;
+	/* The library has connected to W's modem endpoint (engine thread). May be NULL. */
+	void (*accepted)(struct wake *w);
+	/* W's deadline passed: make the library give up soon (the engine has already
+	 * closed the modem side); wake_adapter_done must still follow. */
+	void (*abort)(struct wake *w);
+	/* After wake_adapter_done: release the library handle. Engine thread. */
+	void (*reap)(struct wake *w);
+	/* Library name and version for env.json. */
+	void (*version)(char *buf, size_t len);
+};
+
+/* The adapter for protocol P, or NULL if none is built in. */
+const struct adapter_ops *adapter_for(enum protocol p);
+
+extern const struct adapter_ops mqtt_adapter;
+
+#endif

@@ -1,0 +1,616 @@
+/* modem.c: per-wake relay between a protocol library and the server, and
+ * the place where every byte and segment of a wake is counted.
+ * See modem.h for the contract and the header-size constants. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_sent & co; glibc's lacks them */
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "loop.h"
+#include "modem.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* TCP_CLOSE of the kernel's include/net/tcp_states.h; <linux/tcp.h> has no state names
+ * and <netinet/tcp.h> cannot be included beside it. */
+#define TCPI_STATE_CLOSE 7
+
+#define BUF_SIZE (64 * 1024)
+#define CLOSE_WAIT_NS (2000ull * 1000 * 1000) /* give up waiting for TCP_CLOSE after 2 s */
+
+struct buf {
+	size_t off, len;
+	unsigned char data[BUF_SIZE];
+};
+
+struct kernel_snap {
+	uint64_t bytes_sent, bytes_received, segs_out, segs_in;
+};
+
+/* Splits one direction of the library's stream into packets (see modem_frame_fn). */
+struct framer {
+	size_t left;               /* bytes of the current packet still to come */
+	enum phase ph;             /* its phase */
+	unsigned char hdr[8];      /* the start of a packet whose header is incomplete */
+	size_t hlen;
+	int off;                   /* the stream did not parse: fall back to the adapter's phase */
+};
+
+enum conn_state { ST_LISTEN, ST_CONNECTING, ST_RELAY, ST_CLOSING, ST_DONE };
+
+struct modem_conn {
+	struct modem *m;
+	struct loop_src lsn, cli, srv;
+	enum conn_state state;
+	struct modem_target target;
+	uint32_t device;
+	_Atomic int phase;          /* set by the library's threads */
+	enum phase acct_phase;      /* phase the kernel counters are being charged to */
+	struct kernel_snap snap;    /* kernel counters at the start of acct_phase */
+	int lib_eof, srv_eof, srv_shut, cli_shut;
+	uint64_t closing_since_ns;
+	struct buf up, down;        /* up: library -> server; down: server -> library */
+	struct modem_counts c;
+	modem_cb on_accept, on_done;
+	modem_frame_fn frame;
+	struct framer fr[2];        /* [0] up, [1] down */
+	void *arg;
+	struct modem_conn *next_closing;
+};
+
+struct modem {
+	int epfd;
+	struct modem_conn *closing;
+};
+
+static const char *const phase_names[PHASE_COUNT] = {
+	[PHASE_TCP] = "tcp", [PHASE_TLS] = "tls", [PHASE_SETUP] = "setup",
+	[PHASE_DATA] = "data", [PHASE_DOWNLINK] = "downlink", [PHASE_TEARDOWN] = "teardown",
+};
+
+const char *phase_name(enum phase p)
+{
+	return (unsigned)p < PHASE_COUNT ? phase_names[p] : "?";
+}
+
+uint32_t modem_device_addr(uint32_t device)
+{
+	return MODEM_DEVICE_NET + device + 1;
+}
+
+struct modem *modem_create(int epfd)
+{
+	struct modem *m = calloc(1, sizeof(*m));
+	if (m)
+		m->epfd = epfd;
+	return m;
+}
+
+void modem_destroy(struct modem *m)
+{
+	free(m);
+}
+
+static void close_src(struct modem_conn *mc, struct loop_src *s)
+{
+	if (s->fd >= 0) {
+		loop_del(mc->m->epfd, s);
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+static int read_kernel(int fd, struct kernel_snap *k, struct tcp_info *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -1;
+	k->bytes_sent = ti.tcpi_bytes_sent;
+	k->bytes_received = ti.tcpi_bytes_received;
+	k->segs_out = ti.tcpi_segs_out;
+	k->segs_in = ti.tcpi_segs_in;
+	if (out)
+		*out = ti;
+	return 0;
+}
+
+/* Charges the kernel counters since the last snapshot to acct_phase. */
+static void charge_kernel(struct modem_conn *mc, const struct kernel_snap *now, int fin_in)
+{
+	struct phase_counts *ph = &mc->c.ph[mc->acct_phase];
+	uint64_t ds = now->bytes_sent - mc->snap.bytes_sent;
+	uint64_t dr = now->bytes_received - mc->snap.bytes_received - (uint64_t)fin_in;
+	uint64_t dso = now->segs_out - mc->snap.segs_out;
+	uint64_t dsi = now->segs_in - mc->snap.segs_in;
+	ph->segs_up += dso;
+	ph->segs_down += dsi;
+	ph->ip_up += ds + MODEM_HDR_SEGMENT * dso;
+	ph->ip_down += dr + MODEM_HDR_SEGMENT * dsi;
+	mc->snap = *now;
+}
+
+static void set_error(struct modem_conn *mc, enum dormant_err e, const char *what, int errnum)
+{
+	if (mc->c.err != ERR_OK)
+		return;
+	mc->c.err = e;
+	if (errnum)
+		snprintf(mc->c.detail, sizeof(mc->c.detail), "%s: %s", what, strerror(errnum));
+	else
+		snprintf(mc->c.detail, sizeof(mc->c.detail), "%s", what);
+}
+
+static void finalize(struct modem_conn *mc, int tcp_closed)
+{
+	struct kernel_snap k;
+	struct tcp_info ti;
+	if (mc->srv.fd >= 0 && mc->c.established_ns && read_kernel(mc->srv.fd, &k, &ti) == 0) {
+		charge_kernel(mc, &k, mc->c.fin_in);
+		mc->c.retrans = ti.tcpi_total_retrans;
+		mc->c.tcp_info_ok = tcp_closed;
+	}
+	close_src(mc, &mc->lsn);
+	close_src(mc, &mc->cli);
+	close_src(mc, &mc->srv);
+	struct modem_counts *c = &mc->c;
+	for (int p = 0; p < PHASE_COUNT; p++) {
+		struct phase_counts *ph = &c->ph[p];
+		/* Without TLS the stream carries exactly the plaintext. */
+		ph->stream_up = ph->plain_up;
+		ph->stream_down = ph->plain_down;
+		c->plain_up += ph->plain_up;
+		c->plain_down += ph->plain_down;
+		c->stream_up += ph->stream_up;
+		c->stream_down += ph->stream_down;
+		c->ip_up += ph->ip_up;
+		c->ip_down += ph->ip_down;
+		c->segs_up += ph->segs_up;
+		c->segs_down += ph->segs_down;
+	}
+	c->closed_ns = clock_mono_ns();
+	mc->state = ST_DONE;
+}
+
+static void finish(struct modem_conn *mc, int tcp_closed)
+{
+	finalize(mc, tcp_closed);
+	if (mc->on_done)
+		mc->on_done(mc, mc->arg);
+}
+
+/* Both directions are closed: wait (polled from modem_tick) until the
+ * kernel has the final ACK, so TCP_INFO no longer moves. */
+static void maybe_close(struct modem_conn *mc)
+{
+	if (mc->state != ST_RELAY || !mc->lib_eof || !mc->srv_eof || !mc->srv_shut || mc->down.len)
+		return;
+	if (!mc->cli_shut) {
+		shutdown(mc->cli.fd, SHUT_WR);
+		mc->cli_shut = 1;
+	}
+	struct tcp_info ti;
+	struct kernel_snap k;
+	if (read_kernel(mc->srv.fd, &k, &ti) == 0 && ti.tcpi_state == TCPI_STATE_CLOSE) {
+		finish(mc, 1);
+		return;
+	}
+	mc->state = ST_CLOSING;
+	mc->closing_since_ns = clock_mono_ns();
+	loop_del(mc->m->epfd, &mc->srv);
+	loop_del(mc->m->epfd, &mc->cli);
+	mc->next_closing = mc->m->closing;
+	mc->m->closing = mc;
+}
+
+static void update_events(struct modem_conn *mc)
+{
+	if (mc->state != ST_RELAY && mc->state != ST_CONNECTING)
+		return;
+	uint32_t ce = 0, se = 0;
+	if (!mc->lib_eof && mc->up.len < BUF_SIZE)
+		ce |= EPOLLIN;
+	if (mc->down.len)
+		ce |= EPOLLOUT;
+	if (mc->state == ST_CONNECTING)
+		se = EPOLLOUT;
+	else {
+		if (!mc->srv_eof && mc->down.len < BUF_SIZE)
+			se |= EPOLLIN;
+		if (mc->up.len)
+			se |= EPOLLOUT;
+	}
+	if (mc->cli.fd >= 0)
+		loop_mod(mc->m->epfd, &mc->cli, ce);
+	if (mc->srv.fd >= 0)
+		loop_mod(mc->m->epfd, &mc->srv, se);
+}
+
+/* Writes what BUF holds to FD. Returns 0, or an errno. */
+static int flush(int fd, struct buf *b)
+{
+	while (b->len) {
+		ssize_t n = send(fd, b->data + b->off, b->len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return errno;
+		}
+		b->off += (size_t)n;
+		b->len -= (size_t)n;
+	}
+	b->off = 0;
+	return 0;
+}
+
+static void compact(struct buf *b)
+{
+	if (b->off && b->len)
+		memmove(b->data, b->data + b->off, b->len);
+	if (!b->len || b->off)
+		b->off = 0;
+}
+
+static void pump_up(struct modem_conn *mc)
+{
+	if (mc->state != ST_RELAY)
+		return;
+	int e = flush(mc->srv.fd, &mc->up);
+	if (e) {
+		set_error(mc, e == ECONNRESET || e == EPIPE ? ERR_RESET : ERR_CLOSED, "send to server", e);
+		mc->up.len = 0;
+	}
+	if (mc->lib_eof && !mc->up.len && !mc->srv_shut) {
+		shutdown(mc->srv.fd, SHUT_WR);
+		mc->srv_shut = 1;
+	}
+}
+
+static void pump_down(struct modem_conn *mc)
+{
+	if (mc->cli.fd < 0)
+		return;
+	int e = flush(mc->cli.fd, &mc->down);
+	if (e)
+		mc->down.len = 0; /* the library went away; what it did not read is its loss */
+	if (mc->srv_eof && !mc->down.len && !mc->cli_shut) {
+		shutdown(mc->cli.fd, SHUT_WR);
+		mc->cli_shut = 1;
+	}
+}
+
+/* Charges N stream bytes read at NOW to phase P in one direction. A new
+ * phase in the library's direction is a boundary for the kernel counters. */
+static void charge_bytes(struct modem_conn *mc, int down, enum phase p, size_t n, uint64_t now)
+{
+	struct phase_counts *ph = &mc->c.ph[p];
+	if (down) {
+		ph->plain_down += n;
+		ph->last_down_ns = now;
+		return;
+	}
+	if (p != mc->acct_phase && mc->c.established_ns) {
+		struct kernel_snap k;
+		if (read_kernel(mc->srv.fd, &k, NULL) == 0)
+			charge_kernel(mc, &k, 0);
+		mc->acct_phase = p;
+	}
+	if (!ph->first_up_ns)
+		ph->first_up_ns = now;
+	ph->last_up_ns = now;
+	ph->plain_up += n;
+}
+
+/* Charges the N bytes at P to the phases of the packets they belong to.
+ * With a framer the phase comes from the bytes themselves, exactly; the
+ * adapter's modem_set_phase() is only the fallback, since a library may
+ * report a step done before the modem has read its bytes. */
+static void account(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now)
+{
+	struct framer *f = &mc->fr[down];
+	if (!mc->frame || f->off) {
+		charge_bytes(mc, down, (enum phase)atomic_load(&mc->phase), n, now);
+		return;
+	}
+	while (n) {
+		if (f->left) {
+			size_t t = n < f->left ? n : f->left;
+			charge_bytes(mc, down, f->ph, t, now);
+			f->left -= t;
+			p += t;
+			n -= t;
+			continue;
+		}
+		size_t take = sizeof(f->hdr) - f->hlen;
+		if (take > n)
+			take = n;
+		memcpy(f->hdr + f->hlen, p, take);
+		size_t len = 0;
+		enum phase ph = PHASE_DATA;
+		int r = mc->frame(down, f->hdr, f->hlen + take, &len, &ph);
+		if (r == 0 && f->hlen + take < sizeof(f->hdr)) {
+			f->hlen += take; /* header incomplete: wait for the next read */
+			return;
+		}
+		if (r <= 0 || len < f->hlen || (unsigned)ph >= PHASE_COUNT) {
+			f->off = 1;
+			charge_bytes(mc, down, (enum phase)atomic_load(&mc->phase), f->hlen + n, now);
+			f->hlen = 0;
+			return;
+		}
+		f->ph = ph;
+		f->left = len - f->hlen;
+		if (f->hlen)
+			charge_bytes(mc, down, ph, f->hlen, now);
+		f->hlen = 0;
+	}
+}
+
+static void on_cli(struct loop_src *src, uint32_t events)
+{
+	struct modem_conn *mc = container_of(src, struct modem_conn, cli);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		compact(&mc->up);
+		while (!mc->lib_eof && mc->up.off + mc->up.len < BUF_SIZE) {
+			ssize_t n = recv(src->fd, mc->up.data + mc->up.off + mc->up.len,
+			                 BUF_SIZE - mc->up.off - mc->up.len, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+			uint64_t now = clock_mono_ns();
+			if (n <= 0) {
+				mc->lib_eof = 1;
+				mc->c.lib_eof_ns = now;
+				break;
+			}
+			account(mc, 0, mc->up.data + mc->up.off + mc->up.len, (size_t)n, now);
+			mc->up.len += (size_t)n;
+		}
+	}
+	if (events & EPOLLOUT)
+		pump_down(mc);
+	pump_up(mc);
+	update_events(mc);
+	maybe_close(mc);
+}
+
+static void on_srv(struct loop_src *src, uint32_t events)
+{
+	struct modem_conn *mc = container_of(src, struct modem_conn, srv);
+	if (mc->state == ST_CONNECTING) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		getsockopt(src->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr || (events & (EPOLLERR | EPOLLHUP))) {
+			set_error(mc, ERR_CONNECT, "connect", soerr ? soerr : ECONNREFUSED);
+			mc->c.server_eof_ns = clock_mono_ns();
+			/* The library sees its connection closed, as it would on a real refusal. */
+			finish(mc, 0);
+			return;
+		}
+		uint64_t now = clock_mono_ns();
+		mc->c.established_ns = now;
+		struct phase_counts *ph = &mc->c.ph[PHASE_TCP];
+		ph->first_up_ns = mc->c.connect_ns;
+		ph->last_up_ns = now;
+		ph->last_down_ns = now;
+		/* The SYN and SYN-ACK carry 8 option bytes more than other segments. */
+		ph->ip_up += MODEM_HDR_SYN_EXTRA;
+		ph->ip_down += MODEM_HDR_SYN_EXTRA;
+		struct kernel_snap k;
+		memset(&mc->snap, 0, sizeof(mc->snap));
+		mc->acct_phase = PHASE_TCP;
+		if (read_kernel(src->fd, &k, NULL) == 0)
+			charge_kernel(mc, &k, 0);
+		struct sockaddr_in sa;
+		socklen_t sal = sizeof(sa);
+		if (getsockname(src->fd, (struct sockaddr *)&sa, &sal) == 0)
+			mc->c.local_port = ntohs(sa.sin_port);
+		mc->state = ST_RELAY;
+		/* Kernel counters from here on go to the phase of the library's bytes. */
+		mc->acct_phase = PHASE_SETUP;
+		pump_up(mc);
+		update_events(mc);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		compact(&mc->down);
+		while (!mc->srv_eof && mc->down.off + mc->down.len < BUF_SIZE) {
+			ssize_t n = recv(src->fd, mc->down.data + mc->down.off + mc->down.len,
+			                 BUF_SIZE - mc->down.off - mc->down.len, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+			uint64_t now = clock_mono_ns();
+			if (n < 0) {
+				mc->c.rst_in = errno == ECONNRESET;
+				if (!mc->lib_eof)
+					set_error(mc, errno == ECONNRESET ? ERR_RESET : ERR_CLOSED, "recv from server", errno);
+				mc->srv_eof = 1;
+				mc->srv_shut = 1; /* nothing more can be sent on a reset socket */
+				mc->up.len = 0;
+				mc->c.server_eof_ns = now;
+				break;
+			}
+			if (n == 0) {
+				mc->srv_eof = 1;
+				mc->c.fin_in = 1;
+				mc->c.server_eof_ns = now;
+				break;
+			}
+			account(mc, 1, mc->down.data + mc->down.off + mc->down.len, (size_t)n, now);
+			mc->down.len += (size_t)n;
+		}
+		pump_down(mc);
+	}
+	if (events & EPOLLOUT)
+		pump_up(mc);
+	update_events(mc);
+	maybe_close(mc);
+}
+
+static void on_lsn(struct loop_src *src, uint32_t events)
+{
+	struct modem_conn *mc = container_of(src, struct modem_conn, lsn);
+	int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	mc->c.accept_ns = clock_mono_ns();
+	close_src(mc, &mc->lsn);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	loop_add(mc->m->epfd, &mc->cli, fd, EPOLLIN);
+	if (mc->on_accept)
+		mc->on_accept(mc, mc->arg);
+
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		set_error(mc, ERR_CONNECT, "socket", errno);
+		finish(mc, 0);
+		return;
+	}
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Each device is its own host: bind its source address, let connect()
+	 * pick the port (no TIME_WAIT port hunting on one shared address). */
+	setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	struct sockaddr_in local = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(modem_device_addr(mc->device)) };
+	mc->c.local_addr = modem_device_addr(mc->device);
+	struct sockaddr_in remote = { .sin_family = AF_INET, .sin_port = htons(mc->target.port),
+	                              .sin_addr.s_addr = htonl(mc->target.addr) };
+	mc->state = ST_CONNECTING;
+	mc->c.connect_ns = clock_mono_ns();
+	if (bind(s, (struct sockaddr *)&local, sizeof(local)) < 0 ||
+	    (connect(s, (struct sockaddr *)&remote, sizeof(remote)) < 0 && errno != EINPROGRESS)) {
+		int e = errno;
+		close(s);
+		set_error(mc, ERR_CONNECT, "connect", e);
+		finish(mc, 0);
+		return;
+	}
+	loop_add(mc->m->epfd, &mc->srv, s, EPOLLOUT);
+	update_events(mc);
+}
+
+struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
+                              modem_frame_fn frame, modem_cb on_accept, modem_cb on_done, void *arg,
+                              enum dormant_err *err, char *detail, unsigned detail_len)
+{
+	struct modem_conn *mc = calloc(1, sizeof(*mc));
+	if (!mc) {
+		*err = ERR_NOMEM;
+		snprintf(detail, detail_len, "out of memory");
+		return NULL;
+	}
+	mc->m = m;
+	mc->lsn.fd = mc->cli.fd = mc->srv.fd = -1;
+	mc->lsn.fn = on_lsn;
+	mc->cli.fn = on_cli;
+	mc->srv.fn = on_srv;
+	mc->target = *target;
+	mc->device = device;
+	mc->on_accept = on_accept;
+	mc->on_done = on_done;
+	mc->frame = frame;
+	mc->arg = arg;
+	atomic_init(&mc->phase, PHASE_SETUP);
+	mc->acct_phase = PHASE_TCP;
+
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		*err = ERR_INTERNAL;
+		snprintf(detail, detail_len, "modem endpoint: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(mc);
+		return NULL;
+	}
+	loop_add(m->epfd, &mc->lsn, fd, EPOLLIN);
+	mc->state = ST_LISTEN;
+	return mc;
+}
+
+uint16_t modem_conn_port(const struct modem_conn *mc)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	if (mc->lsn.fd < 0 || getsockname(mc->lsn.fd, (struct sockaddr *)&sa, &len) < 0)
+		return 0;
+	return ntohs(sa.sin_port);
+}
+
+void modem_set_phase(struct modem_conn *mc, enum phase p)
+{
+	atomic_store(&mc->phase, (int)p);
+}
+
+static void unlink_closing(struct modem_conn *mc)
+{
+	for (struct modem_conn **pp = &mc->m->closing; *pp; pp = &(*pp)->next_closing)
+		if (*pp == mc) {
+			*pp = mc->next_closing;
+			return;
+		}
+}
+
+void modem_conn_abort(struct modem_conn *mc, enum dormant_err err, const char *why)
+{
+	if (mc->state == ST_DONE)
+		return;
+	if (mc->state == ST_CLOSING)
+		unlink_closing(mc);
+	set_error(mc, err, why, 0);
+	finalize(mc, 0);
+}
+
+const struct modem_counts *modem_conn_counts(const struct modem_conn *mc)
+{
+	return &mc->c;
+}
+
+void modem_conn_free(struct modem_conn *mc)
+{
+	if (!mc)
+		return;
+	if (mc->state != ST_DONE)
+		modem_conn_abort(mc, ERR_INTERNAL, "freed while open");
+	free(mc);
+}
+
+void modem_tick(struct modem *m)
+{
+	uint64_t now = clock_mono_ns();
+	struct modem_conn **pp = &m->closing;
+	while (*pp) {
+		struct modem_conn *mc = *pp;
+		struct tcp_info ti;
+		struct kernel_snap k;
+		int closed = read_kernel(mc->srv.fd, &k, &ti) == 0 && ti.tcpi_state == TCPI_STATE_CLOSE;
+		if (closed || now - mc->closing_since_ns > CLOSE_WAIT_NS) {
+			*pp = mc->next_closing;
+			finish(mc, closed);
+			continue;
+		}
+		pp = &mc->next_closing;
+	}
+}
+
+int modem_timeout_ms(const struct modem *m)
+{
+	return m->closing ? 1 : -1;
+}

@@ -1,0 +1,133 @@
+/* modem.h: the device's network interface.
+ *
+ * Like a cellular module that terminates the connection for its
+ * microcontroller, the modem owns the real TCP socket to the server and the
+ * protocol library talks to it through a private local endpoint. That is
+ * the one place where dormant measures the wire: plaintext bytes per phase
+ * and direction, stream bytes, kernel TCP_INFO figures (bytes, segments),
+ * IP-level bytes derived from them, and CLOCK_MONOTONIC timestamps at the
+ * socket, so library time and wire time can be told apart.
+ *
+ * One struct modem_conn serves one wake: modem_open() binds a listening
+ * socket on 127.0.0.1 with a kernel-chosen port; the library connects to it;
+ * on accept the modem connects to the server from the device's own source
+ * address (DEVICE_NET + device + 1, see modem_device_addr) with TCP_NODELAY,
+ * relays bytes both ways, and when the library closes it shuts its write side,
+ * drains the server to EOF, waits for the socket to reach TCP_CLOSE and reads
+ * TCP_INFO once more. Then it calls the done callback (engine thread).
+ *
+ * IP-level bytes, from TCP_INFO (IPv4, Linux defaults, verified against
+ * captures on lo; tests/it_capture.py checks it every run):
+ *   every segment but the SYN carries 20 (IP) + 20 (TCP) + 12 (timestamps
+ *   option) = 52 header bytes; SYN and SYN-ACK carry 20 option bytes, 8 more.
+ *   ip_up   = bytes_sent + 52*segs_out + 8
+ *   ip_down = bytes_received - fin_in + 52*segs_in + 8
+ * where fin_in = 1 once the server's FIN arrived (the kernel counts it in
+ * tcpi_bytes_received). See MODEM_HDR_* below.
+ *
+ * Threads: everything runs on the engine thread except modem_set_phase(),
+ * which the library's own threads may call at any time.
+ *
+ * Ownership: modem_create/modem_destroy; modem_open returns a conn the
+ * engine always frees with modem_conn_free(), after the done callback ran
+ * (or without waiting, after modem_conn_abort()).
+ */
+#ifndef DORMANT_MODEM_H
+#define DORMANT_MODEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define MODEM_HDR_SEGMENT 52u   /* IPv4 20 + TCP 20 + timestamps option 12 */
+#define MODEM_HDR_SYN_EXTRA 8u  /* SYN options are 20 bytes instead of 12 */
+#define MODEM_DEVICE_NET 0x7f500000u /* 127.80.0.0: device d has 127.80.0.0 + d + 1 */
+#define MODEM_DEVICE_NET_CIDR "127.80.0.0/14"
+
+enum phase {
+	PHASE_TCP,       /* TCP handshake */
+	PHASE_TLS,       /* TLS handshake (none yet: plaintext) */
+	PHASE_SETUP,     /* protocol connection set-up: MQTT CONNECT/CONNACK */
+	PHASE_DATA,      /* uplink messages and their acknowledgements */
+	PHASE_DOWNLINK,  /* checking for / receiving a command */
+	PHASE_TEARDOWN,  /* protocol close, TCP close */
+	PHASE_COUNT
+};
+const char *phase_name(enum phase p);
+
+struct phase_counts {
+	uint64_t plain_up, plain_down;   /* what the protocol stack wrote / read */
+	uint64_t stream_up, stream_down; /* TCP stream bytes (= plaintext without TLS) */
+	uint64_t ip_up, ip_down;         /* with headers, from TCP_INFO deltas */
+	uint64_t segs_up, segs_down;
+	uint64_t first_up_ns;            /* first byte of the phase from the library; 0 if none */
+	uint64_t last_up_ns, last_down_ns;
+};
+
+struct modem_counts {
+	struct phase_counts ph[PHASE_COUNT];
+	uint64_t plain_up, plain_down, stream_up, stream_down;
+	uint64_t ip_up, ip_down, segs_up, segs_down;
+	uint32_t retrans;                /* tcpi_total_retrans */
+	int fin_in;                      /* server sent FIN */
+	int rst_in;                      /* connection was reset */
+	int tcp_info_ok;                 /* final TCP_INFO was read in TCP_CLOSE */
+	uint64_t accept_ns;              /* library connected to the modem */
+	uint64_t connect_ns;             /* connect() to the server issued */
+	uint64_t established_ns;         /* TCP handshake complete */
+	uint64_t lib_eof_ns;             /* library closed its side */
+	uint64_t server_eof_ns;          /* server's FIN (or error) read */
+	uint64_t closed_ns;              /* final accounting done */
+	uint32_t local_addr;             /* device source address, host order */
+	uint16_t local_port;
+	enum dormant_err err;            /* ERR_OK, or what broke the connection */
+	char detail[128];
+};
+
+struct modem;
+struct modem_conn;
+
+struct modem_target {
+	uint32_t addr;   /* server IPv4, host order */
+	uint16_t port;
+};
+
+typedef void (*modem_cb)(struct modem_conn *mc, void *arg);
+
+/* A protocol's framer: P holds the first AVAIL bytes of a packet in one
+ * direction (DOWN: server to library). Returns 1 and sets *LEN (the whole
+ * packet, header included) and *PH (the phase it belongs to) once it can
+ * tell, 0 if it needs more bytes (it is never given more than 8), -1 if the
+ * bytes are not its protocol. */
+typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph);
+
+struct modem *modem_create(int epfd);
+void modem_destroy(struct modem *m);
+
+/* Opens a per-wake endpoint for DEVICE towards TARGET. FRAME (may be NULL:
+ * then bytes go to the phase last set with modem_set_phase) tells the phase
+ * of each packet. ON_ACCEPT (may be NULL) runs when the library connected;
+ * ON_DONE when the connection is fully accounted. Returns NULL with *err
+ * set on failure. */
+struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
+                              modem_frame_fn frame, modem_cb on_accept, modem_cb on_done, void *arg,
+                              enum dormant_err *err, char *detail, unsigned detail_len);
+/* Local port the library must connect to (on 127.0.0.1). */
+uint16_t modem_conn_port(const struct modem_conn *mc);
+/* Thread-safe: bytes the library writes from now on belong to phase P. */
+void modem_set_phase(struct modem_conn *mc, enum phase p);
+/* Closes every socket at once (timeout, interrupt); counts what it has. ON_DONE is not called. */
+void modem_conn_abort(struct modem_conn *mc, enum dormant_err err, const char *why);
+const struct modem_counts *modem_conn_counts(const struct modem_conn *mc);
+void modem_conn_free(struct modem_conn *mc);
+
+/* Conns waiting for TCP_CLOSE are polled: call modem_tick() whenever the
+ * loop wakes; modem_timeout_ms() says how soon it wants to be called
+ * again (-1: no wish). */
+void modem_tick(struct modem *m);
+int modem_timeout_ms(const struct modem *m);
+
+uint32_t modem_device_addr(uint32_t device);
+
+#endif
