@@ -1,0 +1,114 @@
+/* fuzz_scenario.c: the scenario parser must never crash, leak, or break its
+ * contract, whatever the input.
+ *
+ * Built with DORMANT_LIBFUZZER (cmake -DDORMANT_FUZZ=ON, clang) this is a
+ * libFuzzer target; seed it with scenarios/ and tests/unit/bad/:
+ *   ./fuzz_scenario corpus/ ../scenarios ../tests/unit/bad
+ * Otherwise it is a replay program for ctest: each file given on the command
+ * line is fed as is, truncated at every byte, and with single bytes replaced
+ * at up to FLIP_POSITIONS positions, all under the sanitizers.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Returns 0; a broken contract aborts so the fuzzer records the input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct scenario *s = (struct scenario *)1;
+	char err[512];
+
+	memset(err, 'x', sizeof err);
+	enum dormant_err rc = scenario_load_buffer("fuzz.yaml", (const char *)data, size, &s, err,
+	                                           sizeof err);
+	if (rc == ERR_OK) {
+		if (!s || err[0] != '\0' || s->nfleets < 1 || s->nfleets > FLEETS_MAX ||
+		    s->nvariants < 1 || s->nvariants > VARIANTS_MAX)
+			abort();
+		scenario_free(s);
+		return 0;
+	}
+	/* One line, naming the file, no trailing newline. */
+	if (s != NULL || (rc != ERR_SCENARIO && rc != ERR_NOMEM) || !memchr(err, '\0', sizeof err) ||
+	    strncmp(err, "fuzz.yaml:", 10) != 0 || strchr(err, '\n'))
+		abort();
+	return 0;
+}
+
+#ifndef DORMANT_LIBFUZZER
+
+#define FLIP_POSITIONS 512
+
+/* Byte values that matter to YAML or to the value parsers. */
+static const uint8_t replacements[] = {
+	0x00, 0xff, '\n', ' ', ':', '-', '[', '{', '*', '&', '"', '#', '9', '.',
+};
+
+static long runs;
+
+static void feed(const uint8_t *data, size_t size)
+{
+	/* An exact-size copy, so reading past the end is caught. */
+	uint8_t *copy = malloc(size ? size : 1);
+	if (!copy) {
+		perror("malloc");
+		exit(2);
+	}
+	memcpy(copy, data, size);
+	LLVMFuzzerTestOneInput(copy, size);
+	free(copy);
+	runs++;
+}
+
+static int replay(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	static uint8_t buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+
+	feed(buf, n);
+	for (size_t len = 0; len < n; len++)
+		feed(buf, len);
+
+	size_t step = n > FLIP_POSITIONS ? n / FLIP_POSITIONS : 1;
+	for (size_t pos = 0; pos < n; pos += step) {
+		uint8_t saved = buf[pos];
+		for (size_t r = 0; r < sizeof replacements; r++) {
+			if (replacements[r] == saved)
+				continue;
+			buf[pos] = replacements[r];
+			feed(buf, n);
+		}
+		buf[pos] = saved ^ 0x20; /* case and space flips */
+		feed(buf, n);
+		buf[pos] = saved;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int failed = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s FILE...\n", argv[0]);
+		return 2;
+	}
+	for (int i = 1; i < argc; i++)
+		if (replay(argv[i]) < 0)
+			failed = 1;
+	printf("fuzz_scenario: %d files, %ld inputs, no crash\n", argc - 1, runs);
+	return failed;
+}
+
+#endif
