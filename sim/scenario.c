@@ -362,8 +362,7 @@ static const char *describe(const struct node *n, char *buf, size_t len)
 	return quoted(n->text, buf, len);
 }
 
-/* "a, b, c" from the names of LEVEL's keys, or of VALUES (built ones only
- * when built_only). */
+/* "a, b, c": the names of LEVEL's keys. */
 static const char *key_list(enum level level, char *buf, size_t n)
 {
 	size_t o = 0;
@@ -374,6 +373,7 @@ static const char *key_list(enum level level, char *buf, size_t n)
 	return buf;
 }
 
+/* "a, b, c": the values of K, only the built ones when built_only. */
 static const char *value_list(const struct key *k, int built_only, char *buf, size_t n)
 {
 	size_t o = 0;
@@ -531,7 +531,8 @@ static int read_node(struct loader *ld, const yaml_event_t *ev, struct node *par
 	}
 }
 
-/* Expects EV to be of TYPE (what libyaml guarantees for a good stream). */
+/* Reads the next event, which must be of TYPE (libyaml guarantees the
+ * order of a good stream; this only guards it). */
 static int expect_event(struct loader *ld, yaml_event_type_t type)
 {
 	yaml_event_t ev;
@@ -939,13 +940,14 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 		if (load_mapping(ld, item, LEVEL_FLEET, f, where, &seen) < 0)
 			return -1;
 
-		const struct node *at = seen.value[K_JITTER] ? seen.value[K_JITTER] : item;
+		/* The default jitter (0s) is always below the shortest period. */
 		if (f->jitter_us >= f->wake_every_us) {
+			const struct node *at = seen.value[K_JITTER] ? seen.value[K_JITTER] : item;
 			char every[FORMAT_MAX];
 			return fail(ld, at, keys[K_JITTER].name,
 			            "must be less than wake_every (%s), got %s",
 			            format_duration(f->wake_every_us, every, sizeof every),
-			            at == item ? "0s" : describe(at, got, sizeof got));
+			            describe(at, got, sizeof got));
 		}
 
 		name_at[i] = seen.value[K_FLEET_NAME];
