@@ -54,6 +54,17 @@ int server_mkdirs(const char *dir)
 	return 0;
 }
 
+static void unregister(struct server *s)
+{
+	pthread_mutex_lock(&registry_lock);
+	for (struct server **pp = &registry; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&registry_lock);
+}
+
 enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, size_t errlen)
 {
 	int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -90,6 +101,15 @@ enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, s
 	}
 	close(logfd);
 	s->pid = pid;
+	/* The PID on record, so a test (or a user) can check nothing outlived the run. */
+	char pidpath[4200];
+	snprintf(pidpath, sizeof(pidpath), "%s/%s.pid", s->dir, s->name);
+	FILE *pf = fopen(pidpath, "w");
+	if (pf) {
+		fprintf(pf, "%d\n", (int)pid);
+		fclose(pf);
+	}
+	unregister(s); /* a retry spawns the same struct again: never list it twice */
 	pthread_mutex_lock(&registry_lock);
 	s->next = registry;
 	registry = s;
@@ -116,6 +136,7 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 		pid_t r = waitpid(s->pid, &status, WNOHANG);
 		if (r == s->pid) {
 			s->pid = 0;
+			unregister(s);
 			char tail[600];
 			server_log_tail(s, tail, sizeof(tail), 5);
 			snprintf(err, errlen, "%s exited during start-up (%s %d); log %s:\n%s", s->name,
@@ -138,17 +159,6 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 		struct timespec ts = { 0, 5 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-}
-
-static void unregister(struct server *s)
-{
-	pthread_mutex_lock(&registry_lock);
-	for (struct server **pp = &registry; *pp; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	pthread_mutex_unlock(&registry_lock);
 }
 
 void server_stop(struct server *s)

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -526,13 +527,13 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 
 	/* server side */
 	struct server broker = { 0 };
-	char host[64];
+	char host[sizeof(sc->endpoint_host)];
 	if (sc->endpoint_host[0]) {
 		snprintf(host, sizeof(host), "%s", sc->endpoint_host);
 		e->target.port = sc->endpoint_port;
 		results_variant_server(e->res, "external", sc->endpoint_host, 0);
 	} else {
-		char dir[4200], s[120];
+		char dir[sizeof(e->rundir) + 256], s[sizeof(e->v->name)];
 		slug(e->v->name, s, sizeof(s));
 		snprintf(dir, sizeof(dir), "%s/servers/%02u-%s", e->rundir, vi + 1, s);
 		enum dormant_err se = mosq_start(&broker, dir, err, errlen);
@@ -693,13 +694,17 @@ static int make_rundir(const struct scenario *sc, const char *root, char *out, s
 {
 	char label[32];
 	clock_utc_label(label, sizeof(label));
-	if (server_mkdirs(root) < 0)
+	/* Absolute: servers run from their own directories and get paths from us. */
+	char abs[4096];
+	if (server_mkdirs(root) < 0 || !realpath(root, abs))
 		return -1;
 	for (int i = 1; i < 100; i++) {
-		if (i == 1)
-			snprintf(out, len, "%s/%s-%s", root, sc->name, label);
-		else
-			snprintf(out, len, "%s/%s-%s-%d", root, sc->name, label, i);
+		int n = i == 1 ? snprintf(out, len, "%s/%s-%s", abs, sc->name, label)
+		               : snprintf(out, len, "%s/%s-%s-%d", abs, sc->name, label, i);
+		if (n < 0 || (size_t)n >= len) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
 		if (mkdir(out, 0755) == 0)
 			return 0;
 		if (errno != EEXIST)

@@ -54,13 +54,11 @@ static const char usage_check[] =
 	"Validates FILE and prints the expanded plan: variants, devices, expected\n"
 	"wakes and messages per variant. Exit 0 if valid, 3 if not.\n";
 
-static int bad_usage(const char *cmd, const char *fmt, const char *arg)
+/* One line naming what was wrong, never the whole usage text. */
+static int bad_usage(const char *cmd, const char *what, const char *arg)
 {
-	fprintf(stderr, "dormant: %s", cmd ? cmd : "");
-	if (cmd)
-		fputs(": ", stderr);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see 'dormant %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
+	fprintf(stderr, "dormant: %s%s%s%s%s%s (see 'dormant %s%s--help')\n", cmd ? cmd : "", cmd ? ": " : "", what,
+	        arg ? " '" : "", arg ? arg : "", arg ? "'" : "", cmd ? cmd : "", cmd ? " " : "");
 	return EXIT_USAGE;
 }
 
@@ -121,13 +119,13 @@ static int cmd_check(int argc, char **argv)
 			return EXIT_OK;
 		}
 		if (argv[i][0] == '-' && argv[i][1])
-			return bad_usage("check", "unknown option '%s'", argv[i]);
+			return bad_usage("check", "unknown option", argv[i]);
 		if (file)
-			return bad_usage("check", "one scenario file at a time, got a second: '%s'", argv[i]);
+			return bad_usage("check", "one scenario file at a time, got a second:", argv[i]);
 		file = argv[i];
 	}
 	if (!file)
-		return bad_usage("check", "%sa scenario FILE is required", "");
+		return bad_usage("check", "a scenario FILE is required", NULL);
 	struct scenario *sc = load(file);
 	if (!sc)
 		return EXIT_SCENARIO;
@@ -147,7 +145,7 @@ static int cmd_run(int argc, char **argv)
 			return EXIT_OK;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
 			if (i + 1 >= argc || !argv[i + 1][0])
-				return bad_usage("run", "'%s' needs a directory", a);
+				return bad_usage("run", "a directory must follow", a);
 			o.results_root = argv[++i];
 		} else if (!strncmp(a, "--output=", 9) && a[9]) {
 			o.results_root = a + 9;
@@ -156,15 +154,15 @@ static int cmd_run(int argc, char **argv)
 		} else if (!strcmp(a, "--no-progress")) {
 			o.progress = 0;
 		} else if (a[0] == '-' && a[1]) {
-			return bad_usage("run", "unknown option '%s'", a);
+			return bad_usage("run", "unknown option", a);
 		} else if (file) {
-			return bad_usage("run", "one scenario file at a time, got a second: '%s'", a);
+			return bad_usage("run", "one scenario file at a time, got a second:", a);
 		} else {
 			file = a;
 		}
 	}
 	if (!file)
-		return bad_usage("run", "%sa scenario FILE is required", "");
+		return bad_usage("run", "a scenario FILE is required", NULL);
 	struct scenario *sc = load(file);
 	if (!sc)
 		return EXIT_SCENARIO;
@@ -214,5 +212,5 @@ int main(int argc, char **argv)
 		printf("dormant %s\n", DORMANT_VERSION);
 		return EXIT_OK;
 	}
-	return bad_usage(NULL, "unknown command '%s'", cmd);
+	return bad_usage(NULL, "unknown command", cmd);
 }

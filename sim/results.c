@@ -42,7 +42,7 @@ static void csv_header(FILE *f)
 	fputs("variant,protocol,broker,tls,resume,qos,fleet,device,seq,due_us,start_unix_us,sched_lag_us,"
 	      "local_addr,local_port,outcome,error_kind,error_detail,messages,acked,"
 	      "t_wake_us,t_acked_us,t_tcp_us,t_setup_us,t_data_us,t_teardown_us,t_wire_us,t_client_us,"
-	      "t_conn_idle_us,e2e_us,cpu_us,"
+	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,"
 	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
 	      "retrans,fin_in,rst_in,tcp_info_ok",
 	      f);
@@ -178,7 +178,13 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	int64_t wake_us = span_us(w->start_ns, w->end_ns);
 	int64_t acked_us = span_us(w->start_ns, w->acked_ns);
 	int64_t client = wake_us - wire;
+	/* Library time around the wire, as in shared/notes/paho-waits.md §4:
+	 * pre = start to the library's connect reaching the modem; conn_idle =
+	 * accept to the first protocol byte; post = the library's close to the
+	 * adapter's last callback. */
+	int64_t pre = c ? span_us(w->start_ns, c->accept_ns) : 0;
 	int64_t conn_idle = c ? span_us(c->accept_ns, c->ph[PHASE_SETUP].first_up_ns) : 0;
+	int64_t post = c ? span_us(c->lib_eof_ns, w->lib_done_ns) : 0;
 
 	/* e2e: the slowest message of the wake, if all of them arrived */
 	int64_t e2e = -1;
@@ -212,9 +218,10 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	        (unsigned long long)w->start_wall_us, (long long)sched_lag, addr, c ? c->local_port : 0,
 	        ok ? "ok" : "failed", ok ? "" : dormant_strerror(err));
 	csv_text(f, ok ? "" : detail);
-	fprintf(f, ",%u,%u,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,", w->nmsg, w->acked, (long long)wake_us,
-	        (long long)acked_us, (long long)t[PHASE_TCP], (long long)t[PHASE_SETUP], (long long)t[PHASE_DATA],
-	        (long long)t[PHASE_TEARDOWN], (long long)wire, (long long)client, (long long)conn_idle);
+	fprintf(f, ",%u,%u,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,", w->nmsg, w->acked,
+	        (long long)wake_us, (long long)acked_us, (long long)t[PHASE_TCP], (long long)t[PHASE_SETUP],
+	        (long long)t[PHASE_DATA], (long long)t[PHASE_TEARDOWN], (long long)wire, (long long)client,
+	        (long long)pre, (long long)conn_idle, (long long)post);
 	if (e2e >= 0)
 		fprintf(f, "%lld", (long long)e2e);
 	fputc(',', f);

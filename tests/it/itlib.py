@@ -1,0 +1,142 @@
+"""Shared helpers for dormant's integration tests.
+
+Every test runs the real dormant binary against the real servers it starts
+itself (mosquitto on a free 127.0.0.1 port); nothing is mocked. A test
+exits 0 on success, 1 on failure (printing what differed), and 77 (ctest's
+SKIP_RETURN_CODE) only when a server binary or capture tool is missing.
+"""
+import csv
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def need(*binaries):
+    for b in binaries:
+        if not shutil.which(b):
+            print(f"SKIP: {b} not installed (scripts/setup installs it)")
+            sys.exit(SKIP)
+
+
+def fail(msg):
+    print(f"FAIL: {msg}")
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Workdir:
+    """A private directory for one test, removed unless the test failed."""
+
+    def __init__(self, name):
+        self.path = tempfile.mkdtemp(prefix=f"dormant-{name}-")
+
+    def file(self, name, text):
+        p = os.path.join(self.path, name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+
+def run_dormant(dormant, scenario, out, timeout=300, extra=()):
+    """Runs `dormant run SCENARIO -o OUT`; returns (rc, stdout, stderr, rundir)."""
+    p = subprocess.run([dormant, "run", scenario, "-o", out, "--no-progress", *extra],
+                       capture_output=True, text=True, timeout=timeout)
+    runs = sorted(glob.glob(os.path.join(out, "*", "")))
+    return p.returncode, p.stdout, p.stderr, runs[-1].rstrip("/") if runs else None
+
+
+def rows(rundir):
+    with open(os.path.join(rundir, "wakes.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def summary(rundir):
+    with open(os.path.join(rundir, "summary.json")) as f:
+        return json.load(f)
+
+
+def show_server_logs(rundir):
+    for log in glob.glob(os.path.join(rundir or "", "servers", "*", "*.log")):
+        print(f"--- {log}")
+        with open(log, errors="replace") as f:
+            print(f.read()[-4000:])
+
+
+class Capture:
+    """tshark on lo, filtered to the devices' source range, started before a run."""
+
+    def __init__(self, path, bpf):
+        self.path = path
+        self.err = open(path + ".stderr", "w+")
+        self.p = subprocess.Popen(["tshark", "-i", "lo", "-f", bpf, "-w", path, "-q"],
+                                  stdout=subprocess.DEVNULL, stderr=self.err)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            self.err.seek(0)
+            text = self.err.read()
+            if "Capturing on" in text:
+                return
+            if self.p.poll() is not None:
+                if "ermission" in text or "don't have permission" in text:
+                    print("SKIP: no permission to capture on lo:\n" + text)
+                    sys.exit(SKIP)
+                fail("tshark exited: " + text)
+            time.sleep(0.05)
+        fail("tshark did not start capturing within 20 s")
+
+    def stop(self):
+        time.sleep(0.3)  # let the last packets reach the capture
+        self.p.send_signal(signal.SIGINT)
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            fail("tshark did not stop")
+        self.err.seek(0)
+        text = self.err.read()
+        for n in re.findall(r"(\d+) packets? dropped", text):
+            if int(n):
+                fail(f"the capture dropped {n} packets: it cannot be compared byte for byte\n{text}")
+        return text
+
+    def packets(self):
+        """[(src, sport, dst, dport, ip_len, flags)] for every IPv4/TCP packet."""
+        out = subprocess.run(["tshark", "-r", self.path, "-T", "fields", "-E", "separator=,",
+                              "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
+                              "-e", "ip.len", "-e", "tcp.flags"],
+                             capture_output=True, text=True, check=True).stdout
+        pk = []
+        for line in out.splitlines():
+            f = line.split(",")
+            if len(f) < 6 or not f[4]:
+                continue
+            pk.append((f[0], int(f[1]), f[2], int(f[3]), int(f[4]), int(f[5], 16)))
+        return pk
+
+
+def per_connection(packets, device_prefix="127.8"):
+    """{(device_addr, device_port): {up, down, segs_up, segs_down, rst_up, rst_down}}"""
+    conns = {}
+    for src, sp, dst, dp, ln, flags in packets:
+        up = src.startswith(device_prefix)
+        key = (src, sp) if up else (dst, dp)
+        c = conns.setdefault(key, dict(up=0, down=0, segs_up=0, segs_down=0, rst_up=0, rst_down=0))
+        d = "up" if up else "down"
+        c[d] += ln
+        c["segs_" + d] += 1
+        if flags & 0x04:
+            c["rst_" + d] += 1
+    return conns
