@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mbedtls/ssl_ciphersuites.h>
 #include <yaml.h>
 
 #include "parse.h"
@@ -50,14 +51,14 @@ static const struct enum_value protocol_values[] = {
 };
 static const struct enum_value tls_values[] = {
 	[TLS_NONE] = { "none", TLS_NONE, BUILT },
-	[TLS_ECDSA] = { "ecdsa", TLS_ECDSA, NOT_BUILT },
-	[TLS_RSA] = { "rsa", TLS_RSA, NOT_BUILT },
-	[TLS_PSK] = { "psk", TLS_PSK, NOT_BUILT },
+	[TLS_ECDSA] = { "ecdsa", TLS_ECDSA, BUILT },
+	[TLS_RSA] = { "rsa", TLS_RSA, BUILT },
+	[TLS_PSK] = { "psk", TLS_PSK, BUILT },
 };
 static const struct enum_value resume_values[] = {
 	[RESUME_NONE] = { "none", RESUME_NONE, BUILT },
-	[RESUME_SESSION_ID] = { "session-id", RESUME_SESSION_ID, NOT_BUILT },
-	[RESUME_TICKET] = { "ticket", RESUME_TICKET, NOT_BUILT },
+	[RESUME_SESSION_ID] = { "session-id", RESUME_SESSION_ID, BUILT },
+	[RESUME_TICKET] = { "ticket", RESUME_TICKET, BUILT },
 };
 static const struct enum_value broker_values[] = {
 	[BROKER_DEFAULT] = { "default", BROKER_DEFAULT, BUILT },
@@ -74,7 +75,17 @@ static const struct enum_value qos_values[] = {
 };
 static const struct enum_value bool_values[] = {
 	{ "false", 0, BUILT },
-	{ "true", 1, NOT_BUILT }, /* only key of this type: downlink */
+	{ "true", 1, NOT_BUILT }, /* downlink */
+};
+static const struct enum_value flag_values[] = {
+	{ "false", 0, BUILT },
+	{ "true", 1, BUILT },
+};
+static const struct enum_value tls_fault_values[] = {
+	[TLS_FAULT_NONE] = { "none", TLS_FAULT_NONE, BUILT },
+	[TLS_FAULT_WRONG_CA] = { "wrong-ca", TLS_FAULT_WRONG_CA, BUILT },
+	[TLS_FAULT_WRONG_NAME] = { "wrong-name", TLS_FAULT_WRONG_NAME, BUILT },
+	[TLS_FAULT_WRONG_PSK] = { "wrong-psk", TLS_FAULT_WRONG_PSK, BUILT },
 };
 
 _Static_assert(NELEMS(protocol_values) == PROTO_COUNT, "protocol_values");
@@ -110,9 +121,19 @@ const char *broker_kind_name(enum broker_kind b)
 	return value_name(broker_values, NELEMS(broker_values), (int)b);
 }
 
+const char *tls_fault_name(enum tls_fault f)
+{
+	return value_name(tls_fault_values, NELEMS(tls_fault_values), (int)f);
+}
+
 const char *conn_mode_name(enum conn_mode c)
 {
 	return value_name(conn_values, NELEMS(conn_values), (int)c);
+}
+
+int scenario_ciphersuite_known(const char *name)
+{
+	return mbedtls_ssl_ciphersuite_from_string(name) != NULL;
 }
 
 int scenario_qos(const struct variant *v, const struct fleet *f)
@@ -142,7 +163,7 @@ enum key_type {
 };
 
 /* Matrix axes in the order of the cross product (the last varies fastest). */
-enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_RESUME, AXIS_QOS, AXIS_COUNT };
+enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_COUNT };
 
 struct axes {
 	int value[AXIS_COUNT][AXIS_MAX];
@@ -152,10 +173,11 @@ struct axes {
 
 /* Every key, by level. The ids index the `seen` arrays. */
 enum key_id {
-	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_FLEETS, K_MATRIX,
+	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
+	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
 	K_CONNECTION, K_DOWNLINK,
-	K_PROTOCOL, K_TLS, K_RESUME, K_BROKER, K_AXIS_QOS,
+	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS,
 	NKEYS
 };
 
@@ -199,6 +221,13 @@ static const struct key keys[NKEYS] = {
 	                     FIELD(struct scenario, wake_timeout_us) },
 	[K_ENDPOINT] = { "endpoint", LEVEL_TOP, T_ENDPOINT,
 	                 .expected = "an IPv4 address and port like 127.0.0.1:1883" },
+	[K_TLS_VERIFY] = { "tls_verify", LEVEL_TOP, T_BOOL, .def = "true", .expected = "true or false",
+	                   VALUES(flag_values), FIELD(struct scenario, tls_verify) },
+	[K_TLS_CIPHERSUITE] = { "tls_ciphersuite", LEVEL_TOP, T_NAME,
+	                        .expected = "an IANA-style suite name like TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256",
+	                        FIELD(struct scenario, tls_ciphersuite) },
+	[K_TLS_FAULT] = { "tls_fault", LEVEL_TOP, T_ENUM, .def = "none", VALUES(tls_fault_values),
+	                  FIELD(struct scenario, tls_fault) },
 	[K_FLEETS] = { "fleets", LEVEL_TOP, T_FLEETS, .required = 1, .min = 1, .max = FLEETS_MAX,
 	               .expected = "a sequence of fleets" },
 	[K_MATRIX] = { "matrix", LEVEL_TOP, T_MATRIX,
@@ -231,6 +260,8 @@ static const struct key keys[NKEYS] = {
 	[K_PROTOCOL] = { "protocol", LEVEL_MATRIX, T_AXIS, .def = "mqtt",
 	                 VALUES(protocol_values), .axis = AXIS_PROTOCOL },
 	[K_TLS] = { "tls", LEVEL_MATRIX, T_AXIS, .def = "none", VALUES(tls_values), .axis = AXIS_TLS },
+	[K_CLIENT_CERT] = { "client_cert", LEVEL_MATRIX, T_AXIS, .def = "false", VALUES(flag_values),
+	                    .axis = AXIS_CLIENT_CERT },
 	[K_RESUME] = { "resume", LEVEL_MATRIX, T_AXIS, .def = "none",
 	               VALUES(resume_values), .axis = AXIS_RESUME },
 	[K_BROKER] = { "broker", LEVEL_MATRIX, T_AXIS, .def = "default",
@@ -999,26 +1030,44 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 			return fail(ld, at, keys[K_RESUME].name, "%s needs tls", resume_mode_name(r));
 		}
 	}
+	/* Mutual TLS is a certificate on each side: meaningless without one. */
+	for (size_t i = 0; i < ax->n[AXIS_CLIENT_CERT]; i++) {
+		if (!ax->value[AXIS_CLIENT_CERT][i])
+			continue;
+		for (size_t j = 0; j < ax->n[AXIS_TLS]; j++) {
+			int t = ax->value[AXIS_TLS][j];
+			if (t == TLS_NONE || t == TLS_PSK) {
+				const struct node *at = ax->at[AXIS_CLIENT_CERT][i] ? ax->at[AXIS_CLIENT_CERT][i] : matrix;
+				return fail(ld, at, keys[K_CLIENT_CERT].name,
+				            "true needs a certificate mode (tls: ecdsa or rsa), the matrix has tls %s; "
+				            "use a list of matrices for extra variants",
+				            tls_mode_name((enum tls_mode)t));
+			}
+		}
+	}
 	return 0;
 }
 
 /* The cross product of the axes, in axis order, the last varying fastest. */
+/* Appends the cross product of the axes to s->variants. */
 static int expand_variants(struct loader *ld, const struct node *at, struct scenario *s)
 {
 	const struct axes *ax = &ld->axes;
 	size_t total = 1, idx[AXIS_COUNT] = { 0 };
+	size_t first = s->nvariants;
 
 	for (int a = 0; a < AXIS_COUNT; a++)
 		total *= ax->n[a] ? ax->n[a] : 1;
-	if (total > VARIANTS_MAX)
-		return fail(ld, at, keys[K_MATRIX].name, "%zu variants, at most %d", total, VARIANTS_MAX);
+	if (first + total > VARIANTS_MAX)
+		return fail(ld, at, keys[K_MATRIX].name, "%zu variants, at most %d", first + total, VARIANTS_MAX);
 
-	for (size_t vi = 0; vi < total; vi++) {
+	for (size_t vi = first; vi < first + total; vi++) {
 		struct variant *v = &s->variants[vi];
 		v->protocol = (enum protocol)ax->value[AXIS_PROTOCOL][idx[AXIS_PROTOCOL]];
 		v->broker = (enum broker_kind)ax->value[AXIS_BROKER][idx[AXIS_BROKER]];
 		v->tls = (enum tls_mode)ax->value[AXIS_TLS][idx[AXIS_TLS]];
 		v->resume = (enum resume_mode)ax->value[AXIS_RESUME][idx[AXIS_RESUME]];
+		v->client_cert = ax->value[AXIS_CLIENT_CERT][idx[AXIS_CLIENT_CERT]];
 		v->qos = ax->n[AXIS_QOS] ? ax->value[AXIS_QOS][idx[AXIS_QOS]] : -1;
 
 		/* Name: the protocol, then key=value for each axis that varies or
@@ -1036,17 +1085,23 @@ static int expand_variants(struct loader *ld, const struct node *at, struct scen
 				                      vname);
 		}
 
+		for (size_t o2 = 0; o2 < vi; o2++)
+			if (strcmp(s->variants[o2].name, v->name) == 0)
+				return fail(ld, at, keys[K_MATRIX].name, "variant \"%s\" appears twice", v->name);
+
 		for (int a = AXIS_COUNT - 1; a >= 0; a--) {
 			if (++idx[a] < (ax->n[a] ? ax->n[a] : 1))
 				break;
 			idx[a] = 0;
 		}
 	}
-	s->nvariants = total;
+	s->nvariants = first + total;
 	return 0;
 }
 
-static int load_matrix(struct loader *ld, const struct key *k, const struct node *v)
+/* One matrix (a mapping of axes), or a list of them whose variants are
+ * joined: the way to add a variant the cross product cannot express. */
+static int load_one_matrix(struct loader *ld, const struct key *k, const struct node *v, struct scenario *s)
 {
 	char got[QUOTED_SIZE];
 	struct seen seen;
@@ -1054,9 +1109,24 @@ static int load_matrix(struct loader *ld, const struct key *k, const struct node
 	if (v->kind != NODE_MAPPING)
 		return fail(ld, v, k->name, "expected %s, got %s", k->expected,
 		            describe(v, got, sizeof got));
+	memset(&ld->axes, 0, sizeof(ld->axes));
 	if (load_mapping(ld, v, LEVEL_MATRIX, &ld->axes, k->name, &seen) < 0)
 		return -1;
-	return check_combinations(ld, v);
+	if (check_combinations(ld, v) < 0)
+		return -1;
+	return expand_variants(ld, v, s);
+}
+
+static int load_matrix(struct loader *ld, const struct key *k, const struct node *v, struct scenario *s)
+{
+	if (v->kind != NODE_SEQUENCE)
+		return load_one_matrix(ld, k, v, s);
+	if (v->nchild == 0)
+		return fail(ld, v, k->name, "must have at least 1 matrix");
+	for (size_t i = 0; i < v->nchild; i++)
+		if (load_one_matrix(ld, k, v->child[i], s) < 0)
+			return -1;
+	return 0;
 }
 
 static int load_value(struct loader *ld, const struct key *k, const struct node *v, void *base)
@@ -1067,7 +1137,7 @@ static int load_value(struct loader *ld, const struct key *k, const struct node 
 	case T_FLEETS:
 		return load_fleets(ld, k, v, base);
 	case T_MATRIX:
-		return load_matrix(ld, k, v);
+		return load_matrix(ld, k, v, base);
 	case T_AXIS:
 		return load_axis(ld, k, v);
 	default:
@@ -1100,8 +1170,13 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 		struct seen none = { 0 };
 		if (finish_mapping(ld, root, LEVEL_MATRIX, &ld->axes, NULL, &none) < 0)
 			return -1;
+		if (expand_variants(ld, root, s) < 0)
+			return -1;
 	}
-	return expand_variants(ld, seen.value[K_MATRIX] ? seen.value[K_MATRIX] : root, s);
+	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))
+		return fail(ld, seen.value[K_TLS_CIPHERSUITE], keys[K_TLS_CIPHERSUITE].name,
+		            "%s is not a cipher suite of this mbedTLS build", s->tls_ciphersuite);
+	return 0;
 }
 
 /* ---- Entry points --------------------------------------------------- */

@@ -24,12 +24,18 @@ enum tls_mode { TLS_NONE, TLS_ECDSA, TLS_RSA, TLS_PSK, TLS_COUNT };
 enum resume_mode { RESUME_NONE, RESUME_SESSION_ID, RESUME_TICKET, RESUME_COUNT };
 enum broker_kind { BROKER_DEFAULT, BROKER_MOSQUITTO, BROKER_RABBITMQ, BROKER_COUNT };
 enum conn_mode { CONN_PER_WAKE, CONN_PERSISTENT, CONN_COUNT };
+/* Fault injection for the device's TLS: what a device with a stale CA, a
+ * server with the wrong certificate or a mistyped key sees. */
+enum tls_fault { TLS_FAULT_NONE, TLS_FAULT_WRONG_CA, TLS_FAULT_WRONG_NAME, TLS_FAULT_WRONG_PSK, TLS_FAULT_COUNT };
 
 const char *protocol_name(enum protocol p);
 const char *tls_mode_name(enum tls_mode t);
 const char *resume_mode_name(enum resume_mode r);
 const char *broker_kind_name(enum broker_kind b);
 const char *conn_mode_name(enum conn_mode c);
+const char *tls_fault_name(enum tls_fault f);
+/* Whether NAME is a cipher suite the linked mbedTLS knows. */
+int scenario_ciphersuite_known(const char *name);
 
 #define SCENARIO_NAME_MAX 64
 #define FLEETS_MAX 16
@@ -56,6 +62,7 @@ struct variant {
 	enum protocol protocol;
 	enum tls_mode tls;
 	enum resume_mode resume;
+	int client_cert;           /* mutual TLS: each device presents its own certificate */
 	enum broker_kind broker;
 	int qos;                   /* -1: take each fleet's qos */
 };
@@ -69,6 +76,9 @@ struct scenario {
 	uint64_t wake_timeout_us;  /* a wake still running after this fails with ERR_TIMEOUT, 1s..10m, default 30s */
 	char endpoint_host[256];   /* empty: dormant starts its own broker */
 	uint16_t endpoint_port;
+	int tls_verify;            /* verify the server certificate (default 1); 0 is shown in the results */
+	char tls_ciphersuite[64];  /* empty: the mode's pinned default (sim/tls.c) */
+	enum tls_fault tls_fault;
 
 	size_t nfleets;
 	struct fleet fleets[FLEETS_MAX];

@@ -221,12 +221,12 @@ static void test_keys(void)
 {
 	CHECK_ERROR(BASE "colour: red\n",
 	            "t.yaml:7:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
 	            "jitter, payload, messages_per_wake, qos, connection, downlink");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
-	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, resume, "
+	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
 	            "broker, qos");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
@@ -235,11 +235,11 @@ static void test_keys(void)
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
-	            "endpoint, fleets, matrix");
+	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
 	/* Unprintable key bytes are escaped: the message stays one line. */
 	CHECK_ERROR(BASE "\"a\\nb\": 1\n",
 	            "t.yaml:7:1: a\\x0ab: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
 	CHECK_ERROR("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a sequence");
 
 	CHECK_ERROR("name: t\nfleets:\n  - name: a\n    count: 5\n    wake_every: 1s\n",
@@ -360,8 +360,8 @@ static void test_values(void)
 	CHECK_ERROR("name: t\nduration: 10s\nfleets: []\n",
 	            "t.yaml:3:9: fleets: must have at least 1 fleet");
 	CHECK_ERROR(BASE "matrix: [a]\n",
-	            "t.yaml:7:9: matrix: expected a mapping of axes like protocol: [mqtt], got a "
-	            "sequence");
+	            "t.yaml:7:10: matrix: expected a mapping of axes like protocol: [mqtt], got \"a\"");
+	CHECK_ERROR(BASE "matrix: []\n", "t.yaml:7:9: matrix: must have at least 1 matrix");
 }
 
 static void test_fleet_limits(void)
@@ -387,13 +387,19 @@ static void test_fleet_limits(void)
 
 static void test_matrix(void)
 {
-	CHECK_ERROR(BASE "matrix:\n  tls: ecdsa\n", "t.yaml:8:8: tls: ecdsa is not built yet (built: none)");
+	CHECK_ERROR(BASE "matrix:\n  tls: [none, ecdsa]\n  client_cert: true\n",
+	            "t.yaml:9:16: client_cert: true needs a certificate mode (tls: ecdsa or rsa), the matrix "
+	            "has tls none; use a list of matrices for extra variants");
+	CHECK_ERROR(BASE "matrix:\n  - {tls: ecdsa}\n  - {tls: [rsa, ecdsa]}\n",
+	            "t.yaml:9:5: matrix: variant \"mqtt tls=ecdsa\" appears twice");
+	CHECK_ERROR(BASE "tls_ciphersuite: TLS-NOPE\n", "t.yaml:7:18: tls_ciphersuite: TLS-NOPE is not a cipher suite of this mbedTLS build");
+	CHECK_ERROR(BASE "tls_fault: wrong\n", "t.yaml:7:12: tls_fault: expected one of none, wrong-ca, wrong-name, wrong-psk, got \"wrong\"");
 	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, amqp]\n",
 	            "t.yaml:8:20: protocol: amqp is not built yet (built: mqtt)");
 	CHECK_ERROR(BASE "matrix:\n  protocol: http\n",
 	            "t.yaml:8:13: protocol: http is not built yet (built: mqtt)");
 	CHECK_ERROR(BASE "matrix:\n  resume: ticket\n",
-	            "t.yaml:8:11: resume: ticket is not built yet (built: none)");
+	            "t.yaml:8:11: resume: ticket needs tls");
 	CHECK_ERROR(BASE "matrix:\n  broker: [default, rabbitmq]\n",
 	            "t.yaml:8:21: broker: rabbitmq is not built yet (built: default, mosquitto)");
 	CHECK_ERROR(BASE "    connection: persistent\n",
@@ -472,11 +478,11 @@ static void test_files(void)
 {
 	check_file("unknown_key.yaml",
 	           ":4:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	           "concurrency, wake_timeout, endpoint, fleets, matrix");
+	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":10:15: tls: ecdsa is not built yet (built: none)");
+	check_file("not_built.yaml", ":10:20: protocol: amqp is not built yet (built: mqtt)");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");
