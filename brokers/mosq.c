@@ -12,7 +12,7 @@
 #define START_TIMEOUT_MS 5000
 #define PORT_TRIES 3
 
-static int write_conf(const char *path, uint16_t port)
+static int write_conf(const char *path, uint16_t port, uint16_t backend_port, const struct mosq_tls *tls)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -20,7 +20,6 @@ static int write_conf(const char *path, uint16_t port)
 	fprintf(f,
 	        "# written by dormant for one variant; see brokers/mosquitto.c\n"
 	        "per_listener_settings false\n"
-	        "listener %u 127.0.0.1\n"
 	        "allow_anonymous true\n"
 	        "persistence false\n"
 	        /* stderr is the log file dormant opened: no permission games after a user switch */
@@ -31,14 +30,27 @@ static int write_conf(const char *path, uint16_t port)
 	        "log_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S\n"
 	        /* the backend must not lose messages to a queue limit while it catches up */
 	        "max_queued_messages 0\n"
-	        "max_inflight_messages 0\n",
-	        port);
+	        "max_inflight_messages 0\n"
+	        /* dormant's backend subscribes here, in plaintext, outside every wake's figures */
+	        "listener %u 127.0.0.1\n"
+	        /* the devices' listener; TLS settings below apply to it, the last one */
+	        "listener %u 127.0.0.1\n",
+	        backend_port, port);
 	if (geteuid() == 0)
-		fprintf(f, "user root\n"); /* else it drops to user mosquitto, who cannot read the run's files */
+		fprintf(f, "user root\n"); /* else it drops to user mosquitto, who cannot read the run's 0600 keys */
+	if (tls) {
+		/* "tlsv1.2" means 1.2 or newer to mosquitto; the device pins 1.2 itself. */
+		fprintf(f, "tls_version tlsv1.2\n");
+		if (tls->psk_file)
+			fprintf(f, "psk_hint dormant\npsk_file %s\nuse_identity_as_username false\n", tls->psk_file);
+		else
+			fprintf(f, "cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %s\n", tls->cafile,
+			        tls->certfile, tls->keyfile, tls->require_certificate ? "true" : "false");
+	}
 	return fclose(f);
 }
 
-enum dormant_err mosq_start(struct server *s, const char *dir, char *err, size_t errlen)
+enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq_tls *tls, char *err, size_t errlen)
 {
 	enum dormant_err e = ERR_SERVER;
 	memset(s, 0, sizeof(*s));
@@ -54,16 +66,18 @@ enum dormant_err mosq_start(struct server *s, const char *dir, char *err, size_t
 	/* The free port is the kernel's pick a moment ago; if someone takes it
 	 * first, mosquitto exits at once and we try another. */
 	for (int attempt = 0; attempt < PORT_TRIES; attempt++) {
-		uint16_t port = server_free_port();
-		if (!port || write_conf(conf, port) != 0) {
+		uint16_t port = server_free_port(), backend_port = server_free_port();
+		if (!port || !backend_port || write_conf(conf, port, backend_port, tls) != 0) {
 			snprintf(err, errlen, "mosquitto: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}
 		char *argv[] = { "mosquitto", "-c", conf, NULL };
 		if ((e = server_spawn(s, argv, err, errlen)) != ERR_OK)
 			return e;
-		if ((e = server_wait_ready(s, port, START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
+		if ((e = server_wait_ready(s, port, START_TIMEOUT_MS, err, errlen)) == ERR_OK &&
+		    (e = server_wait_ready(s, backend_port, START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
 			s->port = port;
+			s->backend_port = backend_port;
 			return ERR_OK;
 		}
 	}

@@ -1,7 +1,8 @@
 /* mosq.h: a private mosquitto for one variant.
- * mosq_start() writes DIR/mosquitto.conf, starts the broker on a free
- * 127.0.0.1 port with its log in DIR/mosquitto.log, and waits until it
- * accepts. Stop it with server_stop(). */
+ * mosq_start() writes DIR/mosquitto.conf, starts the broker with two
+ * listeners on free 127.0.0.1 ports, the devices' (s->port, TLS if asked)
+ * and the backend's (s->backend_port, plaintext), its log in
+ * DIR/mosquitto.log, and waits until both accept. Stop it with server_stop(). */
 #ifndef DORMANT_MOSQ_H
 #define DORMANT_MOSQ_H
 
@@ -9,7 +10,15 @@
 
 #include "server.h"
 
-enum dormant_err mosq_start(struct server *s, const char *dir, char *err, size_t errlen);
+/* TLS listener settings; NULL for a plaintext listener. */
+struct mosq_tls {
+	const char *cafile;      /* verifies client certificates (mutual TLS) */
+	const char *certfile, *keyfile; /* NULL with psk_file */
+	const char *psk_file;    /* TLS-PSK listener */
+	int require_certificate; /* mutual TLS */
+};
+
+enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq_tls *tls, char *err, size_t errlen);
 /* "mosquitto version 2.0.11" */
 void mosq_version(char *buf, size_t len);
 

@@ -24,7 +24,8 @@ struct server {
 	char dir[4096];         /* private directory (config, log) */
 	char log[4200];         /* its stderr/stdout */
 	pid_t pid;              /* 0 once stopped */
-	uint16_t port;
+	uint16_t port;          /* where devices connect */
+	uint16_t backend_port;  /* where dormant's backend connects (plaintext), if apart */
 	uint64_t start_ns, ready_ns;
 	struct server *next;    /* registry */
 };

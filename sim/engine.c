@@ -30,6 +30,8 @@
 #include "loop.h"
 #include "modem.h"
 #include "mosq.h"
+#include "pki.h"
+#include "tls.h"
 #include "results.h"
 #include "sched.h"
 #include "server.h"
@@ -48,6 +50,8 @@ struct engine {
 	const struct adapter_ops *ops;
 	struct results *res;
 	char rundir[4096];
+	struct pki pki;                /* made at the first TLS variant */
+	struct tls_profile *tlsp;      /* the variant's, NULL for plaintext */
 
 	/* the variant being run */
 	uint32_t vi;
@@ -361,7 +365,7 @@ static void start_wake(struct engine *e, struct wake *w)
 	e->started++;
 
 	enum dormant_err err = ERR_OK;
-	w->mc = modem_open(e->modem, &e->target, w->device, e->ops->frame, on_modem_accept, on_modem_done, w, &err, w->detail,
+	w->mc = modem_open(e->modem, &e->target, w->device, e->tlsp, e->ops->frame, on_modem_accept, on_modem_done, w, &err, w->detail,
 	                   sizeof(w->detail));
 	if (w->mc) {
 		w->modem_port = modem_conn_port(w->mc);
@@ -525,22 +529,62 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	uint64_t expected = sched_expected_wakes(sc);
 	results_variant_begin(e->res, vi, expected);
 
+	/* device TLS: the run's PKI, the server's side of it, the devices' profile */
+	struct mosq_tls mt = { 0 }, *mtp = NULL;
+	char crt[4300], key[4300];
+	e->tlsp = NULL;
+	if (e->v->tls != TLS_NONE) {
+		enum dormant_err te = ERR_OK;
+		if (!e->pki.ready) {
+			char dir[sizeof(e->rundir) + 8];
+			snprintf(dir, sizeof(dir), "%s/pki", e->rundir);
+			te = pki_create(&e->pki, dir, err, errlen);
+		}
+		if (te == ERR_OK && e->v->tls == TLS_PSK)
+			te = pki_write_psk_file(&e->pki, sc->ndevices, err, errlen);
+		else if (te == ERR_OK)
+			te = pki_server(&e->pki, e->v->tls, sc->tls_fault == TLS_FAULT_WRONG_NAME, crt, key, sizeof(crt), err,
+			                errlen);
+		if (te != ERR_OK)
+			return te == ERR_IO ? EXIT_IO : EXIT_INTERNAL;
+		mt.cafile = e->pki.ca_crt;
+		if (e->v->tls == TLS_PSK) {
+			mt.psk_file = e->pki.psk_file;
+		} else {
+			mt.certfile = crt;
+			mt.keyfile = key;
+		}
+		mt.require_certificate = e->v->client_cert;
+		mtp = &mt;
+		char note[200];
+		e->tlsp = tls_profile_create(sc, e->v, &e->pki, note, sizeof(note), err, errlen);
+		if (!e->tlsp)
+			return EXIT_INTERNAL;
+		results_variant_tls(e->res, tls_profile_suite(e->tlsp), tls_profile_resume(e->tlsp), sc->tls_verify, note,
+		                    (double)tls_profile_init_ns(e->tlsp) / 1e6);
+	}
+
 	/* server side */
 	struct server broker = { 0 };
 	char host[sizeof(sc->endpoint_host)];
+	uint16_t backend_port;
 	if (sc->endpoint_host[0]) {
 		snprintf(host, sizeof(host), "%s", sc->endpoint_host);
-		e->target.port = sc->endpoint_port;
+		e->target.port = backend_port = sc->endpoint_port;
 		results_variant_server(e->res, "external", sc->endpoint_host, 0);
 	} else {
 		char dir[sizeof(e->rundir) + 256], s[sizeof(e->v->name)];
 		slug(e->v->name, s, sizeof(s));
 		snprintf(dir, sizeof(dir), "%s/servers/%02u-%s", e->rundir, vi + 1, s);
-		enum dormant_err se = mosq_start(&broker, dir, err, errlen);
-		if (se != ERR_OK)
+		enum dormant_err se = mosq_start(&broker, dir, mtp, err, errlen);
+		if (se != ERR_OK) {
+			tls_profile_destroy(e->tlsp);
+			e->tlsp = NULL;
 			return se == ERR_IO ? EXIT_IO : EXIT_SERVER;
+		}
 		snprintf(host, sizeof(host), "127.0.0.1");
 		e->target.port = broker.port;
+		backend_port = broker.backend_port;
 		char ep[64];
 		snprintf(ep, sizeof(ep), "127.0.0.1:%u", broker.port);
 		results_variant_server(e->res, "mosquitto", ep, (double)(broker.ready_ns - broker.start_ns) / 1e6);
@@ -560,7 +604,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		return EXIT_INTERNAL;
 	}
 	enum dormant_err be = ERR_OK;
-	struct backend *backend = backend_start(host, e->target.port, &e->msgs, &be, err, errlen);
+	struct backend *backend = backend_start(host, backend_port, &e->msgs, &be, err, errlen);
 	if (!backend) {
 		server_stop(&broker);
 		return EXIT_SERVER;
@@ -663,6 +707,8 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	results_variant_end(e->res, &e->msgs, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0, window_s,
 	                    interrupted);
 	sched_destroy(sched);
+	tls_profile_destroy(e->tlsp);
+	e->tlsp = NULL;
 	free(e->msgs.r);
 	e->msgs.r = NULL;
 	free(e->busy);
@@ -777,6 +823,10 @@ int engine_run(const struct scenario *sc, const struct engine_opts *o, char *run
 	}
 out:
 	server_stop_all();
+	tls_profile_destroy(e.tlsp);
+	free(e.msgs.r);
+	free(e.busy);
+	pki_destroy(&e.pki);
 	results_destroy(e.res);
 	modem_destroy(e.modem);
 	if (e.sigfd >= 0)

@@ -13,9 +13,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mbedtls/ssl.h>
+
 #include "clock.h"
 #include "loop.h"
 #include "modem.h"
+#include "tls.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -46,7 +49,16 @@ struct framer {
 	int off;                   /* the stream did not parse: fall back to the adapter's phase */
 };
 
-enum conn_state { ST_LISTEN, ST_CONNECTING, ST_RELAY, ST_CLOSING, ST_DONE };
+/* The phases of the library's bytes waiting in the up buffer, in order, so
+ * what goes on the wire (and the kernel counters it moves) is charged to the
+ * phase of the plaintext it carries. */
+#define SEGS_MAX 256
+struct segs {
+	struct { enum phase ph; size_t len; } s[SEGS_MAX];
+	size_t head, n;
+};
+
+enum conn_state { ST_LISTEN, ST_CONNECTING, ST_TLS, ST_RELAY, ST_CLOSING, ST_DONE };
 
 struct modem_conn {
 	struct modem *m;
@@ -56,10 +68,15 @@ struct modem_conn {
 	uint32_t device;
 	_Atomic int phase;          /* set by the library's threads */
 	enum phase acct_phase;      /* phase the kernel counters are being charged to */
+	enum phase down_phase;      /* phase of the last plaintext read from the server */
 	struct kernel_snap snap;    /* kernel counters at the start of acct_phase */
-	int lib_eof, srv_eof, srv_shut, cli_shut;
+	int lib_eof, srv_eof, srv_shut, cli_shut, tls_eof;
 	uint64_t closing_since_ns;
-	struct buf up, down;        /* up: library -> server; down: server -> library */
+	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
+	struct segs segs;           /* phases of what up holds */
+	struct tls_conn *tls;       /* NULL: plaintext */
+	struct tls_profile *tlsp;
+	struct buf *in, *out;       /* TLS only: ciphertext from / to the server */
 	struct modem_counts c;
 	modem_cb on_accept, on_done;
 	modem_frame_fn frame;
@@ -165,11 +182,18 @@ static void finalize(struct modem_conn *mc, int tcp_closed)
 	close_src(mc, &mc->cli);
 	close_src(mc, &mc->srv);
 	struct modem_counts *c = &mc->c;
+	if (mc->tls) {
+		tls_conn_stats(mc->tls, &c->tls);
+		tls_conn_free(mc->tls);
+		mc->tls = NULL;
+	}
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		struct phase_counts *ph = &c->ph[p];
-		/* Without TLS the stream carries exactly the plaintext. */
-		ph->stream_up = ph->plain_up;
-		ph->stream_down = ph->plain_down;
+		if (!mc->tlsp) {
+			/* Without TLS the stream carries exactly the plaintext. */
+			ph->stream_up = ph->plain_up;
+			ph->stream_down = ph->plain_down;
+		}
 		c->plain_up += ph->plain_up;
 		c->plain_down += ph->plain_down;
 		c->stream_up += ph->stream_up;
@@ -190,6 +214,8 @@ static void finish(struct modem_conn *mc, int tcp_closed)
 		mc->on_done(mc, mc->arg);
 }
 
+/* Both directions are closed: wait (polled from modem_tick) until the
+ * kernel has the final ACK, so TCP_INFO no longer moves. */
 /* Both directions are closed: wait (polled from modem_tick) until the
  * kernel has the final ACK, so TCP_INFO no longer moves. */
 static void maybe_close(struct modem_conn *mc)
@@ -216,19 +242,20 @@ static void maybe_close(struct modem_conn *mc)
 
 static void update_events(struct modem_conn *mc)
 {
-	if (mc->state != ST_RELAY && mc->state != ST_CONNECTING)
+	if (mc->state != ST_RELAY && mc->state != ST_CONNECTING && mc->state != ST_TLS)
 		return;
 	uint32_t ce = 0, se = 0;
 	if (!mc->lib_eof && mc->up.len < BUF_SIZE)
 		ce |= EPOLLIN;
 	if (mc->down.len)
 		ce |= EPOLLOUT;
-	if (mc->state == ST_CONNECTING)
+	if (mc->state == ST_CONNECTING) {
 		se = EPOLLOUT;
-	else {
-		if (!mc->srv_eof && mc->down.len < BUF_SIZE)
+	} else {
+		size_t in_len = mc->in ? mc->in->off + mc->in->len : mc->down.len;
+		if (!mc->srv_eof && in_len < BUF_SIZE)
 			se |= EPOLLIN;
-		if (mc->up.len)
+		if ((mc->out ? mc->out->len : 0) || (!mc->tls && mc->up.len))
 			se |= EPOLLOUT;
 	}
 	if (mc->cli.fd >= 0)
@@ -237,23 +264,33 @@ static void update_events(struct modem_conn *mc)
 		loop_mod(mc->m->epfd, &mc->srv, se);
 }
 
-/* Writes what BUF holds to FD. Returns 0, or an errno. */
-static int flush(int fd, struct buf *b)
+/* Writes up to MAX bytes of BUF to FD. Returns bytes written (>= 0), or -errno. */
+static ssize_t flush_some(int fd, struct buf *b, size_t max)
 {
-	while (b->len) {
-		ssize_t n = send(fd, b->data + b->off, b->len, MSG_NOSIGNAL);
+	size_t done = 0;
+	while (b->len && done < max) {
+		size_t want = b->len < max - done ? b->len : max - done;
+		ssize_t n = send(fd, b->data + b->off, want, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				return 0;
-			return errno;
+				break;
+			return -errno;
 		}
 		b->off += (size_t)n;
 		b->len -= (size_t)n;
+		done += (size_t)n;
 	}
-	b->off = 0;
-	return 0;
+	if (!b->len)
+		b->off = 0;
+	return (ssize_t)done;
+}
+
+static int flush(int fd, struct buf *b)
+{
+	ssize_t n = flush_some(fd, b, SIZE_MAX);
+	return n < 0 ? (int)-n : 0;
 }
 
 static void compact(struct buf *b)
@@ -264,19 +301,110 @@ static void compact(struct buf *b)
 		b->off = 0;
 }
 
-static void pump_up(struct modem_conn *mc)
+static void segs_push(struct segs *q, enum phase ph, size_t n)
+{
+	if (q->n) {
+		size_t last = (q->head + q->n - 1) % SEGS_MAX;
+		if (q->s[last].ph == ph) {
+			q->s[last].len += n;
+			return;
+		}
+	}
+	if (q->n == SEGS_MAX) { /* more phase changes in flight than slots: merge into the newest */
+		q->s[(q->head + q->n - 1) % SEGS_MAX].len += n;
+		return;
+	}
+	size_t i = (q->head + q->n++) % SEGS_MAX;
+	q->s[i].ph = ph;
+	q->s[i].len = n;
+}
+
+/* The kernel counters move when bytes are sent: switch the phase they are
+ * charged to when the first byte of a new phase goes out. */
+static void sending_phase(struct modem_conn *mc, enum phase p)
+{
+	if (p == mc->acct_phase)
+		return;
+	struct kernel_snap k;
+	if (read_kernel(mc->srv.fd, &k, NULL) == 0)
+		charge_kernel(mc, &k, 0);
+	mc->acct_phase = p;
+}
+
+static void fail_conn(struct modem_conn *mc, enum dormant_err e, const char *detail)
+{
+	set_error(mc, e, detail, 0);
+	if (mc->out)
+		(void)flush(mc->srv.fd, mc->out); /* the alert, if mbedTLS wrote one */
+	mc->c.server_eof_ns = clock_mono_ns();
+	/* The library sees its connection closed, as it would on a real failure. */
+	finish(mc, 0);
+}
+
+/* Library plaintext to the server, one phase segment at a time. Returns -1
+ * if the connection failed (and was finished). */
+static int pump_up(struct modem_conn *mc)
 {
 	if (mc->state != ST_RELAY)
-		return;
-	int e = flush(mc->srv.fd, &mc->up);
-	if (e) {
-		set_error(mc, e == ECONNRESET || e == EPIPE ? ERR_RESET : ERR_CLOSED, "send to server", e);
-		mc->up.len = 0;
+		return 0;
+	while (mc->up.len && mc->segs.n) {
+		struct segs *q = &mc->segs;
+		enum phase p = q->s[q->head].ph;
+		size_t seglen = q->s[q->head].len < mc->up.len ? q->s[q->head].len : mc->up.len;
+		sending_phase(mc, p);
+		size_t done;
+		if (!mc->tls) {
+			ssize_t n = flush_some(mc->srv.fd, &mc->up, seglen);
+			if (n < 0) {
+				set_error(mc, n == -ECONNRESET || n == -EPIPE ? ERR_RESET : ERR_CLOSED, "send to server", (int)-n);
+				mc->up.len = 0;
+				break;
+			}
+			done = (size_t)n;
+		} else {
+			size_t before = mc->out->len;
+			enum dormant_err e = ERR_OK;
+			char d[128];
+			long n = tls_conn_write(mc->tls, mc->up.data + mc->up.off, seglen, &e, d, sizeof(d));
+			if (n < 0) {
+				fail_conn(mc, e, d);
+				return -1;
+			}
+			mc->c.ph[p].stream_up += mc->out->len - before;
+			done = (size_t)n;
+			mc->up.off += done;
+			mc->up.len -= done;
+			if (!mc->up.len)
+				mc->up.off = 0;
+			int fe = flush(mc->srv.fd, mc->out);
+			if (fe) {
+				set_error(mc, fe == ECONNRESET || fe == EPIPE ? ERR_RESET : ERR_CLOSED, "send to server", fe);
+				mc->up.len = 0;
+				break;
+			}
+		}
+		q->s[q->head].len -= done;
+		if (!q->s[q->head].len) {
+			q->head = (q->head + 1) % SEGS_MAX;
+			q->n--;
+		}
+		if (done < seglen)
+			break; /* the socket is full */
 	}
-	if (mc->lib_eof && !mc->up.len && !mc->srv_shut) {
+	if (mc->tls && mc->out->len) {
+		int fe = flush(mc->srv.fd, mc->out);
+		if (fe)
+			set_error(mc, ERR_RESET, "send to server", fe);
+	}
+	if (mc->lib_eof && !mc->up.len && !mc->srv_shut && !(mc->out && mc->out->len)) {
+		/* No close_notify after the protocol's own goodbye: the server closes
+		 * on it (MQTT DISCONNECT), and an alert arriving at a closed socket
+		 * draws a RST. */
+		sending_phase(mc, PHASE_TEARDOWN);
 		shutdown(mc->srv.fd, SHUT_WR);
 		mc->srv_shut = 1;
 	}
+	return 0;
 }
 
 static void pump_down(struct modem_conn *mc)
@@ -286,28 +414,24 @@ static void pump_down(struct modem_conn *mc)
 	int e = flush(mc->cli.fd, &mc->down);
 	if (e)
 		mc->down.len = 0; /* the library went away; what it did not read is its loss */
-	if (mc->srv_eof && !mc->down.len && !mc->cli_shut) {
+	int server_done = mc->tls ? (mc->tls_eof || mc->srv_eof) : mc->srv_eof;
+	if (server_done && !mc->down.len && !mc->cli_shut) {
 		shutdown(mc->cli.fd, SHUT_WR);
 		mc->cli_shut = 1;
 	}
 }
 
-/* Charges N stream bytes read at NOW to phase P in one direction. A new
- * phase in the library's direction is a boundary for the kernel counters. */
+/* Charges N plaintext bytes read at NOW to phase P in one direction. */
 static void charge_bytes(struct modem_conn *mc, int down, enum phase p, size_t n, uint64_t now)
 {
 	struct phase_counts *ph = &mc->c.ph[p];
 	if (down) {
 		ph->plain_down += n;
 		ph->last_down_ns = now;
+		mc->down_phase = p;
 		return;
 	}
-	if (p != mc->acct_phase && mc->c.established_ns) {
-		struct kernel_snap k;
-		if (read_kernel(mc->srv.fd, &k, NULL) == 0)
-			charge_kernel(mc, &k, 0);
-		mc->acct_phase = p;
-	}
+	segs_push(&mc->segs, p, n);
 	if (!ph->first_up_ns)
 		ph->first_up_ns = now;
 	ph->last_up_ns = now;
@@ -383,9 +507,196 @@ static void on_cli(struct loop_src *src, uint32_t events)
 	}
 	if (events & EPOLLOUT)
 		pump_down(mc);
-	pump_up(mc);
+	if (pump_up(mc) < 0)
+		return;
 	update_events(mc);
 	maybe_close(mc);
+}
+
+/* BIO for mbedTLS: ciphertext goes to OUT, comes from IN. */
+static int tls_send(void *ctx, unsigned char *buf, size_t len)
+{
+	struct modem_conn *mc = ctx;
+	struct buf *b = mc->out;
+	compact(b);
+	size_t room = BUF_SIZE - b->len;
+	if (!room)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	size_t n = len < room ? len : room;
+	memcpy(b->data + b->len, buf, n);
+	b->len += n;
+	return (int)n;
+}
+
+static int tls_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct modem_conn *mc = ctx;
+	struct buf *b = mc->in;
+	if (!b->len)
+		return mc->srv_eof ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
+	size_t n = len < b->len ? len : b->len;
+	memcpy(buf, b->data + b->off, n);
+	b->off += n;
+	b->len -= n;
+	if (!b->len)
+		b->off = 0;
+	return (int)n;
+}
+
+/* Reads what the server sent into BUF (plaintext: down; TLS: in). Returns 0, or -1 if none fit. */
+static void read_server(struct modem_conn *mc, struct buf *b)
+{
+	compact(b);
+	while (!mc->srv_eof && b->off + b->len < BUF_SIZE) {
+		ssize_t n = recv(mc->srv.fd, b->data + b->off + b->len, BUF_SIZE - b->off - b->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		uint64_t now = clock_mono_ns();
+		if (n < 0) {
+			mc->c.rst_in = errno == ECONNRESET;
+			if (!mc->lib_eof)
+				set_error(mc, errno == ECONNRESET ? ERR_RESET : ERR_CLOSED, "recv from server", errno);
+			mc->srv_eof = 1;
+			mc->srv_shut = 1; /* nothing more can be sent on a reset socket */
+			mc->up.len = 0;
+			mc->c.server_eof_ns = now;
+			break;
+		}
+		if (n == 0) {
+			mc->srv_eof = 1;
+			mc->c.fin_in = 1;
+			mc->c.server_eof_ns = now;
+			break;
+		}
+		if (b == &mc->down)
+			account(mc, 1, b->data + b->off + b->len, (size_t)n, now);
+		b->len += (size_t)n;
+	}
+}
+
+/* TLS: decrypts what IN holds into DOWN, charging the records consumed to
+ * the phase of the plaintext they carried. Returns -1 if it failed the conn. */
+static int decrypt_down(struct modem_conn *mc)
+{
+	while (!mc->tls_eof) {
+		compact(&mc->down);
+		size_t room = BUF_SIZE - mc->down.len;
+		if (!room)
+			break;
+		size_t before = mc->in->len;
+		enum dormant_err e = ERR_OK;
+		char d[128];
+		long n = tls_conn_read(mc->tls, mc->down.data + mc->down.len, room, &e, d, sizeof(d));
+		uint64_t now = clock_mono_ns();
+		size_t used = before - mc->in->len;
+		if (n > 0) {
+			account(mc, 1, mc->down.data + mc->down.len, (size_t)n, now);
+			mc->down.len += (size_t)n;
+			mc->c.ph[mc->down_phase].stream_down += used;
+			continue;
+		}
+		if (n == -2) { /* close_notify or EOF: the server is done */
+			mc->tls_eof = 1;
+			mc->c.ph[PHASE_TEARDOWN].stream_down += used;
+			mc->c.ph[PHASE_TEARDOWN].last_down_ns = now;
+			break;
+		}
+		mc->c.ph[mc->down_phase].stream_down += used;
+		if (n < 0) {
+			if (mc->lib_eof) { /* after the library's goodbye, a failed read is only the end */
+				mc->tls_eof = 1;
+				break;
+			}
+			fail_conn(mc, e, d);
+			return -1;
+		}
+		break;
+	}
+	return 0;
+}
+
+/* Drives the handshake; on completion starts relaying. Returns -1 if it failed the conn. */
+static int drive_handshake(struct modem_conn *mc)
+{
+	size_t in0 = mc->in->len, out0 = mc->out->len;
+	enum dormant_err e = ERR_OK;
+	char d[128];
+	int rc = tls_conn_handshake(mc->tls, &e, d, sizeof(d));
+	struct phase_counts *ph = &mc->c.ph[PHASE_TLS];
+	ph->stream_down += in0 - mc->in->len;
+	ph->stream_up += mc->out->len - out0;
+	int fe = flush(mc->srv.fd, mc->out);
+	uint64_t now = clock_mono_ns();
+	if (mc->out->len < out0 || mc->out->len == 0)
+		ph->last_up_ns = now;
+	if (rc < 0) {
+		fail_conn(mc, e, d);
+		return -1;
+	}
+	if (fe) {
+		fail_conn(mc, ERR_RESET, "send to server during the handshake");
+		return -1;
+	}
+	if (rc == 1) {
+		ph->last_down_ns = now;
+		mc->c.ready_ns = now;
+		mc->state = ST_RELAY;
+		if (pump_up(mc) < 0)
+			return -1;
+		/* Application data may have come with the server's last flight. */
+		if (decrypt_down(mc) < 0)
+			return -1;
+		pump_down(mc);
+	} else if (mc->srv_eof) {
+		fail_conn(mc, ERR_TLS_HANDSHAKE, "server closed the connection during the handshake");
+		return -1;
+	}
+	return 0;
+}
+
+static void on_established(struct modem_conn *mc)
+{
+	uint64_t now = clock_mono_ns();
+	mc->c.established_ns = now;
+	struct phase_counts *ph = &mc->c.ph[PHASE_TCP];
+	ph->first_up_ns = mc->c.connect_ns;
+	ph->last_up_ns = now;
+	ph->last_down_ns = now;
+	/* The SYN and SYN-ACK carry 8 option bytes more than other segments. */
+	ph->ip_up += MODEM_HDR_SYN_EXTRA;
+	ph->ip_down += MODEM_HDR_SYN_EXTRA;
+	struct kernel_snap k;
+	memset(&mc->snap, 0, sizeof(mc->snap));
+	mc->acct_phase = PHASE_TCP;
+	if (read_kernel(mc->srv.fd, &k, NULL) == 0)
+		charge_kernel(mc, &k, 0);
+	struct sockaddr_in sa;
+	socklen_t sal = sizeof(sa);
+	if (getsockname(mc->srv.fd, (struct sockaddr *)&sa, &sal) == 0)
+		mc->c.local_port = ntohs(sa.sin_port);
+	if (!mc->tlsp) {
+		mc->c.ready_ns = now;
+		mc->state = ST_RELAY;
+		if (pump_up(mc) == 0)
+			update_events(mc);
+		return;
+	}
+	/* A device's modem brings TLS up before the device's first byte goes out:
+	 * what the library wrote meanwhile waits in the up buffer. */
+	mc->state = ST_TLS;
+	mc->acct_phase = PHASE_TLS;
+	mc->c.ph[PHASE_TLS].first_up_ns = now;
+	enum dormant_err e = ERR_OK;
+	char d[128];
+	mc->tls = tls_conn_create(mc->tlsp, mc->device, tls_send, tls_recv, mc, &e, d, sizeof(d));
+	if (!mc->tls) {
+		fail_conn(mc, e, d);
+		return;
+	}
+	if (drive_handshake(mc) == 0)
+		update_events(mc);
 }
 
 static void on_srv(struct loop_src *src, uint32_t events)
@@ -398,68 +709,24 @@ static void on_srv(struct loop_src *src, uint32_t events)
 		if (soerr || (events & (EPOLLERR | EPOLLHUP))) {
 			set_error(mc, ERR_CONNECT, "connect", soerr ? soerr : ECONNREFUSED);
 			mc->c.server_eof_ns = clock_mono_ns();
-			/* The library sees its connection closed, as it would on a real refusal. */
 			finish(mc, 0);
 			return;
 		}
-		uint64_t now = clock_mono_ns();
-		mc->c.established_ns = now;
-		struct phase_counts *ph = &mc->c.ph[PHASE_TCP];
-		ph->first_up_ns = mc->c.connect_ns;
-		ph->last_up_ns = now;
-		ph->last_down_ns = now;
-		/* The SYN and SYN-ACK carry 8 option bytes more than other segments. */
-		ph->ip_up += MODEM_HDR_SYN_EXTRA;
-		ph->ip_down += MODEM_HDR_SYN_EXTRA;
-		struct kernel_snap k;
-		memset(&mc->snap, 0, sizeof(mc->snap));
-		mc->acct_phase = PHASE_TCP;
-		if (read_kernel(src->fd, &k, NULL) == 0)
-			charge_kernel(mc, &k, 0);
-		struct sockaddr_in sa;
-		socklen_t sal = sizeof(sa);
-		if (getsockname(src->fd, (struct sockaddr *)&sa, &sal) == 0)
-			mc->c.local_port = ntohs(sa.sin_port);
-		mc->state = ST_RELAY;
-		/* Kernel counters from here on go to the phase of the library's bytes. */
-		mc->acct_phase = PHASE_SETUP;
-		pump_up(mc);
-		update_events(mc);
+		on_established(mc);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		compact(&mc->down);
-		while (!mc->srv_eof && mc->down.off + mc->down.len < BUF_SIZE) {
-			ssize_t n = recv(src->fd, mc->down.data + mc->down.off + mc->down.len,
-			                 BUF_SIZE - mc->down.off - mc->down.len, 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN)
-				break;
-			uint64_t now = clock_mono_ns();
-			if (n < 0) {
-				mc->c.rst_in = errno == ECONNRESET;
-				if (!mc->lib_eof)
-					set_error(mc, errno == ECONNRESET ? ERR_RESET : ERR_CLOSED, "recv from server", errno);
-				mc->srv_eof = 1;
-				mc->srv_shut = 1; /* nothing more can be sent on a reset socket */
-				mc->up.len = 0;
-				mc->c.server_eof_ns = now;
-				break;
-			}
-			if (n == 0) {
-				mc->srv_eof = 1;
-				mc->c.fin_in = 1;
-				mc->c.server_eof_ns = now;
-				break;
-			}
-			account(mc, 1, mc->down.data + mc->down.off + mc->down.len, (size_t)n, now);
-			mc->down.len += (size_t)n;
-		}
-		pump_down(mc);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		read_server(mc, mc->tls ? mc->in : &mc->down);
+	if (mc->state == ST_TLS) {
+		if (drive_handshake(mc) == 0)
+			update_events(mc);
+		return;
 	}
-	if (events & EPOLLOUT)
-		pump_up(mc);
+	if (mc->tls && decrypt_down(mc) < 0)
+		return;
+	pump_down(mc);
+	if (events & EPOLLOUT && pump_up(mc) < 0)
+		return;
 	update_events(mc);
 	maybe_close(mc);
 }
@@ -507,10 +774,23 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 }
 
 struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              modem_frame_fn frame, modem_cb on_accept, modem_cb on_done, void *arg,
-                              enum dormant_err *err, char *detail, unsigned detail_len)
+                              struct tls_profile *tls, modem_frame_fn frame, modem_cb on_accept, modem_cb on_done,
+                              void *arg, enum dormant_err *err, char *detail, unsigned detail_len)
 {
 	struct modem_conn *mc = calloc(1, sizeof(*mc));
+	if (mc && tls) {
+		mc->tlsp = tls;
+		mc->in = malloc(sizeof(*mc->in));
+		mc->out = malloc(sizeof(*mc->out));
+		if (!mc->in || !mc->out) {
+			free(mc->in);
+			free(mc->out);
+			free(mc);
+			mc = NULL;
+		} else {
+			mc->in->off = mc->in->len = mc->out->off = mc->out->len = 0;
+		}
+	}
 	if (!mc) {
 		*err = ERR_NOMEM;
 		snprintf(detail, detail_len, "out of memory");
@@ -537,6 +817,8 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_target *target
 		snprintf(detail, detail_len, "modem endpoint: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		free(mc->in);
+		free(mc->out);
 		free(mc);
 		return NULL;
 	}
@@ -589,6 +871,8 @@ void modem_conn_free(struct modem_conn *mc)
 		return;
 	if (mc->state != ST_DONE)
 		modem_conn_abort(mc, ERR_INTERNAL, "freed while open");
+	free(mc->in);
+	free(mc->out);
 	free(mc);
 }
 

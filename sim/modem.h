@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "tls.h"
 
 #define MODEM_HDR_SEGMENT 52u   /* IPv4 20 + TCP 20 + timestamps option 12 */
 #define MODEM_HDR_SYN_EXTRA 8u  /* SYN options are 20 bytes instead of 12 */
@@ -76,9 +77,11 @@ struct modem_counts {
 	uint64_t accept_ns;              /* library connected to the modem */
 	uint64_t connect_ns;             /* connect() to the server issued */
 	uint64_t established_ns;         /* TCP handshake complete */
+	uint64_t ready_ns;               /* the library's bytes can flow: TCP (and TLS) up */
 	uint64_t lib_eof_ns;             /* library closed its side */
 	uint64_t server_eof_ns;          /* server's FIN (or error) read */
 	uint64_t closed_ns;              /* final accounting done */
+	struct tls_stats tls;            /* .used = 0 without TLS */
 	uint32_t local_addr;             /* device source address, host order */
 	uint16_t local_port;
 	enum dormant_err err;            /* ERR_OK, or what broke the connection */
@@ -105,14 +108,15 @@ typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, si
 struct modem *modem_create(int epfd);
 void modem_destroy(struct modem *m);
 
-/* Opens a per-wake endpoint for DEVICE towards TARGET. FRAME (may be NULL:
+/* Opens a per-wake endpoint for DEVICE towards TARGET, over TLS with
+ * profile TLS (NULL: plaintext). FRAME (may be NULL:
  * then bytes go to the phase last set with modem_set_phase) tells the phase
  * of each packet. ON_ACCEPT (may be NULL) runs when the library connected;
  * ON_DONE when the connection is fully accounted. Returns NULL with *err
  * set on failure. */
 struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              modem_frame_fn frame, modem_cb on_accept, modem_cb on_done, void *arg,
-                              enum dormant_err *err, char *detail, unsigned detail_len);
+                              struct tls_profile *tls, modem_frame_fn frame, modem_cb on_accept, modem_cb on_done,
+                              void *arg, enum dormant_err *err, char *detail, unsigned detail_len);
 /* Local port the library must connect to (on 127.0.0.1). */
 uint16_t modem_conn_port(const struct modem_conn *mc);
 /* Thread-safe: bytes the library writes from now on belong to phase P. */

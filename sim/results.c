@@ -10,7 +10,7 @@
 #include "stats.h"
 
 /* Per-phase columns: for each phase these counters, named <counter>_<phase>. */
-#define PHASE_FIELDS(X) X(plain_up) X(plain_down) X(ip_up) X(ip_down) X(segs_up) X(segs_down)
+#define PHASE_FIELDS(X) X(plain_up) X(plain_down) X(stream_up) X(stream_down) X(ip_up) X(ip_down) X(segs_up) X(segs_down)
 
 struct vstats {
 	const struct variant *v;
@@ -19,7 +19,17 @@ struct vstats {
 	struct samples wake_ms, acked_ms, wire_ms, client_ms, e2e_ms, cpu_us;
 	struct samples t_ms[PHASE_COUNT];
 	struct samples plain_up, plain_down, stream_up, stream_down, ip_up, ip_down, segs_up, segs_down;
-	double ph_sum[PHASE_COUNT][6];
+	double ph_sum[PHASE_COUNT][8];
+	/* TLS: full handshakes against resumed ones */
+	int tls;
+	char suite[64], tls_note[200];
+	enum resume_mode offered_mode;
+	int verify;
+	double tls_init_ms;
+	uint64_t offered, resumed, refused;
+	struct hs_stats {
+		struct samples up, down, ms, cpu_us, heap, wake_ms, session;
+	} hs[2]; /* [0] full, [1] resumed */
 	uint64_t sent, acked, received, lost, dups, unacked, foreign;
 	uint64_t lib_cpu_ns, engine_cpu_ns;
 	double window_s;
@@ -44,7 +54,9 @@ static void csv_header(FILE *f)
 	      "t_wake_us,t_acked_us,t_tcp_us,t_setup_us,t_data_us,t_teardown_us,t_wire_us,t_client_us,"
 	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,"
 	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
-	      "retrans,fin_in,rst_in,tcp_info_ok",
+	      "retrans,fin_in,rst_in,tcp_info_ok,"
+	      "tls_suite,resume_offered,resumed,resume_refused,sid_echo,cert_msgs,tickets,tls_hs_server,"
+	      "t_tls_us,tls_hs_cpu_us,tls_cpu_us,tls_heap_peak,tls_session_bytes",
 	      f);
 	for (int p = 0; p < PHASE_COUNT; p++) {
 #define HDR(name) fprintf(f, "," #name "_%s", phase_name((enum phase)p));
@@ -87,6 +99,12 @@ static void vstats_free(struct vstats *v)
 		samples_free(all[i]);
 	for (int p = 0; p < PHASE_COUNT; p++)
 		samples_free(&v->t_ms[p]);
+	for (int i = 0; i < 2; i++) {
+		struct hs_stats *h = &v->hs[i];
+		struct samples *hs[] = { &h->up, &h->down, &h->ms, &h->cpu_us, &h->heap, &h->wake_ms, &h->session };
+		for (size_t j = 0; j < sizeof(hs) / sizeof(hs[0]); j++)
+			samples_free(hs[j]);
+	}
 }
 
 void results_destroy(struct results *r)
@@ -106,6 +124,18 @@ void results_variant_begin(struct results *r, uint32_t vi, uint64_t expected_wak
 	r->cur = &r->vs[vi];
 	r->cur->v = &r->sc->variants[vi];
 	r->cur->expected = expected_wakes;
+}
+
+void results_variant_tls(struct results *r, const char *suite, enum resume_mode offered, int verify, const char *note,
+                         double init_ms)
+{
+	struct vstats *vs = r->cur;
+	vs->tls = 1;
+	snprintf(vs->suite, sizeof(vs->suite), "%s", suite);
+	snprintf(vs->tls_note, sizeof(vs->tls_note), "%s", note ? note : "");
+	vs->offered_mode = offered;
+	vs->verify = verify;
+	vs->tls_init_ms = init_ms;
 }
 
 void results_variant_server(struct results *r, const char *name, const char *endpoint, double start_ms)
@@ -148,12 +178,14 @@ static void phase_times(const struct modem_counts *c, int64_t t[PHASE_COUNT])
 	if (!c)
 		return;
 	t[PHASE_TCP] = span_us(c->connect_ns, c->established_ns);
-	for (int p = PHASE_TLS; p < PHASE_COUNT; p++) {
+	if (c->tls.used)
+		t[PHASE_TLS] = span_us(c->established_ns, c->ready_ns);
+	for (int p = PHASE_SETUP; p < PHASE_COUNT; p++) {
 		const struct phase_counts *ph = &c->ph[p];
 		if (!ph->first_up_ns)
 			continue;
-		/* bytes written before TCP was up waited for the handshake, already counted */
-		uint64_t from = max_u64(ph->first_up_ns, c->established_ns);
+		/* bytes the library wrote before TCP and TLS were up waited for them, already counted */
+		uint64_t from = max_u64(ph->first_up_ns, c->ready_ns);
 		uint64_t to = max_u64(ph->last_up_ns, ph->last_down_ns);
 		if (p == PHASE_TEARDOWN)
 			to = max_u64(to, max_u64(c->lib_eof_ns, c->server_eof_ns));
@@ -234,6 +266,19 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	        (unsigned long long)cc->stream_down, (unsigned long long)cc->ip_up, (unsigned long long)cc->ip_down,
 	        (unsigned long long)cc->segs_up, (unsigned long long)cc->segs_down, cc->retrans, cc->fin_in,
 	        cc->rst_in, cc->tcp_info_ok);
+	const struct tls_stats *ts = &cc->tls;
+	if (ts->used) {
+		fprintf(f, ",%s,%d,%d,%d,%d,%d,%d,%s,%lld,%.1f,%.1f,", vs->suite, ts->offered, ts->resumed, ts->refused,
+		        ts->sid_echo, ts->cert_msgs, ts->tickets, ts->hs_server[0] ? ts->hs_server : "-",
+		        (long long)t[PHASE_TLS], (double)ts->hs_cpu_ns / 1000.0, (double)ts->cpu_ns / 1000.0);
+		if (ts->heap_peak >= 0)
+			fprintf(f, "%lld", (long long)ts->heap_peak);
+		fputc(',', f);
+		if (ts->session_bytes >= 0)
+			fprintf(f, "%lld", (long long)ts->session_bytes);
+	} else {
+		fputs(",,,,,,,,,,,,,", f);
+	}
 	for (int p = 0; p < PHASE_COUNT; p++) {
 #define COL(name) fprintf(f, ",%llu", (unsigned long long)cc->ph[p].name);
 		PHASE_FIELDS(COL)
@@ -270,10 +315,26 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	samples_add(&vs->segs_down, (double)cc->segs_down);
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		const struct phase_counts *ph = &cc->ph[p];
-		double vals[6] = { (double)ph->plain_up, (double)ph->plain_down, (double)ph->ip_up,
-		                   (double)ph->ip_down,  (double)ph->segs_up,    (double)ph->segs_down };
-		for (int i = 0; i < 6; i++)
+		double vals[8] = { (double)ph->plain_up, (double)ph->plain_down, (double)ph->stream_up,
+		                   (double)ph->stream_down, (double)ph->ip_up, (double)ph->ip_down,
+		                   (double)ph->segs_up, (double)ph->segs_down };
+		for (int i = 0; i < 8; i++)
 			vs->ph_sum[p][i] += vals[i];
+	}
+	if (ts->used) {
+		vs->offered += (uint64_t)ts->offered;
+		vs->resumed += (uint64_t)ts->resumed;
+		vs->refused += (uint64_t)ts->refused;
+		struct hs_stats *h = &vs->hs[ts->resumed ? 1 : 0];
+		samples_add(&h->up, (double)cc->ph[PHASE_TLS].stream_up);
+		samples_add(&h->down, (double)cc->ph[PHASE_TLS].stream_down);
+		samples_add(&h->ms, (double)t[PHASE_TLS] / 1000.0);
+		samples_add(&h->cpu_us, (double)ts->hs_cpu_ns / 1000.0);
+		samples_add(&h->wake_ms, (double)wake_us / 1000.0);
+		if (ts->heap_peak >= 0)
+			samples_add(&h->heap, (double)ts->heap_peak);
+		if (ts->session_bytes >= 0)
+			samples_add(&h->session, (double)ts->session_bytes);
 	}
 	return ferror(f) ? -1 : 0;
 }
@@ -417,22 +478,57 @@ static void write_variant(FILE *f, struct vstats *vs, int last)
 	json_updown(f, "ip", &vs->ip_up, &vs->ip_down, ",");
 	json_updown(f, "segments", &vs->segs_up, &vs->segs_down, ",");
 	fputs("        \"phases\": {\n", f);
-	static const char *const names[6] = { "plain_up", "plain_down", "ip_up", "ip_down", "segs_up", "segs_down" };
+	static const char *const names[8] = { "plain_up", "plain_down", "stream_up", "stream_down",
+		                              "ip_up",    "ip_down",    "segs_up",   "segs_down" };
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		fprintf(f, "          \"%s\": {", phase_name((enum phase)p));
-		for (int i = 0; i < 6; i++) {
+		for (int i = 0; i < 8; i++) {
 			fprintf(f, "%s\"%s\": ", i ? ", " : "", names[i]);
 			json_num(f, vs->ok ? vs->ph_sum[p][i] / (double)vs->ok : NAN);
 		}
 		fprintf(f, "}%s\n", p + 1 < PHASE_COUNT ? "," : "");
 	}
-	fputs("        }\n      }\n", f);
-	fprintf(f, "    }%s\n", last ? "" : ",");
+	fputs("        }\n      }", f);
+	if (vs->tls) {
+		fputs(",\n      \"tls\": {\"suite\": ", f);
+		json_str(f, vs->suite);
+		fprintf(f, ", \"resume_offered\": \"%s\", \"verify\": %s, \"note\": ", resume_mode_name(vs->offered_mode),
+		        vs->verify ? "true" : "false");
+		json_str(f, vs->tls_note);
+		fputs(", \"profile_init_ms\": ", f);
+		json_num(f, vs->tls_init_ms);
+		fprintf(f, ",\n        \"offered\": %llu, \"resumed\": %llu, \"refused\": %llu,\n",
+		        (unsigned long long)vs->offered, (unsigned long long)vs->resumed, (unsigned long long)vs->refused);
+		for (int i = 0; i < 2; i++) {
+			struct hs_stats *h = &vs->hs[i];
+			fprintf(f, "        \"%s\": {\"n\": %zu, \"hs_bytes_up\": ", i ? "resumed" : "full", h->up.n);
+			json_num(f, samples_mean(&h->up));
+			fputs(", \"hs_bytes_down\": ", f);
+			json_num(f, samples_mean(&h->down));
+			fputs(", \"hs_ms_p50\": ", f);
+			json_num(f, samples_pct(&h->ms, 50));
+			fputs(", \"hs_cpu_us_p50\": ", f);
+			json_num(f, samples_pct(&h->cpu_us, 50));
+			fputs(", \"heap_peak_p50\": ", f);
+			json_num(f, samples_pct(&h->heap, 50));
+			fputs(", \"session_bytes_p50\": ", f);
+			json_num(f, samples_pct(&h->session, 50));
+			fputs(", \"wake_ms_p50\": ", f);
+			json_num(f, samples_pct(&h->wake_ms, 50));
+			fprintf(f, "}%s\n", i ? "" : ",");
+		}
+		fputs("      }", f);
+	}
+	fprintf(f, "\n    }%s\n", last ? "" : ",");
 }
 
 static void print_table(struct results *r, FILE *out)
 {
-	fprintf(out, "\n%-24s %9s %5s %15s %15s %8s %8s %13s %13s %9s %7s %9s\n", "variant", "wakes", "fail",
+	int w = 24;
+	for (size_t i = 0; i < r->nvs; i++)
+		if (r->vs[i].v && (int)strlen(r->vs[i].v->name) > w)
+			w = (int)strlen(r->vs[i].v->name);
+	fprintf(out, "\n%-*s %9s %5s %15s %15s %8s %8s %13s %13s %9s %7s %9s\n", w, "variant", "wakes", "fail",
 	        "wake ms p50/99", "e2e ms p50/99", "wire ms", "lib ms", "plain B up/dn", "IP B up/dn", "segs u/d",
 	        "cpu us", "lost/dup");
 	for (size_t i = 0; i < r->nvs; i++) {
@@ -447,14 +543,43 @@ static void print_table(struct results *r, FILE *out)
 		snprintf(ip, sizeof(ip), "%.0f/%.0f", samples_mean(&vs->ip_up), samples_mean(&vs->ip_down));
 		snprintf(segs, sizeof(segs), "%.1f/%.1f", samples_mean(&vs->segs_up), samples_mean(&vs->segs_down));
 		snprintf(lost, sizeof(lost), "%llu/%llu", (unsigned long long)vs->lost, (unsigned long long)vs->dups);
-		fprintf(out, "%-24s %9s %5llu %15s %15s %8.3f %8.3f %13s %13s %9s %7.0f %9s%s\n", vs->v->name, wakes,
+		fprintf(out, "%-*s %9s %5llu %15s %15s %8.3f %8.3f %13s %13s %9s %7.0f %9s%s\n", w, vs->v->name, wakes,
 		        (unsigned long long)vs->failed, wk, e2e, samples_pct(&vs->wire_ms, 50),
 		        samples_pct(&vs->client_ms, 50), plain, ip, segs, samples_pct(&vs->cpu_us, 50), lost,
 		        vs->interrupted ? "  (interrupted)" : "");
 		for (int e = 0; e < ERR__COUNT; e++)
 			if (vs->fails[e])
-				fprintf(out, "%-24s   %llu failed: %s\n", "", (unsigned long long)vs->fails[e],
+				fprintf(out, "%-*s   %llu failed: %s\n", w, "", (unsigned long long)vs->fails[e],
 				        dormant_strerror((enum dormant_err)e));
+	}
+	int any_tls = 0;
+	for (size_t i = 0; i < r->nvs; i++)
+		any_tls |= r->vs[i].v && r->vs[i].tls;
+	if (any_tls) {
+		fprintf(out, "\n%-*s %-8s %6s %13s %9s %9s %9s %9s\n", w, "TLS handshakes", "", "n", "hs B up/dn", "hs ms",
+		        "cpu ms", "heap KiB", "wake ms");
+		for (size_t i = 0; i < r->nvs; i++) {
+			struct vstats *vs = &r->vs[i];
+			if (!vs->v || !vs->tls)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				struct hs_stats *h = &vs->hs[k];
+				if (!h->up.n && k)
+					continue;
+				char b[32];
+				snprintf(b, sizeof(b), "%.0f/%.0f", samples_mean(&h->up), samples_mean(&h->down));
+				fprintf(out, "%-*s %-8s %6zu %13s %9.3f %9.3f %9.1f %9.3f\n", w, k ? "" : vs->v->name,
+				        k ? "resumed" : "full", h->up.n, b, samples_pct(&h->ms, 50),
+				        samples_pct(&h->cpu_us, 50) / 1000.0, samples_pct(&h->heap, 50) / 1024.0,
+				        samples_pct(&h->wake_ms, 50));
+			}
+			if (vs->offered)
+				fprintf(out, "%-*s %llu of %llu offered sessions resumed, %llu refused\n", w, "",
+				        (unsigned long long)vs->resumed, (unsigned long long)vs->offered,
+				        (unsigned long long)vs->refused);
+			if (vs->tls_note[0])
+				fprintf(out, "%-*s %s\n", w, "", vs->tls_note);
+		}
 	}
 	fprintf(out, "\nwake: start to connection closed; wire: the phases' time on the socket; lib: the rest "
 	             "(library and its idle waits); cpu: client library threads, median over wakes that ran alone.\n");

@@ -28,6 +28,9 @@ void results_destroy(struct results *r);
 void results_variant_begin(struct results *r, uint32_t vi, uint64_t expected_wakes);
 /* Server-side facts for the variant's summary. */
 void results_variant_server(struct results *r, const char *name, const char *endpoint, double start_ms);
+/* TLS set-up of the variant: suite, resumption offered, verification, a remark, profile build time. */
+void results_variant_tls(struct results *r, const char *suite, enum resume_mode offered, int verify, const char *note,
+                         double init_ms);
 /* One row; C is the wake's modem counts (NULL when the wake never got a modem). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
 /* Closes the variant: message accounting from T, CPU totals. */

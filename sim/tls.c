@@ -1,0 +1,478 @@
+/* tls.c: mbedTLS client profiles, per-device sessions, and the handshake
+ * evidence parser. See tls.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "clock.h"
+#include "heap.h"
+#include "pki.h"
+#include "tls.h"
+
+/* The pinned suites (README "TLS"): AES-128-GCM everywhere, ECDHE for the
+ * certificate modes, plain PSK (no ECDHE) for the cheapest handshake. */
+static const char *const default_suite[TLS_COUNT] = {
+	[TLS_ECDSA] = "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256",
+	[TLS_RSA] = "TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256",
+	[TLS_PSK] = "TLS-PSK-WITH-AES-128-GCM-SHA256",
+};
+
+static const mbedtls_ecp_group_id curves[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_NONE };
+
+struct tls_device {
+	int ready;
+	mbedtls_ssl_config conf;     /* per device only for PSK and mutual TLS (identity, own certificate) */
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context key;
+	unsigned char psk[PKI_PSK_LEN];
+	mbedtls_ssl_session session; /* kept across wakes when resuming */
+	int has_session;
+};
+
+struct tls_profile {
+	const struct scenario *sc;
+	const struct variant *v;
+	struct pki *pki;
+	enum resume_mode resume;     /* what is offered: none on PSK (see tls_profile_create) */
+	int suites[2];
+	char suite[64];
+	mbedtls_x509_crt ca;
+	mbedtls_ssl_config conf;     /* shared by devices without their own */
+	int per_device;
+	struct tls_device *dev;      /* ndevices */
+	uint64_t init_ns;
+};
+
+/* Reads TLS records in one direction as they pass, up to ChangeCipherSpec. */
+struct rec_parser {
+	unsigned char hdr[5];
+	size_t hlen, left;
+	unsigned char type;
+	int encrypted;
+	unsigned char mh[4];         /* handshake message header */
+	size_t mhlen, mleft;
+	unsigned char body[80];      /* start of the message: enough for a Hello's session id */
+	size_t blen;
+};
+
+struct tls_conn {
+	struct tls_profile *p;
+	struct tls_device *d;
+	mbedtls_ssl_context ssl;
+	tls_io_fn send, recv;
+	void *io;
+	struct rec_parser up, down;
+	unsigned char client_sid[32], server_sid[32];
+	size_t client_sid_len, server_sid_len;
+	int server_hello;
+	struct tls_stats st;
+	struct heap_scope heap;
+	int done;
+};
+
+
+static void mbed_detail(int ret, const char *what, char *detail, size_t len)
+{
+	char buf[120];
+	mbedtls_strerror(ret, buf, sizeof(buf));
+	snprintf(detail, len, "%s: %s (-0x%04x)", what, buf, (unsigned)-ret);
+}
+
+/* ---- profile ---- */
+
+static int conf_base(struct tls_profile *p, mbedtls_ssl_config *conf, mbedtls_x509_crt *ca, char *err, size_t errlen)
+{
+	mbedtls_ssl_config_init(conf);
+	int ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+	                                      MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret) {
+		mbed_detail(ret, "mbedtls_ssl_config_defaults", err, errlen);
+		return -1;
+	}
+	mbedtls_ssl_conf_rng(conf, pki_random, p->pki);
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_ciphersuites(conf, p->suites);
+	mbedtls_ssl_conf_curves(conf, curves);
+	/* Tickets only when the variant resumes by ticket: a session-id variant must not be saved by one. */
+	mbedtls_ssl_conf_session_tickets(conf, p->resume == RESUME_TICKET ? MBEDTLS_SSL_SESSION_TICKETS_ENABLED
+	                                                                    : MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+	if (p->v->tls != TLS_PSK) {
+		mbedtls_ssl_conf_ca_chain(conf, ca, NULL);
+		mbedtls_ssl_conf_authmode(conf, p->sc->tls_verify ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
+	}
+	return 0;
+}
+
+static int device_init(struct tls_profile *p, uint32_t device, char *err, size_t errlen)
+{
+	struct tls_device *d = &p->dev[device];
+	mbedtls_ssl_session_init(&d->session);
+	mbedtls_x509_crt_init(&d->crt);
+	mbedtls_pk_init(&d->key);
+	d->ready = 1;
+	if (!p->per_device)
+		return 0;
+	if (conf_base(p, &d->conf, &p->ca, err, errlen) < 0)
+		return -1;
+	if (p->v->tls == TLS_PSK) {
+		char identity[24];
+		snprintf(identity, sizeof(identity), "dev%u", device);
+		pki_psk(p->pki, device, d->psk);
+		if (p->sc->tls_fault == TLS_FAULT_WRONG_PSK)
+			d->psk[0] ^= 0x5a; /* the device's key no longer matches the server's psk file */
+		int ret = mbedtls_ssl_conf_psk(&d->conf, d->psk, sizeof(d->psk), (const unsigned char *)identity,
+		                               strlen(identity));
+		if (ret) {
+			mbed_detail(ret, "mbedtls_ssl_conf_psk", err, errlen);
+			return -1;
+		}
+	}
+	if (p->v->client_cert) {
+		if (pki_client(p->pki, device, &d->crt, &d->key, err, errlen) != ERR_OK)
+			return -1;
+		int ret = mbedtls_ssl_conf_own_cert(&d->conf, &d->crt, &d->key);
+		if (ret) {
+			mbed_detail(ret, "mbedtls_ssl_conf_own_cert", err, errlen);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct tls_profile *tls_profile_create(const struct scenario *sc, const struct variant *v, struct pki *pki,
+                                       char *note, size_t notelen, char *err, size_t errlen)
+{
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	struct tls_profile *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "tls: out of memory");
+		return NULL;
+	}
+	p->sc = sc;
+	p->v = v;
+	p->pki = pki;
+	p->resume = v->resume;
+	note[0] = 0;
+	if (v->tls == TLS_PSK && v->resume != RESUME_NONE) {
+		/* Measured on mosquitto 2.0.11: a resumed session on a PSK listener
+		 * loses its PSK identity and the CONNECT is refused (CONNACK 4). */
+		p->resume = RESUME_NONE;
+		snprintf(note, notelen, "resumption not offered: mosquitto's PSK listeners lose the PSK identity of a "
+		                        "resumed session (CONNACK 4)");
+	}
+	snprintf(p->suite, sizeof(p->suite), "%s", sc->tls_ciphersuite[0] ? sc->tls_ciphersuite : default_suite[v->tls]);
+	p->suites[0] = mbedtls_ssl_get_ciphersuite_id(p->suite);
+	p->suites[1] = 0;
+	mbedtls_x509_crt_init(&p->ca);
+	p->per_device = v->tls == TLS_PSK || v->client_cert;
+	p->dev = calloc(sc->ndevices, sizeof(*p->dev));
+	if (!p->dev || !p->suites[0]) {
+		snprintf(err, errlen, "tls: %s", p->dev ? "unknown cipher suite" : "out of memory");
+		tls_profile_destroy(p);
+		return NULL;
+	}
+	if (v->tls != TLS_PSK) {
+		const char *ca = sc->tls_fault == TLS_FAULT_WRONG_CA ? pki->other_ca_crt : pki->ca_crt;
+		int ret = mbedtls_x509_crt_parse_file(&p->ca, ca);
+		if (ret) {
+			mbed_detail(ret, ca, err, errlen);
+			tls_profile_destroy(p);
+			return NULL;
+		}
+	}
+	if (conf_base(p, &p->conf, &p->ca, err, errlen) < 0) {
+		tls_profile_destroy(p);
+		return NULL;
+	}
+	/* Every device's keys and configuration now, not in its first wake. */
+	for (uint32_t d = 0; d < sc->ndevices; d++)
+		if (device_init(p, d, err, errlen) < 0) {
+			tls_profile_destroy(p);
+			return NULL;
+		}
+	p->init_ns = clock_thread_cpu_ns() - cpu0;
+	return p;
+}
+
+void tls_profile_destroy(struct tls_profile *p)
+{
+	if (!p)
+		return;
+	for (uint32_t i = 0; p->dev && i < p->sc->ndevices; i++) {
+		struct tls_device *d = &p->dev[i];
+		if (!d->ready)
+			continue;
+		mbedtls_ssl_session_free(&d->session);
+		mbedtls_x509_crt_free(&d->crt);
+		mbedtls_pk_free(&d->key);
+		if (p->per_device)
+			mbedtls_ssl_config_free(&d->conf);
+		memset(d->psk, 0, sizeof(d->psk));
+	}
+	free(p->dev);
+	mbedtls_ssl_config_free(&p->conf);
+	mbedtls_x509_crt_free(&p->ca);
+	free(p);
+}
+
+const char *tls_profile_suite(const struct tls_profile *p) { return p->suite; }
+enum resume_mode tls_profile_resume(const struct tls_profile *p) { return p->resume; }
+uint64_t tls_profile_init_ns(const struct tls_profile *p) { return p->init_ns; }
+
+/* ---- evidence: records as they pass ---- */
+
+static void on_message(struct tls_conn *c, int down, const struct rec_parser *r)
+{
+	unsigned type = r->mh[0];
+	if (down) {
+		size_t o = strlen(c->st.hs_server);
+		if (o + 4 < sizeof(c->st.hs_server))
+			snprintf(c->st.hs_server + o, sizeof(c->st.hs_server) - o, "%s%u", o ? "," : "", type);
+		if (type == 11)
+			c->st.cert_msgs++;
+		if (type == 4)
+			c->st.tickets++;
+	}
+	/* ClientHello (1) and ServerHello (2): version 2, random 32, session id length 1, id */
+	if ((type == 1 && !down) || (type == 2 && down)) {
+		if (r->blen < 35)
+			return;
+		size_t n = r->body[34];
+		if (n > 32 || r->blen < 35 + n)
+			return;
+		memcpy(down ? c->server_sid : c->client_sid, r->body + 35, n);
+		*(down ? &c->server_sid_len : &c->client_sid_len) = n;
+		if (down)
+			c->server_hello = 1;
+	}
+}
+
+static void feed_handshake(struct tls_conn *c, int down, struct rec_parser *r, const unsigned char *p, size_t n)
+{
+	while (n) {
+		if (r->mhlen < 4) {
+			r->mh[r->mhlen++] = *p++;
+			n--;
+			if (r->mhlen == 4) {
+				r->mleft = ((size_t)r->mh[1] << 16) | ((size_t)r->mh[2] << 8) | r->mh[3];
+				r->blen = 0;
+				if (!r->mleft) {
+					on_message(c, down, r);
+					r->mhlen = 0;
+				}
+			}
+			continue;
+		}
+		size_t take = n < r->mleft ? n : r->mleft;
+		size_t room = sizeof(r->body) - r->blen;
+		memcpy(r->body + r->blen, p, take < room ? take : room);
+		r->blen += take < room ? take : room;
+		r->mleft -= take;
+		p += take;
+		n -= take;
+		if (!r->mleft) {
+			on_message(c, down, r);
+			r->mhlen = 0;
+		}
+	}
+}
+
+static void parse_records(struct tls_conn *c, int down, const unsigned char *p, size_t n)
+{
+	struct rec_parser *r = down ? &c->down : &c->up;
+	while (n && !r->encrypted) {
+		if (!r->left) {
+			r->hdr[r->hlen++] = *p++;
+			n--;
+			if (r->hlen == 5) {
+				r->type = r->hdr[0];
+				r->left = ((size_t)r->hdr[3] << 8) | r->hdr[4];
+				r->hlen = 0;
+			}
+			continue;
+		}
+		size_t take = n < r->left ? n : r->left;
+		if (r->type == 22)
+			feed_handshake(c, down, r, p, take);
+		r->left -= take;
+		p += take;
+		n -= take;
+		if (!r->left && r->type == 20)
+			r->encrypted = 1; /* ChangeCipherSpec: what follows in this direction is encrypted */
+	}
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	int n = c->send(c->io, (unsigned char *)buf, len);
+	if (n > 0)
+		parse_records(c, 0, buf, (size_t)n);
+	return n;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	int n = c->recv(c->io, buf, len);
+	if (n > 0)
+		parse_records(c, 1, buf, (size_t)n);
+	return n;
+}
+
+/* ---- connection ---- */
+
+struct tls_conn *tls_conn_create(struct tls_profile *p, uint32_t device, tls_io_fn send, tls_io_fn recv, void *io,
+                                 enum dormant_err *err, char *detail, size_t detail_len)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		*err = ERR_NOMEM;
+		snprintf(detail, detail_len, "tls: out of memory");
+		return NULL;
+	}
+	c->p = p;
+	c->d = &p->dev[device];
+	c->send = send;
+	c->recv = recv;
+	c->io = io;
+	c->st.used = 1;
+	c->st.heap_peak = -1;
+	c->st.session_bytes = -1;
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	struct heap_scope *prev = heap_enter(&c->heap);
+	mbedtls_ssl_init(&c->ssl);
+	int ret = mbedtls_ssl_setup(&c->ssl, p->per_device ? &c->d->conf : &p->conf);
+	if (!ret && p->v->tls != TLS_PSK)
+		ret = mbedtls_ssl_set_hostname(&c->ssl, PKI_SERVER_NAME);
+	if (!ret && p->resume != RESUME_NONE && c->d->has_session) {
+		ret = mbedtls_ssl_set_session(&c->ssl, &c->d->session);
+		c->st.offered = ret == 0;
+	}
+	heap_leave(prev);
+	c->st.cpu_ns += clock_thread_cpu_ns() - cpu0;
+	if (ret) {
+		*err = ERR_LIBRARY;
+		mbed_detail(ret, "mbedtls_ssl_setup", detail, detail_len);
+		tls_conn_free(c);
+		return NULL;
+	}
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	return c;
+}
+
+static int want(int ret)
+{
+	return ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE;
+}
+
+int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, size_t detail_len)
+{
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	struct heap_scope *prev = heap_enter(&c->heap);
+	int ret = mbedtls_ssl_handshake(&c->ssl);
+	int rc = 0;
+	if (ret == 0) {
+		rc = 1;
+		c->done = 1;
+		if (c->p->resume != RESUME_NONE) {
+			/* The session the device keeps while it sleeps, ticket included. */
+			mbedtls_ssl_session_free(&c->d->session);
+			mbedtls_ssl_session_init(&c->d->session);
+			c->d->has_session = mbedtls_ssl_get_session(&c->ssl, &c->d->session) == 0;
+			size_t olen = 0;
+			mbedtls_ssl_session_save(&c->d->session, NULL, 0, &olen);
+			c->st.session_bytes = c->d->has_session ? (int64_t)olen : -1;
+		}
+	} else if (!want(ret)) {
+		rc = -1;
+		uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+		if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags) {
+			char info[160];
+			mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+			info[strcspn(info, "\n")] = 0;
+			*err = ERR_TLS_VERIFY;
+			snprintf(detail, detail_len, "server certificate: %s", info);
+		} else {
+			*err = ERR_TLS_HANDSHAKE;
+			mbed_detail(ret, "handshake", detail, detail_len);
+		}
+		/* A session the server refused to finish is not offered again. */
+		c->d->has_session = 0;
+	}
+	heap_leave(prev);
+	uint64_t d = clock_thread_cpu_ns() - cpu0;
+	c->st.hs_cpu_ns += d;
+	c->st.cpu_ns += d;
+	return rc;
+}
+
+long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
+                    size_t detail_len)
+{
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	struct heap_scope *prev = heap_enter(&c->heap);
+	int ret = mbedtls_ssl_write(&c->ssl, buf, len);
+	heap_leave(prev);
+	c->st.cpu_ns += clock_thread_cpu_ns() - cpu0;
+	if (ret >= 0)
+		return ret;
+	if (want(ret))
+		return 0;
+	*err = ERR_TLS_HANDSHAKE;
+	mbed_detail(ret, "write", detail, detail_len);
+	return -1;
+}
+
+long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
+                   size_t detail_len)
+{
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	struct heap_scope *prev = heap_enter(&c->heap);
+	int ret = mbedtls_ssl_read(&c->ssl, buf, len);
+	heap_leave(prev);
+	c->st.cpu_ns += clock_thread_cpu_ns() - cpu0;
+	if (ret > 0)
+		return ret;
+	if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+		return -2;
+	if (want(ret))
+		return 0;
+	*err = ERR_TLS_HANDSHAKE;
+	mbed_detail(ret, "read", detail, detail_len);
+	return -1;
+}
+
+int tls_conn_close_notify(struct tls_conn *c)
+{
+	struct heap_scope *prev = heap_enter(&c->heap);
+	int ret = mbedtls_ssl_close_notify(&c->ssl);
+	heap_leave(prev);
+	return ret;
+}
+
+void tls_conn_stats(struct tls_conn *c, struct tls_stats *out)
+{
+	struct tls_stats *st = &c->st;
+	st->sid_echo = c->server_hello && c->client_sid_len && c->client_sid_len == c->server_sid_len &&
+	               !memcmp(c->client_sid, c->server_sid, c->client_sid_len);
+	st->resumed = st->offered && st->sid_echo && st->cert_msgs == 0 && c->done;
+	st->refused = st->offered && !st->resumed && c->server_hello;
+	st->heap_peak = heap_available() ? c->heap.peak : -1;
+	*out = *st;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	struct heap_scope *prev = heap_enter(&c->heap);
+	mbedtls_ssl_free(&c->ssl);
+	heap_leave(prev);
+	free(c);
+}

@@ -1,0 +1,78 @@
+/* tls.h: the device's TLS, on mbedTLS, inside the modem.
+ *
+ * One TLS stack for every protocol, as on a constrained device whose modem
+ * terminates TLS: TLS 1.2 only (Debian's mbedTLS 2.28 has no usable 1.3),
+ * one pinned cipher suite per mode so ClientHellos are comparable, P-256
+ * for ECDHE, server verification on by default.
+ *
+ * A profile is a variant's TLS set-up; it keeps each device's session
+ * between wakes and offers it back (resume session-id or ticket). Each
+ * wake's connection proves resumption from the handshake itself: the modem's
+ * bytes pass through a record parser that reads the ClientHello's session
+ * id, the ServerHello's, and which server messages came. A wake counts as
+ * resumed only if the server echoed the offered session id AND sent no
+ * Certificate message.
+ *
+ * Ownership: tls_profile_create/destroy (the profile must outlive its
+ * connections); tls_conn_create/tls_conn_free. All on the engine thread.
+ */
+#ifndef DORMANT_TLS_H
+#define DORMANT_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "scenario.h"
+
+struct pki;
+struct tls_profile;
+struct tls_conn;
+
+/* What one wake's TLS did, for its row. */
+struct tls_stats {
+	int used;
+	int offered;            /* a stored session was offered */
+	int resumed;            /* proven: server echoed the session id, no Certificate message */
+	int refused;            /* offered, but the server did a full handshake */
+	int cert_msgs;          /* Certificate messages from the server */
+	int tickets;            /* NewSessionTicket messages from the server */
+	int sid_echo;           /* ServerHello session id equals the ClientHello's (non-empty) */
+	uint64_t hs_cpu_ns;     /* CPU in the handshake */
+	uint64_t cpu_ns;        /* CPU in all TLS calls of the wake */
+	int64_t heap_peak;      /* high-water of the TLS context's heap; -1 unknown */
+	int64_t session_bytes;  /* serialized size of the session the device keeps asleep; -1 none */
+	char hs_server[48];     /* server handshake messages in order, e.g. "2,11,12,14" */
+};
+
+/* I/O towards the server: send appends ciphertext, recv reads it. Both
+ * return a byte count or MBEDTLS_ERR_SSL_WANT_WRITE / WANT_READ; recv
+ * returns 0 at EOF. */
+typedef int (*tls_io_fn)(void *ctx, unsigned char *buf, size_t len);
+
+/* Builds V's TLS profile (NULL result with *ERR set on failure). NOTE gets a
+ * one-line remark for the results when the set-up differs from what V asks
+ * (resumption not offered on PSK). */
+struct tls_profile *tls_profile_create(const struct scenario *sc, const struct variant *v, struct pki *pki,
+                                       char *note, size_t notelen, char *err, size_t errlen);
+void tls_profile_destroy(struct tls_profile *p);
+const char *tls_profile_suite(const struct tls_profile *p);
+enum resume_mode tls_profile_resume(const struct tls_profile *p);
+/* CPU spent building the profile (CA parse, device keys): first-use cost, reported apart. */
+uint64_t tls_profile_init_ns(const struct tls_profile *p);
+
+struct tls_conn *tls_conn_create(struct tls_profile *p, uint32_t device, tls_io_fn send, tls_io_fn recv, void *io,
+                                 enum dormant_err *err, char *detail, size_t detail_len);
+/* 1: done; 0: call again when I/O is possible; -1: failed (kind and detail set). */
+int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, size_t detail_len);
+/* Plaintext in: bytes consumed (> 0), 0 when it must wait for I/O, -1 on error. */
+long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
+                    size_t detail_len);
+/* Plaintext out: bytes (> 0), 0 when it must wait, -2 at the peer's close_notify or EOF, -1 on error. */
+long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
+                   size_t detail_len);
+int tls_conn_close_notify(struct tls_conn *c);
+void tls_conn_stats(struct tls_conn *c, struct tls_stats *out);
+void tls_conn_free(struct tls_conn *c);
+
+#endif
