@@ -1,0 +1,39 @@
+/* gnuplot.h: gnuplot scripts that draw one figure as PNG and SVG, and
+ * running them.
+ *
+ * A script NAME.gp sits next to its data files and draws NAME.png
+ * (pngcairo) and NAME.svg (svg) from them; a user can edit it and re-run
+ * `gnuplot NAME.gp` in that directory, or `gnuplot -e 'fmts="png"' NAME.gp`
+ * for one format. The body between gnuplot_script_open and
+ * gnuplot_script_close is drawn once per format (a `do for` loop), after
+ * `reset`, with a tab as the data separator and text without enhanced markup
+ * (variant names keep their underscores).
+ */
+#ifndef DORMANT_GNUPLOT_H
+#define DORMANT_GNUPLOT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Full path of the gnuplot binary in PATH into BUF; 0, or -1 when absent. */
+int gnuplot_find(char *buf, size_t len);
+
+/* Creates DIR/NAME.gp and writes its header: PURPOSE as a comment, the
+ * canvas size W x H (variables W and H in the script), the format loop.
+ * NULL with ERR on failure. The caller writes the body and closes it. */
+FILE *gnuplot_script_open(const char *dir, const char *name, const char *purpose, int w, int h, char *err,
+                          size_t errlen);
+/* Ends the loop and closes F; 0, or -1 with ERR when the file could not be written. */
+int gnuplot_script_close(FILE *f, const char *name, char *err, size_t errlen);
+
+/* S as a gnuplot single-quoted string literal. */
+void gnuplot_quote(FILE *f, const char *s);
+
+/* Runs `gnuplot -e 'fmts="FMTS"' NAME.gp` in DIR for each of the N names, a
+ * few at a time, each with DEADLINE_S seconds; stderr goes to DIR/NAME.log
+ * (removed when empty). OK[i] is set to 1 when script i exited 0. Returns the
+ * number that failed; on the first failure ERR says which and why. */
+int gnuplot_run(const char *dir, const char *const *names, size_t n, const char *fmts, int deadline_s, int *ok,
+                char *err, size_t errlen);
+
+#endif

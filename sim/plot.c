@@ -1,0 +1,1055 @@
+/* plot.c: a run's figures (data files, gnuplot scripts, PNG and SVG) and
+ * its report. One function per figure, listed in one table; each writes
+ * NAME.dat and NAME.gp into RUNDIR/plots or says why the run has nothing
+ * to draw for it. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gnuplot.h"
+#include "plot.h"
+#include "report.h"
+#include "rundata.h"
+
+struct pctx {
+	struct rundata *rd;
+	char dir[4200]; /* RUNDIR/plots */
+	char *err;
+	size_t errlen;
+};
+
+/* 1: NAME.dat and NAME.gp written; 0: nothing to draw (FIG->note says why); -1: error in C->err. */
+typedef int (*fig_fn)(struct pctx *c, struct report_fig *fig);
+
+static const char *const phase_colors[RD_PHASES] = { "#4e79a7", "#f28e2b", "#59a14f",
+	                                              "#e15759", "#b07aa1", "#9c755f" };
+static const char *const series_colors[] = { "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+	                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf" };
+#define NSERIES_COLORS (sizeof(series_colors) / sizeof(series_colors[0]))
+
+static const char *series_color(size_t i) { return series_colors[i % NSERIES_COLORS]; }
+static int series_dash(size_t i) { return 1 + (int)(i / NSERIES_COLORS) % 5; }
+
+static FILE *dat_open(struct pctx *c, const char *name)
+{
+	char path[4400];
+	snprintf(path, sizeof(path), "%s/%s.dat", c->dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
+	return f;
+}
+
+static int dat_close(struct pctx *c, FILE *f, const char *name)
+{
+	int bad = ferror(f);
+	if (fclose(f) != 0 || bad) {
+		snprintf(c->err, c->errlen, "%s/%s.dat: write error", c->dir, name);
+		return -1;
+	}
+	return 0;
+}
+
+static void put_num(FILE *f, double x)
+{
+	if (isnan(x) || isinf(x))
+		fputs("NaN", f);
+	else
+		fprintf(f, "%.6g", x);
+}
+
+/* A data-file text field: tabs and newlines would break the row. */
+static void put_text(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+/* Canvas width for N bars or groups. */
+static int canvas_w(size_t n)
+{
+	size_t w = 300 + 110 * n;
+	return w < 960 ? 960 : w > 2400 ? 2400 : (int)w;
+}
+
+static size_t max_name(const struct rundata *rd)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < rd->nv; i++) {
+		size_t l = strlen(rd->v[i].name);
+		if (l > m)
+			m = l;
+	}
+	return m;
+}
+
+/* Variant names under bars: level when they fit, slanted when they do not. */
+static void gp_xtics(FILE *gp, const struct rundata *rd, int w)
+{
+	double slot = (double)(w - 220) / (double)(rd->nv ? rd->nv : 1);
+	if ((double)max_name(rd) * 7.5 > slot)
+		fputs("set xtics rotate by 25 right scale 0\n", gp);
+	else
+		fputs("set xtics scale 0\n", gp);
+}
+
+static int nok(const struct rundata *rd)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < rd->nv; i++)
+		n += rd->v[i].ok;
+	return n > 0;
+}
+
+/* ---- bytes per wake, stacked by phase ---- */
+
+static int fig_bytes(struct pctx *c, struct report_fig *fig, int ip)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	enum rd_counter up = ip ? RD_IP_UP : RD_PLAIN_UP, down = ip ? RD_IP_DOWN : RD_PLAIN_DOWN;
+	if (ip) {
+		snprintf(fig->title, sizeof(fig->title), "Bytes per wake at the IP level, by phase");
+		snprintf(fig->caption, sizeof(fig->caption),
+		         "Mean bytes per successful wake on the wire, IPv4 and TCP headers included (52 B per segment, "
+		         "60 B for SYN and SYN-ACK), split into the phases of the wake. Top: uplink (device to server); "
+		         "bottom: downlink. The number on a bar is its total.");
+	} else {
+		snprintf(fig->title, sizeof(fig->title), "Protocol (plaintext) bytes per wake, by phase");
+		snprintf(fig->caption, sizeof(fig->caption),
+		         "Mean bytes per successful wake that the protocol stack itself wrote and read, before TLS and "
+		         "TCP/IP: what the protocol costs on its own. Top: uplink; bottom: downlink.");
+	}
+	if (!(rd->has & RD_HAS_PHASES) || !nok(rd)) {
+		snprintf(fig->note, sizeof(fig->note), "%s", !nok(rd) ? "no successful wakes" : "wakes.csv has no per-phase columns");
+		return 0;
+	}
+	int used[RD_PHASES] = { 0 }, nused = 0;
+	for (size_t i = 0; i < rd->nv; i++)
+		for (int p = 0; p < RD_PHASES; p++)
+			if (rd->v[i].ph[p][up] > 0 || rd->v[i].ph[p][down] > 0)
+				used[p] = 1;
+	for (int p = 0; p < RD_PHASES; p++)
+		nused += used[p];
+	if (!nused) {
+		snprintf(fig->note, sizeof(fig->note), "every phase counted 0 bytes");
+		return 0;
+	}
+	FILE *d = dat_open(c, name);
+	if (!d)
+		return -1;
+	fprintf(d, "# %s: mean %s bytes per ok wake, by phase. Block 0: uplink, block 1: downlink.\n", name,
+	        ip ? "IP" : "plaintext");
+	for (int dir = 0; dir < 2; dir++) {
+		fputs(dir ? "\n\n# downlink\n" : "# uplink\n", d);
+		fputs("# variant", d);
+		for (int p = 0; p < RD_PHASES; p++)
+			fprintf(d, "\t%s", rd_phase_names[p]);
+		fputs("\ttotal\tok_wakes\n", d);
+		for (size_t i = 0; i < rd->nv; i++) {
+			struct rd_variant *v = &rd->v[i];
+			double total = 0;
+			put_text(d, v->name);
+			for (int p = 0; p < RD_PHASES; p++) {
+				double x = v->ok ? rd_phase_mean(v, p, dir ? down : up) : 0;
+				total += x;
+				fputc('\t', d);
+				put_num(d, x);
+			}
+			fputc('\t', d);
+			put_num(d, total);
+			fprintf(d, "\t%llu\n", (unsigned long long)v->ok);
+		}
+	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
+
+	int w = canvas_w(rd->nv);
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 820, c->err, c->errlen);
+	if (!gp)
+		return -1;
+	fprintf(gp, "set multiplot layout 2,1 title \"%s\" font \",14\"\n", fig->title);
+	fputs("set style data histograms\n"
+	      "set style histogram rowstacked\n"
+	      "set style fill solid 0.85 border rgb \"#444444\"\n"
+	      "set boxwidth 0.6 relative\n"
+	      "set lmargin 11\nset rmargin 4\n"
+	      "set ylabel \"bytes per wake\"\n"
+	      "set yrange [0:*]\n"
+	      "set offsets 0, 0, graph 0.14, 0\n",
+	      gp);
+	gp_xtics(gp, rd, w);
+	for (int dir = 0; dir < 2; dir++) {
+		if (dir == 0)
+			fputs("set key outside top center horizontal samplen 2 title \"phase\"\n", gp);
+		else
+			fputs("unset key\n", gp);
+		fprintf(gp, "set title \"%s\"\n", dir ? "downlink (server → device)" : "uplink (device → server)");
+		fputs("plot ", gp);
+		int first = 1;
+		for (int p = 0; p < RD_PHASES; p++) {
+			if (!used[p])
+				continue;
+			if (first)
+				fprintf(gp, "'%s.dat' index %d using %d:xtic(1)", name, dir, p + 2);
+			else
+				fprintf(gp, ", \\\n     '' index %d using %d", dir, p + 2);
+			fprintf(gp, " title '%s' lc rgb '%s'", rd_phase_names[p], phase_colors[p]);
+			first = 0;
+		}
+		fprintf(gp, ", \\\n     '' index %d using 0:%d:(sprintf(\"%%.0f B\", column(%d))) with labels offset 0,0.8 "
+		            "notitle\n",
+		        dir, RD_PHASES + 2, RD_PHASES + 2);
+	}
+	fputs("unset multiplot\n", gp);
+	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+}
+
+static int fig_bytes_ip(struct pctx *c, struct report_fig *fig) { return fig_bytes(c, fig, 1); }
+static int fig_bytes_plain(struct pctx *c, struct report_fig *fig) { return fig_bytes(c, fig, 0); }
+
+/* ---- TLS: full against resumed handshakes ---- */
+
+static void put_pcts(FILE *d, struct samples *s)
+{
+	double p50 = samples_pct(s, 50), p10 = samples_pct(s, 10), p90 = samples_pct(s, 90);
+	fputc('\t', d);
+	put_num(d, p50);
+	fputc('\t', d);
+	put_num(d, p10);
+	fputc('\t', d);
+	put_num(d, p90);
+}
+
+static int fig_tls(struct pctx *c, struct report_fig *fig)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	snprintf(fig->title, sizeof(fig->title), "TLS handshakes: full against resumed");
+	snprintf(fig->caption, sizeof(fig->caption),
+	         "For each TLS variant, successful wakes whose handshake was full and those that resumed a session "
+	         "(resumed=1 in wakes.csv, set only with proof of resumption): handshake bytes at the IP level "
+	         "(the tls phase), handshake time and the handshake's CPU time. Bars: medians; whiskers: p10 to p90.");
+	if (!rd->any_tls) {
+		snprintf(fig->note, sizeof(fig->note), "no TLS variants in this run (every variant has tls=none)");
+		return 0;
+	}
+	size_t ntls = 0;
+	for (size_t i = 0; i < rd->nv; i++)
+		if (rd->v[i].hs[0].n + rd->v[i].hs[1].n)
+			ntls++;
+	if (!ntls) {
+		snprintf(fig->note, sizeof(fig->note), "no successful TLS wakes");
+		return 0;
+	}
+	FILE *d = dat_open(c, name);
+	if (!d)
+		return -1;
+	fprintf(d, "# %s: TLS handshakes per variant; bytes are means of ip_*_tls, times in ms and CPU in us are "
+	           "p50/p10/p90.\n",
+	        name);
+	fputs("# variant\tfull_n\tresumed_n\tfull_ip_up\tfull_ip_down\tresumed_ip_up\tresumed_ip_down"
+	      "\tfull_ms_p50\tfull_ms_p10\tfull_ms_p90\tresumed_ms_p50\tresumed_ms_p10\tresumed_ms_p90"
+	      "\tfull_cpu_p50\tfull_cpu_p10\tfull_cpu_p90\tresumed_cpu_p50\tresumed_cpu_p10\tresumed_cpu_p90"
+	      "\trefused\n",
+	      d);
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct rd_variant *v = &rd->v[i];
+		if (!(v->hs[0].n + v->hs[1].n))
+			continue;
+		put_text(d, v->name);
+		fprintf(d, "\t%llu\t%llu", (unsigned long long)v->hs[0].n, (unsigned long long)v->hs[1].n);
+		for (int k = 0; k < 2; k++) {
+			double n = (double)v->hs[k].n;
+			fputc('\t', d);
+			put_num(d, n ? v->hs[k].ip_up / n : NAN);
+			fputc('\t', d);
+			put_num(d, n ? v->hs[k].ip_down / n : NAN);
+		}
+		put_pcts(d, &v->hs[0].t_ms);
+		put_pcts(d, &v->hs[1].t_ms);
+		put_pcts(d, &v->hs[0].cpu_us);
+		put_pcts(d, &v->hs[1].cpu_us);
+		fprintf(d, "\t%llu\n", (unsigned long long)v->resume_refused);
+	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
+
+	int has_t = !!(rd->has & RD_HAS_T_TLS), has_cpu = !!(rd->has & RD_HAS_TLS_CPU);
+	int panels = 1 + has_t + has_cpu;
+	int w = canvas_w(ntls * 2);
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 330 * panels + 80, c->err, c->errlen);
+	if (!gp)
+		return -1;
+	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
+	fputs("set style data histograms\n"
+	      "set style fill solid 0.85 border rgb \"#444444\"\n"
+	      "set lmargin 11\nset rmargin 4\n"
+	      "set yrange [0:*]\n"
+	      "set key outside top center horizontal samplen 2\n",
+	      gp);
+	{
+		struct rundata tmp = *rd; /* the tick rule counts the TLS variants only */
+		tmp.nv = ntls;
+		gp_xtics(gp, &tmp, w / 2);
+	}
+	fprintf(gp, "set style histogram clustered gap 1.5\n"
+	            "set title \"handshake bytes per wake (IP level, mean)\"\n"
+	            "set ylabel \"bytes\"\n"
+	            "plot '%s.dat' using 4:xtic(1) title 'full, up' lc rgb '#1f4e79', \\\n"
+	            "     '' using 5 title 'full, down' lc rgb '#6fa8dc', \\\n"
+	            "     '' using 6 title 'resumed, up' lc rgb '#b45f06', \\\n"
+	            "     '' using 7 title 'resumed, down' lc rgb '#f6b26b'\n",
+	        name);
+	fputs("set style histogram errorbars gap 1.5 lw 1\n"
+	      "set errorbars small\n",
+	      gp);
+	if (has_t)
+		fprintf(gp, "set title \"handshake time (median; whiskers p10–p90)\"\n"
+		            "set ylabel \"ms\"\n"
+		            "plot '%s.dat' using 8:9:10:xtic(1) title 'full' lc rgb '#1f4e79', \\\n"
+		            "     '' using 11:12:13 title 'resumed' lc rgb '#b45f06'\n",
+		        name);
+	if (has_cpu)
+		fprintf(gp, "set title \"handshake CPU time (median; whiskers p10–p90)\"\n"
+		            "set ylabel \"CPU µs\"\n"
+		            "plot '%s.dat' using 14:15:16:xtic(1) title 'full' lc rgb '#1f4e79', \\\n"
+		            "     '' using 17:18:19 title 'resumed' lc rgb '#b45f06'\n",
+		        name);
+	fputs("unset multiplot\n", gp);
+	if (!has_t || !has_cpu)
+		snprintf(fig->note, sizeof(fig->note), "wakes.csv has no %s%s%s column: that panel is left out",
+		         has_t ? "" : "t_tls_us", !has_t && !has_cpu ? " or " : "", has_cpu ? "" : "tls_cpu_us");
+	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+}
+
+/* ---- latency CDFs ---- */
+
+/* Sorted S as CDF points (value, percent at or below), thinned to about
+ * 1,500 evenly ranked points plus every point of the top 1 % (at most 500),
+ * where the tail that matters lives. */
+static void write_cdf(FILE *d, struct samples *s)
+{
+	size_t n = s->n;
+	if (!n)
+		return;
+	samples_pct(s, 50); /* sorts */
+	const size_t M = 1500;
+	put_num(d, s->v[0]);
+	fputs("\t0\n", d);
+	size_t tail = n / 100 > 500 ? 500 : n / 100, last = 0;
+	if (n <= 2 * M)
+		tail = n;
+	size_t body = n - tail;
+	for (size_t k = 1; body && k <= M; k++) {
+		size_t r = (size_t)ceil((double)k * (double)body / (double)M);
+		if (r <= last || r > body)
+			continue;
+		last = r;
+		put_num(d, s->v[r - 1]);
+		fprintf(d, "\t%.4f\n", 100.0 * (double)r / (double)n);
+	}
+	for (size_t r = body + 1; r <= n; r++) {
+		put_num(d, s->v[r - 1]);
+		fprintf(d, "\t%.4f\n", 100.0 * (double)r / (double)n);
+	}
+}
+
+static struct samples *cdf_samples(struct rd_variant *v, int e2e) { return e2e ? &v->e2e_ms : &v->wake_ms; }
+
+static int fig_cdf(struct pctx *c, struct report_fig *fig, int e2e)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	if (e2e) {
+		snprintf(fig->title, sizeof(fig->title), "End-to-end latency: CDF per variant");
+		snprintf(fig->caption, sizeof(fig->caption),
+		         "Publish call to arrival at the backend, per successful wake (its slowest message). A curve "
+		         "further left is faster; where a curve reaches 99 %% is its p99.");
+	} else {
+		snprintf(fig->title, sizeof(fig->title), "Wake time: CDF per variant");
+		snprintf(fig->caption, sizeof(fig->caption),
+		         "Adapter start to connection closed and accounted, per successful wake: how long the device is "
+		         "awake for the network. A curve further left is faster; where a curve reaches 99 %% is its p99.");
+	}
+	if (e2e && !(rd->has & RD_HAS_E2E)) {
+		snprintf(fig->note, sizeof(fig->note), "wakes.csv has no e2e_us column");
+		return 0;
+	}
+	double lo = INFINITY, hi = 0;
+	size_t nser = 0;
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct samples *s = cdf_samples(&rd->v[i], e2e);
+		if (!s->n)
+			continue;
+		nser++;
+		samples_pct(s, 50);
+		for (size_t k = 0; k < s->n; k++)
+			if (s->v[k] > 0) {
+				if (s->v[k] < lo)
+					lo = s->v[k];
+				break;
+			}
+		if (s->v[s->n - 1] > hi)
+			hi = s->v[s->n - 1];
+	}
+	if (!nser) {
+		snprintf(fig->note, sizeof(fig->note), "no successful wakes with a %s time", e2e ? "end-to-end" : "wake");
+		return 0;
+	}
+	int logx = isfinite(lo) && lo > 0 && hi / lo >= 20;
+	FILE *d = dat_open(c, name);
+	if (!d)
+		return -1;
+	fprintf(d, "# %s: CDF per variant, one block each (index i = the i-th series of %s.gp)\n", name, name);
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct samples *s = cdf_samples(&rd->v[i], e2e);
+		if (!s->n)
+			continue;
+		fputs("# variant: ", d);
+		put_text(d, rd->v[i].name);
+		fputs("\n# ms\tpercent_at_or_below\n", d);
+		write_cdf(d, s);
+		fputs("\n\n", d);
+	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
+
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, 960, 600, c->err, c->errlen);
+	if (!gp)
+		return -1;
+	fprintf(gp, "set title \"%s\" font \",14\"\n", fig->title);
+	fprintf(gp, "set xlabel \"%s, ms%s\"\n", e2e ? "end-to-end latency (publish to backend)" : "wake time",
+	        logx ? " (log scale)" : "");
+	fputs("set ylabel \"wakes at or below, %\"\n"
+	      "set yrange [0:100]\n"
+	      "set ytics 0,10,90\n"
+	      "set ytics add (\"99\" 99)\n"
+	      "set grid xtics ytics mxtics lc rgb \"#dddddd\"\n"
+	      "set key right bottom opaque box lc rgb \"#bbbbbb\" samplen 3 spacing 1.2\n"
+	      "set arrow from graph 0, first 99 to graph 1, first 99 nohead dt 3 lc rgb \"#888888\"\n"
+	      "set arrow from graph 0, first 50 to graph 1, first 50 nohead dt 3 lc rgb \"#888888\"\n",
+	      gp);
+	if (logx)
+		fputs("set logscale x 10\nset format x \"%g\"\nset mxtics 10\n", gp);
+	else
+		fputs("set xrange [0:*]\n", gp);
+	fputs("plot ", gp);
+	size_t idx = 0;
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct samples *s = cdf_samples(&rd->v[i], e2e);
+		if (!s->n)
+			continue;
+		char t[256];
+		snprintf(t, sizeof(t), "%s  (n=%zu, p50 %.3g ms, p99 %.3g ms)", rd->v[i].name, s->n, samples_pct(s, 50),
+		         samples_pct(s, 99));
+		fprintf(gp, "%s'%s.dat' index %zu using 1:2 with lines lw 2 lc rgb '%s' dt %d title ",
+		        idx ? ", \\\n     " : "", name, idx, series_color(idx), series_dash(idx));
+		gnuplot_quote(gp, t);
+		idx++;
+	}
+	fputc('\n', gp);
+	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+}
+
+static int fig_cdf_wake(struct pctx *c, struct report_fig *fig) { return fig_cdf(c, fig, 0); }
+static int fig_cdf_e2e(struct pctx *c, struct report_fig *fig) { return fig_cdf(c, fig, 1); }
+
+/* ---- CPU and heap per wake ---- */
+
+static void put_box_row(FILE *d, size_t x, const char *label, struct samples *s)
+{
+	fprintf(d, "%zu\t", x);
+	put_text(d, label);
+	fprintf(d, "\t%zu", s->n);
+	double p[5] = { 10, 25, 50, 75, 90 };
+	for (int i = 0; i < 5; i++) {
+		fputc('\t', d);
+		put_num(d, samples_pct(s, p[i]));
+	}
+	fputc('\t', d);
+	put_num(d, samples_mean(s));
+	fputc('\n', d);
+}
+
+static void gp_box_panel(FILE *gp, const char *name, int index, const char *title, const char *ylabel,
+                         const char *unit, const char *color)
+{
+	fprintf(gp, "set title \"%s\"\nset ylabel \"%s\"\n", title, ylabel);
+	fprintf(gp, "plot '%s.dat' index %d using 1:5:4:8:7 with candlesticks whiskerbars 0.5 lc rgb '%s' lw 1.5 "
+	            "notitle, \\\n"
+	            "     '' index %d using 1:6:6:6:6 with candlesticks lc rgb '#000000' lw 2.5 notitle, \\\n"
+	            "     '' index %d using 1:8:(sprintf(\"p50 %%.0f %s, n=%%d\", column(6), column(3))) with labels "
+	            "offset 0,0.9 notitle\n",
+	        name, index, color, index, index, unit);
+}
+
+static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	int has_heap = !!(rd->has & RD_HAS_HEAP);
+	snprintf(fig->title, sizeof(fig->title), has_heap ? "CPU time and heap high-water per wake" : "CPU time per wake");
+	snprintf(fig->caption, sizeof(fig->caption),
+	         "Client CPU per successful wake (the protocol library's threads and the adapter, measured on wakes "
+	         "that ran alone)%s. Boxes: p25 to p75; whiskers: p10 to p90; black line: median.",
+	         has_heap ? "; heap high-water mark per wake" : "");
+	size_t ncpu = 0, nheap = 0;
+	for (size_t i = 0; i < rd->nv; i++) {
+		ncpu += rd->v[i].cpu_us.n != 0;
+		nheap += rd->v[i].heap_kib.n != 0;
+	}
+	if (!has_heap)
+		snprintf(fig->note, sizeof(fig->note), "wakes.csv has no heap_peak column: heap is left out");
+	if (!ncpu && !nheap) {
+		snprintf(fig->note, sizeof(fig->note), "no wake has a CPU%s figure (cpu_us is measured only on wakes "
+		                                       "that ran alone)",
+		         has_heap ? " or heap" : "");
+		return 0;
+	}
+	FILE *d = dat_open(c, name);
+	if (!d)
+		return -1;
+	fprintf(d, "# %s: per variant p10 p25 p50 p75 p90 and mean. Block 0: cpu_us; block 1: heap KiB.\n", name);
+	for (int b = 0; b < 2; b++) {
+		fputs(b ? "\n\n# heap high-water, KiB\n" : "# client CPU per wake, us\n", d);
+		fputs("# x\tvariant\tn\tp10\tp25\tp50\tp75\tp90\tmean\n", d);
+		for (size_t i = 0; i < rd->nv; i++)
+			put_box_row(d, i, rd->v[i].name, b ? &rd->v[i].heap_kib : &rd->v[i].cpu_us);
+	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
+
+	int panels = (ncpu != 0) + (nheap != 0);
+	int w = canvas_w(rd->nv);
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 380 * panels + 60, c->err, c->errlen);
+	if (!gp)
+		return -1;
+	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
+	fputs("set style fill solid 0.45 border\n"
+	      "set boxwidth 0.45\n"
+	      "set lmargin 11\nset rmargin 4\n"
+	      "set yrange [0:*]\n"
+	      "set offsets 0, 0, graph 0.14, 0\n",
+	      gp);
+	fprintf(gp, "set xrange [-0.6:%zu.6]\n", rd->nv - 1);
+	fputs("set xtics (", gp);
+	for (size_t i = 0; i < rd->nv; i++) {
+		fputs(i ? ", " : "", gp);
+		gnuplot_quote(gp, rd->v[i].name);
+		fprintf(gp, " %zu", i);
+	}
+	fputs(")\n", gp);
+	gp_xtics(gp, rd, w);
+	if (ncpu)
+		gp_box_panel(gp, name, 0, "client CPU per wake (wakes that ran alone)", "CPU µs", "µs", "#4e79a7");
+	if (nheap)
+		gp_box_panel(gp, name, 1, "heap high-water per wake", "KiB", "KiB", "#59a14f");
+	fputs("unset multiplot\n", gp);
+	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+}
+
+/* ---- broker CPU and RSS over the run ---- */
+
+/* Unit factor of a column name's suffix, to seconds (time, CPU) or KiB (memory). */
+static double time_unit(const char *col)
+{
+	const char *u = strrchr(col, '_');
+	if (!u)
+		return 1;
+	if (!strcmp(u, "_ns"))
+		return 1e-9;
+	if (!strcmp(u, "_us"))
+		return 1e-6;
+	if (!strcmp(u, "_ms"))
+		return 1e-3;
+	if (!strcmp(u, "_ticks") || !strcmp(u, "_jiffies"))
+		return 1e-2;
+	return 1;
+}
+
+static double mem_unit_kib(const char *col)
+{
+	const char *u = strrchr(col, '_');
+	if (!u)
+		return 1;
+	if (!strcmp(u, "_b") || !strcmp(u, "_bytes"))
+		return 1.0 / 1024.0;
+	if (!strcmp(u, "_mb") || !strcmp(u, "_mib"))
+		return 1024.0;
+	if (!strcmp(u, "_pages"))
+		return 4.0;
+	return 1; /* _kb, _kib, or none: /proc's kB */
+}
+
+struct bcols {
+	int t, cpu, cpu_pct, utime, stime, rss, proc;
+	double t_unit, cpu_unit, ut_unit, st_unit, rss_unit;
+};
+
+static void broker_header(struct bcols *b, char *line)
+{
+	memset(b, 0xff, sizeof(*b));
+	b->t_unit = b->cpu_unit = b->ut_unit = b->st_unit = b->rss_unit = 1;
+	int i = 0;
+	for (char *tok = strtok(line, ","); tok; tok = strtok(NULL, ","), i++) {
+		tok[strcspn(tok, "\r\n")] = 0;
+		if (b->t < 0 && (!strcmp(tok, "t") || !strncmp(tok, "t_", 2) || !strncmp(tok, "time", 4) ||
+		                 !strncmp(tok, "elapsed", 7) || !strncmp(tok, "mono", 4) || !strncmp(tok, "ts", 2))) {
+			b->t = i;
+			b->t_unit = time_unit(tok);
+		} else if (strstr(tok, "cpu") && (strstr(tok, "pct") || strstr(tok, "percent"))) {
+			if (b->cpu_pct < 0)
+				b->cpu_pct = i;
+		} else if (strstr(tok, "cpu") && b->cpu < 0) {
+			b->cpu = i;
+			b->cpu_unit = time_unit(tok);
+		} else if (!strncmp(tok, "utime", 5) && b->utime < 0) {
+			b->utime = i;
+			b->ut_unit = time_unit(tok);
+		} else if (!strncmp(tok, "stime", 5) && b->stime < 0) {
+			b->stime = i;
+			b->st_unit = time_unit(tok);
+		} else if (strstr(tok, "rss") && b->rss < 0) {
+			b->rss = i;
+			b->rss_unit = mem_unit_kib(tok);
+		} else if ((!strcmp(tok, "process") || !strcmp(tok, "proc") || !strcmp(tok, "comm") ||
+		            !strcmp(tok, "name")) &&
+		           b->proc < 0) {
+			b->proc = i;
+		}
+	}
+}
+
+struct bseries {
+	char label[280];
+	char proc[64];
+	double t0, last_t, last_cpu;
+	int started;
+	FILE *tmp; /* rows, gathered per series */
+};
+
+static double field_num(char **f, int nf, int col)
+{
+	if (col < 0 || col >= nf || !f[col][0])
+		return NAN;
+	char *end;
+	double x = strtod(f[col], &end);
+	return end == f[col] ? NAN : x;
+}
+
+static int split_commas(char *line, char **f, int max)
+{
+	int n = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	for (char *p = line; n < max;) {
+		f[n++] = p;
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		*p++ = 0;
+	}
+	return n;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Reads one servers/NN-<variant>/broker.csv into series of (s since the
+ * first sample, CPU %, RSS MiB), appended to the block list in D. */
+static int broker_file(struct pctx *c, const char *path, const char *label, FILE *d, struct bseries **ser,
+                       size_t *nser, int *has_cpu, int *has_rss)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[4096];
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return 0;
+	}
+	struct bcols b;
+	broker_header(&b, line);
+	if (b.t < 0 || (b.cpu < 0 && b.cpu_pct < 0 && b.utime < 0 && b.rss < 0)) {
+		fclose(f);
+		return 0;
+	}
+	size_t first = *nser;
+	char *fl[64];
+	while (fgets(line, sizeof(line), f)) {
+		int nf = split_commas(line, fl, 64);
+		double t = field_num(fl, nf, b.t) * b.t_unit;
+		if (isnan(t))
+			continue;
+		const char *proc = b.proc >= 0 && b.proc < nf ? fl[b.proc] : "";
+		struct bseries *s = NULL;
+		for (size_t i = first; i < *nser; i++)
+			if (!strcmp((*ser)[i].proc, proc))
+				s = &(*ser)[i];
+		if (!s) {
+			struct bseries *ns = realloc(*ser, (*nser + 1) * sizeof(*ns));
+			if (!ns) {
+				fclose(f);
+				return -1;
+			}
+			*ser = ns;
+			s = &ns[(*nser)++];
+			memset(s, 0, sizeof(*s));
+			snprintf(s->proc, sizeof(s->proc), "%s", proc);
+			snprintf(s->label, sizeof(s->label), "%s%s%s", label, proc[0] ? " / " : "", proc);
+			s->tmp = tmpfile();
+			if (!s->tmp) {
+				fclose(f);
+				return -1;
+			}
+		}
+		double cpu_pct = field_num(fl, nf, b.cpu_pct);
+		double cum = NAN;
+		if (b.cpu >= 0)
+			cum = field_num(fl, nf, b.cpu) * b.cpu_unit;
+		else if (b.utime >= 0)
+			cum = field_num(fl, nf, b.utime) * b.ut_unit +
+			      (b.stime >= 0 ? field_num(fl, nf, b.stime) * b.st_unit : 0);
+		if (!s->started) {
+			s->t0 = t;
+			s->started = 1;
+		} else if (isnan(cpu_pct) && !isnan(cum) && t > s->last_t) {
+			cpu_pct = 100.0 * (cum - s->last_cpu) / (t - s->last_t);
+		}
+		if (!isnan(cum)) {
+			s->last_cpu = cum;
+		}
+		s->last_t = t;
+		double rss = field_num(fl, nf, b.rss) * b.rss_unit / 1024.0;
+		if (!isnan(cpu_pct))
+			*has_cpu = 1;
+		if (!isnan(rss))
+			*has_rss = 1;
+		fprintf(s->tmp, "%.6f\t", t - s->t0);
+		put_num(s->tmp, cpu_pct);
+		fputc('\t', s->tmp);
+		put_num(s->tmp, rss);
+		fputc('\n', s->tmp);
+	}
+	fclose(f);
+	(void)c;
+	(void)d;
+	return 0;
+}
+
+static int fig_broker(struct pctx *c, struct report_fig *fig)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	snprintf(fig->title, sizeof(fig->title), "Broker CPU and memory over each variant's run");
+	snprintf(fig->caption, sizeof(fig->caption),
+	         "CPU (100 %% = one core) and resident memory of the server processes, sampled from /proc while "
+	         "each variant ran (servers/NN-variant/broker.csv); time from the first sample of that server.");
+	char sdir[4400];
+	snprintf(sdir, sizeof(sdir), "%s/servers", rd->dir);
+	DIR *dh = opendir(sdir);
+	char *names[256];
+	size_t nn = 0;
+	struct dirent *de;
+	while (dh && (de = readdir(dh)) && nn < 256) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[4800];
+		snprintf(p, sizeof(p), "%s/%s/broker.csv", sdir, de->d_name);
+		if (access(p, R_OK) == 0)
+			names[nn++] = strdup(de->d_name);
+	}
+	if (dh)
+		closedir(dh);
+	if (!nn) {
+		snprintf(fig->note, sizeof(fig->note), "no broker samples in this run (no servers/*/broker.csv)");
+		return 0;
+	}
+	qsort(names, nn, sizeof(names[0]), cmp_str);
+	struct bseries *ser = NULL;
+	size_t nser = 0;
+	int has_cpu = 0, has_rss = 0, rc = 0;
+	for (size_t i = 0; i < nn && rc == 0; i++) {
+		/* NN-<variant>: NN is the variant's place in the run */
+		char label[200];
+		char *end;
+		long k = strtol(names[i], &end, 10);
+		if (end != names[i] && *end == '-' && k >= 1 && (size_t)k <= rd->nv)
+			snprintf(label, sizeof(label), "%s", rd->v[k - 1].name);
+		else
+			snprintf(label, sizeof(label), "%s", names[i]);
+		char p[4800];
+		snprintf(p, sizeof(p), "%s/%s/broker.csv", sdir, names[i]);
+		rc = broker_file(c, p, label, NULL, &ser, &nser, &has_cpu, &has_rss);
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	if (rc != 0) {
+		snprintf(c->err, c->errlen, "out of memory reading broker samples");
+		goto out;
+	}
+	if (!nser || (!has_cpu && !has_rss)) {
+		snprintf(fig->note, sizeof(fig->note), "servers/*/broker.csv has no time, CPU or RSS column this "
+		                                       "version reads");
+		rc = 0;
+		goto out;
+	}
+	FILE *d = dat_open(c, name);
+	if (!d) {
+		rc = -1;
+		goto out;
+	}
+	fprintf(d, "# %s: one block per server process: seconds since its first sample, CPU %% of one core, RSS MiB\n",
+	        name);
+	for (size_t i = 0; i < nser; i++) {
+		fputs("# ", d);
+		put_text(d, ser[i].label);
+		fputs("\n# s\tcpu_pct\trss_mib\n", d);
+		rewind(ser[i].tmp);
+		char buf[8192];
+		size_t got;
+		while ((got = fread(buf, 1, sizeof(buf), ser[i].tmp)) > 0)
+			fwrite(buf, 1, got, d);
+		fputs("\n\n", d);
+	}
+	if (dat_close(c, d, name) != 0) {
+		rc = -1;
+		goto out;
+	}
+	int panels = has_cpu + has_rss;
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, 960, 360 * panels + 80, c->err, c->errlen);
+	if (!gp) {
+		rc = -1;
+		goto out;
+	}
+	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
+	fputs("set lmargin 11\nset rmargin 4\nset xlabel \"s since the server's first sample\"\n"
+	      "set yrange [0:*]\nset key outside top center horizontal samplen 3\n",
+	      gp);
+	for (int pnl = 0; pnl < 2; pnl++) {
+		if ((pnl == 0 && !has_cpu) || (pnl == 1 && !has_rss))
+			continue;
+		fprintf(gp, "set title \"%s\"\nset ylabel \"%s\"\n", pnl ? "resident memory (RSS)" : "CPU",
+		        pnl ? "MiB" : "% of one core");
+		fputs("plot ", gp);
+		for (size_t i = 0; i < nser; i++) {
+			fprintf(gp, "%s'%s.dat' index %zu using 1:%d with lines lw 2 lc rgb '%s' dt %d title ",
+			        i ? ", \\\n     " : "", name, i, pnl ? 3 : 2, series_color(i), series_dash(i));
+			gnuplot_quote(gp, ser[i].label);
+		}
+		fputc('\n', gp);
+	}
+	fputs("unset multiplot\n", gp);
+	rc = gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+out:
+	for (size_t i = 0; i < nser; i++)
+		if (ser[i].tmp)
+			fclose(ser[i].tmp);
+	free(ser);
+	return rc;
+}
+
+/* ---- failures by kind ---- */
+
+static const char *kind_color(const char *kind, size_t i)
+{
+	static const struct { const char *kind, *color; } known[] = {
+		{ "connect", "#e15759" },  { "timeout", "#f28e2b" },       { "protocol", "#b07aa1" },
+		{ "reset", "#9c755f" },    { "closed", "#76b7b2" },        { "library", "#edc948" },
+		{ "tls_handshake", "#4e79a7" }, { "tls_verify", "#59a14f" }, { "interrupted", "#bab0ac" },
+	};
+	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+		if (!strcmp(kind, known[k].kind))
+			return known[k].color;
+	return series_color(i);
+}
+
+static int fig_failures(struct pctx *c, struct report_fig *fig)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	snprintf(fig->title, sizeof(fig->title), "Failed wakes by kind");
+	snprintf(fig->caption, sizeof(fig->caption),
+	         "Wakes that did not finish, per variant, by error kind (error_kind in wakes.csv); the label gives "
+	         "the count and its share of the variant's wakes. A failed wake is a result, not an error of the run.");
+	uint64_t failed = 0;
+	for (size_t i = 0; i < rd->nv; i++)
+		failed += rd->v[i].failed;
+	if (!failed) {
+		snprintf(fig->note, sizeof(fig->note), "no failed wakes");
+		return 0;
+	}
+	FILE *d = dat_open(c, name);
+	if (!d)
+		return -1;
+	fprintf(d, "# %s: failed wakes per variant by kind\n# variant", name);
+	for (size_t k = 0; k < rd->nkinds; k++)
+		fprintf(d, "\t%s", rd->kinds[k]);
+	fputs("\tfailed\twakes\tpercent\n", d);
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct rd_variant *v = &rd->v[i];
+		put_text(d, v->name);
+		for (size_t k = 0; k < rd->nkinds; k++)
+			fprintf(d, "\t%llu", (unsigned long long)v->fails[k]);
+		fprintf(d, "\t%llu\t%llu\t", (unsigned long long)v->failed, (unsigned long long)v->rows);
+		put_num(d, v->rows ? 100.0 * (double)v->failed / (double)v->rows : 0);
+		fputc('\n', d);
+	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
+	int w = canvas_w(rd->nv);
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 560, c->err, c->errlen);
+	if (!gp)
+		return -1;
+	fprintf(gp, "set title \"%s\" font \",14\"\n", fig->title);
+	fputs("set style data histograms\n"
+	      "set style histogram rowstacked\n"
+	      "set style fill solid 0.85 border rgb \"#444444\"\n"
+	      "set boxwidth 0.6 relative\n"
+	      "set ylabel \"failed wakes\"\n"
+	      "set yrange [0:*]\n"
+	      "set offsets 0, 0, graph 0.14, 0\n"
+	      "set key outside top center horizontal samplen 2 title \"error kind\"\n",
+	      gp);
+	gp_xtics(gp, rd, w);
+	fputs("plot ", gp);
+	size_t col_failed = rd->nkinds + 2;
+	for (size_t k = 0; k < rd->nkinds; k++) {
+		if (k == 0)
+			fprintf(gp, "'%s.dat' using 2:xtic(1)", name);
+		else
+			fprintf(gp, ", \\\n     '' using %zu", k + 2);
+		fputs(" title ", gp);
+		gnuplot_quote(gp, rd->kinds[k]);
+		fprintf(gp, " lc rgb '%s'", kind_color(rd->kinds[k], k));
+	}
+	fprintf(gp, ", \\\n     '' using 0:%zu:(sprintf(\"%%d (%%.1f%%%%)\", column(%zu), column(%zu))) with labels "
+	            "offset 0,0.8 notitle\n",
+	        col_failed, col_failed, col_failed + 2);
+	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+}
+
+/* ---- the table of figures, in report order ---- */
+
+static const struct figdef {
+	const char *name;
+	fig_fn write;
+} figdefs[] = {
+	{ "bytes_ip", fig_bytes_ip },   { "bytes_plain", fig_bytes_plain }, { "tls", fig_tls },
+	{ "cdf_wake", fig_cdf_wake },   { "cdf_e2e", fig_cdf_e2e },         { "cpu_heap", fig_cpu_heap },
+	{ "broker", fig_broker },       { "failures", fig_failures },
+};
+#define NFIGS (sizeof(figdefs) / sizeof(figdefs[0]))
+
+static int nonempty(const char *dir, const char *name, const char *ext)
+{
+	char p[4400];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s.%s", dir, name, ext);
+	return stat(p, &st) == 0 && st.st_size > 0;
+}
+
+static void remove_outputs(const char *dir, const char *name)
+{
+	static const char *const exts[] = { "png", "svg", "dat", "gp", "log" };
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		char p[4400];
+		snprintf(p, sizeof(p), "%s/%s.%s", dir, name, exts[i]);
+		unlink(p);
+	}
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err, size_t errlen)
+{
+	double t0 = mono_s();
+	struct rundata *rd = NULL;
+	enum dormant_err rc = rundata_load(rundir, &rd, err, errlen);
+	if (rc != ERR_OK)
+		return rc;
+	struct pctx c = { .rd = rd, .err = err, .errlen = errlen };
+	snprintf(c.dir, sizeof(c.dir), "%s/plots", rd->dir);
+	if (mkdir(c.dir, 0755) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", c.dir, strerror(errno));
+		rundata_free(rd);
+		return ERR_IO;
+	}
+	if (log)
+		fprintf(log, "plot: %llu wakes of %zu variant%s read in %.2f s\n", (unsigned long long)rd->rows, rd->nv,
+		        rd->nv == 1 ? "" : "s", mono_s() - t0);
+
+	struct report_fig figs[NFIGS];
+	const char *torun[NFIGS];
+	size_t idx[NFIGS], nrun = 0;
+	memset(figs, 0, sizeof(figs));
+	for (size_t i = 0; i < NFIGS; i++) {
+		figs[i].name = figdefs[i].name;
+		remove_outputs(c.dir, figdefs[i].name);
+		int r = figdefs[i].write(&c, &figs[i]);
+		if (r < 0) {
+			rundata_free(rd);
+			return ERR_IO;
+		}
+		if (r > 0) {
+			torun[nrun] = figdefs[i].name;
+			idx[nrun++] = i;
+		}
+	}
+	char fmts[16] = "";
+	if (formats & PLOT_PNG)
+		strcat(fmts, "png");
+	if (formats & PLOT_SVG)
+		strcat(fmts, fmts[0] ? " svg" : "svg");
+	if (!fmts[0])
+		strcpy(fmts, "png svg");
+
+	int ok[NFIGS];
+	char gerr[1024] = "";
+	int failed = nrun ? gnuplot_run(c.dir, torun, nrun, fmts, 120, ok, gerr, sizeof(gerr)) : 0;
+	for (size_t k = 0; k < nrun; k++) {
+		struct report_fig *fg = &figs[idx[k]];
+		int have = (!(formats & PLOT_PNG) || nonempty(c.dir, fg->name, "png")) &&
+		           (!(formats & PLOT_SVG) || nonempty(c.dir, fg->name, "svg"));
+		fg->drawn = ok[k] && have;
+		if (!fg->drawn && !fg->note[0])
+			snprintf(fg->note, sizeof(fg->note), "gnuplot did not draw it (plots/%s.gp, plots/%s.log)", fg->name,
+			         fg->name);
+		else if (!fg->drawn)
+			snprintf(fg->note + strlen(fg->note), sizeof(fg->note) - strlen(fg->note),
+			         "; gnuplot did not draw it (plots/%s.log)", fg->name);
+	}
+	if (log) {
+		size_t drawn = 0;
+		for (size_t i = 0; i < NFIGS; i++)
+			drawn += figs[i].drawn;
+		fprintf(log, "plot: %zu figure%s in %s (%.2f s)\n", drawn, drawn == 1 ? "" : "s", c.dir, mono_s() - t0);
+		for (size_t i = 0; i < NFIGS; i++)
+			if (figs[i].note[0])
+				fprintf(log, "plot: %s: %s%s\n", figs[i].name, figs[i].drawn ? "" : "left out: ", figs[i].note);
+	}
+	char rerr[1024];
+	rc = report_write(rd, figs, NFIGS, rerr, sizeof(rerr));
+	if (rc != ERR_OK) {
+		snprintf(err, errlen, "%s", rerr);
+	} else {
+		if (log)
+			fprintf(log, "report: %s/report.html\n", rd->dir);
+		if (failed) {
+			snprintf(err, errlen, "%s", gerr);
+			rc = ERR_INTERNAL;
+		}
+	}
+	rundata_free(rd);
+	return rc;
+}

@@ -1,0 +1,99 @@
+/* rundata.h: a run directory read back, for plots, the report and compare.
+ *
+ * wakes.csv is read by column name: columns it does not know are ignored and
+ * columns a run lacks are absent (the has_* flags say so), so a run written
+ * by an older or newer dormant still reads. summary.json adds what the rows
+ * cannot say (expected wakes, messages lost and duplicated); it may be
+ * missing (an interrupted run) and then those figures are NaN.
+ *
+ * Distributions and means are over the wakes whose outcome is "ok", with
+ * the percentile rule of stats.c (nearest rank), so they equal summary.json.
+ *
+ * Ownership: rundata_load returns a struct the caller frees with
+ * rundata_free; everything it points to belongs to it.
+ */
+#ifndef DORMANT_RUNDATA_H
+#define DORMANT_RUNDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "json.h"
+#include "stats.h"
+
+#define RD_PHASES 6
+#define RD_MAX_KINDS 32
+
+/* The phases of wakes.csv's <counter>_<phase> columns, in wire order. */
+extern const char *const rd_phase_names[RD_PHASES];
+
+/* Per-phase counters, as <counter>_<phase> in wakes.csv. */
+enum rd_counter { RD_PLAIN_UP, RD_PLAIN_DOWN, RD_IP_UP, RD_IP_DOWN, RD_SEGS_UP, RD_SEGS_DOWN, RD_COUNTERS };
+extern const char *const rd_counter_names[RD_COUNTERS];
+
+/* Whole-wake byte totals. */
+enum rd_total {
+	RD_T_PLAIN_UP, RD_T_PLAIN_DOWN, RD_T_STREAM_UP, RD_T_STREAM_DOWN,
+	RD_T_IP_UP, RD_T_IP_DOWN, RD_T_SEGS_UP, RD_T_SEGS_DOWN, RD_TOTALS
+};
+extern const char *const rd_total_names[RD_TOTALS];
+
+/* Handshakes of one kind: [0] full, [1] resumed. */
+struct rd_handshakes {
+	uint64_t n;
+	double ip_up, ip_down;          /* sums of ip_up_tls, ip_down_tls */
+	struct samples t_ms, cpu_us;    /* t_tls_us / 1000, tls_cpu_us */
+};
+
+struct rd_variant {
+	char name[128], protocol[32], broker[32], tls[32], resume[32], qos[16];
+	uint64_t rows, ok, failed;
+	uint64_t fails[RD_MAX_KINDS];            /* by rundata.kinds */
+	char fail_example[RD_MAX_KINDS][160];    /* first error_detail of each kind */
+	struct samples wake_ms, acked_ms, e2e_ms, cpu_us, heap_kib;
+	double total[RD_TOTALS];                 /* sums over ok wakes */
+	double ph[RD_PHASES][RD_COUNTERS];       /* sums over ok wakes */
+	struct rd_handshakes hs[2];
+	uint64_t resume_refused;
+	/* from summary.json; NaN when absent */
+	double expected, late, sent, received, lost, dups, unacked, lib_us_per_wake;
+	int interrupted;
+};
+
+enum rd_col_flag {
+	RD_HAS_E2E = 1 << 0,
+	RD_HAS_CPU = 1 << 1,
+	RD_HAS_HEAP = 1 << 2,
+	RD_HAS_RESUMED = 1 << 3,
+	RD_HAS_REFUSED = 1 << 4,
+	RD_HAS_T_TLS = 1 << 5,
+	RD_HAS_TLS_CPU = 1 << 6,
+	RD_HAS_PHASES = 1 << 7,
+};
+
+struct rundata {
+	char dir[4096];
+	char name[128];                 /* scenario name (summary.json, else the directory) */
+	struct rd_variant *v;
+	size_t nv;
+	char kinds[RD_MAX_KINDS][32];   /* error kinds seen, in order of appearance */
+	size_t nkinds;
+	unsigned has;                   /* rd_col_flag */
+	int any_tls;                    /* a variant with tls other than none */
+	uint64_t rows;
+	struct json *summary, *env;     /* NULL when missing or unreadable */
+	char *scenario_text, *env_text; /* NULL when missing */
+};
+
+/* ERR_USAGE: DIR has no wakes.csv (not a run directory); ERR_IO: unreadable;
+ * ERR_NOMEM. ERR holds one line. */
+enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, size_t errlen);
+void rundata_free(struct rundata *rd);
+
+struct rd_variant *rundata_variant(struct rundata *rd, const char *name);
+/* Mean of a per-phase counter over ok wakes; NaN when there were none. */
+double rd_phase_mean(const struct rd_variant *v, int phase, enum rd_counter c);
+double rd_total_mean(const struct rd_variant *v, enum rd_total t);
+
+#endif
