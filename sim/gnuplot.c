@@ -46,6 +46,63 @@ void gnuplot_quote(FILE *f, const char *s)
 	fputc('\'', f);
 }
 
+/* S as a double-quoted literal, with a line break for each '\n'. */
+static void dquote(FILE *f, const char *s, size_t len)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < len && s[i]; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			fputc('\\', f);
+		if (s[i] == '\n')
+			fputs("\\n", f);
+		else
+			fputc(s[i], f);
+	}
+	fputc('"', f);
+}
+
+void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
+{
+	double slot = (double)(w - 200) / (double)(n ? n : 1);
+	size_t width = slot / 7.0 < 8 ? 8 : (size_t)(slot / 7.0);
+	int slant = 0;
+	for (size_t i = 0; i < n; i++)
+		for (const char *p = labels[i]; *p;) {
+			size_t word = strcspn(p, " ");
+			if (word > width)
+				slant = 1;
+			p += word;
+			p += strspn(p, " ");
+		}
+	fputs(slant ? "set xtics rotate by 25 right scale 0 (" : "set xtics norotate scale 0 (", f);
+	for (size_t i = 0; i < n; i++) {
+		char buf[512];
+		size_t o = 0, line = 0;
+		for (const char *p = labels[i]; *p && o + 2 < sizeof(buf);) {
+			size_t word = strcspn(p, " ");
+			if (word + o + 2 >= sizeof(buf))
+				word = sizeof(buf) - o - 2;
+			if (line && !slant && line + 1 + word > width) {
+				buf[o++] = '\n';
+				line = 0;
+			} else if (line) {
+				buf[o++] = ' ';
+				line++;
+			}
+			memcpy(buf + o, p, word);
+			o += word;
+			line += word;
+			p += word;
+			p += strspn(p, " ");
+		}
+		buf[o] = 0;
+		fputs(i ? ", " : "", f);
+		dquote(f, buf, o);
+		fprintf(f, " %zu", i);
+	}
+	fputs(")\n", f);
+}
+
 FILE *gnuplot_script_open(const char *dir, const char *name, const char *purpose, int w, int h, char *err,
                           size_t errlen)
 {

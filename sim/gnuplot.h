@@ -29,6 +29,11 @@ int gnuplot_script_close(FILE *f, const char *name, char *err, size_t errlen);
 /* S as a gnuplot single-quoted string literal. */
 void gnuplot_quote(FILE *f, const char *s);
 
+/* `set xtics (...)` putting LABELS[i] under x = i, for N bars or groups
+ * across a plot W pixels wide: long labels wrap at spaces onto several
+ * lines; only a label with a word too long for its slot slants them all. */
+void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w);
+
 /* Runs `gnuplot -e 'fmts="FMTS"' NAME.gp` in DIR for each of the N names, a
  * few at a time, each with DEADLINE_S seconds; stderr goes to DIR/NAME.log
  * (removed when empty). OK[i] is set to 1 when script i exited 0. Returns the

@@ -87,6 +87,10 @@ static void print_plan(const struct scenario *sc)
 	       (double)sc->duration_us / 1e6, sc->concurrency);
 	if (sc->endpoint_host[0])
 		printf("endpoint %s:%u (no broker is started)\n", sc->endpoint_host, sc->endpoint_port);
+	if (!sc->tls_verify)
+		printf("tls_verify: false: devices do NOT verify the server certificate\n");
+	if (sc->tls_fault != TLS_FAULT_NONE)
+		printf("tls_fault: %s: injected on every TLS wake\n", tls_fault_name(sc->tls_fault));
 	for (size_t i = 0; i < sc->nfleets; i++) {
 		const struct fleet *f = &sc->fleets[i];
 		snprintf(d, sizeof(d), "%.6gs", (double)f->wake_every_us / 1e6);
@@ -103,9 +107,9 @@ static void print_plan(const struct scenario *sc)
 			snprintf(q, sizeof(q), "per fleet");
 		else
 			snprintf(q, sizeof(q), "%d", v->qos);
-		printf("  %2zu  %-28s protocol=%s broker=%s tls=%s resume=%s qos=%s\n", i + 1, v->name,
+		printf("  %2zu  %-40s protocol=%s broker=%s tls=%s client_cert=%s resume=%s qos=%s\n", i + 1, v->name,
 		       protocol_name(v->protocol), broker_kind_name(v->broker), tls_mode_name(v->tls),
-		       resume_mode_name(v->resume), q);
+		       v->client_cert ? "true" : "false", resume_mode_name(v->resume), q);
 	}
 	printf("total: %llu wakes\n", (unsigned long long)(wakes * sc->nvariants));
 }

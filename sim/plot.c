@@ -89,14 +89,16 @@ static size_t max_name(const struct rundata *rd)
 	return m;
 }
 
-/* Variant names under bars: level when they fit, slanted when they do not. */
+/* The variants' names under bars 0..nv-1 (wrapped as gnuplot_xtics does). */
 static void gp_xtics(FILE *gp, const struct rundata *rd, int w)
 {
-	double slot = (double)(w - 220) / (double)(rd->nv ? rd->nv : 1);
-	if ((double)max_name(rd) * 7.5 > slot)
-		fputs("set xtics rotate by 25 right scale 0\n", gp);
-	else
-		fputs("set xtics scale 0\n", gp);
+	const char **names = malloc((rd->nv ? rd->nv : 1) * sizeof(*names));
+	if (!names)
+		return;
+	for (size_t i = 0; i < rd->nv; i++)
+		names[i] = rd->v[i].name;
+	gnuplot_xtics(gp, names, rd->nv, w);
+	free(names);
 }
 
 static int nok(const struct rundata *rd)
@@ -257,7 +259,8 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 	fputs("# variant\tfull_n\tresumed_n\tfull_ip_up\tfull_ip_down\tresumed_ip_up\tresumed_ip_down"
 	      "\tfull_ms_p50\tfull_ms_p10\tfull_ms_p90\tresumed_ms_p50\tresumed_ms_p10\tresumed_ms_p90"
 	      "\tfull_cpu_p50\tfull_cpu_p10\tfull_cpu_p90\tresumed_cpu_p50\tresumed_cpu_p10\tresumed_cpu_p90"
-	      "\trefused\n",
+	      "\trefused\tfull_rec_up\tfull_rec_down\tresumed_rec_up\tresumed_rec_down"
+	      "\tfull_heap_kib_p50\tresumed_heap_kib_p50\tfull_session_b_p50\tresumed_session_b_p50\n",
 	      d);
 	for (size_t i = 0; i < rd->nv; i++) {
 		struct rd_variant *v = &rd->v[i];
@@ -276,12 +279,34 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 		put_pcts(d, &v->hs[1].t_ms);
 		put_pcts(d, &v->hs[0].cpu_us);
 		put_pcts(d, &v->hs[1].cpu_us);
-		fprintf(d, "\t%llu\n", (unsigned long long)v->resume_refused);
+		fprintf(d, "\t%llu", (unsigned long long)v->resume_refused);
+		for (int k = 0; k < 2; k++) {
+			double n = (double)v->hs[k].n;
+			fputc('\t', d);
+			put_num(d, n ? v->hs[k].rec_up / n : NAN);
+			fputc('\t', d);
+			put_num(d, n ? v->hs[k].rec_down / n : NAN);
+		}
+		for (int k = 0; k < 2; k++) {
+			fputc('\t', d);
+			put_num(d, samples_pct(&v->hs[k].heap_kib, 50));
+		}
+		for (int k = 0; k < 2; k++) {
+			fputc('\t', d);
+			put_num(d, samples_pct(&v->hs[k].session_b, 50));
+		}
+		fputc('\n', d);
 	}
 	if (dat_close(c, d, name) != 0)
 		return -1;
 
-	int has_t = !!(rd->has & RD_HAS_T_TLS), has_cpu = !!(rd->has & RD_HAS_TLS_CPU);
+	/* a column can exist and still be empty (plaintext wakes leave the TLS ones blank) */
+	int has_t = 0, has_cpu = 0;
+	for (size_t i = 0; i < rd->nv; i++)
+		for (int k = 0; k < 2; k++) {
+			has_t |= rd->v[i].hs[k].t_ms.n > 0;
+			has_cpu |= rd->v[i].hs[k].cpu_us.n > 0;
+		}
 	int panels = 1 + has_t + has_cpu;
 	int w = canvas_w(ntls * 2);
 	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 330 * panels + 80, c->err, c->errlen);
@@ -297,7 +322,7 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 	{
 		struct rundata tmp = *rd; /* the tick rule counts the TLS variants only */
 		tmp.nv = ntls;
-		gp_xtics(gp, &tmp, w / 2);
+		gp_xtics(gp, &tmp, w);
 	}
 	fprintf(gp, "set style histogram clustered gap 1.5\n"
 	            "set title \"handshake bytes per wake (IP level, mean)\"\n"
@@ -324,8 +349,8 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 		        name);
 	fputs("unset multiplot\n", gp);
 	if (!has_t || !has_cpu)
-		snprintf(fig->note, sizeof(fig->note), "wakes.csv has no %s%s%s column: that panel is left out",
-		         has_t ? "" : "t_tls_us", !has_t && !has_cpu ? " or " : "", has_cpu ? "" : "tls_cpu_us");
+		snprintf(fig->note, sizeof(fig->note), "no %s%s%s figures in wakes.csv: that panel is left out",
+		         has_t ? "" : "t_tls_us", !has_t && !has_cpu ? " or " : "", has_cpu ? "" : "tls_hs_cpu_us");
 	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
@@ -421,7 +446,7 @@ static int fig_cdf(struct pctx *c, struct report_fig *fig, int e2e)
 	if (dat_close(c, d, name) != 0)
 		return -1;
 
-	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, 960, 600, c->err, c->errlen);
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, 960, 560 + 20 * (int)nser, c->err, c->errlen);
 	if (!gp)
 		return -1;
 	fprintf(gp, "set title \"%s\" font \",14\"\n", fig->title);
@@ -432,12 +457,25 @@ static int fig_cdf(struct pctx *c, struct report_fig *fig, int e2e)
 	      "set ytics 0,10,90\n"
 	      "set ytics add (\"99\" 99)\n"
 	      "set grid xtics ytics mxtics lc rgb \"#dddddd\"\n"
-	      "set key right bottom opaque box lc rgb \"#bbbbbb\" samplen 3 spacing 1.2\n"
+	      "set key below left Left reverse samplen 3 spacing 1.1\n"
 	      "set arrow from graph 0, first 99 to graph 1, first 99 nohead dt 3 lc rgb \"#888888\"\n"
 	      "set arrow from graph 0, first 50 to graph 1, first 50 nohead dt 3 lc rgb \"#888888\"\n",
 	      gp);
-	if (logx)
-		fputs("set logscale x 10\nset format x \"%g\"\nset mxtics 10\n", gp);
+	if (logx) {
+		/* a tight range, labelled 1-2-5 per decade: decades alone leave a short range with two labels */
+		fprintf(gp, "set logscale x 10\nset format x \"%%g\"\nset mxtics 10\nset xrange [%.6g:%.6g]\nset xtics (",
+		        lo * 0.9, hi * 1.1);
+		int first = 1;
+		for (double dec = pow(10, floor(log10(lo * 0.9))); dec <= hi * 1.1; dec *= 10)
+			for (int m = 0; m < 3; m++) {
+				double t = dec * (m == 0 ? 1 : m == 1 ? 2 : 5);
+				if (t < lo * 0.9 || t > hi * 1.1)
+					continue;
+				fprintf(gp, "%s%.6g", first ? "" : ", ", t);
+				first = 0;
+			}
+		fputs(")\n", gp);
+	}
 	else
 		fputs("set xrange [0:*]\n", gp);
 	fputs("plot ", gp);
@@ -495,18 +533,26 @@ static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 	struct rundata *rd = c->rd;
 	const char *name = fig->name;
 	int has_heap = !!(rd->has & RD_HAS_HEAP);
-	snprintf(fig->title, sizeof(fig->title), has_heap ? "CPU time and heap high-water per wake" : "CPU time per wake");
-	snprintf(fig->caption, sizeof(fig->caption),
-	         "Client CPU per successful wake (the protocol library's threads and the adapter, measured on wakes "
-	         "that ran alone)%s. Boxes: p25 to p75; whiskers: p10 to p90; black line: median.",
-	         has_heap ? "; heap high-water mark per wake" : "");
+	int tls_heap = !strncmp(rd->heap_col, "tls_", 4);
 	size_t ncpu = 0, nheap = 0;
 	for (size_t i = 0; i < rd->nv; i++) {
 		ncpu += rd->v[i].cpu_us.n != 0;
 		nheap += rd->v[i].heap_kib.n != 0;
 	}
+	snprintf(fig->title, sizeof(fig->title), nheap ? "CPU time and heap high-water per wake" : "CPU time per wake");
+	snprintf(fig->caption, sizeof(fig->caption),
+	         "Client CPU per successful wake (the protocol library's threads and the adapter, measured on wakes "
+	         "that ran alone)%s. Boxes: p25 to p75; whiskers: p10 to p90; black line: median.",
+	         !nheap ? ""
+	         : tls_heap ? "; heap high-water of the wake's TLS context (tls_heap_peak; TLS variants only, and "
+	                      "not measured under AddressSanitizer)"
+	                    : "; heap high-water mark per wake");
 	if (!has_heap)
-		snprintf(fig->note, sizeof(fig->note), "wakes.csv has no heap_peak column: heap is left out");
+		snprintf(fig->note, sizeof(fig->note), "wakes.csv has no heap column (heap_peak, tls_heap_peak): heap is "
+		                                       "left out");
+	else if (!nheap)
+		snprintf(fig->note, sizeof(fig->note), "no wake has a %s figure%s: heap is left out", rd->heap_col,
+		         tls_heap ? " (it is measured for TLS wakes, and not under AddressSanitizer)" : "");
 	if (!ncpu && !nheap) {
 		snprintf(fig->note, sizeof(fig->note), "no wake has a CPU%s figure (cpu_us is measured only on wakes "
 		                                       "that ran alone)",
@@ -550,7 +596,8 @@ static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 	if (ncpu)
 		gp_box_panel(gp, name, 0, "client CPU per wake (wakes that ran alone)", "CPU µs", "µs", "#4e79a7");
 	if (nheap)
-		gp_box_panel(gp, name, 1, "heap high-water per wake", "KiB", "KiB", "#59a14f");
+		gp_box_panel(gp, name, 1, tls_heap ? "heap high-water of the TLS context per wake" : "heap high-water per wake",
+		             "KiB", "KiB", "#59a14f");
 	fputs("unset multiplot\n", gp);
 	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
 }

@@ -224,7 +224,9 @@ static void td_auto(FILE *f, double x, int border) { td_num(f, x, prec_for(x), b
 
 static void summary_table(FILE *f, struct rundata *rd)
 {
-	int heap = !!(rd->has & RD_HAS_HEAP), msgs = rd->summary != NULL;
+	int heap = 0, msgs = rd->summary != NULL;
+	for (size_t i = 0; i < rd->nv; i++)
+		heap |= rd->v[i].heap_kib.n > 0;
 	fputs("<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\" rowspan=\"2\">variant</th>"
 	      "<th class=\"grp\" colspan=\"4\">wakes</th><th class=\"grp\" colspan=\"3\">wake time, ms</th>"
 	      "<th class=\"grp\" colspan=\"2\">end-to-end, ms</th><th class=\"grp\" colspan=\"2\">IP bytes / wake</th>"
@@ -232,7 +234,7 @@ static void summary_table(FILE *f, struct rundata *rd)
 	      "<th class=\"grp\" colspan=\"1\">CPU µs</th>",
 	      f);
 	if (heap)
-		fputs("<th class=\"grp\">heap KiB</th>", f);
+		fprintf(f, "<th class=\"grp\">%s KiB</th>", !strncmp(rd->heap_col, "tls_", 4) ? "TLS heap" : "heap");
 	if (msgs)
 		fputs("<th class=\"grp\" colspan=\"3\">messages</th>", f);
 	fputs("</tr>\n<tr><th class=\"grp\">ok</th><th>expected</th><th>failed</th><th>late</th>"
@@ -296,11 +298,15 @@ static void tls_table(FILE *f, struct rundata *rd)
 {
 	fputs("<h3 id=\"tls\">TLS handshakes</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\" "
 	      "rowspan=\"2\">variant</th><th class=\"grp\" colspan=\"3\">handshakes</th>"
-	      "<th class=\"grp\" colspan=\"2\">full: IP bytes</th><th class=\"grp\" colspan=\"2\">resumed: IP bytes</th>"
-	      "<th class=\"grp\" colspan=\"2\">time p50, ms</th><th class=\"grp\" colspan=\"2\">CPU p50, µs</th></tr>\n"
-	      "<tr><th class=\"grp\">full</th><th>resumed</th><th>refused</th><th class=\"grp\">up</th><th>down</th>"
-	      "<th class=\"grp\">up</th><th>down</th><th class=\"grp\">full</th><th>resumed</th>"
-	      "<th class=\"grp\">full</th><th>resumed</th></tr></thead>\n<tbody>\n",
+	      "<th class=\"grp\" colspan=\"4\">full: bytes up / down</th>"
+	      "<th class=\"grp\" colspan=\"4\">resumed: bytes up / down</th>"
+	      "<th class=\"grp\" colspan=\"2\">time p50, ms</th><th class=\"grp\" colspan=\"2\">CPU p50, µs</th>"
+	      "<th class=\"grp\" colspan=\"2\">TLS heap p50, KiB</th><th class=\"grp\">session</th></tr>\n"
+	      "<tr><th class=\"grp\">full</th><th>resumed</th><th>refused</th>"
+	      "<th class=\"grp\">IP</th><th></th><th>records</th><th></th>"
+	      "<th class=\"grp\">IP</th><th></th><th>records</th><th></th>"
+	      "<th class=\"grp\">full</th><th>resumed</th><th class=\"grp\">full</th><th>resumed</th>"
+	      "<th class=\"grp\">full</th><th>resumed</th><th class=\"grp\">bytes</th></tr></thead>\n<tbody>\n",
 	      f);
 	for (size_t i = 0; i < rd->nv; i++) {
 		struct rd_variant *v = &rd->v[i];
@@ -316,14 +322,28 @@ static void tls_table(FILE *f, struct rundata *rd)
 			double n = (double)v->hs[k].n;
 			td_num(f, n ? v->hs[k].ip_up / n : NAN, 0, 1);
 			td_num(f, n ? v->hs[k].ip_down / n : NAN, 0, 0);
+			td_num(f, n ? v->hs[k].rec_up / n : NAN, 0, 0);
+			td_num(f, n ? v->hs[k].rec_down / n : NAN, 0, 0);
 		}
 		td_auto(f, samples_pct(&v->hs[0].t_ms, 50), 1);
 		td_auto(f, samples_pct(&v->hs[1].t_ms, 50), 0);
 		td_num(f, samples_pct(&v->hs[0].cpu_us, 50), 0, 1);
 		td_num(f, samples_pct(&v->hs[1].cpu_us, 50), 0, 0);
+		td_auto(f, samples_pct(&v->hs[0].heap_kib, 50), 1);
+		td_auto(f, samples_pct(&v->hs[1].heap_kib, 50), 0);
+		struct samples all = { 0 };
+		for (int k = 0; k < 2; k++)
+			for (size_t j = 0; j < v->hs[k].session_b.n; j++)
+				samples_add(&all, v->hs[k].session_b.v[j]);
+		td_num(f, samples_pct(&all, 50), 0, 1);
+		samples_free(&all);
 		fputs("</tr>\n", f);
 	}
-	fputs("</tbody></table></div>\n", f);
+	fputs("</tbody></table></div>\n<p class=\"sub\">A wake counts as <b>resumed</b> only with proof (the server "
+	      "echoed the offered session and sent no Certificate). <b>IP</b>: the tls phase at the IP level; "
+	      "<b>records</b>: TLS record bytes on the stream. <b>refused</b>: a session was offered and the server "
+	      "made a full handshake instead.</p>\n",
+	      f);
 }
 
 static void failures_table(FILE *f, struct rundata *rd)

@@ -490,7 +490,7 @@ static void write_variant(FILE *f, struct vstats *vs, int last)
 	}
 	fputs("        }\n      }", f);
 	if (vs->tls) {
-		fputs(",\n      \"tls\": {\"suite\": ", f);
+		fputs(",\n      \"tls_handshakes\": {\"suite\": ", f);
 		json_str(f, vs->suite);
 		fprintf(f, ", \"resume_offered\": \"%s\", \"verify\": %s, \"note\": ", resume_mode_name(vs->offered_mode),
 		        vs->verify ? "true" : "false");

@@ -8,16 +8,16 @@
 #include "rundata.h"
 
 const char *const rd_phase_names[RD_PHASES] = { "tcp", "tls", "setup", "data", "downlink", "teardown" };
-const char *const rd_counter_names[RD_COUNTERS] = { "plain_up", "plain_down", "ip_up", "ip_down", "segs_up",
-	                                             "segs_down" };
+const char *const rd_counter_names[RD_COUNTERS] = { "plain_up", "plain_down", "stream_up", "stream_down",
+	                                             "ip_up",    "ip_down",    "segs_up",   "segs_down" };
 const char *const rd_total_names[RD_TOTALS] = { "plain_up", "plain_down", "stream_up", "stream_down",
 	                                         "ip_up",    "ip_down",    "segs_up",   "segs_down" };
 
 /* The columns read; every other column is ignored. */
 enum col {
 	C_VARIANT, C_PROTOCOL, C_BROKER, C_TLS, C_RESUME, C_QOS, C_OUTCOME, C_ERROR_KIND, C_ERROR_DETAIL,
-	C_T_WAKE, C_T_ACKED, C_E2E, C_CPU, C_HEAP, C_RESUMED, C_REFUSED, C_T_TLS, C_TLS_CPU,
-	C__NAMED
+	C_T_WAKE, C_T_ACKED, C_E2E, C_CPU, C_HEAP, C_TLS_HEAP, C_RESUMED, C_REFUSED, C_T_TLS, C_TLS_HS_CPU,
+	C_TLS_CPU, C_TLS_SESSION, C__NAMED
 };
 
 static const struct {
@@ -39,17 +39,20 @@ static const struct {
 	[C_E2E] = { "e2e_us", RD_HAS_E2E, 0 },
 	[C_CPU] = { "cpu_us", RD_HAS_CPU, 0 },
 	[C_HEAP] = { "heap_peak", RD_HAS_HEAP, 1 },
+	[C_TLS_HEAP] = { "tls_heap_peak", RD_HAS_HEAP, 1 },
 	[C_RESUMED] = { "resumed", RD_HAS_RESUMED, 0 },
 	[C_REFUSED] = { "resume_refused", RD_HAS_REFUSED, 0 },
 	[C_T_TLS] = { "t_tls_us", RD_HAS_T_TLS, 0 },
+	[C_TLS_HS_CPU] = { "tls_hs_cpu_us", RD_HAS_TLS_CPU, 0 },
 	[C_TLS_CPU] = { "tls_cpu_us", RD_HAS_TLS_CPU, 0 },
+	[C_TLS_SESSION] = { "tls_session_bytes", 0, 0 },
 };
 
 struct colmap {
 	int named[C__NAMED];
 	int total[RD_TOTALS];
 	int ph[RD_PHASES][RD_COUNTERS];
-	double heap_scale; /* heap column to KiB */
+	double heap_scale, tls_heap_scale; /* heap columns to KiB */
 	int ncols;
 };
 
@@ -128,7 +131,7 @@ static int truthy(const char *s)
 static void map_header(struct colmap *m, char **f, int nf, unsigned *has)
 {
 	memset(m, 0xff, sizeof(*m)); /* every index -1 */
-	m->heap_scale = 1.0 / 1024.0;
+	m->heap_scale = m->tls_heap_scale = 1.0 / 1024.0;
 	m->ncols = nf;
 	for (int i = 0; i < nf; i++) {
 		const char *h = f[i];
@@ -138,12 +141,13 @@ static void map_header(struct colmap *m, char **f, int nf, unsigned *has)
 			    (!strcmp(h, named_cols[c].name) || (named_cols[c].prefix && !strncmp(h, named_cols[c].name, n)))) {
 				m->named[c] = i;
 				*has |= named_cols[c].flag;
-				if (c == C_HEAP) {
+				if (c == C_HEAP || c == C_TLS_HEAP) {
 					const char *unit = h + n;
+					double *scale = c == C_HEAP ? &m->heap_scale : &m->tls_heap_scale;
 					if (!strcmp(unit, "_kib") || !strcmp(unit, "_kb"))
-						m->heap_scale = 1.0;
+						*scale = 1.0;
 					else if (!strcmp(unit, "_mib") || !strcmp(unit, "_mb"))
-						m->heap_scale = 1024.0;
+						*scale = 1024.0;
 				}
 			}
 		}
@@ -238,7 +242,8 @@ static int read_row(struct rundata *rd, const struct colmap *m, char **f, int nf
 	    add_sample(&v->acked_ms, num(f, nf, m->named[C_T_ACKED]) / 1000.0) ||
 	    add_sample(&v->e2e_ms, num(f, nf, m->named[C_E2E]) / 1000.0) ||
 	    add_sample(&v->cpu_us, num(f, nf, m->named[C_CPU])) ||
-	    add_sample(&v->heap_kib, num(f, nf, m->named[C_HEAP]) * m->heap_scale))
+	    add_sample(&v->heap_kib, m->named[C_HEAP] >= 0 ? num(f, nf, m->named[C_HEAP]) * m->heap_scale
+	                                                   : num(f, nf, m->named[C_TLS_HEAP]) * m->tls_heap_scale))
 		return -1;
 	for (int t = 0; t < RD_TOTALS; t++) {
 		double x = num(f, nf, m->total[t]);
@@ -254,11 +259,16 @@ static int read_row(struct rundata *rd, const struct colmap *m, char **f, int nf
 	if (v->tls[0] && strcmp(v->tls, "none")) {
 		struct rd_handshakes *h = &v->hs[truthy(text(f, nf, m->named[C_RESUMED]))];
 		h->n++;
-		double up = num(f, nf, m->ph[1][RD_IP_UP]), down = num(f, nf, m->ph[1][RD_IP_DOWN]);
-		h->ip_up += isnan(up) ? 0 : up;
-		h->ip_down += isnan(down) ? 0 : down;
+		double x[4] = { num(f, nf, m->ph[1][RD_IP_UP]), num(f, nf, m->ph[1][RD_IP_DOWN]),
+		                 num(f, nf, m->ph[1][RD_STREAM_UP]), num(f, nf, m->ph[1][RD_STREAM_DOWN]) };
+		double *sum[4] = { &h->ip_up, &h->ip_down, &h->rec_up, &h->rec_down };
+		for (int i = 0; i < 4; i++)
+			*sum[i] += isnan(x[i]) ? 0 : x[i];
+		int cpu_col = m->named[C_TLS_HS_CPU] >= 0 ? m->named[C_TLS_HS_CPU] : m->named[C_TLS_CPU];
 		if (add_sample(&h->t_ms, num(f, nf, m->named[C_T_TLS]) / 1000.0) ||
-		    add_sample(&h->cpu_us, num(f, nf, m->named[C_TLS_CPU])))
+		    add_sample(&h->cpu_us, num(f, nf, cpu_col)) ||
+		    add_sample(&h->heap_kib, num(f, nf, m->named[C_TLS_HEAP]) * m->tls_heap_scale) ||
+		    add_sample(&h->session_b, num(f, nf, m->named[C_TLS_SESSION])))
 			return -1;
 	}
 	if (truthy(text(f, nf, m->named[C_REFUSED])))
@@ -362,6 +372,9 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 			}
 			int nf = csv_split(line, fields, maxf);
 			map_header(&m, fields, nf, &rd->has);
+			if (m.named[C_HEAP] >= 0 || m.named[C_TLS_HEAP] >= 0)
+				snprintf(rd->heap_col, sizeof(rd->heap_col), "%.63s",
+				         fields[m.named[C_HEAP] >= 0 ? m.named[C_HEAP] : m.named[C_TLS_HEAP]]);
 			if (m.named[C_VARIANT] < 0 || m.named[C_OUTCOME] < 0) {
 				snprintf(err, errlen, "%s/wakes.csv: no 'variant' or 'outcome' column in the header", rd->dir);
 				rc = ERR_IO;
@@ -410,6 +423,8 @@ void rundata_free(struct rundata *rd)
 		for (int k = 0; k < 2; k++) {
 			samples_free(&v->hs[k].t_ms);
 			samples_free(&v->hs[k].cpu_us);
+			samples_free(&v->hs[k].heap_kib);
+			samples_free(&v->hs[k].session_b);
 		}
 	}
 	free(rd->v);

@@ -29,7 +29,10 @@
 extern const char *const rd_phase_names[RD_PHASES];
 
 /* Per-phase counters, as <counter>_<phase> in wakes.csv. */
-enum rd_counter { RD_PLAIN_UP, RD_PLAIN_DOWN, RD_IP_UP, RD_IP_DOWN, RD_SEGS_UP, RD_SEGS_DOWN, RD_COUNTERS };
+enum rd_counter {
+	RD_PLAIN_UP, RD_PLAIN_DOWN, RD_STREAM_UP, RD_STREAM_DOWN, RD_IP_UP, RD_IP_DOWN, RD_SEGS_UP, RD_SEGS_DOWN,
+	RD_COUNTERS
+};
 extern const char *const rd_counter_names[RD_COUNTERS];
 
 /* Whole-wake byte totals. */
@@ -43,7 +46,11 @@ extern const char *const rd_total_names[RD_TOTALS];
 struct rd_handshakes {
 	uint64_t n;
 	double ip_up, ip_down;          /* sums of ip_up_tls, ip_down_tls */
-	struct samples t_ms, cpu_us;    /* t_tls_us / 1000, tls_cpu_us */
+	double rec_up, rec_down;        /* sums of stream_up_tls, stream_down_tls: TLS record bytes */
+	struct samples t_ms;            /* t_tls_us / 1000 */
+	struct samples cpu_us;          /* tls_hs_cpu_us (else tls_cpu_us): the handshake's CPU */
+	struct samples heap_kib;        /* tls_heap_peak / 1024 */
+	struct samples session_b;       /* tls_session_bytes */
 };
 
 struct rd_variant {
@@ -51,7 +58,8 @@ struct rd_variant {
 	uint64_t rows, ok, failed;
 	uint64_t fails[RD_MAX_KINDS];            /* by rundata.kinds */
 	char fail_example[RD_MAX_KINDS][160];    /* first error_detail of each kind */
-	struct samples wake_ms, acked_ms, e2e_ms, cpu_us, heap_kib;
+	struct samples wake_ms, acked_ms, e2e_ms, cpu_us;
+	struct samples heap_kib;                 /* the heap column (rundata.heap_col), KiB */
 	double total[RD_TOTALS];                 /* sums over ok wakes */
 	double ph[RD_PHASES][RD_COUNTERS];       /* sums over ok wakes */
 	struct rd_handshakes hs[2];
@@ -81,6 +89,7 @@ struct rundata {
 	size_t nkinds;
 	unsigned has;                   /* rd_col_flag */
 	int any_tls;                    /* a variant with tls other than none */
+	char heap_col[64];              /* heap_peak, or tls_heap_peak (the TLS context only); "" when absent */
 	uint64_t rows;
 	struct json *summary, *env;     /* NULL when missing or unreadable */
 	char *scenario_text, *env_text; /* NULL when missing */

@@ -1173,6 +1173,12 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 		if (expand_variants(ld, root, s) < 0)
 			return -1;
 	}
+	/* TLS towards a broker dormant did not start needs that broker's CA and names. */
+	for (size_t i = 0; s->endpoint_host[0] && i < s->nvariants; i++)
+		if (s->variants[i].tls != TLS_NONE)
+			return fail(ld, seen.value[K_ENDPOINT], keys[K_ENDPOINT].name,
+			            "TLS (variant \"%s\") towards your own broker is not built yet; use tls: none",
+			            s->variants[i].name);
 	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))
 		return fail(ld, seen.value[K_TLS_CIPHERSUITE], keys[K_TLS_CIPHERSUITE].name,
 		            "%s is not a cipher suite of this mbedTLS build", s->tls_ciphersuite);

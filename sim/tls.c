@@ -232,7 +232,7 @@ static void on_message(struct tls_conn *c, int down, const struct rec_parser *r)
 	if (down) {
 		size_t o = strlen(c->st.hs_server);
 		if (o + 4 < sizeof(c->st.hs_server))
-			snprintf(c->st.hs_server + o, sizeof(c->st.hs_server) - o, "%s%u", o ? "," : "", type);
+			snprintf(c->st.hs_server + o, sizeof(c->st.hs_server) - o, "%s%u", o ? "/" : "", type);
 		if (type == 11)
 			c->st.cert_msgs++;
 		if (type == 4)

@@ -42,7 +42,7 @@ struct tls_stats {
 	uint64_t cpu_ns;        /* CPU in all TLS calls of the wake */
 	int64_t heap_peak;      /* high-water of the TLS context's heap; -1 unknown */
 	int64_t session_bytes;  /* serialized size of the session the device keeps asleep; -1 none */
-	char hs_server[48];     /* server handshake messages in order, e.g. "2,11,12,14" */
+	char hs_server[48];     /* server handshake message types in order, e.g. "2/11/12/14" */
 };
 
 /* I/O towards the server: send appends ciphertext, recv reads it. Both

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Device TLS against a real mosquitto, checked against a tshark capture.
+
+Variants: ECDSA with resume none / session-id / ticket, RSA with session-id,
+PSK, and mutual TLS (ECDSA + client certificates) with session-id.
+Checks, wake by wake:
+- every wake ok, messages at QoS 1 not lost;
+- resume none: nothing offered, nothing resumed, a Certificate every wake;
+- session-id / ticket: each device's first wake is a full handshake, every
+  later wake is resumed; PSK offers no resumption (and says so);
+- the capture agrees: a wake has a Certificate message from the server if
+  and only if dormant says it was not resumed, and on resumed wakes the
+  ServerHello echoes the ClientHello's session id;
+- IP-level bytes and segments equal the capture.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+
+from itlib import (Capture, Workdir, check, fail, need, per_connection, rows, run_dormant, show_server_logs,
+                   summary)
+
+need("mosquitto", "tshark")
+dormant = sys.argv[1]
+wd = Workdir("tls")
+scenario = wd.file("tls.yaml", """
+name: tls
+seed: 3
+duration: 4s
+fleets:
+  - name: s
+    count: 3
+    wake_every: 1s
+    qos: 1
+matrix:
+  - tls: ecdsa
+    resume: [none, session-id, ticket]
+  - tls: rsa
+    resume: session-id
+  - tls: psk
+    resume: ticket
+  - tls: ecdsa
+    client_cert: true
+    resume: session-id
+""")
+cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
+rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"))
+cap.stop()
+if rc != 0:
+    show_server_logs(rundir)
+    fail(f"dormant exited {rc}: {err}")
+print(out)
+rs = rows(rundir)
+sm = summary(rundir)
+check(len(rs) == sum(v["expected_wakes"] for v in sm["variants"]), "row count differs from the plan")
+bad = [r for r in rs if r["outcome"] != "ok"]
+check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+for v in sm["variants"]:
+    check(v["messages"]["lost"] == 0, f"{v['name']}: lost messages {v['messages']}")
+
+# What the results say, wake by wake.
+first_seq = defaultdict(lambda: 10**9)
+for r in rs:
+    first_seq[(r["variant"], r["device"])] = min(first_seq[(r["variant"], r["device"])], int(r["seq"]))
+for r in rs:
+    name, first = r["variant"], int(r["seq"]) == first_seq[(r["variant"], r["device"])]
+    offered, resumed, certs = int(r["resume_offered"]), int(r["resumed"]), int(r["cert_msgs"])
+    where = f"{name} device {r['device']} seq {r['seq']}"
+    if "resume=none" in name or "psk" in name:
+        check(not offered and not resumed, f"{where}: offered {offered} resumed {resumed}, expected neither")
+    elif first:
+        check(not offered and not resumed and certs == 1, f"{where}: first wake must be a full handshake")
+    else:
+        check(offered and resumed and certs == 0, f"{where}: expected a resumed handshake, got "
+              f"offered {offered} resumed {resumed} certificates {certs}")
+    check(int(r["t_tls_us"]) > 0 and int(r["stream_up_tls"]) > 0, f"{where}: no TLS phase recorded")
+psk = [v for v in sm["variants"] if v["tls"] == "psk"][0]
+check("PSK identity" in psk["tls_handshakes"]["note"], f"PSK variant does not say why it does not resume: {psk}")
+
+# The capture, decoded as TLS on each variant's broker port.
+ports = []
+for conf in glob.glob(os.path.join(rundir, "servers", "*", "mosquitto.conf")):
+    ports += re.findall(r"^listener (\d+) ", open(conf).read(), re.M)
+decode = []
+for p in ports:
+    decode += ["-d", f"tcp.port=={p},tls"]
+fields = subprocess.run(["tshark", "-r", cap.path, *decode, "-Y", "tls.handshake", "-T", "fields",
+                         "-E", "separator=;", "-E", "aggregator=,", "-e", "ip.src", "-e", "tcp.srcport",
+                         "-e", "ip.dst", "-e", "tcp.dstport", "-e", "tls.handshake.type",
+                         "-e", "tls.handshake.session_id"],
+                        capture_output=True, text=True, check=True).stdout
+wire = defaultdict(lambda: dict(types=[], client_sid=None, server_sid=None))
+for line in fields.splitlines():
+    src, sp, dst, dp, types, sids = (line.split(";") + [""] * 6)[:6]
+    up = src.startswith("127.8")
+    key = (src, int(sp)) if up else (dst, int(dp))
+    ts = [int(t) for t in types.split(",") if t]
+    wire[key]["types"] += [(up, t) for t in ts]
+    for t, sid in zip(ts, (sids.split(",") if sids else [])):
+        if t == 1:
+            wire[key]["client_sid"] = sid
+        if t == 2:
+            wire[key]["server_sid"] = sid
+for r in rs:
+    key = (r["local_addr"], int(r["local_port"]))
+    w = wire.get(key)
+    check(w, f"wake {key} has no TLS handshake in the capture")
+    server_cert = (False, 11) in w["types"]
+    resumed = int(r["resumed"]) == 1
+    if "psk" in r["variant"]:  # PSK has no certificates, and offers no resumption
+        check(not server_cert and not resumed and (False, 2) in w["types"], f"PSK wake {key}: {w}")
+        continue
+    check(server_cert != resumed, f"{r['variant']} wake {key}: capture Certificate {server_cert}, dormant resumed {resumed}")
+    if resumed:
+        check(w["client_sid"] and w["client_sid"] == w["server_sid"],
+              f"{r['variant']} wake {key}: resumed, but the ServerHello did not echo the session id ({w})")
+
+conns = per_connection(cap.packets())
+diff = 0
+for r in rs:
+    c = conns[(r["local_addr"], int(r["local_port"]))]
+    want = (c["up"], c["down"], c["segs_up"], c["segs_down"])
+    got = (int(r["ip_up"]), int(r["ip_down"]), int(r["segs_up"]), int(r["segs_down"]))
+    if want != got:
+        diff += 1
+        print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']}: capture {want} dormant {got}")
+check(diff == 0, f"{diff} wakes' IP bytes differ from the capture")
+n_res = sum(int(r["resumed"]) for r in rs)
+print(f"OK: {len(rs)} TLS wakes, {n_res} resumed; Certificate messages and session ids in the capture agree with "
+      f"every row; IP bytes equal the capture")
