@@ -66,7 +66,10 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 	double slot = (double)(w - 200) / (double)(n ? n : 1);
 	size_t width = slot / 7.0 < 8 ? 8 : (size_t)(slot / 7.0);
 	int slant = 0;
-	for (size_t i = 0; i < n; i++)
+	size_t maxlen = 0, maxlines = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(labels[i]) > maxlen)
+			maxlen = strlen(labels[i]);
 		for (const char *p = labels[i]; *p;) {
 			size_t word = strcspn(p, " ");
 			if (word > width)
@@ -74,10 +77,11 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 			p += word;
 			p += strspn(p, " ");
 		}
+	}
 	fputs(slant ? "set xtics rotate by 25 right scale 0 (" : "set xtics norotate scale 0 (", f);
 	for (size_t i = 0; i < n; i++) {
 		char buf[512];
-		size_t o = 0, line = 0;
+		size_t o = 0, line = 0, lines = 1;
 		for (const char *p = labels[i]; *p && o + 2 < sizeof(buf);) {
 			size_t word = strcspn(p, " ");
 			if (word + o + 2 >= sizeof(buf))
@@ -85,6 +89,7 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 			if (line && !slant && line + 1 + word > width) {
 				buf[o++] = '\n';
 				line = 0;
+				lines++;
 			} else if (line) {
 				buf[o++] = ' ';
 				line++;
@@ -96,11 +101,16 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 			p += strspn(p, " ");
 		}
 		buf[o] = 0;
+		if (lines > maxlines)
+			maxlines = lines;
 		fputs(i ? ", " : "", f);
 		dquote(f, buf, o);
 		fprintf(f, " %zu", i);
 	}
 	fputs(")\n", f);
+	/* in character heights: the label lines (slanted, about a quarter of its length) and a gap */
+	double lines = slant ? 0.25 * (double)maxlen + 1 : (double)maxlines;
+	fprintf(f, "set bmargin %.0f\n", lines + 1.5);
 }
 
 FILE *gnuplot_script_open(const char *dir, const char *name, const char *purpose, int w, int h, char *err,

@@ -31,7 +31,8 @@ void gnuplot_quote(FILE *f, const char *s);
 
 /* `set xtics (...)` putting LABELS[i] under x = i, for N bars or groups
  * across a plot W pixels wide: long labels wrap at spaces onto several
- * lines; only a label with a word too long for its slot slants them all. */
+ * lines; only a label with a word too long for its slot slants them all.
+ * Sets the bottom margin to fit them (gnuplot does not for several lines). */
 void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w);
 
 /* Runs `gnuplot -e 'fmts="FMTS"' NAME.gp` in DIR for each of the N names, a

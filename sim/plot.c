@@ -78,17 +78,6 @@ static int canvas_w(size_t n)
 	return w < 960 ? 960 : w > 2400 ? 2400 : (int)w;
 }
 
-static size_t max_name(const struct rundata *rd)
-{
-	size_t m = 0;
-	for (size_t i = 0; i < rd->nv; i++) {
-		size_t l = strlen(rd->v[i].name);
-		if (l > m)
-			m = l;
-	}
-	return m;
-}
-
 /* The variants' names under bars 0..nv-1 (wrapped as gnuplot_xtics does). */
 static void gp_xtics(FILE *gp, const struct rundata *rd, int w)
 {
@@ -199,7 +188,7 @@ static int fig_bytes(struct pctx *c, struct report_fig *fig, int ip)
 			if (!used[p])
 				continue;
 			if (first)
-				fprintf(gp, "'%s.dat' index %d using %d:xtic(1)", name, dir, p + 2);
+				fprintf(gp, "'%s.dat' index %d using %d", name, dir, p + 2);
 			else
 				fprintf(gp, ", \\\n     '' index %d using %d", dir, p + 2);
 			fprintf(gp, " title '%s' lc rgb '%s'", rd_phase_names[p], phase_colors[p]);
@@ -227,6 +216,18 @@ static void put_pcts(FILE *d, struct samples *s)
 	put_num(d, p10);
 	fputc('\t', d);
 	put_num(d, p90);
+}
+
+/* Value labels over the bars of a clustered histogram (gap G): column COLS[i]
+ * is bar i of K in each group, printed with FMT. */
+static void gp_cluster_labels(FILE *gp, const int *cols, int k, double g, const char *fmt)
+{
+	double bw = 1.0 / ((double)k + g);
+	for (int i = 0; i < k; i++)
+		fprintf(gp, ", \\\n     '' using ($0%+.4f):%d:(sprintf(\"%s\", column(%d))) with labels offset 0,0.7 "
+		            "font \",9\" notitle",
+		        ((double)i - (double)(k - 1) / 2.0) * bw, cols[i], fmt, cols[i]);
+	fputc('\n', gp);
 }
 
 static int fig_tls(struct pctx *c, struct report_fig *fig)
@@ -320,33 +321,42 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 	      "set key outside top center horizontal samplen 2\n",
 	      gp);
 	{
-		struct rundata tmp = *rd; /* the tick rule counts the TLS variants only */
-		tmp.nv = ntls;
-		gp_xtics(gp, &tmp, w);
+		const char *names[ntls];
+		size_t k = 0;
+		for (size_t i = 0; i < rd->nv; i++)
+			if (rd->v[i].hs[0].n + rd->v[i].hs[1].n)
+				names[k++] = rd->v[i].name;
+		gnuplot_xtics(gp, names, ntls, w);
 	}
 	fprintf(gp, "set style histogram clustered gap 1.5\n"
+	            "set offsets 0, 0, graph 0.12, 0\n"
 	            "set title \"handshake bytes per wake (IP level, mean)\"\n"
 	            "set ylabel \"bytes\"\n"
-	            "plot '%s.dat' using 4:xtic(1) title 'full, up' lc rgb '#1f4e79', \\\n"
+	            "plot '%s.dat' using 4 title 'full, up' lc rgb '#1f4e79', \\\n"
 	            "     '' using 5 title 'full, down' lc rgb '#6fa8dc', \\\n"
 	            "     '' using 6 title 'resumed, up' lc rgb '#b45f06', \\\n"
-	            "     '' using 7 title 'resumed, down' lc rgb '#f6b26b'\n",
+	            "     '' using 7 title 'resumed, down' lc rgb '#f6b26b'",
 	        name);
+	gp_cluster_labels(gp, (const int[]){ 4, 5, 6, 7 }, 4, 1.5, "%.0f");
 	fputs("set style histogram errorbars gap 1.5 lw 1\n"
 	      "set errorbars small\n",
 	      gp);
 	if (has_t)
 		fprintf(gp, "set title \"handshake time (median; whiskers p10–p90)\"\n"
 		            "set ylabel \"ms\"\n"
-		            "plot '%s.dat' using 8:9:10:xtic(1) title 'full' lc rgb '#1f4e79', \\\n"
-		            "     '' using 11:12:13 title 'resumed' lc rgb '#b45f06'\n",
+		            "plot '%s.dat' using 8:9:10 title 'full' lc rgb '#1f4e79', \\\n"
+		            "     '' using 11:12:13 title 'resumed' lc rgb '#b45f06'",
 		        name);
+	if (has_t)
+		gp_cluster_labels(gp, (const int[]){ 8, 11 }, 2, 1.5, "%.2f ms");
 	if (has_cpu)
 		fprintf(gp, "set title \"handshake CPU time (median; whiskers p10–p90)\"\n"
 		            "set ylabel \"CPU µs\"\n"
-		            "plot '%s.dat' using 14:15:16:xtic(1) title 'full' lc rgb '#1f4e79', \\\n"
-		            "     '' using 17:18:19 title 'resumed' lc rgb '#b45f06'\n",
+		            "plot '%s.dat' using 14:15:16 title 'full' lc rgb '#1f4e79', \\\n"
+		            "     '' using 17:18:19 title 'resumed' lc rgb '#b45f06'",
 		        name);
+	if (has_cpu)
+		gp_cluster_labels(gp, (const int[]){ 14, 17 }, 2, 1.5, "%.0f µs");
 	fputs("unset multiplot\n", gp);
 	if (!has_t || !has_cpu)
 		snprintf(fig->note, sizeof(fig->note), "no %s%s%s figures in wakes.csv: that panel is left out",
@@ -585,13 +595,6 @@ static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 	      "set offsets 0, 0, graph 0.14, 0\n",
 	      gp);
 	fprintf(gp, "set xrange [-0.6:%zu.6]\n", rd->nv - 1);
-	fputs("set xtics (", gp);
-	for (size_t i = 0; i < rd->nv; i++) {
-		fputs(i ? ", " : "", gp);
-		gnuplot_quote(gp, rd->v[i].name);
-		fprintf(gp, " %zu", i);
-	}
-	fputs(")\n", gp);
 	gp_xtics(gp, rd, w);
 	if (ncpu)
 		gp_box_panel(gp, name, 0, "client CPU per wake (wakes that ran alone)", "CPU µs", "µs", "#4e79a7");
@@ -961,14 +964,14 @@ static int fig_failures(struct pctx *c, struct report_fig *fig)
 	      "set ylabel \"failed wakes\"\n"
 	      "set yrange [0:*]\n"
 	      "set offsets 0, 0, graph 0.14, 0\n"
-	      "set key outside top center horizontal samplen 2 title \"error kind\"\n",
+	      "set key outside right top vertical samplen 2 title \"error kind\"\n",
 	      gp);
 	gp_xtics(gp, rd, w);
 	fputs("plot ", gp);
 	size_t col_failed = rd->nkinds + 2;
 	for (size_t k = 0; k < rd->nkinds; k++) {
 		if (k == 0)
-			fprintf(gp, "'%s.dat' using 2:xtic(1)", name);
+			fprintf(gp, "'%s.dat' using 2", name);
 		else
 			fprintf(gp, ", \\\n     '' using %zu", k + 2);
 		fputs(" title ", gp);
