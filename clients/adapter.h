@@ -35,6 +35,10 @@ struct adapter_ops {
 	enum dormant_err (*start)(struct wake *w);
 	/* Tells the phase of each packet of the protocol (see modem_frame_fn). May be NULL. */
 	modem_frame_fn frame;
+	/* Set for a library that runs on the engine thread over the modem's byte
+	 * stream (modem.h struct modem_lib, called with the wake as argument);
+	 * NULL for a library with its own socket (it connects to w->modem_port). */
+	const struct modem_lib *direct;
 	/* The library has connected to W's modem endpoint (engine thread). May be NULL. */
 	void (*accepted)(struct wake *w);
 	/* W's deadline passed: make the library give up soon (the engine has already
@@ -50,5 +54,6 @@ struct adapter_ops {
 const struct adapter_ops *adapter_for(enum protocol p);
 
 extern const struct adapter_ops mqtt_adapter;
+extern const struct adapter_ops amqp_adapter;
 
 #endif

@@ -365,7 +365,7 @@ static void start_wake(struct engine *e, struct wake *w)
 	e->started++;
 
 	enum dormant_err err = ERR_OK;
-	w->mc = modem_open(e->modem, &e->target, w->device, e->tlsp, e->ops->frame, on_modem_accept, on_modem_done, w, &err, w->detail,
+	w->mc = modem_open(e->modem, &e->target, w->device, e->tlsp, e->ops->frame, e->ops->direct, on_modem_accept, on_modem_done, w, &err, w->detail,
 	                   sizeof(w->detail));
 	if (w->mc) {
 		w->modem_port = modem_conn_port(w->mc);
@@ -381,6 +381,8 @@ static void start_wake(struct engine *e, struct wake *w)
 		uint64_t cpu0 = clock_thread_cpu_ns();
 		err = e->ops->start(w);
 		w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
+		if (err == ERR_OK)
+			modem_conn_start(w->mc); /* direct libraries: the device asks for its connection now */
 	}
 	if (err != ERR_OK) {
 		w->err = err;

@@ -44,7 +44,7 @@ struct kernel_snap {
 struct framer {
 	size_t left;               /* bytes of the current packet still to come */
 	enum phase ph;             /* its phase */
-	unsigned char hdr[8];      /* the start of a packet whose header is incomplete */
+	unsigned char hdr[16];     /* the start of a packet whose header is incomplete */
 	size_t hlen;
 	int off;                   /* the stream did not parse: fall back to the adapter's phase */
 };
@@ -81,6 +81,8 @@ struct modem_conn {
 	modem_cb on_accept, on_done;
 	modem_frame_fn frame;
 	struct framer fr[2];        /* [0] up, [1] down */
+	const struct modem_lib *direct; /* a library on the engine thread, no socket of its own */
+	int in_cb;                  /* inside a direct library's callback: pump when it returns */
 	void *arg;
 	struct modem_conn *next_closing;
 };
@@ -169,6 +171,8 @@ static void set_error(struct modem_conn *mc, enum dormant_err e, const char *wha
 		snprintf(mc->c.detail, sizeof(mc->c.detail), "%s", what);
 }
 
+static void lib_shut(struct modem_conn *mc);
+
 static void finalize(struct modem_conn *mc, int tcp_closed)
 {
 	struct kernel_snap k;
@@ -205,6 +209,7 @@ static void finalize(struct modem_conn *mc, int tcp_closed)
 	}
 	c->closed_ns = clock_mono_ns();
 	mc->state = ST_DONE;
+	lib_shut(mc); /* a direct library learns here that its connection is gone */
 }
 
 static void finish(struct modem_conn *mc, int tcp_closed)
@@ -222,10 +227,9 @@ static void maybe_close(struct modem_conn *mc)
 {
 	if (mc->state != ST_RELAY || !mc->lib_eof || !mc->srv_eof || !mc->srv_shut || mc->down.len)
 		return;
-	if (!mc->cli_shut) {
-		shutdown(mc->cli.fd, SHUT_WR);
-		mc->cli_shut = 1;
-	}
+	lib_shut(mc);
+	if (mc->state != ST_RELAY)
+		return; /* the library's close callback ended the connection */
 	struct tcp_info ti;
 	struct kernel_snap k;
 	if (read_kernel(mc->srv.fd, &k, &ti) == 0 && ti.tcpi_state == TCPI_STATE_CLOSE) {
@@ -299,6 +303,21 @@ static void compact(struct buf *b)
 		memmove(b->data, b->data + b->off, b->len);
 	if (!b->len || b->off)
 		b->off = 0;
+}
+
+/* The server is done: tell the library (EOF on its socket, or its close callback). */
+static void lib_shut(struct modem_conn *mc)
+{
+	if (mc->cli_shut)
+		return;
+	mc->cli_shut = 1;
+	if (mc->direct) {
+		mc->in_cb++;
+		mc->direct->closed(mc->arg);
+		mc->in_cb--;
+	} else if (mc->cli.fd >= 0) {
+		shutdown(mc->cli.fd, SHUT_WR);
+	}
 }
 
 static void segs_push(struct segs *q, enum phase ph, size_t n)
@@ -409,16 +428,31 @@ static int pump_up(struct modem_conn *mc)
 
 static void pump_down(struct modem_conn *mc)
 {
-	if (mc->cli.fd < 0)
+	if (mc->direct) {
+		mc->in_cb++;
+		while (mc->down.len) {
+			size_t n = mc->direct->deliver(mc->arg, mc->down.data + mc->down.off, mc->down.len);
+			if (!n)
+				break;
+			mc->down.off += n;
+			mc->down.len -= n;
+		}
+		mc->in_cb--;
+		if (!mc->down.len)
+			mc->down.off = 0;
+		/* what the library wrote in answer goes out now */
+		if (!mc->in_cb && mc->up.len && pump_up(mc) < 0)
+			return;
+	} else if (mc->cli.fd >= 0) {
+		int e = flush(mc->cli.fd, &mc->down);
+		if (e)
+			mc->down.len = 0; /* the library went away; what it did not read is its loss */
+	} else {
 		return;
-	int e = flush(mc->cli.fd, &mc->down);
-	if (e)
-		mc->down.len = 0; /* the library went away; what it did not read is its loss */
-	int server_done = mc->tls ? (mc->tls_eof || mc->srv_eof) : mc->srv_eof;
-	if (server_done && !mc->down.len && !mc->cli_shut) {
-		shutdown(mc->cli.fd, SHUT_WR);
-		mc->cli_shut = 1;
 	}
+	int server_done = mc->tls ? (mc->tls_eof || mc->srv_eof) : mc->srv_eof;
+	if (server_done && !mc->down.len)
+		lib_shut(mc);
 }
 
 /* Charges N plaintext bytes read at NOW to phase P in one direction. */
@@ -725,11 +759,13 @@ static void on_srv(struct loop_src *src, uint32_t events)
 	if (mc->tls && decrypt_down(mc) < 0)
 		return;
 	pump_down(mc);
-	if (events & EPOLLOUT && pump_up(mc) < 0)
+	if (mc->state == ST_RELAY && pump_up(mc) < 0)
 		return;
 	update_events(mc);
 	maybe_close(mc);
 }
+
+static void start_connect(struct modem_conn *mc);
 
 static void on_lsn(struct loop_src *src, uint32_t events)
 {
@@ -744,7 +780,13 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 	loop_add(mc->m->epfd, &mc->cli, fd, EPOLLIN);
 	if (mc->on_accept)
 		mc->on_accept(mc, mc->arg);
+	start_connect(mc);
+}
 
+/* The device asked for a connection: connect to the server from its own address. */
+static void start_connect(struct modem_conn *mc)
+{
+	int one = 1;
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0) {
 		set_error(mc, ERR_CONNECT, "socket", errno);
@@ -774,8 +816,9 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 }
 
 struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              struct tls_profile *tls, modem_frame_fn frame, modem_cb on_accept, modem_cb on_done,
-                              void *arg, enum dormant_err *err, char *detail, unsigned detail_len)
+                              struct tls_profile *tls, modem_frame_fn frame, const struct modem_lib *direct,
+                              modem_cb on_accept, modem_cb on_done, void *arg, enum dormant_err *err, char *detail,
+                              unsigned detail_len)
 {
 	struct modem_conn *mc = calloc(1, sizeof(*mc));
 	if (mc && tls) {
@@ -806,9 +849,14 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_target *target
 	mc->on_accept = on_accept;
 	mc->on_done = on_done;
 	mc->frame = frame;
+	mc->direct = direct;
 	mc->arg = arg;
 	atomic_init(&mc->phase, PHASE_SETUP);
 	mc->acct_phase = PHASE_TCP;
+	if (direct) {
+		mc->state = ST_LISTEN; /* until modem_conn_start() */
+		return mc;
+	}
 
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -825,6 +873,43 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_target *target
 	loop_add(m->epfd, &mc->lsn, fd, EPOLLIN);
 	mc->state = ST_LISTEN;
 	return mc;
+}
+
+void modem_conn_start(struct modem_conn *mc)
+{
+	if (!mc->direct || mc->state != ST_LISTEN)
+		return;
+	mc->c.accept_ns = clock_mono_ns();
+	start_connect(mc);
+}
+
+size_t modem_lib_write(struct modem_conn *mc, const unsigned char *p, size_t n)
+{
+	if (mc->state == ST_DONE || mc->state == ST_CLOSING || mc->lib_eof)
+		return n; /* the connection is gone: the bytes go nowhere, as on a dead socket */
+	compact(&mc->up);
+	size_t room = BUF_SIZE - mc->up.len;
+	size_t take = n < room ? n : room;
+	memcpy(mc->up.data + mc->up.len, p, take);
+	account(mc, 0, mc->up.data + mc->up.len, take, clock_mono_ns());
+	mc->up.len += take;
+	if (!mc->in_cb && pump_up(mc) == 0) {
+		update_events(mc);
+		maybe_close(mc);
+	}
+	return take;
+}
+
+void modem_lib_close(struct modem_conn *mc)
+{
+	if (mc->state == ST_DONE || mc->state == ST_CLOSING || mc->lib_eof)
+		return;
+	mc->lib_eof = 1;
+	mc->c.lib_eof_ns = clock_mono_ns();
+	if (!mc->in_cb && pump_up(mc) == 0) {
+		update_events(mc);
+		maybe_close(mc);
+	}
 }
 
 uint16_t modem_conn_port(const struct modem_conn *mc)

@@ -101,7 +101,7 @@ typedef void (*modem_cb)(struct modem_conn *mc, void *arg);
 /* A protocol's framer: P holds the first AVAIL bytes of a packet in one
  * direction (DOWN: server to library). Returns 1 and sets *LEN (the whole
  * packet, header included) and *PH (the phase it belongs to) once it can
- * tell, 0 if it needs more bytes (it is never given more than 8), -1 if the
+ * tell, 0 if it needs more bytes (it is never given more than 16), -1 if the
  * bytes are not its protocol. */
 typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph);
 
@@ -114,9 +114,26 @@ void modem_destroy(struct modem *m);
  * of each packet. ON_ACCEPT (may be NULL) runs when the library connected;
  * ON_DONE when the connection is fully accounted. Returns NULL with *err
  * set on failure. */
+/* A library that runs on the engine thread over any byte stream (proton's
+ * connection driver) talks to the modem directly, with no socket of its
+ * own: the modem hands it the server's plaintext through DELIVER (which
+ * returns how much it took; the rest is offered again) and says through
+ * CLOSED that the server is done or the connection failed. The library
+ * writes with modem_lib_write() and ends with modem_lib_close(). */
+struct modem_lib {
+	size_t (*deliver)(void *arg, const unsigned char *p, size_t n);
+	void (*closed)(void *arg);
+};
+
 struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              struct tls_profile *tls, modem_frame_fn frame, modem_cb on_accept, modem_cb on_done,
-                              void *arg, enum dormant_err *err, char *detail, unsigned detail_len);
+                              struct tls_profile *tls, modem_frame_fn frame, const struct modem_lib *direct,
+                              modem_cb on_accept, modem_cb on_done, void *arg, enum dormant_err *err, char *detail,
+                              unsigned detail_len);
+/* Direct libraries: connect to the server now (a socket library's connect does it for the others). */
+void modem_conn_start(struct modem_conn *mc);
+/* Direct libraries: bytes to the server; returns how many were taken (the rest: try again after DELIVER). */
+size_t modem_lib_write(struct modem_conn *mc, const unsigned char *p, size_t n);
+void modem_lib_close(struct modem_conn *mc);
 /* Local port the library must connect to (on 127.0.0.1). */
 uint16_t modem_conn_port(const struct modem_conn *mc);
 /* Thread-safe: bytes the library writes from now on belong to phase P. */
