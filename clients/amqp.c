@@ -45,20 +45,22 @@ struct amqp_wake {
 	size_t enc_cap;
 };
 
-static void fail(struct amqp_wake *a, enum dormant_err e, const char *fmt, const char *x, const char *y)
+/* The first failure of the wake, with its detail. */
+static void fail(struct amqp_wake *a, enum dormant_err e, const char *msg)
 {
 	if (a->err != ERR_OK)
 		return;
 	a->err = e;
-	snprintf(a->detail, sizeof(a->detail), fmt, x ? x : "", y ? y : "");
+	snprintf(a->detail, sizeof(a->detail), "%s", msg);
 }
 
 static void fail_condition(struct amqp_wake *a, pn_condition_t *c, const char *where)
 {
 	if (c && pn_condition_is_set(c)) {
-		char what[140];
-		snprintf(what, sizeof(what), "%s: %s", where, pn_condition_get_name(c));
-		fail(a, ERR_PROTOCOL, "%s %s", what, pn_condition_get_description(c));
+		char what[160];
+		const char *desc = pn_condition_get_description(c);
+		snprintf(what, sizeof(what), "%s: %s %s", where, pn_condition_get_name(c), desc ? desc : "");
+		fail(a, ERR_PROTOCOL, what);
 	}
 }
 
@@ -94,7 +96,7 @@ static void send_messages(struct amqp_wake *a)
 			}
 			char *bigger = rc == PN_OVERFLOW ? realloc(a->enc, a->enc_cap * 2) : NULL;
 			if (!bigger) {
-				fail(a, ERR_LIBRARY, "pn_message_encode failed%s%s", NULL, NULL);
+				fail(a, ERR_LIBRARY, "pn_message_encode failed");
 				pn_message_free(m);
 				close_all(a);
 				return;
@@ -135,8 +137,9 @@ static void on_event(struct amqp_wake *a, pn_event_t *ev)
 		if (state == PN_ACCEPTED)
 			wake_message_acked(a->w, k);
 		else if (state)
-			fail(a, ERR_PROTOCOL, "broker did not accept a message: %s%s",
-			     state == PN_REJECTED ? "rejected" : state == PN_RELEASED ? "released" : "modified", NULL);
+			fail(a, ERR_PROTOCOL, state == PN_REJECTED   ? "broker rejected a message"
+			                      : state == PN_RELEASED ? "broker released a message"
+			                                             : "broker modified a message");
 		pn_delivery_settle(dlv);
 		if (++a->settled == a->w->nmsg)
 			close_all(a);
@@ -183,9 +186,9 @@ static void process(struct amqp_wake *a)
 		a->finished = 1;
 		struct wake *w = a->w;
 		if (a->err == ERR_OK && !(a->closing && pn_connection_state(a->d.connection) & PN_REMOTE_CLOSED))
-			fail(a, ERR_CLOSED, "connection ended before the broker closed it%s%s", NULL, NULL);
+			fail(a, ERR_CLOSED, "connection ended before the broker closed it");
 		if (a->err == ERR_OK && w->acked < w->nmsg)
-			fail(a, ERR_PROTOCOL, "connection closed with messages unacknowledged%s%s", NULL, NULL);
+			fail(a, ERR_PROTOCOL, "connection closed with messages unacknowledged");
 		modem_lib_close(w->mc);
 		wake_adapter_done(w, a->err, a->detail);
 	}

@@ -144,9 +144,17 @@ void wake_note_thread(struct wake *w)
 int msg_table_receipt(struct msg_table *t, const void *payload, size_t len, uint64_t recv_ns)
 {
 	struct msg_header h;
-	if (len < sizeof(h))
+	const unsigned char *p = payload;
+	/* The header starts the payload; a broker that bridges protocols may hand
+	 * over the AMQP-encoded message (sections around the data), so look a
+	 * little further for it. */
+	size_t off = 0;
+	uint32_t magic = MSG_MAGIC;
+	while (off + sizeof(h) <= len && off < 64 && memcmp(p + off, &magic, sizeof(magic)) != 0)
+		off++;
+	if (off + sizeof(h) > len)
 		return -1;
-	memcpy(&h, payload, sizeof(h));
+	memcpy(&h, p + off, sizeof(h));
 	if (h.magic != MSG_MAGIC || h.index >= t->n)
 		return -1;
 	struct msg_rec *m = &t->r[h.index];
