@@ -207,7 +207,7 @@ static int write_figure(struct cmp *c, const char *dir, char *err, size_t errlen
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	size_t rows = 0, maxlen = 0;
+	size_t rows = 0;
 	fputs("# compare.dat: one block per panel of compare.gp; a row per variant, a column per run\n", d);
 	for (size_t pn = 0; pn < sizeof(panels) / sizeof(panels[0]); pn++) {
 		fprintf(d, "%s# %s, %s\n# variant", pn ? "\n\n" : "", panels[pn].title, panels[pn].ylabel);
@@ -220,11 +220,8 @@ static int write_figure(struct cmp *c, const char *dir, char *err, size_t errlen
 				present += rundata_variant(c->rd[r], c->names[i]) != NULL;
 			if (present < 2)
 				continue;
-			if (!pn) {
+			if (!pn)
 				rows++;
-				if (strlen(c->names[i]) > maxlen)
-					maxlen = strlen(c->names[i]);
-			}
 			for (const char *s = c->names[i]; *s; s++)
 				fputc(*s == '\t' ? ' ' : *s, d);
 			for (int r = 0; r < c->n; r++) {
@@ -261,8 +258,18 @@ static int write_figure(struct cmp *c, const char *dir, char *err, size_t errlen
 	      "set offsets 0, 0, graph 0.08, 0\n"
 	      "set key outside top center horizontal samplen 2\n",
 	      gp);
-	double slot = ((double)w / 2 - 120) / (double)rows;
-	fputs((double)maxlen * 7.5 > slot ? "set xtics rotate by 25 right scale 0\n" : "set xtics scale 0\n", gp);
+	{
+		const char *common[rows];
+		size_t k = 0;
+		for (size_t i = 0; i < c->nnames && k < rows; i++) {
+			int present = 0;
+			for (int r = 0; r < c->n; r++)
+				present += rundata_variant(c->rd[r], c->names[i]) != NULL;
+			if (present >= 2)
+				common[k++] = c->names[i];
+		}
+		gnuplot_xtics(gp, common, k, (int)w / 2);
+	}
 	for (size_t pn = 0; pn < sizeof(panels) / sizeof(panels[0]); pn++) {
 		fprintf(gp, "set title \"%s\"\nset ylabel \"%s\"\nplot ", panels[pn].title, panels[pn].ylabel);
 		for (int r = 0; r < c->n; r++) {
@@ -270,7 +277,7 @@ static int write_figure(struct cmp *c, const char *dir, char *err, size_t errlen
 			char t[300];
 			snprintf(t, sizeof(t), "%c: %.250s", 'A' + r, base ? base + 1 : c->rd[r]->dir);
 			if (r == 0)
-				fprintf(gp, "'compare.dat' index %zu using 2:xtic(1)", pn);
+				fprintf(gp, "'compare.dat' index %zu using 2", pn);
 			else
 				fprintf(gp, ", \\\n     '' index %zu using %d", pn, r + 2);
 			fputs(" title ", gp);

@@ -38,6 +38,7 @@ static const char css[] =
 	".warn{color:var(--warn)}\n"
 	".figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,620px),1fr));gap:22px}\n"
 	"figure{margin:0;padding:10px;border:1px solid var(--line);border-radius:6px;background:#fff;min-width:0}\n"
+	"figure .img{overflow-x:auto;-webkit-overflow-scrolling:touch}\n"
 	"figure svg,figure img{display:block;width:100%;height:auto}\n"
 	"figcaption{color:var(--muted);font-size:.9rem;margin-top:8px}\n"
 	"figcaption b{color:var(--fg)}\n"
@@ -47,7 +48,9 @@ static const char css[] =
 	"table.kv td{text-align:left;white-space:normal;word-break:break-word}\n"
 	"table.kv td:first-child{white-space:nowrap;font-weight:normal;color:var(--muted)}\n"
 	"footer{margin-top:3em;color:var(--muted);font-size:.85rem}\n"
-	"@media (max-width:640px){body{font-size:14px}th,td{padding:4px 6px}h1{font-size:1.3rem}}\n"
+	"@media (max-width:640px){body{font-size:14px}th,td{padding:4px 6px}h1{font-size:1.3rem}"
+	"tbody td:first-child{white-space:normal;min-width:7em;max-width:10em}"
+	"figure svg,figure img{min-width:560px}figure{padding:6px}}\n"
 	"@media print{.files,nav{display:none}figure{break-inside:avoid}}\n";
 
 void report_esc(FILE *f, const char *s)
@@ -159,7 +162,7 @@ static void base64(FILE *f, const unsigned char *s, size_t n)
 void report_figure(FILE *f, const char *plotdir, const char *linkdir, const struct report_fig *fig, int seq)
 {
 	char path[4400];
-	fprintf(f, "<figure id=\"fig-%s\">\n", fig->name);
+	fprintf(f, "<figure id=\"fig-%s\"><div class=\"img\">", fig->name);
 	snprintf(path, sizeof(path), "%s/%s.svg", plotdir, fig->name);
 	int shown = inline_svg(f, path, seq, fig->title) == 0;
 	snprintf(path, sizeof(path), "%s/%s.png", plotdir, fig->name);
@@ -178,7 +181,7 @@ void report_figure(FILE *f, const char *plotdir, const char *linkdir, const stru
 	}
 	if (!shown)
 		fputs("<p class=\"warn\">(image missing)</p>", f);
-	fputs("\n<figcaption><b>", f);
+	fputs("</div>\n<figcaption><b>", f);
 	report_esc(f, fig->title);
 	fputs(".</b> ", f);
 	report_esc(f, fig->caption);
