@@ -711,9 +711,13 @@ static int split_commas(char *line, char **f, int max)
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Reads one servers/NN-<variant>/broker.csv into series of (s since the
- * first sample, CPU %, RSS MiB), appended to the block list in D. */
-static int broker_file(struct pctx *c, const char *path, const char *label, FILE *d, struct bseries **ser,
-                       size_t *nser, int *has_cpu, int *has_rss)
+ * first sample, CPU %, RSS MiB), one per process named in it, appended to
+ * SER. The columns are found by name: a time (t_us, t_ms, t_s, time_*,
+ * elapsed_*, mono_*), CPU as a percentage (cpu_pct) or cumulative time
+ * (cpu_us, cpu_ms, cpu_s, cpu_ticks, or utime_* + stime_*), and RSS (rss_kb,
+ * rss_kib, rss_bytes, rss_mib, rss_pages; no unit: kB, as /proc says). */
+static int broker_file(const char *path, const char *label, struct bseries **ser, size_t *nser, int *has_cpu,
+                       int *has_rss)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
@@ -787,8 +791,6 @@ static int broker_file(struct pctx *c, const char *path, const char *label, FILE
 		fputc('\n', s->tmp);
 	}
 	fclose(f);
-	(void)c;
-	(void)d;
 	return 0;
 }
 
@@ -835,7 +837,7 @@ static int fig_broker(struct pctx *c, struct report_fig *fig)
 			snprintf(label, sizeof(label), "%s", names[i]);
 		char p[4800];
 		snprintf(p, sizeof(p), "%s/%s/broker.csv", sdir, names[i]);
-		rc = broker_file(c, p, label, NULL, &ser, &nser, &has_cpu, &has_rss);
+		rc = broker_file(p, label, &ser, &nser, &has_cpu, &has_rss);
 	}
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
@@ -1082,7 +1084,7 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 	if (log) {
 		size_t drawn = 0;
 		for (size_t i = 0; i < NFIGS; i++)
-			drawn += figs[i].drawn;
+			drawn += figs[i].drawn ? 1u : 0u;
 		fprintf(log, "plot: %zu figure%s in %s (%.2f s)\n", drawn, drawn == 1 ? "" : "s", c.dir, mono_s() - t0);
 		for (size_t i = 0; i < NFIGS; i++)
 			if (figs[i].note[0])

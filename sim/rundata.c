@@ -247,8 +247,10 @@ static int read_row(struct rundata *rd, const struct colmap *m, char **f, int nf
 		return -1;
 	for (int t = 0; t < RD_TOTALS; t++) {
 		double x = num(f, nf, m->total[t]);
-		if (!isnan(x))
+		if (!isnan(x)) {
 			v->total[t] += x;
+			v->total_n[t]++;
+		}
 	}
 	for (int p = 0; p < RD_PHASES; p++)
 		for (int c = 0; c < RD_COUNTERS; c++) {
@@ -450,5 +452,5 @@ double rd_phase_mean(const struct rd_variant *v, int phase, enum rd_counter c)
 
 double rd_total_mean(const struct rd_variant *v, enum rd_total t)
 {
-	return v->ok ? v->total[t] / (double)v->ok : NAN;
+	return v->total_n[t] ? v->total[t] / (double)v->total_n[t] : NAN;
 }

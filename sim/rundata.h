@@ -60,7 +60,8 @@ struct rd_variant {
 	char fail_example[RD_MAX_KINDS][160];    /* first error_detail of each kind */
 	struct samples wake_ms, acked_ms, e2e_ms, cpu_us;
 	struct samples heap_kib;                 /* the heap column (rundata.heap_col), KiB */
-	double total[RD_TOTALS];                 /* sums over ok wakes */
+	double total[RD_TOTALS];                 /* sums over ok wakes that have the value */
+	uint64_t total_n[RD_TOTALS];
 	double ph[RD_PHASES][RD_COUNTERS];       /* sums over ok wakes */
 	struct rd_handshakes hs[2];
 	uint64_t resume_refused;
@@ -101,7 +102,8 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 void rundata_free(struct rundata *rd);
 
 struct rd_variant *rundata_variant(struct rundata *rd, const char *name);
-/* Mean of a per-phase counter over ok wakes; NaN when there were none. */
+/* Mean of a per-phase counter over ok wakes, of a total over ok wakes with
+ * a value in its column; NaN when there were none. */
 double rd_phase_mean(const struct rd_variant *v, int phase, enum rd_counter c);
 double rd_total_mean(const struct rd_variant *v, enum rd_total t);
 
