@@ -61,20 +61,35 @@ static void dquote(FILE *f, const char *s, size_t len)
 	fputc('"', f);
 }
 
+/* Length of the next piece of P to keep on one line: up to a space, or
+ * just past an '=' when the word is longer than WIDTH ("client_cert=" "true"). */
+static size_t piece(const char *p, size_t width)
+{
+	size_t word = strcspn(p, " ");
+	if (word <= width)
+		return word;
+	size_t cut = 0;
+	for (size_t k = 0; k + 1 < word; k++)
+		if (p[k] == '=' && (k + 1 <= width || !cut))
+			cut = k + 1;
+	return cut ? cut : word;
+}
+
 void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 {
 	double slot = (double)(w - 200) / (double)(n ? n : 1);
-	size_t width = slot / 7.0 < 8 ? 8 : (size_t)(slot / 7.0);
+	/* DejaVu Sans at 10 pt averages under 8 px a character; leave some air */
+	size_t width = slot / 8.5 < 8 ? 8 : (size_t)(slot / 8.5);
 	int slant = 0;
 	size_t maxlen = 0, maxlines = 1;
 	for (size_t i = 0; i < n; i++) {
 		if (strlen(labels[i]) > maxlen)
 			maxlen = strlen(labels[i]);
 		for (const char *p = labels[i]; *p;) {
-			size_t word = strcspn(p, " ");
-			if (word > width)
+			size_t k = piece(p, width);
+			if (k > width)
 				slant = 1;
-			p += word;
+			p += k;
 			p += strspn(p, " ");
 		}
 	}
@@ -83,21 +98,22 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 		char buf[512];
 		size_t o = 0, line = 0, lines = 1;
 		for (const char *p = labels[i]; *p && o + 2 < sizeof(buf);) {
-			size_t word = strcspn(p, " ");
-			if (word + o + 2 >= sizeof(buf))
-				word = sizeof(buf) - o - 2;
-			if (line && !slant && line + 1 + word > width) {
+			int glued = p > labels[i] && p[-1] != ' '; /* the rest of a word cut after '=' */
+			size_t k = slant ? strcspn(p, " ") : piece(p, width);
+			if (k + o + 2 >= sizeof(buf))
+				k = sizeof(buf) - o - 2;
+			if (line && !slant && line + (glued ? 0 : 1) + k > width) {
 				buf[o++] = '\n';
 				line = 0;
 				lines++;
-			} else if (line) {
+			} else if (line && !glued) {
 				buf[o++] = ' ';
 				line++;
 			}
-			memcpy(buf + o, p, word);
-			o += word;
-			line += word;
-			p += word;
+			memcpy(buf + o, p, k);
+			o += k;
+			line += k;
+			p += k;
 			p += strspn(p, " ");
 		}
 		buf[o] = 0;
@@ -110,7 +126,7 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w)
 	fputs(")\n", f);
 	/* in character heights: the label lines (slanted, about a quarter of its length) and a gap */
 	double lines = slant ? 0.25 * (double)maxlen + 1 : (double)maxlines;
-	fprintf(f, "set bmargin %.0f\n", lines + 1.5);
+	fprintf(f, "set bmargin %.0f\n", lines + 2);
 }
 
 FILE *gnuplot_script_open(const char *dir, const char *name, const char *purpose, int w, int h, char *err,

@@ -74,7 +74,7 @@ static void put_text(FILE *f, const char *s)
 /* Canvas width for N bars or groups. */
 static int canvas_w(size_t n)
 {
-	size_t w = 300 + 110 * n;
+	size_t w = 300 + 120 * n;
 	return w < 960 ? 960 : w > 2400 ? 2400 : (int)w;
 }
 
@@ -309,7 +309,7 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 			has_cpu |= rd->v[i].hs[k].cpu_us.n > 0;
 		}
 	int panels = 1 + has_t + has_cpu;
-	int w = canvas_w(ntls * 2);
+	int w = canvas_w(ntls + ntls / 2);
 	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 330 * panels + 80, c->err, c->errlen);
 	if (!gp)
 		return -1;
@@ -533,8 +533,8 @@ static void gp_box_panel(FILE *gp, const char *name, int index, const char *titl
 	fprintf(gp, "plot '%s.dat' index %d using 1:5:4:8:7 with candlesticks whiskerbars 0.5 lc rgb '%s' lw 1.5 "
 	            "notitle, \\\n"
 	            "     '' index %d using 1:6:6:6:6 with candlesticks lc rgb '#000000' lw 2.5 notitle, \\\n"
-	            "     '' index %d using 1:8:(sprintf(\"p50 %%.0f %s, n=%%d\", column(6), column(3))) with labels "
-	            "offset 0,0.9 notitle\n",
+	            "     '' index %d using 1:8:(sprintf(\"%%.0f %s\\nn=%%d\", column(6), column(3))) with labels "
+	            "offset 0,1.4 font \",9\" notitle\n",
 	        name, index, color, index, index, unit);
 }
 
@@ -552,7 +552,8 @@ static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 	snprintf(fig->title, sizeof(fig->title), nheap ? "CPU time and heap high-water per wake" : "CPU time per wake");
 	snprintf(fig->caption, sizeof(fig->caption),
 	         "Client CPU per successful wake (the protocol library's threads and the adapter, measured on wakes "
-	         "that ran alone)%s. Boxes: p25 to p75; whiskers: p10 to p90; black line: median.",
+	         "that ran alone)%s. Boxes: p25 to p75; whiskers: p10 to p90; black line and label: median, "
+	         "with n the wakes measured.",
 	         !nheap ? ""
 	         : tls_heap ? "; heap high-water of the wake's TLS context (tls_heap_peak; TLS variants only, and "
 	                      "not measured under AddressSanitizer)"

@@ -39,6 +39,7 @@ static const char css[] =
 	".figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,620px),1fr));gap:22px}\n"
 	"figure{margin:0;padding:10px;border:1px solid var(--line);border-radius:6px;background:#fff;min-width:0}\n"
 	"figure .img{overflow-x:auto;-webkit-overflow-scrolling:touch}\n"
+	"figure.wide{grid-column:1/-1}\n"
 	"figure svg,figure img{display:block;width:100%;height:auto}\n"
 	"figcaption{color:var(--muted);font-size:.9rem;margin-top:8px}\n"
 	"figcaption b{color:var(--fg)}\n"
@@ -100,20 +101,26 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* The canvas width gnuplot gave an SVG (width="N" on its root), or 0. */
+static int svg_width(const char *svg)
+{
+	const char *p = strstr(svg, "<svg");
+	const char *w = p ? strstr(p, "width=\"") : NULL;
+	const char *end = p ? strchr(p, '>') : NULL;
+	if (!w || !end || w > end)
+		return 0;
+	long n = strtol(w + 7, NULL, 10);
+	return n > 0 && n < 100000 ? (int)n : 0;
+}
+
 /* gnuplot's SVG from its <svg> element on, each id and reference to one
  * prefixed with "fSEQ-", so several figures share a page without their
  * definitions (gpPt0, gnuplot_canvas, ...) colliding. */
-static int inline_svg(FILE *f, const char *path, int seq, const char *title)
+static int inline_svg(FILE *f, char *svg, int seq, const char *title)
 {
-	size_t len;
-	char *svg = slurp(path, &len);
-	if (!svg)
-		return -1;
 	char *p = strstr(svg, "<svg");
-	if (!p) {
-		free(svg);
+	if (!p)
 		return -1;
-	}
 	char pre[16];
 	snprintf(pre, sizeof(pre), "f%d-", seq);
 	static const char *const marks[] = { "id=\"", "id='", "href=\"#", "href='#", "url(#" };
@@ -143,7 +150,6 @@ static int inline_svg(FILE *f, const char *path, int seq, const char *title)
 		if (!hit)
 			fputc(*p++, f);
 	}
-	free(svg);
 	return 0;
 }
 
@@ -162,12 +168,16 @@ static void base64(FILE *f, const unsigned char *s, size_t n)
 void report_figure(FILE *f, const char *plotdir, const char *linkdir, const struct report_fig *fig, int seq)
 {
 	char path[4400];
-	fprintf(f, "<figure id=\"fig-%s\"><div class=\"img\">", fig->name);
+	size_t len;
 	snprintf(path, sizeof(path), "%s/%s.svg", plotdir, fig->name);
-	int shown = inline_svg(f, path, seq, fig->title) == 0;
+	char *svg = slurp(path, &len);
+	/* a figure drawn wide (many variants) takes a whole row of the grid */
+	fprintf(f, "<figure id=\"fig-%s\"%s><div class=\"img\">", fig->name,
+	        svg && svg_width(svg) > 1100 ? " class=\"wide\"" : "");
+	int shown = svg && inline_svg(f, svg, seq, fig->title) == 0;
+	free(svg);
 	snprintf(path, sizeof(path), "%s/%s.png", plotdir, fig->name);
 	if (!shown) {
-		size_t len;
 		char *png = slurp(path, &len);
 		if (png) {
 			fputs("<img alt=\"", f);
