@@ -639,52 +639,39 @@ static double mem_unit_kib(const char *col)
 	return 1; /* _kb, _kib, or none: /proc's kB */
 }
 
+/* The columns of a broker.csv this reader understands, found by name. */
 struct bcols {
-	int t, cpu, cpu_pct, utime, stime, rss, proc;
-	double t_unit, cpu_unit, ut_unit, st_unit, rss_unit;
+	int t, cpu_pct, rss;
+	int cum[8];        /* cumulative CPU columns, summed: cpu_user_ms + cpu_sys_ms, utime + stime, cpu_us */
+	double cum_unit[8];
+	int ncum;
+	double t_unit, rss_unit;
 };
 
 static void broker_header(struct bcols *b, char *line)
 {
 	memset(b, 0xff, sizeof(*b));
-	b->t_unit = b->cpu_unit = b->ut_unit = b->st_unit = b->rss_unit = 1;
+	b->ncum = 0;
+	b->t_unit = b->rss_unit = 1;
 	int i = 0;
 	for (char *tok = strtok(line, ","); tok; tok = strtok(NULL, ","), i++) {
 		tok[strcspn(tok, "\r\n")] = 0;
 		if (b->t < 0 && (!strcmp(tok, "t") || !strncmp(tok, "t_", 2) || !strncmp(tok, "time", 4) ||
-		                 !strncmp(tok, "elapsed", 7) || !strncmp(tok, "mono", 4) || !strncmp(tok, "ts", 2))) {
+		                 !strncmp(tok, "elapsed", 7) || !strncmp(tok, "mono", 4))) {
 			b->t = i;
 			b->t_unit = time_unit(tok);
 		} else if (strstr(tok, "cpu") && (strstr(tok, "pct") || strstr(tok, "percent"))) {
 			if (b->cpu_pct < 0)
 				b->cpu_pct = i;
-		} else if (strstr(tok, "cpu") && b->cpu < 0) {
-			b->cpu = i;
-			b->cpu_unit = time_unit(tok);
-		} else if (!strncmp(tok, "utime", 5) && b->utime < 0) {
-			b->utime = i;
-			b->ut_unit = time_unit(tok);
-		} else if (!strncmp(tok, "stime", 5) && b->stime < 0) {
-			b->stime = i;
-			b->st_unit = time_unit(tok);
+		} else if ((strstr(tok, "cpu") || !strncmp(tok, "utime", 5) || !strncmp(tok, "stime", 5)) && b->ncum < 8) {
+			b->cum[b->ncum] = i;
+			b->cum_unit[b->ncum++] = time_unit(tok);
 		} else if (strstr(tok, "rss") && b->rss < 0) {
 			b->rss = i;
 			b->rss_unit = mem_unit_kib(tok);
-		} else if ((!strcmp(tok, "process") || !strcmp(tok, "proc") || !strcmp(tok, "comm") ||
-		            !strcmp(tok, "name")) &&
-		           b->proc < 0) {
-			b->proc = i;
 		}
 	}
 }
-
-struct bseries {
-	char label[280];
-	char proc[64];
-	double t0, last_t, last_cpu;
-	int started;
-	FILE *tmp; /* rows, gathered per series */
-};
 
 static double field_num(char **f, int nf, int col)
 {
@@ -711,88 +698,95 @@ static int split_commas(char *line, char **f, int max)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Reads one servers/NN-<variant>/broker.csv into series of (s since the
- * first sample, CPU %, RSS MiB), one per process named in it, appended to
- * SER. The columns are found by name: a time (t_us, t_ms, t_s, time_*,
- * elapsed_*, mono_*), CPU as a percentage (cpu_pct) or cumulative time
- * (cpu_us, cpu_ms, cpu_s, cpu_ticks, or utime_* + stime_*), and RSS (rss_kb,
- * rss_kib, rss_bytes, rss_mib, rss_pages; no unit: kB, as /proc says). */
-static int broker_file(const char *path, const char *label, struct bseries **ser, size_t *nser, int *has_cpu,
+/* One sample of a server: the sums over its processes' rows at one time. */
+struct bsample {
+	double t, cum, pct, rss_kib;
+	int n;
+};
+
+/* Writes one sample (seconds since T0, CPU %, RSS MiB) to D; CPU from the
+ * change of the summed cumulative CPU since PREV, unless given as a percentage. */
+static void put_sample(FILE *d, const struct bsample *s, const struct bsample *prev, double t0, int *has_cpu,
                        int *has_rss)
+{
+	double cpu = s->pct;
+	if (isnan(cpu) && prev && !isnan(s->cum) && !isnan(prev->cum) && s->t > prev->t)
+		cpu = 100.0 * (s->cum - prev->cum) / (s->t - prev->t);
+	double rss = s->rss_kib / 1024.0;
+	*has_cpu |= !isnan(cpu);
+	*has_rss |= !isnan(rss);
+	fprintf(d, "%.6f\t", s->t - t0);
+	put_num(d, cpu);
+	fputc('\t', d);
+	put_num(d, rss);
+	fputc('\n', d);
+}
+
+static double add_nan(double a, double b)
+{
+	return isnan(b) ? a : isnan(a) ? b : a + b;
+}
+
+/* Reads one servers/NN-<variant>/broker.csv (as brokers/procstat.h writes
+ * it: t_s,pid,cpu_user_ms,cpu_sys_ms,rss_kib, a row per process per sample)
+ * into a block of D: per sample time, the server's processes summed. The
+ * columns are found by name, so other spellings read too: a time (t_s,
+ * t_ms, t_us, time_*, elapsed_*, mono_*), CPU as a percentage (cpu_pct) or
+ * cumulative (any other cpu_ column, or utime_ and stime_ ones, summed), RSS
+ * (rss_kib, rss_kb, rss_bytes, rss_mib, rss_pages; no unit: kB as /proc
+ * says). Returns the samples written, 0 when the file has none it reads. */
+static int broker_file(const char *path, FILE *d, int *has_cpu, int *has_rss)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
 	char line[4096];
+	struct bcols b;
 	if (!fgets(line, sizeof(line), f)) {
 		fclose(f);
 		return 0;
 	}
-	struct bcols b;
 	broker_header(&b, line);
-	if (b.t < 0 || (b.cpu < 0 && b.cpu_pct < 0 && b.utime < 0 && b.rss < 0)) {
+	if (b.t < 0 || (b.ncum == 0 && b.cpu_pct < 0 && b.rss < 0)) {
 		fclose(f);
 		return 0;
 	}
-	size_t first = *nser;
 	char *fl[64];
-	while (fgets(line, sizeof(line), f)) {
-		int nf = split_commas(line, fl, 64);
-		double t = field_num(fl, nf, b.t) * b.t_unit;
-		if (isnan(t))
-			continue;
-		const char *proc = b.proc >= 0 && b.proc < nf ? fl[b.proc] : "";
-		struct bseries *s = NULL;
-		for (size_t i = first; i < *nser; i++)
-			if (!strcmp((*ser)[i].proc, proc))
-				s = &(*ser)[i];
-		if (!s) {
-			struct bseries *ns = realloc(*ser, (*nser + 1) * sizeof(*ns));
-			if (!ns) {
-				fclose(f);
-				return -1;
-			}
-			*ser = ns;
-			s = &ns[(*nser)++];
-			memset(s, 0, sizeof(*s));
-			snprintf(s->proc, sizeof(s->proc), "%s", proc);
-			snprintf(s->label, sizeof(s->label), "%s%s%s", label, proc[0] ? " / " : "", proc);
-			s->tmp = tmpfile();
-			if (!s->tmp) {
-				fclose(f);
-				return -1;
-			}
+	struct bsample cur = { .n = 0 }, prev = { .n = 0 };
+	double t0 = NAN;
+	int written = 0;
+	for (int more = 1; more;) {
+		more = fgets(line, sizeof(line), f) != NULL;
+		double t = NAN;
+		int nf = 0;
+		if (more) {
+			nf = split_commas(line, fl, 64);
+			t = field_num(fl, nf, b.t) * b.t_unit;
+			if (isnan(t))
+				continue;
 		}
-		double cpu_pct = field_num(fl, nf, b.cpu_pct);
+		if (cur.n && (!more || fabs(t - cur.t) > 1e-9)) {
+			if (isnan(t0))
+				t0 = cur.t;
+			put_sample(d, &cur, prev.n ? &prev : NULL, t0, has_cpu, has_rss);
+			written++;
+			prev = cur;
+			cur.n = 0;
+		}
+		if (!more)
+			break;
+		if (!cur.n)
+			cur = (struct bsample){ .t = t, .cum = NAN, .pct = NAN, .rss_kib = NAN };
+		cur.n++;
 		double cum = NAN;
-		if (b.cpu >= 0)
-			cum = field_num(fl, nf, b.cpu) * b.cpu_unit;
-		else if (b.utime >= 0)
-			cum = field_num(fl, nf, b.utime) * b.ut_unit +
-			      (b.stime >= 0 ? field_num(fl, nf, b.stime) * b.st_unit : 0);
-		if (!s->started) {
-			s->t0 = t;
-			s->started = 1;
-		} else if (isnan(cpu_pct) && !isnan(cum) && t > s->last_t) {
-			cpu_pct = 100.0 * (cum - s->last_cpu) / (t - s->last_t);
-		}
-		if (!isnan(cum)) {
-			s->last_cpu = cum;
-		}
-		s->last_t = t;
-		double rss = field_num(fl, nf, b.rss) * b.rss_unit / 1024.0;
-		if (!isnan(cpu_pct))
-			*has_cpu = 1;
-		if (!isnan(rss))
-			*has_rss = 1;
-		fprintf(s->tmp, "%.6f\t", t - s->t0);
-		put_num(s->tmp, cpu_pct);
-		fputc('\t', s->tmp);
-		put_num(s->tmp, rss);
-		fputc('\n', s->tmp);
+		for (int k = 0; k < b.ncum; k++)
+			cum = add_nan(cum, field_num(fl, nf, b.cum[k]) * b.cum_unit[k]);
+		cur.cum = add_nan(cur.cum, cum);
+		cur.pct = add_nan(cur.pct, field_num(fl, nf, b.cpu_pct));
+		cur.rss_kib = add_nan(cur.rss_kib, field_num(fl, nf, b.rss) * b.rss_unit);
 	}
 	fclose(f);
-	return 0;
+	return written;
 }
 
 static int fig_broker(struct pctx *c, struct report_fig *fig)
@@ -801,8 +795,9 @@ static int fig_broker(struct pctx *c, struct report_fig *fig)
 	const char *name = fig->name;
 	snprintf(fig->title, sizeof(fig->title), "Broker CPU and memory over each variant's run");
 	snprintf(fig->caption, sizeof(fig->caption),
-	         "CPU (100 %% = one core) and resident memory of the server processes, sampled from /proc while "
-	         "each variant ran (servers/NN-variant/broker.csv); time from the first sample of that server.");
+	         "CPU (100 %% = one core) and resident memory of each variant's server, all its processes summed, "
+	         "sampled from /proc while the variant ran (servers/NN-variant/broker.csv); time from the "
+	         "server's first sample.");
 	char sdir[4400];
 	snprintf(sdir, sizeof(sdir), "%s/servers", rd->dir);
 	DIR *dh = opendir(sdir);
@@ -814,8 +809,8 @@ static int fig_broker(struct pctx *c, struct report_fig *fig)
 			continue;
 		char p[4800];
 		snprintf(p, sizeof(p), "%s/%s/broker.csv", sdir, de->d_name);
-		if (access(p, R_OK) == 0)
-			names[nn++] = strdup(de->d_name);
+		if (access(p, R_OK) == 0 && (names[nn] = strdup(de->d_name)) != NULL)
+			nn++;
 	}
 	if (dh)
 		closedir(dh);
@@ -824,62 +819,50 @@ static int fig_broker(struct pctx *c, struct report_fig *fig)
 		return 0;
 	}
 	qsort(names, nn, sizeof(names[0]), cmp_str);
-	struct bseries *ser = NULL;
+	FILE *d = dat_open(c, name);
+	if (!d) {
+		for (size_t i = 0; i < nn; i++)
+			free(names[i]);
+		return -1;
+	}
+	fprintf(d, "# %s: one block per server (its processes summed): s since its first sample, CPU %% of one "
+	           "core, RSS MiB\n",
+	        name);
+	char labels[256][200];
 	size_t nser = 0;
-	int has_cpu = 0, has_rss = 0, rc = 0;
-	for (size_t i = 0; i < nn && rc == 0; i++) {
+	int has_cpu = 0, has_rss = 0;
+	for (size_t i = 0; i < nn; i++) {
 		/* NN-<variant>: NN is the variant's place in the run */
-		char label[200];
 		char *end;
 		long k = strtol(names[i], &end, 10);
 		if (end != names[i] && *end == '-' && k >= 1 && (size_t)k <= rd->nv)
-			snprintf(label, sizeof(label), "%s", rd->v[k - 1].name);
+			snprintf(labels[nser], sizeof(labels[nser]), "%.199s", rd->v[k - 1].name);
 		else
-			snprintf(label, sizeof(label), "%s", names[i]);
+			snprintf(labels[nser], sizeof(labels[nser]), "%.199s", names[i]);
 		char p[4800];
 		snprintf(p, sizeof(p), "%s/%s/broker.csv", sdir, names[i]);
-		rc = broker_file(p, label, &ser, &nser, &has_cpu, &has_rss);
+		fputs("# ", d);
+		put_text(d, labels[nser]);
+		fputs("\n# s\tcpu_pct\trss_mib\n", d);
+		if (broker_file(p, d, &has_cpu, &has_rss) > 0) {
+			fputs("\n\n", d);
+			nser++;
+		} /* else: nothing read, and no block: the next server's block follows the comment */
 	}
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
-	if (rc != 0) {
-		snprintf(c->err, c->errlen, "out of memory reading broker samples");
-		goto out;
-	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
 	if (!nser || (!has_cpu && !has_rss)) {
-		snprintf(fig->note, sizeof(fig->note), "servers/*/broker.csv has no time, CPU or RSS column this "
-		                                       "version reads");
-		rc = 0;
-		goto out;
-	}
-	FILE *d = dat_open(c, name);
-	if (!d) {
-		rc = -1;
-		goto out;
-	}
-	fprintf(d, "# %s: one block per server process: seconds since its first sample, CPU %% of one core, RSS MiB\n",
-	        name);
-	for (size_t i = 0; i < nser; i++) {
-		fputs("# ", d);
-		put_text(d, ser[i].label);
-		fputs("\n# s\tcpu_pct\trss_mib\n", d);
-		rewind(ser[i].tmp);
-		char buf[8192];
-		size_t got;
-		while ((got = fread(buf, 1, sizeof(buf), ser[i].tmp)) > 0)
-			fwrite(buf, 1, got, d);
-		fputs("\n\n", d);
-	}
-	if (dat_close(c, d, name) != 0) {
-		rc = -1;
-		goto out;
+		snprintf(fig->note, sizeof(fig->note), "servers/*/broker.csv has no samples with a time and a CPU or "
+		                                       "RSS column");
+		return 0;
 	}
 	int panels = has_cpu + has_rss;
-	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, 960, 360 * panels + 80, c->err, c->errlen);
-	if (!gp) {
-		rc = -1;
-		goto out;
-	}
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, 960, 360 * panels + 80 + 10 * (int)nser, c->err,
+	                               c->errlen);
+	if (!gp)
+		return -1;
 	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
 	fputs("set lmargin 11\nset rmargin 4\nset xlabel \"s since the server's first sample\"\n"
 	      "set yrange [0:*]\nset key outside top center horizontal samplen 3\n",
@@ -893,18 +876,12 @@ static int fig_broker(struct pctx *c, struct report_fig *fig)
 		for (size_t i = 0; i < nser; i++) {
 			fprintf(gp, "%s'%s.dat' index %zu using 1:%d with lines lw 2 lc rgb '%s' dt %d title ",
 			        i ? ", \\\n     " : "", name, i, pnl ? 3 : 2, series_color(i), series_dash(i));
-			gnuplot_quote(gp, ser[i].label);
+			gnuplot_quote(gp, labels[i]);
 		}
 		fputc('\n', gp);
 	}
 	fputs("unset multiplot\n", gp);
-	rc = gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
-out:
-	for (size_t i = 0; i < nser; i++)
-		if (ser[i].tmp)
-			fclose(ser[i].tmp);
-	free(ser);
-	return rc;
+	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 /* ---- failures by kind ---- */

@@ -188,10 +188,15 @@ for i in range(40):
                            str(500 + i), "96", "8", "500", "300", "18", "4", "122", "108", "x"]))
 with open(os.path.join(hand, "wakes.csv"), "w") as f:
     f.write("\n".join(lines) + "\n")
+# broker samples as brokers/procstat.c writes them: a row per process per sample, CPU in ms
+# since the window opened. The broker uses 50 ms per 0.5 s (10 %); from 2.5 s a helper process
+# adds 10 ms per 0.5 s: 12 % of one core for the server, its two processes summed.
 with open(os.path.join(hand, "servers", "01-mqtt-qos-1", "broker.csv"), "w") as f:
-    f.write("t_us,pid,cpu_us,rss_kb\n")
+    f.write("t_s,pid,cpu_user_ms,cpu_sys_ms,rss_kib\n")
     for k in range(20):
-        f.write(f"{k * 500000},4242,{k * 60000},{9000 + 8 * k}\n")
+        f.write(f"{0.5 * k:.3f},4242,{40 * k},{10 * k},{9000 + 8 * k}\n")
+        if k >= 5:
+            f.write(f"{0.5 * k:.3f},4243,{10 * (k - 5)},0,2048\n")
 p = subprocess.run([dormant, "plot", hand], capture_output=True, text=True, timeout=300)
 check(p.returncode == 0, f"dormant plot on the hand-written run exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
 check(re.search(r"^plot: tls: left out: no TLS variants", p.stdout, re.M),
@@ -203,8 +208,12 @@ check("summary.json is missing" in html, "report.html does not say summary.json 
 check(re.search(r"<td[^>]*>timeout</td><td>2</td>", html) and re.search(r"<td[^>]*>connect</td><td>3</td>", html),
       "report.html's failure table does not count 2 timeout and 3 connect")
 with open(os.path.join(hand, "plots", "broker.dat")) as f:
-    cpu = [float(l.split("\t")[1]) for l in f if l[0].isdigit()]
-check(all(abs(c - 12.0) < 1e-6 for c in cpu[1:]), f"broker CPU should be 12 % throughout (60 ms per 0.5 s): {cpu}")
+    samples = [[float(x) for x in l.split("\t")] for l in f if l[0].isdigit()]
+cpu, rss = [x[1] for x in samples], [x[2] for x in samples]
+check(len(samples) == 20, f"broker.dat should have 20 samples (one per time, processes summed): {len(samples)}")
+check(all(abs(c - 10.0) < 1e-6 for c in cpu[1:6]) and all(abs(c - 12.0) < 1e-6 for c in cpu[6:]),
+      f"broker CPU should be 10 %, then 12 % with the helper: {cpu}")
+check(abs(rss[19] - (9000 + 8 * 19 + 2048) / 1024) < 1e-3, f"RSS should sum both processes: {rss[19]} MiB")
 check_in_browser(os.path.join(hand, "report.html"), ["broker", "failures"])
 
 # not a run directory: exit 2 and a line that says so
