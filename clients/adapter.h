@@ -39,6 +39,9 @@ struct adapter_ops {
 	 * stream (modem.h struct modem_lib, called with the wake as argument);
 	 * NULL for a library with its own socket (it connects to w->modem_port). */
 	const struct modem_lib *direct;
+	/* With TLS, the modem ends with a close_notify after the library closed:
+	 * for protocols whose server waits for it rather than closing first. */
+	int tls_close_notify;
 	/* The library has connected to W's modem endpoint (engine thread). May be NULL. */
 	void (*accepted)(struct wake *w);
 	/* W's deadline passed: make the library give up soon (the engine has already

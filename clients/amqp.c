@@ -128,7 +128,9 @@ static void on_event(struct amqp_wake *a, pn_event_t *ev)
 		break;
 	case PN_DELIVERY: {
 		pn_delivery_t *dlv = pn_event_delivery(ev);
-		if (!pn_delivery_updated(dlv) || pn_delivery_settled(dlv))
+		/* RabbitMQ settles as it accepts (one disposition, settled=true):
+		 * an update is the answer, whether or not the broker also settled. */
+		if (!pn_delivery_updated(dlv))
 			break;
 		uint64_t state = pn_delivery_remote_state(dlv);
 		uint32_t k;
@@ -338,6 +340,9 @@ const struct adapter_ops amqp_adapter = {
 	.start = amqp_start,
 	.frame = amqp_frame,
 	.direct = &amqp_lib,
+	/* Measured: after the AMQP close exchange RabbitMQ (Erlang ssl) keeps the
+	 * TCP connection open until the client's close_notify. */
+	.tls_close_notify = 1,
 	.abort = amqp_abort,
 	.reap = amqp_reap,
 	.version = amqp_version,

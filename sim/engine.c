@@ -29,6 +29,7 @@
 #include "engine.h"
 #include "loop.h"
 #include "modem.h"
+#include "broker.h"
 #include "mosq.h"
 #include "pki.h"
 #include "tls.h"
@@ -120,7 +121,7 @@ void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
 		w->err = err;
 		snprintf(w->detail, sizeof(w->detail), "%s", detail ? detail : "");
 	}
-	w->next = e->done_q;
+	w->next_done = e->done_q;
 	e->done_q = w;
 	pthread_mutex_unlock(&e->q_lock);
 	uint64_t one = 1;
@@ -195,8 +196,8 @@ static void on_done_queue(struct loop_src *src, uint32_t events)
 	pthread_mutex_unlock(&e->q_lock);
 	while (list) {
 		struct wake *w = list;
-		list = w->next;
-		w->next = NULL;
+		list = w->next_done;
+		w->next_done = NULL;
 		w->adapter_done = 1;
 		finish_wake(e, w);
 	}
@@ -377,6 +378,7 @@ static void start_wake(struct engine *e, struct wake *w)
 	                   sizeof(w->detail));
 	if (w->mc) {
 		w->modem_port = modem_conn_port(w->mc);
+		modem_conn_set_close_notify(w->mc, e->ops->tls_close_notify);
 		if (e->in_flight == 0) {
 			w->alone = 1;
 			w->cpu_start_ns = lib_cpu_ns(e);
@@ -575,7 +577,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	}
 
 	/* server side */
-	struct server broker = { 0 };
+	struct broker broker = { 0 };
 	char host[sizeof(sc->endpoint_host)];
 	uint16_t backend_port;
 	if (sc->endpoint_host[0]) {
@@ -586,18 +588,20 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		char dir[sizeof(e->rundir) + 256], s[sizeof(e->v->name)];
 		slug(e->v->name, s, sizeof(s));
 		snprintf(dir, sizeof(dir), "%s/servers/%02u-%s", e->rundir, vi + 1, s);
-		enum dormant_err se = mosq_start(&broker, dir, mtp, err, errlen);
+		char shared[sizeof(e->rundir) + 32];
+		snprintf(shared, sizeof(shared), "%s/servers/rabbitmq", e->rundir);
+		enum dormant_err se = broker_start(&broker, e->v, dir, shared, mtp, err, errlen);
 		if (se != ERR_OK) {
 			tls_profile_destroy(e->tlsp);
 			e->tlsp = NULL;
 			return se == ERR_IO ? EXIT_IO : EXIT_SERVER;
 		}
 		snprintf(host, sizeof(host), "127.0.0.1");
-		e->target.port = broker.port;
+		e->target.port = broker.device_port;
 		backend_port = broker.backend_port;
 		char ep[64];
-		snprintf(ep, sizeof(ep), "127.0.0.1:%u", broker.port);
-		results_variant_server(e->res, "mosquitto", ep, (double)(broker.ready_ns - broker.start_ns) / 1e6);
+		snprintf(ep, sizeof(ep), "127.0.0.1:%u", broker.device_port);
+		results_variant_server(e->res, broker_name(broker.kind), ep, broker.start_ms);
 	}
 	struct in_addr ia;
 	inet_pton(AF_INET, host, &ia);
@@ -610,13 +614,13 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	e->busy = calloc(sc->ndevices, 1);
 	if (!e->msgs.r || !e->busy) {
 		snprintf(err, errlen, "out of memory for %llu messages", (unsigned long long)nmsgs);
-		server_stop(&broker);
+		broker_stop(&broker, NULL);
 		return EXIT_INTERNAL;
 	}
 	enum dormant_err be = ERR_OK;
 	struct backend *backend = backend_start(host, backend_port, &e->msgs, &be, err, errlen);
 	if (!backend) {
-		server_stop(&broker);
+		broker_stop(&broker, NULL);
 		return EXIT_SERVER;
 	}
 	struct adapter_env env = { .epfd = e->epfd, .sc = sc, .variant = e->v, .pump = pump };
@@ -626,7 +630,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	if (e->ops->init(&env, err, errlen) != ERR_OK) {
 		e->ops->fini();
 		backend_stop(backend);
-		server_stop(&broker);
+		broker_stop(&broker, NULL);
 		return EXIT_INTERNAL;
 	}
 
@@ -713,7 +717,10 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	e->nth = 0; /* the library's threads may end with the variant */
 	pthread_mutex_unlock(&e->th_lock);
 	backend_stop(backend);
-	server_stop(&broker);
+	struct procstat_totals bt;
+	broker_stop(&broker, &bt);
+	if (!sc->endpoint_host[0])
+		results_variant_broker(e->res, &bt);
 	results_variant_end(e->res, &e->msgs, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0, window_s,
 	                    interrupted);
 	sched_destroy(sched);

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "engine.h"
+#include "plot.h"
 #include "scenario.h"
 #include "sched.h"
 
@@ -20,6 +22,9 @@ static const char usage_main[] =
 	"commands:\n"
 	"  run FILE [-o DIR]   run a scenario; results go to DIR/<name>-<UTC time>/\n"
 	"  check FILE          validate a scenario and print its plan\n"
+	"  plot RUN_DIR        figures (PNG, SVG) and report.html for a run\n"
+	"  compare RUN_A RUN_B [...] [-o DIR]\n"
+	"                      the same variants across runs, with differences\n"
 	"  help [COMMAND]      this text, or a command's\n"
 	"  version             print the version\n"
 	"\n"
@@ -33,17 +38,18 @@ static const char usage_main[] =
 	"  130  interrupted (SIGINT/SIGTERM); rows and summary so far are kept, servers stopped\n";
 
 static const char usage_run[] =
-	"usage: dormant run FILE [-o|--output DIR] [--progress|--no-progress]\n"
+	"usage: dormant run FILE [-o|--output DIR] [--progress|--no-progress] [--no-plot]\n"
 	"\n"
 	"Runs every variant of the scenario in FILE in turn: starts its broker on a\n"
 	"free 127.0.0.1 port, wakes each device on schedule for the scenario's\n"
 	"duration, and stops the broker. Writes DIR/<name>-<UTC time>/ with\n"
-	"scenario.yaml, env.json, wakes.csv, summary.json and servers/, and prints a\n"
-	"summary table.\n"
+	"scenario.yaml, env.json, wakes.csv, summary.json and servers/, prints a\n"
+	"summary table, then draws the figures and report.html (as `dormant plot`).\n"
 	"\n"
 	"  -o, --output DIR   results root (default: results)\n"
 	"  --progress         live progress line on stderr (default when stderr is a terminal)\n"
 	"  --no-progress      no progress line\n"
+	"  --no-plot          no figures or report.html at the end (`dormant plot` draws them later)\n"
 	"\n"
 	"Ctrl-C stops scheduling, ends the wakes in flight, writes what it has and\n"
 	"stops the servers (exit 130); a second Ctrl-C stops at once.\n";
@@ -53,6 +59,28 @@ static const char usage_check[] =
 	"\n"
 	"Validates FILE and prints the expanded plan: variants, devices, expected\n"
 	"wakes and messages per variant. Exit 0 if valid, 3 if not.\n";
+
+static const char usage_plot[] =
+	"usage: dormant plot RUN_DIR\n"
+	"\n"
+	"Draws a run's figures with gnuplot into RUN_DIR/plots/ (per figure: NAME.dat,\n"
+	"the script NAME.gp to edit and re-run with `gnuplot NAME.gp` there, NAME.png,\n"
+	"NAME.svg) and writes RUN_DIR/report.html, one self-contained page. Figures a\n"
+	"run has no data for are left out with a note. Exit 0, 2 if RUN_DIR is not a\n"
+	"run directory, 5 if files cannot be written, 1 if gnuplot is missing or fails.\n";
+
+static const char usage_compare[] =
+	"usage: dormant compare RUN_A RUN_B [RUN_C ...] [-o|--output DIR]\n"
+	"\n"
+	"Matches the runs' variants by name and prints, for each variant in two or more\n"
+	"runs, every metric per run with its difference to RUN_A (absolute and %).\n"
+	"Writes compare.txt, compare.png/.svg (grouped bars) and compare.html into DIR\n"
+	"(default: compare-<UTC time> beside RUN_A). Exit codes as for plot.\n";
+
+static int plot_exit(enum dormant_err e)
+{
+	return e == ERR_OK ? EXIT_OK : e == ERR_USAGE ? EXIT_USAGE : e == ERR_IO ? EXIT_IO : EXIT_INTERNAL;
+}
 
 /* One line naming what was wrong, never the whole usage text. */
 static int bad_usage(const char *cmd, const char *what, const char *arg)
@@ -142,6 +170,7 @@ static int cmd_run(int argc, char **argv)
 {
 	const char *file = NULL;
 	struct engine_opts o = { .results_root = "results", .progress = isatty(2) };
+	int no_plot = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -157,6 +186,8 @@ static int cmd_run(int argc, char **argv)
 			o.progress = 1;
 		} else if (!strcmp(a, "--no-progress")) {
 			o.progress = 0;
+		} else if (!strcmp(a, "--no-plot")) {
+			no_plot = 1;
 		} else if (a[0] == '-' && a[1]) {
 			return bad_usage("run", "unknown option", a);
 		} else if (file) {
@@ -188,7 +219,76 @@ static int cmd_run(int argc, char **argv)
 	if (rundir[0])
 		printf("results: %s\n", rundir);
 	scenario_free(sc);
+	/* The run's outcome is its exit code; a figure gnuplot could not draw is reported, not fatal. */
+	if (rundir[0] && !no_plot && (rc == EXIT_OK || rc == EXIT_INTERRUPTED)) {
+		char perr[2048] = "";
+		if (plot_run(rundir, PLOT_ALL, stdout, perr, sizeof(perr)) != ERR_OK)
+			fprintf(stderr, "dormant: plot: %s\n", perr);
+	}
 	return rc;
+}
+
+static int cmd_plot(int argc, char **argv)
+{
+	const char *dir = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_plot, stdout);
+			return EXIT_OK;
+		}
+		if (argv[i][0] == '-' && argv[i][1])
+			return bad_usage("plot", "unknown option", argv[i]);
+		if (dir)
+			return bad_usage("plot", "one run directory at a time, got a second:", argv[i]);
+		dir = argv[i];
+	}
+	if (!dir)
+		return bad_usage("plot", "a RUN_DIR is required", NULL);
+	char err[2048] = "";
+	enum dormant_err e = plot_run(dir, PLOT_ALL, stdout, err, sizeof(err));
+	if (e != ERR_OK)
+		fprintf(stderr, "dormant: plot: %s\n", err);
+	return plot_exit(e);
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+	const char *out = NULL;
+	char **dirs = calloc((size_t)argc, sizeof(*dirs));
+	int n = 0;
+	if (!dirs)
+		return EXIT_INTERNAL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_compare, stdout);
+			free(dirs);
+			return EXIT_OK;
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+			if (i + 1 >= argc || !argv[i + 1][0]) {
+				free(dirs);
+				return bad_usage("compare", "a directory must follow", a);
+			}
+			out = argv[++i];
+		} else if (!strncmp(a, "--output=", 9) && a[9]) {
+			out = a + 9;
+		} else if (a[0] == '-' && a[1]) {
+			free(dirs);
+			return bad_usage("compare", "unknown option", a);
+		} else {
+			dirs[n++] = argv[i];
+		}
+	}
+	if (n < 2) {
+		free(dirs);
+		return bad_usage("compare", "two or more run directories are required", NULL);
+	}
+	char err[2048] = "";
+	enum dormant_err e = compare_run(n, dirs, out, stdout, err, sizeof(err));
+	if (e != ERR_OK)
+		fprintf(stderr, "dormant: compare: %s\n", err);
+	free(dirs);
+	return plot_exit(e);
 }
 
 int main(int argc, char **argv)
@@ -203,11 +303,19 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "plot"))
+		return cmd_plot(argc - 1, argv + 1);
+	if (!strcmp(cmd, "compare"))
+		return cmd_compare(argc - 1, argv + 1);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		if (argc > 2 && !strcmp(argv[2], "run"))
 			fputs(usage_run, stdout);
 		else if (argc > 2 && !strcmp(argv[2], "check"))
 			fputs(usage_check, stdout);
+		else if (argc > 2 && !strcmp(argv[2], "plot"))
+			fputs(usage_plot, stdout);
+		else if (argc > 2 && !strcmp(argv[2], "compare"))
+			fputs(usage_compare, stdout);
 		else
 			fputs(usage_main, stdout);
 		return EXIT_OK;

@@ -83,6 +83,7 @@ struct modem_conn {
 	struct framer fr[2];        /* [0] up, [1] down */
 	const struct modem_lib *direct; /* a library on the engine thread, no socket of its own */
 	int in_cb;                  /* inside a direct library's callback: pump when it returns */
+	int close_notify, sent_close_notify; /* send a TLS close_notify when the library closes */
 	void *arg;
 	struct modem_conn *next_closing;
 };
@@ -415,10 +416,19 @@ static int pump_up(struct modem_conn *mc)
 		if (fe)
 			set_error(mc, ERR_RESET, "send to server", fe);
 	}
+	if (mc->lib_eof && !mc->up.len && !mc->srv_shut && mc->tls && mc->close_notify && !mc->sent_close_notify) {
+		/* Protocols whose server waits for the TLS close (AMQP on RabbitMQ) get one. */
+		mc->sent_close_notify = 1;
+		sending_phase(mc, PHASE_TEARDOWN);
+		size_t before = mc->out->len;
+		tls_conn_close_notify(mc->tls);
+		mc->c.ph[PHASE_TEARDOWN].stream_up += mc->out->len - before;
+		(void)flush(mc->srv.fd, mc->out);
+	}
 	if (mc->lib_eof && !mc->up.len && !mc->srv_shut && !(mc->out && mc->out->len)) {
-		/* No close_notify after the protocol's own goodbye: the server closes
-		 * on it (MQTT DISCONNECT), and an alert arriving at a closed socket
-		 * draws a RST. */
+		/* Otherwise no close_notify after the protocol's own goodbye: the
+		 * server closes on it (MQTT DISCONNECT), and an alert arriving at a
+		 * closed socket draws a RST. */
 		sending_phase(mc, PHASE_TEARDOWN);
 		shutdown(mc->srv.fd, SHUT_WR);
 		mc->srv_shut = 1;
@@ -873,6 +883,11 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_target *target
 	loop_add(m->epfd, &mc->lsn, fd, EPOLLIN);
 	mc->state = ST_LISTEN;
 	return mc;
+}
+
+void modem_conn_set_close_notify(struct modem_conn *mc, int on)
+{
+	mc->close_notify = on;
 }
 
 void modem_conn_start(struct modem_conn *mc)

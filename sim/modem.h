@@ -129,6 +129,8 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_target *target
                               struct tls_profile *tls, modem_frame_fn frame, const struct modem_lib *direct,
                               modem_cb on_accept, modem_cb on_done, void *arg, enum dormant_err *err, char *detail,
                               unsigned detail_len);
+/* With TLS: end with a close_notify when the library closes (default: TCP FIN only). */
+void modem_conn_set_close_notify(struct modem_conn *mc, int on);
 /* Direct libraries: connect to the server now (a socket library's connect does it for the others). */
 void modem_conn_start(struct modem_conn *mc);
 /* Direct libraries: bytes to the server; returns how many were taken (the rest: try again after DELIVER). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "procstat.h"
 #include "results.h"
 #include "stats.h"
 
@@ -36,6 +37,8 @@ struct vstats {
 	int interrupted, ended;
 	char server[32], endpoint[64];
 	double server_start_ms;
+	int broker_sampled;
+	struct procstat_totals broker;
 };
 
 struct results {
@@ -56,7 +59,7 @@ static void csv_header(FILE *f)
 	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
 	      "retrans,fin_in,rst_in,tcp_info_ok,"
 	      "tls_suite,resume_offered,resumed,resume_refused,sid_echo,cert_msgs,tickets,tls_hs_server,"
-	      "t_tls_us,tls_hs_cpu_us,tls_cpu_us,tls_heap_peak,tls_session_bytes",
+	      "t_tls_us,tls_hs_cpu_us,tls_cpu_us,tls_heap_peak,tls_session_bytes,resumed_by",
 	      f);
 	for (int p = 0; p < PHASE_COUNT; p++) {
 #define HDR(name) fprintf(f, "," #name "_%s", phase_name((enum phase)p));
@@ -136,6 +139,12 @@ void results_variant_tls(struct results *r, const char *suite, enum resume_mode 
 	vs->offered_mode = offered;
 	vs->verify = verify;
 	vs->tls_init_ms = init_ms;
+}
+
+void results_variant_broker(struct results *r, const struct procstat_totals *t)
+{
+	r->cur->broker = *t;
+	r->cur->broker_sampled = t->samples > 0;
 }
 
 void results_variant_server(struct results *r, const char *name, const char *endpoint, double start_ms)
@@ -276,8 +285,9 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		fputc(',', f);
 		if (ts->session_bytes >= 0)
 			fprintf(f, "%lld", (long long)ts->session_bytes);
+		fprintf(f, ",%s", ts->resumed_by);
 	} else {
-		fputs(",,,,,,,,,,,,,", f);
+		fputs(",,,,,,,,,,,,,,", f);
 	}
 	for (int p = 0; p < PHASE_COUNT; p++) {
 #define COL(name) fprintf(f, ",%llu", (unsigned long long)cc->ph[p].name);
@@ -472,6 +482,19 @@ static void write_variant(FILE *f, struct vstats *vs, int last)
 	fputs(", \"library_us_per_wake\": ", f);
 	json_num(f, vs->ok ? (double)vs->lib_cpu_ns / 1e3 / (double)vs->wakes : NAN);
 	fputs("},\n", f);
+	if (vs->broker_sampled) {
+		double cpu = vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms;
+		fputs("      \"broker\": {\"cpu_ms\": ", f);
+		json_num(f, cpu);
+		fputs(", \"cpu_ms_per_1000_wakes\": ", f);
+		json_num(f, vs->wakes ? cpu * 1000.0 / (double)vs->wakes : NAN);
+		fprintf(f, ", \"rss_peak_kib\": %llu, \"rss_mean_kib\": %llu, \"rss_first_kib\": %llu, \"samples\": %d, "
+		           "\"processes\": %d, \"window_s\": ",
+		        (unsigned long long)vs->broker.rss_peak_kib, (unsigned long long)vs->broker.rss_mean_kib,
+		        (unsigned long long)vs->broker.rss_first_kib, vs->broker.samples, vs->broker.max_procs);
+		json_num(f, vs->broker.window_s);
+		fputs("},\n", f);
+	}
 	fputs("      \"bytes_per_wake\": {\n", f);
 	json_updown(f, "plaintext", &vs->plain_up, &vs->plain_down, ",");
 	json_updown(f, "stream", &vs->stream_up, &vs->stream_down, ",");
@@ -573,13 +596,27 @@ static void print_table(struct results *r, FILE *out)
 				        samples_pct(&h->cpu_us, 50) / 1000.0, samples_pct(&h->heap, 50) / 1024.0,
 				        samples_pct(&h->wake_ms, 50));
 			}
-			if (vs->offered)
-				fprintf(out, "%-*s %llu of %llu offered sessions resumed, %llu refused\n", w, "",
+			if (vs->offered || vs->refused)
+				fprintf(out, "%-*s %llu of %llu offered sessions resumed, %llu refused%s\n", w, "",
 				        (unsigned long long)vs->resumed, (unsigned long long)vs->offered,
-				        (unsigned long long)vs->refused);
+				        (unsigned long long)vs->refused,
+				        vs->offered_mode == RESUME_TICKET && !vs->resumed && vs->refused
+				                ? " (the server issues no session tickets)"
+				                : "");
 			if (vs->tls_note[0])
 				fprintf(out, "%-*s %s\n", w, "", vs->tls_note);
 		}
+	}
+	fprintf(out, "\n%-*s %-10s %10s %16s %13s %13s\n", w, "broker cost", "broker", "start ms", "CPU ms/1k wakes",
+	        "RSS peak MiB", "RSS mean MiB");
+	for (size_t i = 0; i < r->nvs; i++) {
+		struct vstats *vs = &r->vs[i];
+		if (!vs->v || !vs->broker_sampled)
+			continue;
+		double cpu = vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms;
+		fprintf(out, "%-*s %-10s %10.0f %16.1f %13.1f %13.1f\n", w, vs->v->name, vs->server, vs->server_start_ms,
+		        vs->wakes ? cpu * 1000.0 / (double)vs->wakes : NAN, (double)vs->broker.rss_peak_kib / 1024.0,
+		        (double)vs->broker.rss_mean_kib / 1024.0);
 	}
 	fprintf(out, "\nwake: start to connection closed; wire: the phases' time on the socket; lib: the rest "
 	             "(library and its idle waits); cpu: client library threads, median over wakes that ran alone.\n");

@@ -31,6 +31,9 @@ void results_variant_server(struct results *r, const char *name, const char *end
 /* TLS set-up of the variant: suite, resumption offered, verification, a remark, profile build time. */
 void results_variant_tls(struct results *r, const char *suite, enum resume_mode offered, int verify, const char *note,
                          double init_ms);
+/* The broker's CPU and RSS over the variant (brokers/procstat.h). */
+struct procstat_totals;
+void results_variant_broker(struct results *r, const struct procstat_totals *t);
 /* One row; C is the wake's modem counts (NULL when the wake never got a modem). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
 /* Closes the variant: message accounting from T, CPU totals. */

@@ -46,7 +46,7 @@ struct enum_value {
 /* Indexed by the enum value, so the *_name() functions are lookups. */
 static const struct enum_value protocol_values[] = {
 	[PROTO_MQTT] = { "mqtt", PROTO_MQTT, BUILT },
-	[PROTO_AMQP] = { "amqp", PROTO_AMQP, NOT_BUILT },
+	[PROTO_AMQP] = { "amqp", PROTO_AMQP, BUILT },
 	[PROTO_HTTP] = { "http", PROTO_HTTP, NOT_BUILT },
 };
 static const struct enum_value tls_values[] = {
@@ -63,7 +63,7 @@ static const struct enum_value resume_values[] = {
 static const struct enum_value broker_values[] = {
 	[BROKER_DEFAULT] = { "default", BROKER_DEFAULT, BUILT },
 	[BROKER_MOSQUITTO] = { "mosquitto", BROKER_MOSQUITTO, BUILT },
-	[BROKER_RABBITMQ] = { "rabbitmq", BROKER_RABBITMQ, NOT_BUILT },
+	[BROKER_RABBITMQ] = { "rabbitmq", BROKER_RABBITMQ, BUILT },
 };
 static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
@@ -1029,6 +1029,15 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 			const struct node *at = ax->at[AXIS_RESUME][i] ? ax->at[AXIS_RESUME][i] : matrix;
 			return fail(ld, at, keys[K_RESUME].name, "%s needs tls", resume_mode_name(r));
 		}
+	}
+	/* Which broker speaks what: mosquitto has no AMQP; dormant runs no PSK on RabbitMQ. */
+	for (size_t i = 0; i < ax->n[AXIS_BROKER]; i++) {
+		int br = ax->value[AXIS_BROKER][i];
+		const struct node *at = ax->at[AXIS_BROKER][i] ? ax->at[AXIS_BROKER][i] : matrix;
+		if (br == BROKER_MOSQUITTO && axis_has(ax, AXIS_PROTOCOL, PROTO_AMQP))
+			return fail(ld, at, keys[K_BROKER].name, "mosquitto speaks no AMQP (protocol amqp needs rabbitmq)");
+		if (br == BROKER_RABBITMQ && axis_has(ax, AXIS_TLS, TLS_PSK))
+			return fail(ld, at, keys[K_BROKER].name, "rabbitmq with tls psk is not supported (Erlang's TLS-PSK)");
 	}
 	/* Mutual TLS is a certificate on each side: meaningless without one. */
 	for (size_t i = 0; i < ax->n[AXIS_CLIENT_CERT]; i++) {

@@ -31,6 +31,7 @@ struct tls_device {
 	unsigned char psk[PKI_PSK_LEN];
 	mbedtls_ssl_session session; /* kept across wakes when resuming */
 	int has_session;
+	int no_ticket;               /* resume ticket: the server's last full handshake issued none */
 };
 
 struct tls_profile {
@@ -69,6 +70,7 @@ struct tls_conn {
 	unsigned char client_sid[32], server_sid[32];
 	size_t client_sid_len, server_sid_len;
 	int server_hello;
+	int offered_ticket;
 	struct tls_stats st;
 	struct heap_scope heap;
 	int done;
@@ -353,6 +355,7 @@ struct tls_conn *tls_conn_create(struct tls_profile *p, uint32_t device, tls_io_
 	if (!ret && p->resume != RESUME_NONE && c->d->has_session) {
 		ret = mbedtls_ssl_set_session(&c->ssl, &c->d->session);
 		c->st.offered = ret == 0;
+		c->offered_ticket = c->st.offered && c->d->session.ticket_len > 0;
 	}
 	heap_leave(prev);
 	c->st.cpu_ns += clock_thread_cpu_ns() - cpu0;
@@ -385,6 +388,14 @@ int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, 
 			mbedtls_ssl_session_free(&c->d->session);
 			mbedtls_ssl_session_init(&c->d->session);
 			c->d->has_session = mbedtls_ssl_get_session(&c->ssl, &c->d->session) == 0;
+			/* resume: ticket means by ticket only: a session the server gave no
+			 * ticket for would be offered by its id, which is the other variant. */
+			if (c->p->resume == RESUME_TICKET && c->d->has_session && !c->d->session.ticket_len) {
+				c->d->has_session = 0;
+				c->d->no_ticket = 1;
+			} else if (c->p->resume == RESUME_TICKET) {
+				c->d->no_ticket = 0;
+			}
 			size_t olen = 0;
 			mbedtls_ssl_session_save(&c->d->session, NULL, 0, &olen);
 			c->st.session_bytes = c->d->has_session ? (int64_t)olen : -1;
@@ -463,6 +474,11 @@ void tls_conn_stats(struct tls_conn *c, struct tls_stats *out)
 	               !memcmp(c->client_sid, c->server_sid, c->client_sid_len);
 	st->resumed = st->offered && st->sid_echo && st->cert_msgs == 0 && c->done;
 	st->refused = st->offered && !st->resumed && c->server_hello;
+	/* A ticket variant whose server issues no tickets is refused on every handshake. */
+	if (c->p->resume == RESUME_TICKET && c->done && !st->resumed && !st->tickets)
+		st->refused = 1;
+	snprintf(st->resumed_by, sizeof(st->resumed_by), "%s",
+	         !st->resumed ? "" : c->offered_ticket ? "ticket" : "session-id");
 	st->heap_peak = heap_available() ? c->heap.peak : -1;
 	*out = *st;
 }

@@ -34,7 +34,8 @@ struct tls_stats {
 	int used;
 	int offered;            /* a stored session was offered */
 	int resumed;            /* proven: server echoed the session id, no Certificate message */
-	int refused;            /* offered, but the server did a full handshake */
+	int refused;            /* offered, but the server did a full handshake; or, resume ticket, it issued no ticket */
+	char resumed_by[12];    /* "ticket" or "session-id" when resumed */
 	int cert_msgs;          /* Certificate messages from the server */
 	int tickets;            /* NewSessionTicket messages from the server */
 	int sid_echo;           /* ServerHello session id equals the ClientHello's (non-empty) */

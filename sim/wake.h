@@ -68,7 +68,8 @@ struct wake {
 
 	/* engine-private bookkeeping */
 	struct engine *eng;
-	struct wake *next;        /* engine lists */
+	struct wake *next;        /* the engine list it is on: active, deferred or rows */
+	struct wake *next_done;   /* the done queue from library threads (while still on active) */
 	uint64_t end_ns;          /* both adapter and modem done */
 	uint64_t deadline_ns;
 	int adapter_done, modem_done, timed_out, reaped;

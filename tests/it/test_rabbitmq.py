@@ -35,7 +35,7 @@ def running(pid, name):
 def broker_pids(rundir):
     """[(pidfile, pid, name)] for every RabbitMQ variant of the run."""
     found = []
-    for d in sorted(glob.glob(os.path.join(rundir, "servers", "*"))):
+    for d in sorted(glob.glob(os.path.join(rundir, "servers", "[0-9][0-9]-*"))):
         for pidfile, name in (("rabbitmq.pid", "beam.smp"), ("epmd.pid", "epmd")):
             p = os.path.join(d, pidfile)
             if os.path.exists(p):
@@ -89,7 +89,8 @@ for v in sm["variants"]:
     check(b.get("rss_peak_kib", 0) > 10000, f"{v['name']}: broker RSS missing or implausible: {b}")
     check(b.get("cpu_ms", -1) >= 0 and "cpu_ms_per_1000_wakes" in b, f"{v['name']}: broker CPU missing: {b}")
     check(v.get("server_start_ms", 0) > 0, f"{v['name']}: no server start time")
-for d in glob.glob(os.path.join(rundir, "servers", "*")):
+# servers/NN-<variant>/ per variant; servers/rabbitmq/ is the node the variants share (warm starts)
+for d in glob.glob(os.path.join(rundir, "servers", "[0-9][0-9]-*")):
     csvs = glob.glob(os.path.join(d, "*.csv"))
     check(csvs, f"{d}: no broker sample series")
     with open(csvs[0]) as f:
