@@ -140,3 +140,74 @@ def per_connection(packets, device_prefix="127.8"):
         if flags & 0x04:
             c["rst_" + d] += 1
     return conns
+
+
+def run_captured(dormant, wd, scenario, timeout=300):
+    """Runs SCENARIO under a capture of the devices' range; fails on a non-zero exit.
+    Returns (capture, rundir, rows, summary), having checked that the run has
+    exactly the rows its plan expects and that every wake succeeded."""
+    cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
+    rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=timeout)
+    cap.stop()
+    if rc != 0:
+        show_server_logs(rundir)
+        fail(f"dormant exited {rc}: {err}")
+    print(out)
+    rs, sm = rows(rundir), summary(rundir)
+    expected = sum(v["expected_wakes"] for v in sm["variants"])
+    check(len(rs) == expected, f"{len(rs)} rows, the plan expects {expected}")
+    bad = [r for r in rs if r["outcome"] != "ok"]
+    check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+    return cap, rundir, rs, sm
+
+
+def retransmitted_by_server(cap):
+    """Device connections in which the server sent a segment again (tshark's TCP analysis)."""
+    out = subprocess.run(["tshark", "-r", cap.path, "-Y", "tcp.analysis.retransmission || "
+                          "tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission",
+                          "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e", "ip.dst", "-e", "tcp.dstport"],
+                         capture_output=True, text=True, check=True).stdout
+    return {(f[1], int(f[2])) for f in (l.split(",") for l in out.splitlines()) if len(f) == 3
+            and not f[0].startswith("127.8")}
+
+
+def check_bytes_equal_capture(rs, cap):
+    """Every wake's IP bytes and segments, each way, equal the capture's for its connection.
+
+    One case cannot be exact, and is checked apart: when the server sends a
+    segment twice (a tail loss probe, say), the kernel counts the duplicate in
+    tcpi_segs_in but not in tcpi_bytes_received, and answers with a DSACK the
+    formula does not know. Such wakes must still agree on segments, may only
+    fall short on bytes, and must stay rare."""
+    conns = per_connection(cap.packets())
+    resent = retransmitted_by_server(cap)
+    diff = 0
+    for r in rs:
+        key = (r["local_addr"], int(r["local_port"]))
+        c = conns.get(key)
+        if not c:
+            fail(f"wake {r['variant']} {r['device']}/{r['seq']} ({key}) is not in the capture")
+        want = (c["up"], c["down"], c["segs_up"], c["segs_down"])
+        got = (int(r["ip_up"]), int(r["ip_down"]), int(r["segs_up"]), int(r["segs_down"]))
+        if key in resent:
+            print(f"NOTE {r['variant']} {r['device']}/{r['seq']} {key}: the server retransmitted; capture "
+                  f"{want}, dormant {got}")
+            check(want[2:] == got[2:] and got[0] <= want[0] and got[1] <= want[1],
+                  f"retransmitted wake {key}: segments must agree and bytes fall short only: {want} vs {got}")
+            continue
+        if want != got:
+            diff += 1
+            print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']} {key} rst_in {r['rst_in']}: "
+                  f"capture up/down/segs {want}, dormant {got}")
+    check(diff == 0, f"{diff} of {len(rs)} wakes differ from the capture")
+    check(len(resent) * 10 <= len(rs), f"{len(resent)} of {len(rs)} wakes had retransmissions: too many to trust")
+    check(len(conns) == len(rs), f"the capture has {len(conns)} device connections, wakes.csv {len(rs)}")
+
+
+def first_wakes(rs):
+    """{(variant, device): the device's first seq in the variant}"""
+    first = {}
+    for r in rs:
+        k = (r["variant"], r["device"])
+        first[k] = min(first.get(k, 10**9), int(r["seq"]))
+    return first

@@ -13,10 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections import defaultdict
-
-from itlib import (Capture, Workdir, check, fail, need, per_connection, rows, run_dormant, show_server_logs,
-                   summary)
+from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
 
 need("/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
 dormant = sys.argv[1]
@@ -37,27 +34,14 @@ matrix:
     resume: [session-id, ticket]
     qos: 1
 """)
-cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
-rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=600)
-cap.stop()
-if rc != 0:
-    show_server_logs(rundir)
-    fail(f"dormant exited {rc}: {err}")
-print(out)
-rs = rows(rundir)
-sm = summary(rundir)
-check(len(rs) == sum(v["expected_wakes"] for v in sm["variants"]), "row count differs from the plan")
-bad = [r for r in rs if r["outcome"] != "ok"]
-check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+cap, rundir, rs, sm = run_captured(dormant, wd, scenario, timeout=600)
 for v in sm["variants"]:
     check(v["server"] == "rabbitmq", f"{v['name']} ran on {v['server']}")
     m = v["messages"]
     if v["qos"] == 1:
         check(m["lost"] == 0 and m["received"] == m["sent"] > 0, f"{v['name']}: {m}")
 
-first = defaultdict(lambda: 10**9)
-for r in rs:
-    first[(r["variant"], r["device"])] = min(first[(r["variant"], r["device"])], int(r["seq"]))
+first = first_wakes(rs)
 for r in rs:
     if "tls" not in r["variant"]:
         continue
@@ -89,15 +73,5 @@ if decode:
             check((key in with_cert) == (r["resumed"] == "0"),
                   f"{r['variant']} {key}: capture Certificate {key in with_cert}, dormant resumed {r['resumed']}")
 
-conns = per_connection(cap.packets())
-diff = 0
-for r in rs:
-    c = conns[(r["local_addr"], int(r["local_port"]))]
-    want = (c["up"], c["down"], c["segs_up"], c["segs_down"])
-    got = (int(r["ip_up"]), int(r["ip_down"]), int(r["segs_up"]), int(r["segs_down"]))
-    if want != got:
-        diff += 1
-        print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']} rst_in {r['rst_in']} (capture RSTs down "
-              f"{c['rst_down']}): capture {want} dormant {got}")
-check(diff == 0, f"{diff} of {len(rs)} wakes' IP bytes differ from the capture")
+check_bytes_equal_capture(rs, cap)
 print(f"OK: {len(rs)} AMQP wakes on RabbitMQ; session ids resumed, tickets refused; IP bytes equal the capture")

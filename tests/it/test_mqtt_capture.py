@@ -9,8 +9,7 @@ wake's connection (matched by device address and port), to the byte.
 import os
 import sys
 
-from itlib import (Capture, Workdir, check, fail, need, per_connection, rows, run_dormant, show_server_logs,
-                   summary)
+from itlib import Workdir, check, check_bytes_equal_capture, need, run_captured
 
 need("mosquitto", "tshark")
 dormant = sys.argv[1]
@@ -33,20 +32,7 @@ fleets:
 matrix:
   qos: [0, 1]
 """)
-cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
-rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"))
-cap.stop()
-if rc != 0:
-    show_server_logs(rundir)
-    fail(f"dormant exited {rc}: {err}")
-print(out)
-
-rs = rows(rundir)
-sm = summary(rundir)
-expected = sum(v["expected_wakes"] for v in sm["variants"])
-check(len(rs) == expected, f"{len(rs)} rows, expected {expected}")
-bad = [r for r in rs if r["outcome"] != "ok"]
-check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+cap, rundir, rs, sm = run_captured(dormant, wd, scenario)
 for v in sm["variants"]:
     m = v["messages"]
     check(m["sent"] > 0, f"{v['name']}: no messages sent")
@@ -54,19 +40,5 @@ for v in sm["variants"]:
         check(m["lost"] == 0 and m["received"] == m["sent"], f"{v['name']}: loss at QoS 1: {m}")
     check(m["duplicates"] == 0, f"{v['name']}: duplicates: {m}")
 
-conns = per_connection(cap.packets())
-mismatch = 0
-for r in rs:
-    key = (r["local_addr"], int(r["local_port"]))
-    c = conns.get(key)
-    if not c:
-        fail(f"wake {r['device']}/{r['seq']} ({key}) not in the capture")
-    want = (c["up"], c["down"], c["segs_up"], c["segs_down"])
-    got = (int(r["ip_up"]), int(r["ip_down"]), int(r["segs_up"]), int(r["segs_down"]))
-    if want != got:
-        mismatch += 1
-        print(f"MISMATCH {r['variant']} device {r['device']} seq {r['seq']} {key}: "
-              f"capture up/down/segs {want}, dormant {got}")
-check(mismatch == 0, f"{mismatch} of {len(rs)} wakes differ from the capture")
-check(len(conns) == len(rs), f"capture has {len(conns)} device connections, wakes.csv {len(rs)}")
+check_bytes_equal_capture(rs, cap)
 print(f"OK: {len(rs)} wakes, IP bytes and segments equal the capture for every one")

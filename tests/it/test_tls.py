@@ -20,8 +20,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-from itlib import (Capture, Workdir, check, fail, need, per_connection, rows, run_dormant, show_server_logs,
-                   summary)
+from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
 
 need("mosquitto", "tshark")
 dormant = sys.argv[1]
@@ -46,25 +45,12 @@ matrix:
     client_cert: true
     resume: session-id
 """)
-cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
-rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"))
-cap.stop()
-if rc != 0:
-    show_server_logs(rundir)
-    fail(f"dormant exited {rc}: {err}")
-print(out)
-rs = rows(rundir)
-sm = summary(rundir)
-check(len(rs) == sum(v["expected_wakes"] for v in sm["variants"]), "row count differs from the plan")
-bad = [r for r in rs if r["outcome"] != "ok"]
-check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+cap, rundir, rs, sm = run_captured(dormant, wd, scenario)
 for v in sm["variants"]:
     check(v["messages"]["lost"] == 0, f"{v['name']}: lost messages {v['messages']}")
 
 # What the results say, wake by wake.
-first_seq = defaultdict(lambda: 10**9)
-for r in rs:
-    first_seq[(r["variant"], r["device"])] = min(first_seq[(r["variant"], r["device"])], int(r["seq"]))
+first_seq = first_wakes(rs)
 for r in rs:
     name, first = r["variant"], int(r["seq"]) == first_seq[(r["variant"], r["device"])]
     offered, resumed, certs = int(r["resume_offered"]), int(r["resumed"]), int(r["cert_msgs"])
@@ -118,16 +104,7 @@ for r in rs:
         check(w["client_sid"] and w["client_sid"] == w["server_sid"],
               f"{r['variant']} wake {key}: resumed, but the ServerHello did not echo the session id ({w})")
 
-conns = per_connection(cap.packets())
-diff = 0
-for r in rs:
-    c = conns[(r["local_addr"], int(r["local_port"]))]
-    want = (c["up"], c["down"], c["segs_up"], c["segs_down"])
-    got = (int(r["ip_up"]), int(r["ip_down"]), int(r["segs_up"]), int(r["segs_down"]))
-    if want != got:
-        diff += 1
-        print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']}: capture {want} dormant {got}")
-check(diff == 0, f"{diff} wakes' IP bytes differ from the capture")
+check_bytes_equal_capture(rs, cap)
 n_res = sum(int(r["resumed"]) for r in rs)
 print(f"OK: {len(rs)} TLS wakes, {n_res} resumed; Certificate messages and session ids in the capture agree with "
       f"every row; IP bytes equal the capture")

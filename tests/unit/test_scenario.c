@@ -203,7 +203,7 @@ static void test_quickstart(void)
 	CHECK_STR_EQ(s->path, path);
 	CHECK_STR_EQ(s->name, "quickstart");
 	CHECK_U64_EQ(s->seed, 42);
-	CHECK_U64_EQ(s->duration_us, 20 * US_PER_S);
+	CHECK_U64_EQ(s->duration_us, 10 * US_PER_S);
 	CHECK_INT_EQ(s->nfleets, 1);
 	CHECK_STR_EQ(s->fleets[0].name, "sensors");
 	CHECK_INT_EQ(s->fleets[0].count, 20);
@@ -211,9 +211,17 @@ static void test_quickstart(void)
 	CHECK_U64_EQ(s->fleets[0].jitter_us, 200000);
 	CHECK_INT_EQ(s->fleets[0].payload_bytes, 48);
 	CHECK_INT_EQ(s->fleets[0].messages_per_wake, 1);
-	CHECK_INT_EQ(s->nvariants, 2);
+	CHECK_INT_EQ(s->nvariants, 6);
 	CHECK_STR_EQ(s->variants[0].name, "mqtt qos=0");
 	CHECK_STR_EQ(s->variants[1].name, "mqtt qos=1");
+	CHECK_STR_EQ(s->variants[2].name, "amqp qos=0");
+	CHECK_STR_EQ(s->variants[3].name, "amqp qos=1");
+	CHECK_STR_EQ(s->variants[4].name, "mqtt tls=ecdsa resume=session-id");
+	CHECK_STR_EQ(s->variants[5].name, "amqp tls=ecdsa resume=session-id");
+	CHECK_INT_EQ(s->variants[5].protocol, PROTO_AMQP);
+	CHECK_INT_EQ(s->variants[5].tls, TLS_ECDSA);
+	CHECK_INT_EQ(s->variants[5].resume, RESUME_SESSION_ID);
+	CHECK_INT_EQ(s->variants[5].qos, -1);
 	scenario_free(s);
 }
 
