@@ -605,6 +605,8 @@ static void print_table(struct results *r, FILE *out)
 				                : "");
 			if (vs->tls_note[0])
 				fprintf(out, "%-*s %s\n", w, "", vs->tls_note);
+			if (!vs->verify)
+				fprintf(out, "%-*s tls_verify: false: the server certificate was NOT verified\n", w, "");
 		}
 	}
 	fprintf(out, "\n%-*s %-10s %10s %16s %13s %13s\n", w, "broker cost", "broker", "start ms", "CPU ms/1k wakes",
