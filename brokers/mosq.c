@@ -18,7 +18,7 @@ static int write_conf(const char *path, uint16_t port, uint16_t backend_port, co
 	if (!f)
 		return -1;
 	fprintf(f,
-	        "# written by dormant for one variant; see brokers/mosquitto.c\n"
+	        "# written by dormant for one variant; see brokers/mosq.c\n"
 	        "per_listener_settings false\n"
 	        "allow_anonymous true\n"
 	        "persistence false\n"

@@ -10,21 +10,9 @@
 
 #include "backend.h"
 #include "engine.h"
+#include "json.h"
 #include "mosq.h"
 
-static void json_escape(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fputc(' ', f);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
 
 static void read_first_line(const char *path, char *buf, size_t len)
 {
@@ -67,22 +55,22 @@ int env_write(const char *dir, const char *adapter_versions)
 	uname(&u);
 	char buf[512];
 	fprintf(f, "{\n  \"dormant\": \"%s\",\n  \"libraries\": ", DORMANT_VERSION);
-	json_escape(f, adapter_versions);
+	json_write_str(f, adapter_versions);
 	backend_version(buf, sizeof(buf));
 	fputs(",\n  \"backend\": ", f);
-	json_escape(f, buf);
+	json_write_str(f, buf);
 	fprintf(f, ",\n  \"libyaml\": \"%s\"", yaml_get_version_string());
 	mosq_version(buf, sizeof(buf));
 	fputs(",\n  \"mosquitto\": ", f);
-	json_escape(f, buf);
+	json_write_str(f, buf);
 	fputs(",\n  \"kernel\": ", f);
 	snprintf(buf, sizeof(buf), "%s %s %s", u.sysname, u.release, u.version);
-	json_escape(f, buf);
+	json_write_str(f, buf);
 	fputs(",\n  \"machine\": ", f);
-	json_escape(f, u.machine);
+	json_write_str(f, u.machine);
 	cpu_model(buf, sizeof(buf));
 	fputs(",\n  \"cpu\": ", f);
-	json_escape(f, buf);
+	json_write_str(f, buf);
 	fprintf(f, ",\n  \"cpus_online\": %ld", sysconf(_SC_NPROCESSORS_ONLN));
 	fputs(",\n  \"sysctl\": {", f);
 	static const char *const knobs[] = {
@@ -96,7 +84,7 @@ int env_write(const char *dir, const char *adapter_versions)
 		snprintf(p, sizeof(p), "/proc/sys/%s", knobs[i]);
 		read_first_line(p, buf, sizeof(buf));
 		fprintf(f, "%s\n    \"%s\": ", i ? "," : "", knobs[i]);
-		json_escape(f, buf);
+		json_write_str(f, buf);
 	}
 	fputs("\n  }\n}\n", f);
 	return fclose(f);

@@ -412,3 +412,17 @@ const char *json_str_at(const struct json *j, const char *key, const char *fallb
 	const struct json *v = key ? json_get(j, key) : j;
 	return v && v->type == JSON_STR ? v->str : fallback;
 }
+
+void json_write_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}

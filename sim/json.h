@@ -14,6 +14,7 @@
 #define DORMANT_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum json_type { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ };
 
@@ -40,5 +41,8 @@ const struct json *json_at(const struct json *j, size_t i);
 double json_num_at(const struct json *j, const char *key, double fallback);
 /* The string at KEY (NULL: J itself), or FALLBACK. */
 const char *json_str_at(const struct json *j, const char *key, const char *fallback);
+
+/* Writes S to F as a JSON string, quoted and escaped (control characters as \uXXXX). */
+void json_write_str(FILE *f, const char *s);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "procstat.h"
 #include "results.h"
 #include "stats.h"
@@ -415,32 +416,19 @@ static void json_updown(FILE *f, const char *key, struct samples *up, struct sam
 	fprintf(f, "}%s\n", tail);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
 
 static void write_variant(FILE *f, struct vstats *vs, int last)
 {
 	const struct variant *v = vs->v;
 	fputs("    {\n      \"name\": ", f);
-	json_str(f, v->name);
+	json_write_str(f, v->name);
 	fprintf(f, ",\n      \"protocol\": \"%s\", \"broker\": \"%s\", \"tls\": \"%s\", \"resume\": \"%s\", \"qos\": %d,\n",
 	        protocol_name(v->protocol), broker_kind_name(v->broker), tls_mode_name(v->tls),
 	        resume_mode_name(v->resume), v->qos);
 	fputs("      \"server\": ", f);
-	json_str(f, vs->server);
+	json_write_str(f, vs->server);
 	fputs(", \"endpoint\": ", f);
-	json_str(f, vs->endpoint);
+	json_write_str(f, vs->endpoint);
 	fputs(", \"server_start_ms\": ", f);
 	json_num(f, vs->server_start_ms);
 	fprintf(f, ",\n      \"interrupted\": %s, \"window_s\": ", vs->interrupted ? "true" : "false");
@@ -514,10 +502,10 @@ static void write_variant(FILE *f, struct vstats *vs, int last)
 	fputs("        }\n      }", f);
 	if (vs->tls) {
 		fputs(",\n      \"tls_handshakes\": {\"suite\": ", f);
-		json_str(f, vs->suite);
+		json_write_str(f, vs->suite);
 		fprintf(f, ", \"resume_offered\": \"%s\", \"verify\": %s, \"note\": ", resume_mode_name(vs->offered_mode),
 		        vs->verify ? "true" : "false");
-		json_str(f, vs->tls_note);
+		json_write_str(f, vs->tls_note);
 		fputs(", \"profile_init_ms\": ", f);
 		json_num(f, vs->tls_init_ms);
 		fprintf(f, ",\n        \"offered\": %llu, \"resumed\": %llu, \"refused\": %llu,\n",
@@ -633,7 +621,7 @@ int results_finish(struct results *r, FILE *out)
 	if (!f)
 		return -1;
 	fputs("{\n  \"scenario\": ", f);
-	json_str(f, r->sc->name);
+	json_write_str(f, r->sc->name);
 	fputs(",\n  \"variants\": [\n", f);
 	size_t last = 0;
 	for (size_t i = 0; i < r->nvs; i++)
