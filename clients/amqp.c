@@ -202,10 +202,13 @@ static size_t amqp_deliver(void *arg, const unsigned char *p, size_t n)
 	struct amqp_wake *a = w->adapter;
 	if (!a || a->finished)
 		return n;
-	pn_rwbytes_t rb = pn_connection_driver_read_buffer(&a->d);
-	size_t take = n < rb.size ? n : rb.size;
-	memcpy(rb.start, p, take);
-	pn_connection_driver_read_done(&a->d, take);
+	size_t take = 0;
+	if (n) { /* n == 0: the modem has room again for what proton still has to write */
+		pn_rwbytes_t rb = pn_connection_driver_read_buffer(&a->d);
+		take = n < rb.size ? n : rb.size;
+		memcpy(rb.start, p, take);
+		pn_connection_driver_read_done(&a->d, take);
+	}
 	process(a);
 	return take;
 }

@@ -470,6 +470,10 @@ static void check_deadlines(struct engine *e)
 				z->alone = 0;
 				queue_row(e, z);
 			}
+			/* A late callback must find the wake finished (not finish it twice)
+			 * and no modem (modem_set_phase ignores NULL). */
+			w->reaped = 1;
+			w->adapter_done = w->modem_done = 1;
 			w->next = e->zombies;
 			e->zombies = w;
 		}
@@ -688,7 +692,8 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 			next = w->next;
 			abort_wake(e, w, ERR_INTERRUPTED, "run interrupted");
 		}
-		uint64_t until = clock_mono_ns() + 3000000000ull;
+		/* Past ABORT_GRACE, check_deadlines turns what is left into rows. */
+		uint64_t until = clock_mono_ns() + ABORT_GRACE_NS + 1000000000ull;
 		while (e->active && clock_mono_ns() < until) {
 			pump_with(e, 20);
 			check_deadlines(e);

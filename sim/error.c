@@ -17,6 +17,7 @@ static const char *const names[ERR__COUNT] = {
 	[ERR_LIBRARY] = "library",
 	[ERR_TLS_HANDSHAKE] = "tls_handshake",
 	[ERR_TLS_VERIFY] = "tls_verify",
+	[ERR_TLS_RECORD] = "tls_record",
 	[ERR_INTERRUPTED] = "interrupted",
 };
 

@@ -27,6 +27,7 @@ enum dormant_err {
 	ERR_LIBRARY,         /* the protocol library failed a call */
 	ERR_TLS_HANDSHAKE,   /* TLS handshake failed */
 	ERR_TLS_VERIFY,      /* server certificate did not verify */
+	ERR_TLS_RECORD,      /* TLS failed after the handshake (bad record, alert) */
 	ERR_INTERRUPTED,     /* the run was interrupted while the wake was in flight */
 	ERR__COUNT
 };

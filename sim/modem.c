@@ -71,6 +71,8 @@ struct modem_conn {
 	enum phase down_phase;      /* phase of the last plaintext read from the server */
 	struct kernel_snap snap;    /* kernel counters at the start of acct_phase */
 	int lib_eof, srv_eof, srv_shut, cli_shut, tls_eof;
+	int fin_charged;            /* the FIN byte has been taken out of bytes_received */
+	int lib_blocked;            /* a direct library could not write all it had: call it again */
 	uint64_t closing_since_ns;
 	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 	struct segs segs;           /* phases of what up holds */
@@ -147,11 +149,27 @@ static int read_kernel(int fd, struct kernel_snap *k, struct tcp_info *out)
 }
 
 /* Charges the kernel counters since the last snapshot to acct_phase. */
-static void charge_kernel(struct modem_conn *mc, const struct kernel_snap *now, int fin_in)
+/* Charges the kernel counters since the last snapshot to acct_phase. The
+ * kernel counts the server's FIN as a received byte: it is taken out once,
+ * from the first charge that holds it (FINAL: the last charge, which must). */
+static void charge_kernel(struct modem_conn *mc, const struct kernel_snap *now, int final)
 {
 	struct phase_counts *ph = &mc->c.ph[mc->acct_phase];
 	uint64_t ds = now->bytes_sent - mc->snap.bytes_sent;
-	uint64_t dr = now->bytes_received - mc->snap.bytes_received - (uint64_t)fin_in;
+	uint64_t dr = now->bytes_received - mc->snap.bytes_received;
+	if (mc->c.fin_in && !mc->fin_charged && dr > 0) {
+		dr--;
+		mc->fin_charged = 1;
+	} else if (final && mc->c.fin_in && !mc->fin_charged) {
+		/* The FIN came before the last snapshot but after we read it: take it
+		 * from the phase that was charged with it. */
+		for (int p = PHASE_COUNT - 1; p >= 0; p--)
+			if (mc->c.ph[p].ip_down > 0) {
+				mc->c.ph[p].ip_down--;
+				break;
+			}
+		mc->fin_charged = 1;
+	}
 	uint64_t dso = now->segs_out - mc->snap.segs_out;
 	uint64_t dsi = now->segs_in - mc->snap.segs_in;
 	ph->segs_up += dso;
@@ -179,7 +197,7 @@ static void finalize(struct modem_conn *mc, int tcp_closed)
 	struct kernel_snap k;
 	struct tcp_info ti;
 	if (mc->srv.fd >= 0 && mc->c.established_ns && read_kernel(mc->srv.fd, &k, &ti) == 0) {
-		charge_kernel(mc, &k, mc->c.fin_in);
+		charge_kernel(mc, &k, 1);
 		mc->c.retrans = ti.tcpi_total_retrans;
 		mc->c.tcp_info_ok = tcp_closed;
 	}
@@ -402,19 +420,34 @@ static int pump_up(struct modem_conn *mc)
 				mc->up.len = 0;
 				break;
 			}
+			if (!done && !mc->out->len)
+				continue; /* mbedTLS waited for room in OUT, and the socket just took it all */
 		}
 		q->s[q->head].len -= done;
 		if (!q->s[q->head].len) {
 			q->head = (q->head + 1) % SEGS_MAX;
 			q->n--;
 		}
-		if (done < seglen)
-			break; /* the socket is full */
+		/* Plaintext: a short write means the socket is full. TLS: mbedTLS takes
+		 * at most one record a call, so only no progress means waiting. */
+		if (mc->tls ? !done : done < seglen)
+			break;
 	}
 	if (mc->tls && mc->out->len) {
 		int fe = flush(mc->srv.fd, mc->out);
 		if (fe)
 			set_error(mc, ERR_RESET, "send to server", fe);
+	}
+	if (mc->direct && mc->lib_blocked && !mc->in_cb && mc->up.len < BUF_SIZE / 2 && mc->state == ST_RELAY) {
+		/* Room again: a direct library that was cut short writes the rest
+		 * (it gets no bytes, only the chance to write). */
+		mc->lib_blocked = 0;
+		mc->in_cb++;
+		mc->direct->deliver(mc->arg, NULL, 0);
+		mc->in_cb--;
+		if (mc->state != ST_RELAY)
+			return -1;
+		return pump_up(mc);
 	}
 	if (mc->lib_eof && !mc->up.len && !mc->srv_shut && mc->tls && mc->close_notify && !mc->sent_close_notify) {
 		/* Protocols whose server waits for the TLS close (AMQP on RabbitMQ) get one. */
@@ -530,6 +563,8 @@ static void account(struct modem_conn *mc, int down, const unsigned char *p, siz
 static void on_cli(struct loop_src *src, uint32_t events)
 {
 	struct modem_conn *mc = container_of(src, struct modem_conn, cli);
+	if (mc->state == ST_DONE || mc->state == ST_CLOSING)
+		return; /* an event from the same epoll batch as the one that ended it */
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		compact(&mc->up);
 		while (!mc->lib_eof && mc->up.off + mc->up.len < BUF_SIZE) {
@@ -653,6 +688,7 @@ static int decrypt_down(struct modem_conn *mc)
 				mc->tls_eof = 1;
 				break;
 			}
+			pump_down(mc); /* what was decrypted before the failure still reaches the library */
 			fail_conn(mc, e, d);
 			return -1;
 		}
@@ -746,6 +782,8 @@ static void on_established(struct modem_conn *mc)
 static void on_srv(struct loop_src *src, uint32_t events)
 {
 	struct modem_conn *mc = container_of(src, struct modem_conn, srv);
+	if (mc->state == ST_DONE || mc->state == ST_CLOSING)
+		return; /* an event from the same epoll batch as the one that ended it */
 	if (mc->state == ST_CONNECTING) {
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
@@ -908,6 +946,8 @@ size_t modem_lib_write(struct modem_conn *mc, const unsigned char *p, size_t n)
 	memcpy(mc->up.data + mc->up.len, p, take);
 	account(mc, 0, mc->up.data + mc->up.len, take, clock_mono_ns());
 	mc->up.len += take;
+	if (take < n)
+		mc->lib_blocked = 1;
 	if (!mc->in_cb && pump_up(mc) == 0) {
 		update_events(mc);
 		maybe_close(mc);
@@ -938,6 +978,8 @@ uint16_t modem_conn_port(const struct modem_conn *mc)
 
 void modem_set_phase(struct modem_conn *mc, enum phase p)
 {
+	if (!mc)
+		return; /* a late callback of a wake the engine has given up on */
 	atomic_store(&mc->phase, (int)p);
 }
 

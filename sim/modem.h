@@ -117,7 +117,9 @@ void modem_destroy(struct modem *m);
 /* A library that runs on the engine thread over any byte stream (proton's
  * connection driver) talks to the modem directly, with no socket of its
  * own: the modem hands it the server's plaintext through DELIVER (which
- * returns how much it took; the rest is offered again) and says through
+ * returns how much it took; the rest is offered again; it is also called
+ * with no bytes when the modem has room again after a short
+ * modem_lib_write) and says through
  * CLOSED that the server is done or the connection failed. The library
  * writes with modem_lib_write() and ends with modem_lib_close(). */
 struct modem_lib {

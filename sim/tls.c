@@ -435,7 +435,7 @@ long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, en
 		return ret;
 	if (want(ret))
 		return 0;
-	*err = ERR_TLS_HANDSHAKE;
+	*err = ERR_TLS_RECORD;
 	mbed_detail(ret, "write", detail, detail_len);
 	return -1;
 }
@@ -450,11 +450,11 @@ long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dorm
 	c->st.cpu_ns += clock_thread_cpu_ns() - cpu0;
 	if (ret > 0)
 		return ret;
-	if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-		return -2;
+	if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF)
+		return -2; /* close_notify, or TCP closed without one: the server is done either way */
 	if (want(ret))
 		return 0;
-	*err = ERR_TLS_HANDSHAKE;
+	*err = ERR_TLS_RECORD;
 	mbed_detail(ret, "read", detail, detail_len);
 	return -1;
 }

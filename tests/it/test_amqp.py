@@ -26,6 +26,11 @@ fleets:
   - name: s
     count: 3
     wake_every: 1s
+  - name: big            # proton has more to write than the modem takes at once
+    count: 1
+    wake_every: 2s
+    payload: 100KiB
+    messages_per_wake: 2
 matrix:
   - protocol: amqp
     qos: [0, 1]

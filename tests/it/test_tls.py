@@ -34,6 +34,12 @@ fleets:
     count: 3
     wake_every: 1s
     qos: 1
+  - name: big            # more than the modem's 64 KiB buffers, in 16 KiB records
+    count: 1
+    wake_every: 2s
+    payload: 100KiB
+    messages_per_wake: 2
+    qos: 1
 matrix:
   - tls: ecdsa
     resume: [none, session-id, ticket]
