@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,12 @@
 #define STOP_GRACE_MS 3000
 
 static struct server *registry;
+static int interrupt_fd = -1;
+
+void server_set_interrupt_fd(int fd)
+{
+	interrupt_fd = fd;
+}
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 uint16_t server_free_port(void)
@@ -147,6 +154,13 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 		if (try_connect(port)) {
 			s->ready_ns = clock_mono_ns();
 			return ERR_OK;
+		}
+		struct pollfd pfd = { .fd = interrupt_fd, .events = POLLIN };
+		if (interrupt_fd >= 0 && poll(&pfd, 1, 0) > 0) {
+			/* Ctrl-C while a slow server starts (RabbitMQ: up to 15 s) stops now. */
+			snprintf(err, errlen, "interrupted while %s was starting", s->name);
+			server_stop(s);
+			return ERR_INTERRUPTED;
 		}
 		if (clock_mono_ns() > deadline) {
 			char tail[600];

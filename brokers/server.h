@@ -37,6 +37,9 @@ enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, s
 /* Waits until 127.0.0.1:PORT accepts TCP, or the process died, or TIMEOUT_MS passed. */
 enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_ms, char *err, size_t errlen);
 void server_stop(struct server *s);
+/* While FD (the run's signalfd) is readable, server_wait_ready() gives up
+ * with ERR_INTERRUPTED instead of waiting out its deadline. -1: never. */
+void server_set_interrupt_fd(int fd);
 void server_stop_all(void);
 /* Appends the last lines of the server's log to ERR (for failure messages). */
 void server_log_tail(const struct server *s, char *buf, size_t len, int lines);

@@ -598,7 +598,9 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		if (se != ERR_OK) {
 			tls_profile_destroy(e->tlsp);
 			e->tlsp = NULL;
-			return se == ERR_IO ? EXIT_IO : EXIT_SERVER;
+			if (se == ERR_INTERRUPTED)
+				e->interrupted = 1;
+			return se == ERR_IO ? EXIT_IO : se == ERR_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_SERVER;
 		}
 		snprintf(host, sizeof(host), "127.0.0.1");
 		e->target.port = broker.device_port;
@@ -835,6 +837,7 @@ int engine_run(const struct scenario *sc, const struct engine_opts *o, char *run
 	e.sig_src.fn = on_signal;
 	loop_add(e.epfd, &e.ev_src, e.evfd, EPOLLIN);
 	loop_add(e.epfd, &e.sig_src, e.sigfd, EPOLLIN);
+	server_set_interrupt_fd(e.sigfd);
 
 	rc = EXIT_OK;
 	for (uint32_t vi = 0; vi < sc->nvariants && rc == EXIT_OK; vi++)
@@ -844,6 +847,7 @@ int engine_run(const struct scenario *sc, const struct engine_opts *o, char *run
 		rc = EXIT_IO;
 	}
 out:
+	server_set_interrupt_fd(-1);
 	server_stop_all();
 	tls_profile_destroy(e.tlsp);
 	free(e.msgs.r);

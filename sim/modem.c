@@ -756,6 +756,7 @@ static void on_established(struct modem_conn *mc)
 	socklen_t sal = sizeof(sa);
 	if (getsockname(mc->srv.fd, (struct sockaddr *)&sa, &sal) == 0)
 		mc->c.local_port = ntohs(sa.sin_port);
+	mc->c.server_port = mc->target.port;
 	if (!mc->tlsp) {
 		mc->c.ready_ns = now;
 		mc->state = ST_RELAY;

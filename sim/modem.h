@@ -84,6 +84,7 @@ struct modem_counts {
 	struct tls_stats tls;            /* .used = 0 without TLS */
 	uint32_t local_addr;             /* device source address, host order */
 	uint16_t local_port;
+	uint16_t server_port;            /* with local_addr/local_port: the connection's 4-tuple */
 	enum dormant_err err;            /* ERR_OK, or what broke the connection */
 	char detail[128];
 };

@@ -54,7 +54,7 @@ struct results {
 static void csv_header(FILE *f)
 {
 	fputs("variant,protocol,broker,tls,resume,qos,fleet,device,seq,due_us,start_unix_us,sched_lag_us,"
-	      "local_addr,local_port,outcome,error_kind,error_detail,messages,acked,"
+	      "local_addr,local_port,server_port,outcome,error_kind,error_detail,messages,acked,"
 	      "t_wake_us,t_acked_us,t_tcp_us,t_setup_us,t_data_us,t_teardown_us,t_wire_us,t_client_us,"
 	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,"
 	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
@@ -256,9 +256,9 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	        resume_mode_name(v->resume), qos);
 	csv_text(f, w->fleet->name);
 	int64_t sched_lag = (int64_t)(w->sched_lag_us);
-	fprintf(f, ",%u,%u,%llu,%llu,%lld,%s,%u,%s,%s,", w->device, w->seq, (unsigned long long)w->due_us,
+	fprintf(f, ",%u,%u,%llu,%llu,%lld,%s,%u,%u,%s,%s,", w->device, w->seq, (unsigned long long)w->due_us,
 	        (unsigned long long)w->start_wall_us, (long long)sched_lag, addr, c ? c->local_port : 0,
-	        ok ? "ok" : "failed", ok ? "" : dormant_strerror(err));
+	        c ? c->server_port : 0, ok ? "ok" : "failed", ok ? "" : dormant_strerror(err));
 	csv_text(f, ok ? "" : detail);
 	fprintf(f, ",%u,%u,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,", w->nmsg, w->acked,
 	        (long long)wake_us, (long long)acked_us, (long long)t[PHASE_TCP], (long long)t[PHASE_SETUP],

@@ -127,12 +127,22 @@ class Capture:
         return pk
 
 
+def conn_key(src, sp, dst, dp, device_prefix="127.8"):
+    """(device addr, device port, server port) of a packet either way: a device
+    may reuse a local port towards another broker port in the same capture."""
+    return (src, int(sp), int(dp)) if src.startswith(device_prefix) else (dst, int(dp), int(sp))
+
+
+def row_key(r):
+    return (r["local_addr"], int(r["local_port"]), int(r["server_port"]))
+
+
 def per_connection(packets, device_prefix="127.8"):
-    """{(device_addr, device_port): {up, down, segs_up, segs_down, rst_up, rst_down}}"""
+    """{(device_addr, device_port, server_port): {up, down, segs_up, segs_down, rst_up, rst_down}}"""
     conns = {}
     for src, sp, dst, dp, ln, flags in packets:
         up = src.startswith(device_prefix)
-        key = (src, sp) if up else (dst, dp)
+        key = conn_key(src, sp, dst, dp, device_prefix)
         c = conns.setdefault(key, dict(up=0, down=0, segs_up=0, segs_down=0, rst_up=0, rst_down=0))
         d = "up" if up else "down"
         c[d] += ln
@@ -165,9 +175,10 @@ def retransmitted_by_server(cap):
     """Device connections in which the server sent a segment again (tshark's TCP analysis)."""
     out = subprocess.run(["tshark", "-r", cap.path, "-Y", "tcp.analysis.retransmission || "
                           "tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission",
-                          "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e", "ip.dst", "-e", "tcp.dstport"],
+                          "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst",
+                          "-e", "tcp.dstport"],
                          capture_output=True, text=True, check=True).stdout
-    return {(f[1], int(f[2])) for f in (l.split(",") for l in out.splitlines()) if len(f) == 3
+    return {conn_key(*f) for f in (l.split(",") for l in out.splitlines()) if len(f) == 4
             and not f[0].startswith("127.8")}
 
 
@@ -183,7 +194,7 @@ def check_bytes_equal_capture(rs, cap):
     resent = retransmitted_by_server(cap)
     diff = 0
     for r in rs:
-        key = (r["local_addr"], int(r["local_port"]))
+        key = row_key(r)
         c = conns.get(key)
         if not c:
             fail(f"wake {r['variant']} {r['device']}/{r['seq']} ({key}) is not in the capture")

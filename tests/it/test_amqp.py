@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
+from itlib import Workdir, check, check_bytes_equal_capture, conn_key, first_wakes, need, row_key, run_captured
 
 need("/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
 dormant = sys.argv[1]
@@ -70,11 +70,12 @@ for conf in glob.glob(os.path.join(rundir, "servers", "**", "rabbitmq.conf"), re
 decode = sum((["-d", f"tcp.port=={p},tls"] for p in ports), [])
 if decode:
     fields = subprocess.run(["tshark", "-r", cap.path, *decode, "-Y", "tls.handshake.type == 11", "-T", "fields",
-                             "-e", "ip.dst", "-e", "tcp.dstport"], capture_output=True, text=True).stdout
-    with_cert = {(l.split("\t")[0], int(l.split("\t")[1])) for l in fields.splitlines() if "\t" in l}
+                             "-E", "separator=,", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst",
+                             "-e", "tcp.dstport"], capture_output=True, text=True).stdout
+    with_cert = {conn_key(*l.split(",")) for l in fields.splitlines() if l.count(",") == 3}
     for r in rs:
         if "tls" in r["variant"]:
-            key = (r["local_addr"], int(r["local_port"]))
+            key = row_key(r)
             check((key in with_cert) == (r["resumed"] == "0"),
                   f"{r['variant']} {key}: capture Certificate {key in with_cert}, dormant resumed {r['resumed']}")
 

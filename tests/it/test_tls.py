@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
+from itlib import Workdir, check, check_bytes_equal_capture, conn_key, first_wakes, need, row_key, run_captured
 
 need("mosquitto", "tshark")
 dormant = sys.argv[1]
@@ -88,7 +88,7 @@ wire = defaultdict(lambda: dict(types=[], client_sid=None, server_sid=None))
 for line in fields.splitlines():
     src, sp, dst, dp, types, sids = (line.split(";") + [""] * 6)[:6]
     up = src.startswith("127.8")
-    key = (src, int(sp)) if up else (dst, int(dp))
+    key = conn_key(src, sp, dst, dp)
     ts = [int(t) for t in types.split(",") if t]
     wire[key]["types"] += [(up, t) for t in ts]
     for t, sid in zip(ts, (sids.split(",") if sids else [])):
@@ -97,7 +97,7 @@ for line in fields.splitlines():
         if t == 2:
             wire[key]["server_sid"] = sid
 for r in rs:
-    key = (r["local_addr"], int(r["local_port"]))
+    key = row_key(r)
     w = wire.get(key)
     check(w, f"wake {key} has no TLS handshake in the capture")
     server_cert = (False, 11) in w["types"]
