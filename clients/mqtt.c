@@ -183,6 +183,49 @@ static int on_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
 	return 1;
 }
 
+/* MQTT fixed header: type in the high nibble of byte 0, then the remaining
+ * length in 1-4 bytes of 7 bits each. */
+static int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph)
+{
+	if (avail < 2)
+		return 0;
+	size_t rl = 0, i = 1, mult = 1;
+	for (;;) {
+		if (i >= avail)
+			return i > 4 ? -1 : 0;
+		rl += (size_t)(p[i] & 0x7f) * mult;
+		mult *= 128;
+		if (!(p[i++] & 0x80))
+			break;
+		if (i > 4)
+			return -1;
+	}
+	*len = i + rl;
+	switch (p[0] >> 4) {
+	case 1: case 2: /* CONNECT, CONNACK */
+		*ph = PHASE_SETUP;
+		break;
+	case 3: /* PUBLISH: uplink telemetry, or a command coming down */
+		*ph = down ? PHASE_DOWNLINK : PHASE_DATA;
+		break;
+	case 4: case 5: case 6: case 7: /* PUBACK, PUBREC, PUBREL, PUBCOMP */
+		*ph = PHASE_DATA;
+		break;
+	case 8: case 9: case 10: case 11: /* (UN)SUBSCRIBE and acks: asking for commands */
+		*ph = PHASE_DOWNLINK;
+		break;
+	case 12: case 13: /* PINGREQ, PINGRESP */
+		*ph = PHASE_DATA;
+		break;
+	case 14: /* DISCONNECT */
+		*ph = PHASE_TEARDOWN;
+		break;
+	default:
+		return -1;
+	}
+	return 1;
+}
+
 /* ---- nudge endpoint ---- */
 
 static void nudge_conn_close(void)
@@ -206,27 +249,16 @@ static void on_nudge_conn(struct loop_src *src, uint32_t events)
 	}
 	nudge.inlen += (size_t)n;
 	for (;;) {
-		if (nudge.inlen < 2)
+		size_t len;
+		enum phase ph;
+		int r = mqtt_frame(0, nudge.in, nudge.inlen, &len, &ph);
+		if (r == 0)
 			break;
-		size_t rl = 0, i = 1;
-		unsigned mult = 1;
-		for (;;) { /* MQTT remaining length, 1-4 bytes */
-			if (i >= nudge.inlen)
-				return;
-			rl += (size_t)(nudge.in[i] & 0x7f) * mult;
-			mult *= 128;
-			if (!(nudge.in[i++] & 0x80))
-				break;
-			if (i > 4) {
-				nudge_conn_close();
-				return;
-			}
-		}
-		if (i + rl > sizeof(nudge.in)) {
+		if (r < 0 || len > sizeof(nudge.in)) {
 			nudge_conn_close();
 			return;
 		}
-		if (nudge.inlen < i + rl)
+		if (nudge.inlen < len)
 			break;
 		unsigned type = nudge.in[0] >> 4;
 		static const unsigned char connack[] = { 0x20, 0x02, 0x00, 0x00 };
@@ -235,8 +267,8 @@ static void on_nudge_conn(struct loop_src *src, uint32_t events)
 			(void)!send(src->fd, connack, sizeof(connack), MSG_NOSIGNAL);
 		else if (type == 12)
 			(void)!send(src->fd, pingresp, sizeof(pingresp), MSG_NOSIGNAL);
-		memmove(nudge.in, nudge.in + i + rl, nudge.inlen - i - rl);
-		nudge.inlen -= i + rl;
+		memmove(nudge.in, nudge.in + len, nudge.inlen - len);
+		nudge.inlen -= len;
 	}
 }
 
@@ -399,49 +431,6 @@ static void mqtt_reap(struct wake *w)
 	MQTTAsync_destroy(&mw->h);
 	mqtt_wake_free(mw);
 	w->adapter = NULL;
-}
-
-/* MQTT fixed header: type in the high nibble of byte 0, then the remaining
- * length in 1-4 bytes of 7 bits each. */
-static int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph)
-{
-	if (avail < 2)
-		return 0;
-	size_t rl = 0, i = 1, mult = 1;
-	for (;;) {
-		if (i >= avail)
-			return i > 4 ? -1 : 0;
-		rl += (size_t)(p[i] & 0x7f) * mult;
-		mult *= 128;
-		if (!(p[i++] & 0x80))
-			break;
-		if (i > 4)
-			return -1;
-	}
-	*len = i + rl;
-	switch (p[0] >> 4) {
-	case 1: case 2: /* CONNECT, CONNACK */
-		*ph = PHASE_SETUP;
-		break;
-	case 3: /* PUBLISH: uplink telemetry, or a command coming down */
-		*ph = down ? PHASE_DOWNLINK : PHASE_DATA;
-		break;
-	case 4: case 5: case 6: case 7: /* PUBACK, PUBREC, PUBREL, PUBCOMP */
-		*ph = PHASE_DATA;
-		break;
-	case 8: case 9: case 10: case 11: /* (UN)SUBSCRIBE and acks: asking for commands */
-		*ph = PHASE_DOWNLINK;
-		break;
-	case 12: case 13: /* PINGREQ, PINGRESP */
-		*ph = PHASE_DATA;
-		break;
-	case 14: /* DISCONNECT */
-		*ph = PHASE_TEARDOWN;
-		break;
-	default:
-		return -1;
-	}
-	return 1;
 }
 
 static void mqtt_version(char *buf, size_t len)

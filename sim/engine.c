@@ -512,17 +512,6 @@ static void progress(struct engine *e, uint64_t now, int final)
 	fflush(stderr);
 }
 
-static uint64_t variant_messages(const struct scenario *sc)
-{
-	struct sched *s = sched_create(sc);
-	struct sched_wake sw;
-	uint64_t n = 0;
-	while (s && sched_next(s, &sw))
-		n += sc->fleets[sw.fleet].messages_per_wake;
-	sched_destroy(s);
-	return n;
-}
-
 static void slug(const char *in, char *out, size_t len)
 {
 	size_t j = 0;
@@ -613,7 +602,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	inet_pton(AF_INET, host, &ia);
 	e->target.addr = ntohl(ia.s_addr);
 
-	uint64_t nmsgs = variant_messages(sc);
+	uint64_t nmsgs = sched_expected_messages(sc);
 	e->msgs.n = (uint32_t)nmsgs;
 	e->msgs.r = calloc(nmsgs ? nmsgs : 1, sizeof(*e->msgs.r));
 	e->msg_next = 0;

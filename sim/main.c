@@ -104,12 +104,7 @@ static struct scenario *load(const char *path)
 static void print_plan(const struct scenario *sc)
 {
 	char d[32];
-	uint64_t wakes = sched_expected_wakes(sc), msgs = 0;
-	struct sched *s = sched_create(sc);
-	struct sched_wake sw;
-	while (s && sched_next(s, &sw))
-		msgs += sc->fleets[sw.fleet].messages_per_wake;
-	sched_destroy(s);
+	uint64_t wakes = sched_expected_wakes(sc), msgs = sched_expected_messages(sc);
 	printf("scenario %s (seed %llu): %u devices in %zu fleet%s, window %.3gs, concurrency %u\n", sc->name,
 	       (unsigned long long)sc->seed, sc->ndevices, sc->nfleets, sc->nfleets == 1 ? "" : "s",
 	       (double)sc->duration_us / 1e6, sc->concurrency);

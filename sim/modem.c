@@ -622,7 +622,7 @@ static int tls_recv(void *ctx, unsigned char *buf, size_t len)
 	return (int)n;
 }
 
-/* Reads what the server sent into BUF (plaintext: down; TLS: in). Returns 0, or -1 if none fit. */
+/* Reads what the server sent into BUF (plaintext: down; TLS: in), up to EOF, EAGAIN or a full BUF. */
 static void read_server(struct modem_conn *mc, struct buf *b)
 {
 	compact(b);

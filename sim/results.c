@@ -208,7 +208,7 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	struct vstats *vs = r->cur;
 	const struct variant *v = w->variant;
 	FILE *f = r->csv;
-	enum dormant_err err = w->err != ERR_OK ? w->err : ERR_OK;
+	enum dormant_err err = w->err;
 	const char *detail = w->detail;
 	int ok = err == ERR_OK;
 

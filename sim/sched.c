@@ -176,3 +176,14 @@ int sched_next(struct sched *sc, struct sched_wake *out)
 	sift_down(sc, 0);
 	return 1;
 }
+
+uint64_t sched_expected_messages(const struct scenario *s)
+{
+	struct sched *sc = sched_create(s);
+	struct sched_wake w;
+	uint64_t n = 0;
+	while (sc && sched_next(sc, &w))
+		n += s->fleets[w.fleet].messages_per_wake;
+	sched_destroy(sc);
+	return n;
+}

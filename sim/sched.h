@@ -41,6 +41,8 @@ uint64_t sched_peek(const struct sched *sc);
 int sched_next(struct sched *sc, struct sched_wake *out);
 /* Number of wakes a variant of S schedules in its window (what sched_next hands out in total). */
 uint64_t sched_expected_wakes(const struct scenario *s);
+/* Number of messages those wakes send (each fleet's messages_per_wake per wake). */
+uint64_t sched_expected_messages(const struct scenario *s);
 /* The start time of wake K of device DEVICE (global id) relative to the window. */
 uint64_t sched_due(const struct scenario *s, uint32_t device, uint32_t k);
 
