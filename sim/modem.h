@@ -22,8 +22,11 @@
  *   option) = 52 header bytes; SYN and SYN-ACK carry 20 option bytes, 8 more.
  *   ip_up   = bytes_sent + 52*segs_out + 8
  *   ip_down = bytes_received - fin_in + 52*segs_in + 8
+ * (8 more for each SYN sent again, counted by tcpi_total_retrans at connect)
  * where fin_in = 1 once the server's FIN arrived (the kernel counts it in
- * tcpi_bytes_received). See MODEM_HDR_* below.
+ * tcpi_bytes_received). When one of our segments reached the server twice,
+ * its ACK carries a DSACK block: 12 more bytes per tcpi_dsack_dups. See
+ * MODEM_HDR_* below.
  *
  * Threads: everything runs on the engine thread except modem_set_phase(),
  * which the library's own threads may call at any time.
@@ -43,6 +46,7 @@
 
 #define MODEM_HDR_SEGMENT 52u   /* IPv4 20 + TCP 20 + timestamps option 12 */
 #define MODEM_HDR_SYN_EXTRA 8u  /* SYN options are 20 bytes instead of 12 */
+#define MODEM_HDR_DSACK 12u     /* NOP NOP SACK(2 + 8): an ACK reporting one duplicate */
 #define MODEM_DEVICE_NET 0x7f500000u /* 127.80.0.0: device d has 127.80.0.0 + d + 1 */
 #define MODEM_DEVICE_NET_CIDR "127.80.0.0/14"
 
@@ -71,6 +75,7 @@ struct modem_counts {
 	uint64_t plain_up, plain_down, stream_up, stream_down;
 	uint64_t ip_up, ip_down, segs_up, segs_down;
 	uint32_t retrans;                /* tcpi_total_retrans */
+	uint32_t dsack_in;               /* tcpi_dsack_dups: server ACKs that carried a DSACK block */
 	int fin_in;                      /* server sent FIN */
 	int rst_in;                      /* connection was reset */
 	int tcp_info_ok;                 /* final TCP_INFO was read in TCP_CLOSE */
