@@ -186,6 +186,8 @@ void server_stop(struct server *s)
 			if (r == s->pid || (r < 0 && errno == ECHILD))
 				break;
 			if (clock_mono_ns() > deadline) {
+				/* The whole group: a master's workers (nginx) must not outlive it. */
+				kill(-s->pid, SIGKILL);
 				kill(s->pid, SIGKILL);
 				waitpid(s->pid, &status, 0);
 				break;

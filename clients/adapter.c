@@ -4,6 +4,7 @@
 static const struct adapter_ops *const adapters[PROTO_COUNT] = {
 	[PROTO_MQTT] = &mqtt_adapter,
 	[PROTO_AMQP] = &amqp_adapter,
+	[PROTO_HTTP] = &http_adapter,
 };
 
 const struct adapter_ops *adapter_for(enum protocol p)

@@ -21,6 +21,9 @@ struct adapter_env {
 	const struct variant *variant;
 	/* Runs the engine loop for up to TIMEOUT_MS (init may wait on its own sockets). */
 	void (*pump)(int timeout_ms);
+	/* The HTTP ingest's secret: a device's bearer token is ingest_token(secret, device). */
+	const unsigned char *secret;
+	size_t secret_len;
 };
 
 struct adapter_ops {
@@ -58,5 +61,6 @@ const struct adapter_ops *adapter_for(enum protocol p);
 
 extern const struct adapter_ops mqtt_adapter;
 extern const struct adapter_ops amqp_adapter;
+extern const struct adapter_ops http_adapter;
 
 #endif

@@ -285,7 +285,7 @@ static void amqp_reap(struct wake *w)
 /* AMQP 1.0 frames: 4-byte size, data offset (4-byte words), type (0 AMQP,
  * 1 SASL), channel, then the performative's descriptor 0x00 0x53 <code>.
  * The 8-byte protocol headers ("AMQP" 3/0 1 0 0) open a connection. */
-static int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph)
+static int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state)
 {
 	if (avail < 8)
 		return 0;

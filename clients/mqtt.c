@@ -185,7 +185,7 @@ static int on_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
 
 /* MQTT fixed header: type in the high nibble of byte 0, then the remaining
  * length in 1-4 bytes of 7 bits each. */
-static int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph)
+static int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state)
 {
 	if (avail < 2)
 		return 0;
@@ -251,7 +251,7 @@ static void on_nudge_conn(struct loop_src *src, uint32_t events)
 	for (;;) {
 		size_t len;
 		enum phase ph;
-		int r = mqtt_frame(0, nudge.in, nudge.inlen, &len, &ph);
+		int r = mqtt_frame(0, nudge.in, nudge.inlen, &len, &ph, NULL);
 		if (r == 0)
 			break;
 		if (r < 0 || len > sizeof(nudge.in)) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -30,6 +31,7 @@
 #include "loop.h"
 #include "modem.h"
 #include "broker.h"
+#include "ingest_token.h"
 #include "mosq.h"
 #include "pki.h"
 #include "tls.h"
@@ -52,6 +54,8 @@ struct engine {
 	struct results *res;
 	char rundir[4096];
 	struct pki pki;                /* made at the first TLS variant */
+	unsigned char secret[INGEST_SECRET_LEN]; /* the HTTP ingest's: devices' tokens derive from it */
+	int have_secret;
 	struct tls_profile *tlsp;      /* the variant's, NULL for plaintext */
 
 	/* the variant being run */
@@ -583,7 +587,17 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		snprintf(dir, sizeof(dir), "%s/servers/%02u-%s", e->rundir, vi + 1, s);
 		char shared[sizeof(e->rundir) + 32];
 		snprintf(shared, sizeof(shared), "%s/servers/rabbitmq", e->rundir);
-		enum dormant_err se = broker_start(&broker, e->v, dir, shared, mtp, err, errlen);
+		if (e->v->protocol == PROTO_HTTP && !e->have_secret) {
+			if (getrandom(e->secret, sizeof(e->secret), 0) != (ssize_t)sizeof(e->secret)) {
+				snprintf(err, errlen, "getrandom: %s", strerror(errno));
+				tls_profile_destroy(e->tlsp);
+				e->tlsp = NULL;
+				return EXIT_INTERNAL;
+			}
+			e->have_secret = 1;
+		}
+		enum dormant_err se = broker_start(&broker, e->v, dir, shared, mtp, e->secret, sizeof(e->secret), err,
+		                                   errlen);
 		if (se != ERR_OK) {
 			tls_profile_destroy(e->tlsp);
 			e->tlsp = NULL;
@@ -596,7 +610,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		backend_port = broker.backend_port;
 		char ep[64];
 		snprintf(ep, sizeof(ep), "127.0.0.1:%u", broker.device_port);
-		results_variant_server(e->res, broker_name(broker.kind), ep, broker.start_ms);
+		results_variant_server(e->res, broker.label, ep, broker.start_ms);
 	}
 	struct in_addr ia;
 	inet_pton(AF_INET, host, &ia);
@@ -618,7 +632,8 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		broker_stop(&broker, NULL);
 		return EXIT_SERVER;
 	}
-	struct adapter_env env = { .epfd = e->epfd, .sc = sc, .variant = e->v, .pump = pump };
+	struct adapter_env env = { .epfd = e->epfd, .sc = sc, .variant = e->v, .pump = pump, .secret = e->secret,
+	                           .secret_len = sizeof(e->secret) };
 	pthread_mutex_lock(&e->th_lock);
 	e->nth = 0;
 	pthread_mutex_unlock(&e->th_lock);

@@ -19,6 +19,7 @@ static const char *const names[ERR__COUNT] = {
 	[ERR_TLS_VERIFY] = "tls_verify",
 	[ERR_TLS_RECORD] = "tls_record",
 	[ERR_INTERRUPTED] = "interrupted",
+	[ERR_AUTH] = "auth",
 };
 
 const char *dormant_strerror(enum dormant_err e)

@@ -29,6 +29,7 @@ enum dormant_err {
 	ERR_TLS_VERIFY,      /* server certificate did not verify */
 	ERR_TLS_RECORD,      /* TLS failed after the handshake (bad record, alert) */
 	ERR_INTERRUPTED,     /* the run was interrupted while the wake was in flight */
+	ERR_AUTH,            /* the server refused the device's credentials (HTTP 401) */
 	ERR__COUNT
 };
 

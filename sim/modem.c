@@ -45,7 +45,7 @@ struct kernel_snap {
 struct framer {
 	size_t left;               /* bytes of the current packet still to come */
 	enum phase ph;             /* its phase */
-	unsigned char hdr[16];     /* the start of a packet whose header is incomplete */
+	unsigned char hdr[MODEM_FRAME_MAX]; /* the start of a packet whose header is incomplete */
 	size_t hlen;
 	int off;                   /* the stream did not parse: fall back to the adapter's phase */
 };
@@ -84,6 +84,7 @@ struct modem_conn {
 	modem_cb on_accept, on_done;
 	modem_frame_fn frame;
 	struct framer fr[2];        /* [0] up, [1] down */
+	uint32_t frame_state;       /* the framer's, across both directions */
 	const struct modem_lib *direct; /* a library on the engine thread, no socket of its own */
 	int in_cb;                  /* inside a direct library's callback: pump when it returns */
 	int close_notify, sent_close_notify; /* send a TLS close_notify when the library closes */
@@ -548,7 +549,7 @@ static void account(struct modem_conn *mc, int down, const unsigned char *p, siz
 		memcpy(f->hdr + f->hlen, p, take);
 		size_t len = 0;
 		enum phase ph = PHASE_DATA;
-		int r = mc->frame(down, f->hdr, f->hlen + take, &len, &ph);
+		int r = mc->frame(down, f->hdr, f->hlen + take, &len, &ph, &mc->frame_state);
 		if (r == 0 && f->hlen + take < sizeof(f->hdr)) {
 			f->hlen += take; /* header incomplete: wait for the next read */
 			return;

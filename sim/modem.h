@@ -107,9 +107,13 @@ typedef void (*modem_cb)(struct modem_conn *mc, void *arg);
 /* A protocol's framer: P holds the first AVAIL bytes of a packet in one
  * direction (DOWN: server to library). Returns 1 and sets *LEN (the whole
  * packet, header included) and *PH (the phase it belongs to) once it can
- * tell, 0 if it needs more bytes (it is never given more than 16), -1 if the
- * bytes are not its protocol. */
-typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph);
+ * tell, 0 if it needs more bytes (it is never given more than
+ * MODEM_FRAME_MAX), -1 if the bytes are not its protocol. STATE is the
+ * connection's, shared by both directions, 0 at first: HTTP keeps there
+ * which phase each unanswered request was, since a response does not say. */
+#define MODEM_FRAME_MAX 2048u
+typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph,
+                              uint32_t *state);
 
 struct modem *modem_create(int epfd);
 void modem_destroy(struct modem *m);

@@ -472,7 +472,7 @@ static void write_variant(FILE *f, struct vstats *vs, int last)
 	fputs("},\n", f);
 	if (vs->broker_sampled) {
 		double cpu = vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms;
-		fputs("      \"broker\": {\"cpu_ms\": ", f);
+		fputs("      \"server_cost\": {\"cpu_ms\": ", f);
 		json_num(f, cpu);
 		fputs(", \"cpu_ms_per_1000_wakes\": ", f);
 		json_num(f, vs->wakes ? cpu * 1000.0 / (double)vs->wakes : NAN);

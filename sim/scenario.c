@@ -47,7 +47,7 @@ struct enum_value {
 static const struct enum_value protocol_values[] = {
 	[PROTO_MQTT] = { "mqtt", PROTO_MQTT, BUILT },
 	[PROTO_AMQP] = { "amqp", PROTO_AMQP, BUILT },
-	[PROTO_HTTP] = { "http", PROTO_HTTP, NOT_BUILT },
+	[PROTO_HTTP] = { "http", PROTO_HTTP, BUILT },
 };
 static const struct enum_value tls_values[] = {
 	[TLS_NONE] = { "none", TLS_NONE, BUILT },
@@ -75,11 +75,15 @@ static const struct enum_value qos_values[] = {
 };
 static const struct enum_value bool_values[] = {
 	{ "false", 0, BUILT },
-	{ "true", 1, NOT_BUILT }, /* downlink */
+	{ "true", 1, BUILT }, /* downlink: HTTP only so far, checked per variant */
 };
 static const struct enum_value flag_values[] = {
 	{ "false", 0, BUILT },
 	{ "true", 1, BUILT },
+};
+static const struct enum_value auth_fault_values[] = {
+	[AUTH_FAULT_NONE] = { "none", AUTH_FAULT_NONE, BUILT },
+	[AUTH_FAULT_WRONG_TOKEN] = { "wrong-token", AUTH_FAULT_WRONG_TOKEN, BUILT },
 };
 static const struct enum_value tls_fault_values[] = {
 	[TLS_FAULT_NONE] = { "none", TLS_FAULT_NONE, BUILT },
@@ -119,6 +123,11 @@ const char *resume_mode_name(enum resume_mode r)
 const char *broker_kind_name(enum broker_kind b)
 {
 	return value_name(broker_values, NELEMS(broker_values), (int)b);
+}
+
+const char *auth_fault_name(enum auth_fault f)
+{
+	return value_name(auth_fault_values, NELEMS(auth_fault_values), (int)f);
 }
 
 const char *tls_fault_name(enum tls_fault f)
@@ -174,7 +183,7 @@ struct axes {
 /* Every key, by level. The ids index the `seen` arrays. */
 enum key_id {
 	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
-	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_FLEETS, K_MATRIX,
+	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
 	K_CONNECTION, K_DOWNLINK,
 	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS,
@@ -228,6 +237,8 @@ static const struct key keys[NKEYS] = {
 	                        FIELD(struct scenario, tls_ciphersuite) },
 	[K_TLS_FAULT] = { "tls_fault", LEVEL_TOP, T_ENUM, .def = "none", VALUES(tls_fault_values),
 	                  FIELD(struct scenario, tls_fault) },
+	[K_AUTH_FAULT] = { "auth_fault", LEVEL_TOP, T_ENUM, .def = "none", VALUES(auth_fault_values),
+	                   FIELD(struct scenario, auth_fault) },
 	[K_FLEETS] = { "fleets", LEVEL_TOP, T_FLEETS, .required = 1, .min = 1, .max = FLEETS_MAX,
 	               .expected = "a sequence of fleets" },
 	[K_MATRIX] = { "matrix", LEVEL_TOP, T_MATRIX,
@@ -1039,6 +1050,21 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 		if (br == BROKER_RABBITMQ && axis_has(ax, AXIS_TLS, TLS_PSK))
 			return fail(ld, at, keys[K_BROKER].name, "rabbitmq with tls psk is not supported (Erlang's TLS-PSK)");
 	}
+	/* HTTP is served by nginx, which (1.22) has no TLS-PSK. */
+	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_HTTP) && i < ax->n[AXIS_TLS]; i++)
+		if (ax->value[AXIS_TLS][i] == TLS_PSK) {
+			const struct node *at = ax->at[AXIS_TLS][i] ? ax->at[AXIS_TLS][i] : matrix;
+			return fail(ld, at, keys[K_TLS].name,
+			            "psk with protocol http: nginx has no TLS-PSK; use ecdsa or rsa, or a list of matrices");
+		}
+	/* An HTTP request always has its response: there is no fire-and-forget POST. */
+	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_HTTP) && i < ax->n[AXIS_QOS]; i++)
+		if (ax->value[AXIS_QOS][i] == 0) {
+			const struct node *at = ax->at[AXIS_QOS][i] ? ax->at[AXIS_QOS][i] : matrix;
+			return fail(ld, at, keys[K_AXIS_QOS].name,
+			            "0 with protocol http: every POST is answered, so HTTP is qos 1; "
+			            "use a list of matrices for extra variants");
+		}
 	/* Mutual TLS is a certificate on each side: meaningless without one. */
 	for (size_t i = 0; i < ax->n[AXIS_CLIENT_CERT]; i++) {
 		if (!ax->value[AXIS_CLIENT_CERT][i])
@@ -1188,6 +1214,25 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 			return fail(ld, seen.value[K_ENDPOINT], keys[K_ENDPOINT].name,
 			            "TLS (variant \"%s\") towards your own broker is not built yet; use tls: none",
 			            s->variants[i].name);
+	for (size_t i = 0; i < s->nvariants; i++) {
+		const struct variant *v = &s->variants[i];
+		if (v->protocol == PROTO_HTTP && s->endpoint_host[0])
+			return fail(ld, seen.value[K_ENDPOINT], keys[K_ENDPOINT].name,
+			            "protocol http (variant \"%s\") towards your own server is not built yet: "
+			            "the devices' tokens are the ingest's", v->name);
+		for (size_t f = 0; f < s->nfleets; f++) {
+			const struct fleet *fl = &s->fleets[f];
+			if (v->protocol == PROTO_HTTP && v->qos < 0 && fl->qos == 0)
+				return fail(ld, seen.value[K_FLEETS], keys[K_AXIS_QOS].name,
+				            "fleet \"%s\" has qos 0 and variant \"%s\" is http: every POST is answered, "
+				            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1",
+				            fl->name, v->name);
+			if (v->protocol != PROTO_HTTP && fl->downlink)
+				return fail(ld, seen.value[K_FLEETS], keys[K_DOWNLINK].name,
+				            "fleet \"%s\" checks for commands and variant \"%s\" is %s: downlink is built "
+				            "for http only so far", fl->name, v->name, protocol_name(v->protocol));
+		}
+	}
 	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))
 		return fail(ld, seen.value[K_TLS_CIPHERSUITE], keys[K_TLS_CIPHERSUITE].name,
 		            "%s is not a cipher suite of this mbedTLS build", s->tls_ciphersuite);

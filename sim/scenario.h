@@ -27,6 +27,8 @@ enum conn_mode { CONN_PER_WAKE, CONN_PERSISTENT, CONN_COUNT };
 /* Fault injection for the device's TLS: what a device with a stale CA, a
  * server with the wrong certificate or a mistyped key sees. */
 enum tls_fault { TLS_FAULT_NONE, TLS_FAULT_WRONG_CA, TLS_FAULT_WRONG_NAME, TLS_FAULT_WRONG_PSK, TLS_FAULT_COUNT };
+/* A device with a stale credential: the HTTP ingest answers 401. */
+enum auth_fault { AUTH_FAULT_NONE, AUTH_FAULT_WRONG_TOKEN, AUTH_FAULT_COUNT };
 
 const char *protocol_name(enum protocol p);
 const char *tls_mode_name(enum tls_mode t);
@@ -34,6 +36,7 @@ const char *resume_mode_name(enum resume_mode r);
 const char *broker_kind_name(enum broker_kind b);
 const char *conn_mode_name(enum conn_mode c);
 const char *tls_fault_name(enum tls_fault f);
+const char *auth_fault_name(enum auth_fault f);
 /* Whether NAME is a cipher suite the linked mbedTLS knows. */
 int scenario_ciphersuite_known(const char *name);
 
@@ -79,6 +82,7 @@ struct scenario {
 	int tls_verify;            /* verify the server certificate (default 1); 0 is shown in the results */
 	char tls_ciphersuite[64];  /* empty: the mode's pinned default (sim/tls.c) */
 	enum tls_fault tls_fault;
+	enum auth_fault auth_fault;
 
 	size_t nfleets;
 	struct fleet fleets[FLEETS_MAX];

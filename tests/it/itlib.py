@@ -234,3 +234,32 @@ def first_wakes(rs):
         k = (r["variant"], r["device"])
         first[k] = min(first.get(k, 10**9), int(r["seq"]))
     return first
+
+
+def tls_wire(cap, ports):
+    """{(device addr, device port, server port): {types: [(up, handshake type)], client_sid, server_sid}}
+    from the capture, decoded as TLS on the servers' PORTS."""
+    decode = []
+    for p in ports:
+        decode += ["-d", f"tcp.port=={p},tls"]
+    fields = subprocess.run(["tshark", "-r", cap.path, *decode, "-Y", "tls.handshake", "-T", "fields",
+                             "-E", "separator=;", "-E", "aggregator=,", "-e", "ip.src", "-e", "tcp.srcport",
+                             "-e", "ip.dst", "-e", "tcp.dstport", "-e", "tls.handshake.type",
+                             "-e", "tls.handshake.session_id", "-e", "tls.handshake.extension.type"],
+                            capture_output=True, text=True, check=True).stdout
+    wire = {}
+    for line in fields.splitlines():
+        src, sp, dst, dp, types, sids, exts = (line.split(";") + [""] * 7)[:7]
+        up = src.startswith("127.8")
+        w = wire.setdefault(conn_key(src, sp, dst, dp), dict(types=[], client_sid=None, server_sid=None,
+                                                             client_ticket=False))
+        ts = [int(t) for t in types.split(",") if t]
+        w["types"] += [(up, t) for t in ts]
+        for t, sid in zip(ts, (sids.split(",") if sids else [])):
+            if t == 1:
+                w["client_sid"] = sid
+            if t == 2:
+                w["server_sid"] = sid
+        if up and 1 in ts and "35" in exts.split(","):
+            w["client_ticket"] = True  # session_ticket extension (35) in the ClientHello
+    return wire

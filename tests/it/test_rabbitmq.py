@@ -85,7 +85,7 @@ for v in sm["variants"]:
     check(m["sent"] > 0 and m["lost"] == 0 and m["unacked"] == 0,
           f"{v['name']}: QoS 1 lost messages: {m}")
     check(m["received"] == m["sent"], f"{v['name']}: backend received {m['received']} of {m['sent']}")
-    b = v.get("broker") or {}
+    b = v.get("server_cost") or {}
     check(b.get("rss_peak_kib", 0) > 10000, f"{v['name']}: broker RSS missing or implausible: {b}")
     check(b.get("cpu_ms", -1) >= 0 and "cpu_ms_per_1000_wakes" in b, f"{v['name']}: broker CPU missing: {b}")
     check(v.get("server_start_ms", 0) > 0, f"{v['name']}: no server start time")

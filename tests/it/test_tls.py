@@ -18,9 +18,8 @@ import os
 import re
 import subprocess
 import sys
-from collections import defaultdict
 
-from itlib import Workdir, check, check_bytes_equal_capture, conn_key, first_wakes, need, row_key, run_captured
+from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, row_key, run_captured, tls_wire
 
 need("mosquitto", "tshark")
 dormant = sys.argv[1]
@@ -76,26 +75,7 @@ check("PSK identity" in psk["tls_handshakes"]["note"], f"PSK variant does not sa
 ports = []
 for conf in glob.glob(os.path.join(rundir, "servers", "*", "mosquitto.conf")):
     ports += re.findall(r"^listener (\d+) ", open(conf).read(), re.M)
-decode = []
-for p in ports:
-    decode += ["-d", f"tcp.port=={p},tls"]
-fields = subprocess.run(["tshark", "-r", cap.path, *decode, "-Y", "tls.handshake", "-T", "fields",
-                         "-E", "separator=;", "-E", "aggregator=,", "-e", "ip.src", "-e", "tcp.srcport",
-                         "-e", "ip.dst", "-e", "tcp.dstport", "-e", "tls.handshake.type",
-                         "-e", "tls.handshake.session_id"],
-                        capture_output=True, text=True, check=True).stdout
-wire = defaultdict(lambda: dict(types=[], client_sid=None, server_sid=None))
-for line in fields.splitlines():
-    src, sp, dst, dp, types, sids = (line.split(";") + [""] * 6)[:6]
-    up = src.startswith("127.8")
-    key = conn_key(src, sp, dst, dp)
-    ts = [int(t) for t in types.split(",") if t]
-    wire[key]["types"] += [(up, t) for t in ts]
-    for t, sid in zip(ts, (sids.split(",") if sids else [])):
-        if t == 1:
-            wire[key]["client_sid"] = sid
-        if t == 2:
-            wire[key]["server_sid"] = sid
+wire = tls_wire(cap, ports)
 for r in rs:
     key = row_key(r)
     w = wire.get(key)

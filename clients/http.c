@@ -1,0 +1,448 @@
+/* http.c: HTTP/1.1 on libcurl (multi interface), through the modem.
+ *
+ * What a device does each wake, the way cloud IoT HTTPS endpoints are used:
+ * one `POST /devices/dev<N>/messages` per message with the raw payload,
+ * then, when the fleet has `downlink: true`, one `GET
+ * /devices/dev<N>/commands` (200 with a command, or 204); all on one
+ * keep-alive connection that the device closes after the last response.
+ *
+ * How libcurl is driven, and why:
+ * - One multi handle on one thread of ours for all wakes of a variant
+ *   (curl_multi_poll, woken by curl_multi_wakeup when the engine hands over
+ *   a wake): no thread per device, no blocking curl_easy_perform.
+ * - An easy handle per wake, re-added for each request so the connection
+ *   is reused within the wake; CURLOPT_FRESH_CONNECT on the first request
+ *   and CURLOPT_FORBID_REUSE on the last, so no connection outlives its
+ *   wake (a sleeping device's radio is off) and curl closes it itself.
+ * - curl connects to the modem's endpoint with CURLOPT_CONNECT_TO; the URL
+ *   keeps the server's name (127.0.0.1, the certificates' name), so the
+ *   Host header is what the device would send to the real server.
+ *   (A pre-connected socket, CURL_SOCKOPT_ALREADY_CONNECTED, is broken in
+ *   curl 7.88.)
+ * - Headers, each one justified, since bytes are what is measured:
+ *   Host (HTTP/1.1 requires it), Authorization: Bearer (the device's
+ *   credential), Content-Type: application/octet-stream (the body is raw
+ *   bytes; curl's default would call it a form), Content-Length. Removed:
+ *   curl's default Accept header (any type: it says nothing) and `Expect:
+ *   100-continue` (a round trip of waiting, for bodies over curl's
+ *   threshold). No User-Agent.
+ * - POSTFIELDS points at the payload: no copy.
+ * - A message is acked when its response is 2xx: the ingest answers only
+ *   once the broker acknowledged the publish, so an HTTP ack means what an
+ *   MQTT QoS 1 PUBACK means. 401 is an `auth` failure; any other status is
+ *   a `protocol` failure with the status in the detail.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "adapter.h"
+#include "clock.h"
+#include "ingest_token.h"
+
+struct http_wake {
+	struct wake *w;
+	CURL *easy;
+	struct curl_slist *post_hdrs, *get_hdrs, *connect_to;
+	unsigned char *payload;   /* nmsg * payload_bytes */
+	uint32_t step;            /* < nmsg: POST message STEP; == nmsg: GET commands */
+	uint32_t steps;
+	long status;              /* of the last response */
+	char url_post[80], url_get[80];
+	char errbuf[CURL_ERROR_SIZE];
+	char *command;            /* the body of a 200 to the poll */
+	size_t command_len;
+	_Atomic int done;
+	_Atomic int aborted;
+	struct http_wake *next;   /* the hand-over queue */
+};
+
+static struct {
+	const struct adapter_env *env;
+	CURLM *multi;
+	pthread_t thread;
+	int running;
+	pthread_mutex_t lock;
+	struct http_wake *queue;  /* started on the engine thread, not yet added */
+	_Atomic int stop;
+} H = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void done(struct http_wake *hw, enum dormant_err err, const char *detail)
+{
+	int expected = 0;
+	if (!atomic_compare_exchange_strong(&hw->done, &expected, 1))
+		return;
+	wake_adapter_done(hw->w, err, detail);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct http_wake *hw = arg;
+	size_t len = size * n;
+	if (hw->step < hw->w->nmsg)
+		return len; /* a POST's response has no body worth keeping */
+	char *c = realloc(hw->command, hw->command_len + len);
+	if (!c)
+		return 0; /* curl fails the transfer: CURLE_WRITE_ERROR */
+	memcpy(c + hw->command_len, p, len);
+	hw->command = c;
+	hw->command_len += len;
+	return len;
+}
+
+/* Sets the easy handle up for request STEP and hands it to the multi. */
+static int add_step(struct http_wake *hw)
+{
+	struct wake *w = hw->w;
+	CURL *e = hw->easy;
+	int last = hw->step + 1 == hw->steps;
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, hw->step == 0 ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, last ? 1L : 0L);
+	if (hw->step < w->nmsg) {
+		uint32_t len = w->fleet->payload_bytes;
+		unsigned char *msg = hw->payload + (size_t)hw->step * len;
+		curl_easy_setopt(e, CURLOPT_URL, hw->url_post);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hw->post_hdrs);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg);
+		wake_message(w, hw->step, msg, len);
+	} else {
+		curl_easy_setopt(e, CURLOPT_URL, hw->url_get);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hw->get_hdrs);
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	}
+	CURLMcode mc = curl_multi_add_handle(H.multi, e);
+	if (mc != CURLM_OK) {
+		char d[96];
+		snprintf(d, sizeof(d), "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+		done(hw, ERR_LIBRARY, d);
+		return -1;
+	}
+	if (hw->step < w->nmsg)
+		wake_message_sent(w, hw->step);
+	return 0;
+}
+
+static enum dormant_err curl_err_kind(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT: return ERR_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT: return ERR_TIMEOUT;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR: return ERR_RESET;
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE: return ERR_CLOSED;
+	default: return ERR_LIBRARY;
+	}
+}
+
+/* Request STEP of HW finished with RC (curl thread). */
+static void step_done(struct http_wake *hw, CURLcode rc)
+{
+	struct wake *w = hw->w;
+	wake_note_thread(w);
+	curl_multi_remove_handle(H.multi, hw->easy);
+	if (atomic_load(&hw->aborted)) {
+		done(hw, ERR_TIMEOUT, "aborted at the wake's deadline");
+		return;
+	}
+	if (rc != CURLE_OK) {
+		char d[160];
+		snprintf(d, sizeof(d), "%s %s: %.100s", hw->step < w->nmsg ? "POST" : "GET", curl_easy_strerror(rc),
+		         hw->errbuf);
+		done(hw, curl_err_kind(rc), d);
+		return;
+	}
+	curl_easy_getinfo(hw->easy, CURLINFO_RESPONSE_CODE, &hw->status);
+	if (hw->status == 401 || hw->status < 200 || hw->status > 299) {
+		char d[96];
+		snprintf(d, sizeof(d), "%s answered HTTP %ld", hw->step < w->nmsg ? "POST" : "GET", hw->status);
+		done(hw, hw->status == 401 ? ERR_AUTH : ERR_PROTOCOL, d);
+		return;
+	}
+	if (hw->step < w->nmsg)
+		wake_message_acked(w, hw->step);
+	if (++hw->step == hw->steps) {
+		done(hw, ERR_OK, NULL);
+		return;
+	}
+	/* The next request: the engine sees the phase from the bytes themselves. */
+	add_step(hw);
+}
+
+static void take_queue(void)
+{
+	pthread_mutex_lock(&H.lock);
+	struct http_wake *q = H.queue;
+	H.queue = NULL;
+	pthread_mutex_unlock(&H.lock);
+	while (q) {
+		struct http_wake *hw = q;
+		q = q->next;
+		wake_note_thread(hw->w);
+		add_step(hw);
+	}
+}
+
+static void *curl_thread(void *arg)
+{
+	while (!atomic_load(&H.stop)) {
+		take_queue();
+		int running = 0;
+		curl_multi_perform(H.multi, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(H.multi, &left))) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			struct http_wake *hw = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&hw);
+			if (hw)
+				step_done(hw, m->data.result);
+		}
+		curl_multi_poll(H.multi, NULL, 0, 1000, NULL);
+	}
+	return NULL;
+}
+
+static enum dormant_err http_init(const struct adapter_env *env, char *err, size_t errlen)
+{
+	static int global_done;
+	if (!global_done) {
+		CURLcode rc = curl_global_init(CURL_GLOBAL_NOTHING); /* TLS is the modem's */
+		if (rc != CURLE_OK) {
+			snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(rc));
+			return ERR_LIBRARY;
+		}
+		global_done = 1;
+	}
+	H.env = env;
+	H.queue = NULL;
+	atomic_store(&H.stop, 0);
+	H.multi = curl_multi_init();
+	if (!H.multi) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		return ERR_LIBRARY;
+	}
+	if (pthread_create(&H.thread, NULL, curl_thread, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the curl thread");
+		curl_multi_cleanup(H.multi);
+		H.multi = NULL;
+		return ERR_LIBRARY;
+	}
+	H.running = 1;
+	return ERR_OK;
+}
+
+static void http_fini(void)
+{
+	if (H.running) {
+		atomic_store(&H.stop, 1);
+		curl_multi_wakeup(H.multi);
+		pthread_join(H.thread, NULL);
+		H.running = 0;
+	}
+	if (H.multi) {
+		curl_multi_cleanup(H.multi);
+		H.multi = NULL;
+	}
+}
+
+static void http_wake_free(struct http_wake *hw)
+{
+	if (hw->easy)
+		curl_easy_cleanup(hw->easy);
+	curl_slist_free_all(hw->post_hdrs);
+	curl_slist_free_all(hw->get_hdrs);
+	curl_slist_free_all(hw->connect_to);
+	free(hw->payload);
+	free(hw->command);
+	free(hw);
+}
+
+static enum dormant_err http_start(struct wake *w)
+{
+	struct http_wake *hw = calloc(1, sizeof(*hw));
+	if (!hw)
+		return ERR_NOMEM;
+	hw->w = w;
+	hw->steps = w->nmsg + (w->fleet->downlink ? 1 : 0);
+	hw->payload = malloc((size_t)w->nmsg * w->fleet->payload_bytes + 1);
+	hw->easy = curl_easy_init();
+	char token[INGEST_TOKEN_LEN + 1], auth[32 + INGEST_TOKEN_LEN], cto[64];
+	ingest_token(H.env->secret, H.env->secret_len, w->device, token);
+	if (w->sc->auth_fault == AUTH_FAULT_WRONG_TOKEN)
+		token[0] = token[0] == '0' ? '1' : '0'; /* a stale token: one digit off */
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	snprintf(cto, sizeof(cto), "::127.0.0.1:%u", w->modem_port);
+	snprintf(hw->url_post, sizeof(hw->url_post), "http://127.0.0.1/devices/dev%u/messages", w->device);
+	snprintf(hw->url_get, sizeof(hw->url_get), "http://127.0.0.1/devices/dev%u/commands", w->device);
+	struct curl_slist *p = NULL, *g = NULL, *c = NULL;
+	int ok = hw->payload && hw->easy;
+	/* Each append checks: a failed one returns NULL and leaves the list as it was. */
+	const char *post[] = { auth, "Content-Type: application/octet-stream", "Accept:", "Expect:" };
+	for (size_t i = 0; ok && i < sizeof(post) / sizeof(post[0]); i++) {
+		struct curl_slist *t = curl_slist_append(p, post[i]);
+		ok = t != NULL;
+		if (t)
+			p = t;
+	}
+	const char *get[] = { auth, "Accept:" };
+	for (size_t i = 0; ok && i < sizeof(get) / sizeof(get[0]); i++) {
+		struct curl_slist *t = curl_slist_append(g, get[i]);
+		ok = t != NULL;
+		if (t)
+			g = t;
+	}
+	if (ok)
+		ok = (c = curl_slist_append(NULL, cto)) != NULL;
+	hw->post_hdrs = p;
+	hw->get_hdrs = g;
+	hw->connect_to = c;
+	if (!ok) {
+		http_wake_free(hw);
+		return ERR_NOMEM;
+	}
+	CURL *e = hw->easy;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)hw);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, hw->connect_to);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, hw->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, hw);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
+	w->adapter = hw;
+	modem_set_phase(w->mc, PHASE_DATA);
+	pthread_mutex_lock(&H.lock);
+	hw->next = H.queue;
+	H.queue = hw;
+	pthread_mutex_unlock(&H.lock);
+	curl_multi_wakeup(H.multi);
+	return ERR_OK;
+}
+
+static void http_abort(struct wake *w)
+{
+	/* The modem side is closed already, so curl's transfer fails at once;
+	 * the flag makes the failure read as the deadline it is. */
+	struct http_wake *hw = w->adapter;
+	if (hw)
+		atomic_store(&hw->aborted, 1);
+	curl_multi_wakeup(H.multi);
+}
+
+static void http_reap(struct wake *w)
+{
+	struct http_wake *hw = w->adapter;
+	if (!hw)
+		return;
+	/* done() ran on the curl thread after curl_multi_remove_handle: the
+	 * easy handle is nobody's now. */
+	http_wake_free(hw);
+	w->adapter = NULL;
+}
+
+/* Which phase a request is: POST (telemetry) data, GET (a command poll)
+ * downlink. Responses come back in order (no pipelining), so the framer
+ * queues each request's phase in STATE: bits 0-4 the count, then one bit
+ * per unanswered request, oldest lowest. */
+#define HQ_COUNT(s) ((s) & 31u)
+#define HQ_MAX 26u
+
+static const unsigned char *find_crlfcrlf(const unsigned char *p, size_t n)
+{
+	for (size_t i = 3; i < n; i++)
+		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
+			return p + i + 1;
+	return NULL;
+}
+
+/* Value of header NAME (lowercase, with the colon) in the head P..END, or NULL. */
+static const unsigned char *header(const unsigned char *p, const unsigned char *end, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const unsigned char *l = p; l < end;) {
+		const unsigned char *eol = memchr(l, '\n', (size_t)(end - l));
+		if (!eol)
+			break;
+		if ((size_t)(eol - l) > nl && !strncasecmp((const char *)l, name, nl)) {
+			const unsigned char *v = l + nl;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			return v;
+		}
+		l = eol + 1;
+	}
+	return NULL;
+}
+
+static int http_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph,
+                      uint32_t *state)
+{
+	const unsigned char *body = find_crlfcrlf(p, avail);
+	if (!body)
+		return 0;
+	size_t head = (size_t)(body - p);
+	if (header(p, body, "transfer-encoding:"))
+		return -1; /* chunked: neither side here sends it */
+	const unsigned char *cl = header(p, body, "content-length:");
+	unsigned long long n = cl ? strtoull((const char *)cl, NULL, 10) : 0;
+	uint32_t s = *state, count = HQ_COUNT(s);
+	if (!down) {
+		enum phase rp;
+		if (avail >= 5 && !memcmp(p, "POST ", 5))
+			rp = PHASE_DATA;
+		else if (avail >= 4 && !memcmp(p, "GET ", 4))
+			rp = PHASE_DOWNLINK;
+		else
+			return -1;
+		if (count >= HQ_MAX)
+			return -1;
+		s |= (uint32_t)(rp == PHASE_DOWNLINK) << (5 + count);
+		*state = (s & ~31u) | (count + 1);
+		*ph = rp;
+		*len = head + (size_t)n;
+		return 1;
+	}
+	if (avail < 12 || memcmp(p, "HTTP/1.", 7) || !count)
+		return -1;
+	int status = atoi((const char *)p + 9);
+	*ph = (s >> 5) & 1u ? PHASE_DOWNLINK : PHASE_DATA;
+	if (status >= 100 && status < 200) {
+		*len = head; /* an interim response: the request is still unanswered */
+		return 1;
+	}
+	if (status == 204 || status == 304)
+		n = 0;
+	else if (!cl)
+		return -1; /* a body up to the close: not what these servers send */
+	*state = ((s >> 6) << 5) | (count - 1);
+	*len = head + (size_t)n;
+	return 1;
+}
+
+static void http_version(char *buf, size_t len)
+{
+	curl_version_info_data *d = curl_version_info(CURLVERSION_NOW);
+	snprintf(buf, len, "libcurl %s", d ? d->version : "?");
+}
+
+const struct adapter_ops http_adapter = {
+	.name = "http",
+	.protocol = PROTO_HTTP,
+	.init = http_init,
+	.fini = http_fini,
+	.start = http_start,
+	.frame = http_frame,
+	.tls_close_notify = 1,
+	.abort = http_abort,
+	.reap = http_reap,
+	.version = http_version,
+};
