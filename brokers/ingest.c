@@ -36,7 +36,7 @@ static int find_exe(char *buf, size_t len, char *err, size_t errlen)
 	if (access(buf, X_OK) != 0) {
 		int e = errno;
 		char where[160];
-		snprintf(where, sizeof(where), "%s", buf); /* a long path is cut, the advice is not */
+		snprintf(where, sizeof(where), "%.150s", buf); /* a long path is cut, the advice is not */
 		snprintf(err, errlen, "ingest: %s: %s (it is built with dormant: cmake --build BUILD --target dormant-ingest)",
 		         where, strerror(e));
 		return -1;
