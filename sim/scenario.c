@@ -185,7 +185,7 @@ enum key_id {
 	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
 	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
-	K_CONNECTION, K_DOWNLINK,
+	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY,
 	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS,
 	NKEYS
 };
@@ -267,6 +267,9 @@ static const struct key keys[NKEYS] = {
 	                   VALUES(conn_values), FIELD(struct fleet, connection) },
 	[K_DOWNLINK] = { "downlink", LEVEL_FLEET, T_BOOL, .def = "false", .expected = "true or false",
 	                 VALUES(bool_values), FIELD(struct fleet, downlink) },
+	[K_COMMAND_EVERY] = { "command_every", LEVEL_FLEET, T_DURATION, .def = "0s", .min = 0, .max = SECONDS(86400),
+	                      .expected = "a duration like 10s (0s: no commands)",
+	                      FIELD(struct fleet, command_every_us) },
 
 	[K_PROTOCOL] = { "protocol", LEVEL_MATRIX, T_AXIS, .def = "mqtt",
 	                 VALUES(protocol_values), .axis = AXIS_PROTOCOL },
@@ -303,6 +306,8 @@ struct loader {
 	yaml_parser_t parser;
 	struct node *root;
 	struct axes axes;
+	/* where each fleet's qos and downlink are (NULL: defaulted), for rules checked per variant */
+	const struct node *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX], *downlink_at[FLEETS_MAX];
 };
 
 static void node_free(struct node *n)
@@ -992,7 +997,18 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 			            describe(at, got, sizeof got));
 		}
 
+		if (f->command_every_us && !f->downlink)
+			return fail(ld, seen.value[K_COMMAND_EVERY], keys[K_COMMAND_EVERY].name,
+			            "commands need devices that check for them: add downlink: true");
+		if (f->command_every_us && f->command_every_us < 100000)
+			return fail(ld, seen.value[K_COMMAND_EVERY], keys[K_COMMAND_EVERY].name,
+			            "at least 100ms (or 0s for none), got %s",
+			            describe(seen.value[K_COMMAND_EVERY], got, sizeof got));
+
 		name_at[i] = seen.value[K_FLEET_NAME];
+		ld->fleet_at[i] = item;
+		ld->qos_at[i] = seen.value[K_FLEET_QOS];
+		ld->downlink_at[i] = seen.value[K_DOWNLINK];
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->fleets[j].name, f->name) == 0)
 				return fail(ld, name_at[i], keys[K_FLEET_NAME].name,
@@ -1223,12 +1239,12 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 		for (size_t f = 0; f < s->nfleets; f++) {
 			const struct fleet *fl = &s->fleets[f];
 			if (v->protocol == PROTO_HTTP && v->qos < 0 && fl->qos == 0)
-				return fail(ld, seen.value[K_FLEETS], keys[K_AXIS_QOS].name,
+				return fail(ld, ld->qos_at[f] ? ld->qos_at[f] : ld->fleet_at[f], keys[K_FLEET_QOS].name,
 				            "fleet \"%s\" has qos 0 and variant \"%s\" is http: every POST is answered, "
 				            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1",
 				            fl->name, v->name);
 			if (v->protocol != PROTO_HTTP && fl->downlink)
-				return fail(ld, seen.value[K_FLEETS], keys[K_DOWNLINK].name,
+				return fail(ld, ld->downlink_at[f], keys[K_DOWNLINK].name,
 				            "fleet \"%s\" checks for commands and variant \"%s\" is %s: downlink is built "
 				            "for http only so far", fl->name, v->name, protocol_name(v->protocol));
 		}

@@ -55,7 +55,8 @@ struct fleet {
 	uint32_t messages_per_wake;/* 1..100 */
 	int qos;                   /* 0 or 1; overridden by a matrix qos axis */
 	enum conn_mode connection; /* per-wake (persistent: parsed, rejected as not built yet) */
-	int downlink;              /* check for a command each wake (parsed, rejected as not built yet when true) */
+	int downlink;              /* check for a command each wake (HTTP: a GET) */
+	uint64_t command_every_us; /* the backend sends each device a command this often; 0: never */
 	uint32_t first_device;     /* global id of this fleet's first device (set by the loader) */
 };
 

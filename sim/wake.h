@@ -47,6 +47,32 @@ struct msg_table {
  * belongs to TABLE, -1 if it is foreign or malformed. Thread-safe. */
 int msg_table_receipt(struct msg_table *t, const void *payload, size_t len, uint64_t recv_ns);
 
+/* Commands the backend sends down (fleet key command_every): the payload
+ * is this header, so the device that gets one can say how long it waited
+ * in the server side (issue to the device's receipt). 24 bytes. */
+#define CMD_MAGIC 0x314d4344u /* "DCM1" */
+#define CMD_BYTES 24u
+struct cmd_header {
+	uint32_t magic;
+	uint32_t index;    /* into the variant's command table */
+	uint32_t device;
+	uint32_t reserved;
+	uint64_t issue_ns; /* CLOCK_MONOTONIC when the backend published it */
+};
+
+/* One entry per command of the variant, in the order they are due. */
+struct cmd_rec {
+	uint64_t due_us;           /* relative to the window */
+	uint64_t issue_ns, recv_ns;
+	uint32_t device;
+	uint32_t recv_count;       /* > 1: delivered twice */
+};
+
+struct cmd_table {
+	uint32_t n;
+	struct cmd_rec *r;
+};
+
 struct wake {
 	/* set by the engine before start() */
 	const struct scenario *sc;
@@ -58,6 +84,7 @@ struct wake {
 	uint32_t nmsg;            /* messages this wake sends */
 	uint32_t msg_base;        /* index of its first message in the message table */
 	struct msg_table *msgs;
+	struct cmd_table *cmds;
 	uint64_t due_us;          /* scheduled start, relative to the window */
 	uint64_t start_ns;        /* CLOCK_MONOTONIC when start() was called */
 	uint64_t start_wall_us;   /* label only */
@@ -86,6 +113,8 @@ struct wake {
 	uint32_t sent, acked;
 	uint64_t lib_done_ns;     /* adapter's last callback */
 	uint64_t acked_ns;        /* last message acknowledged (QoS 0: written) */
+	uint32_t commands;        /* commands this wake received */
+	uint64_t cmd_delay_ns;    /* the longest a received command waited for the device */
 	int done_flag;            /* wake_adapter_done() was called (atomic) */
 };
 
@@ -98,6 +127,9 @@ void wake_message_acked(struct wake *w, uint32_t k);
 /* The adapter has finished with W (successfully if ERR is ERR_OK). The
  * first failure recorded wins. Any thread; exactly once per wake. */
 void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail);
+/* The device received command payload P (LEN bytes). Returns 0 if it is
+ * one of the variant's, -1 if it is not a command dormant sent. Any thread. */
+int wake_command(struct wake *w, const void *p, size_t len);
 /* The library's thread that called this counts as a client thread for CPU accounting. */
 void wake_note_thread(struct wake *w);
 

@@ -211,17 +211,20 @@ static void test_quickstart(void)
 	CHECK_U64_EQ(s->fleets[0].jitter_us, 200000);
 	CHECK_INT_EQ(s->fleets[0].payload_bytes, 48);
 	CHECK_INT_EQ(s->fleets[0].messages_per_wake, 1);
-	CHECK_INT_EQ(s->nvariants, 6);
+	CHECK_INT_EQ(s->nvariants, 8);
 	CHECK_STR_EQ(s->variants[0].name, "mqtt qos=0");
 	CHECK_STR_EQ(s->variants[1].name, "mqtt qos=1");
 	CHECK_STR_EQ(s->variants[2].name, "amqp qos=0");
 	CHECK_STR_EQ(s->variants[3].name, "amqp qos=1");
-	CHECK_STR_EQ(s->variants[4].name, "mqtt tls=ecdsa resume=session-id");
-	CHECK_STR_EQ(s->variants[5].name, "amqp tls=ecdsa resume=session-id");
-	CHECK_INT_EQ(s->variants[5].protocol, PROTO_AMQP);
-	CHECK_INT_EQ(s->variants[5].tls, TLS_ECDSA);
-	CHECK_INT_EQ(s->variants[5].resume, RESUME_SESSION_ID);
-	CHECK_INT_EQ(s->variants[5].qos, -1);
+	CHECK_STR_EQ(s->variants[4].name, "http");
+	CHECK_INT_EQ(s->variants[4].protocol, PROTO_HTTP);
+	CHECK_STR_EQ(s->variants[5].name, "mqtt tls=ecdsa resume=session-id");
+	CHECK_STR_EQ(s->variants[6].name, "amqp tls=ecdsa resume=session-id");
+	CHECK_STR_EQ(s->variants[7].name, "http tls=ecdsa resume=session-id");
+	CHECK_INT_EQ(s->variants[6].protocol, PROTO_AMQP);
+	CHECK_INT_EQ(s->variants[6].tls, TLS_ECDSA);
+	CHECK_INT_EQ(s->variants[6].resume, RESUME_SESSION_ID);
+	CHECK_INT_EQ(s->variants[6].qos, -1);
 	scenario_free(s);
 }
 
@@ -229,25 +232,25 @@ static void test_keys(void)
 {
 	CHECK_ERROR(BASE "colour: red\n",
 	            "t.yaml:7:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
-	            "jitter, payload, messages_per_wake, qos, connection, downlink");
+	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
 	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
 	            "broker, qos");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
 	            "valid fleet keys: name, count, wake_every, jitter, payload, messages_per_wake, "
-	            "qos, connection, downlink");
+	            "qos, connection, downlink, command_every");
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
-	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
+	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
 	/* Unprintable key bytes are escaped: the message stays one line. */
 	CHECK_ERROR(BASE "\"a\\nb\": 1\n",
 	            "t.yaml:7:1: a\\x0ab: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
 	CHECK_ERROR("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a sequence");
 
 	CHECK_ERROR("name: t\nfleets:\n  - name: a\n    count: 5\n    wake_every: 1s\n",
@@ -402,20 +405,35 @@ static void test_matrix(void)
 	            "t.yaml:9:5: matrix: variant \"mqtt tls=ecdsa\" appears twice");
 	CHECK_ERROR(BASE "tls_ciphersuite: TLS-NOPE\n", "t.yaml:7:18: tls_ciphersuite: TLS-NOPE is not a cipher suite of this mbedTLS build");
 	CHECK_ERROR(BASE "tls_fault: wrong\n", "t.yaml:7:12: tls_fault: expected one of none, wrong-ca, wrong-name, wrong-psk, got \"wrong\"");
-	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, http]\n",
-	            "t.yaml:8:20: protocol: http is not built yet (built: mqtt, amqp)");
+	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, http]\n  tls: [ecdsa, psk]\n",
+	            "t.yaml:9:16: tls: psk with protocol http: nginx has no TLS-PSK; use ecdsa or rsa, or a list of "
+	            "matrices");
+	CHECK_ERROR(BASE "matrix:\n  protocol: http\n  qos: [1, 0]\n",
+	            "t.yaml:9:12: qos: 0 with protocol http: every POST is answered, so HTTP is qos 1; use a list "
+	            "of matrices for extra variants");
+	CHECK_ERROR(BASE "    qos: 0\nmatrix:\n  protocol: [mqtt, http]\n",
+	            "t.yaml:7:10: qos: fleet \"a\" has qos 0 and variant \"http\" is http: every POST is answered, "
+	            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1");
+	CHECK_ERROR(BASE "    downlink: true\nmatrix:\n  protocol: [http, mqtt]\n",
+	            "t.yaml:7:15: downlink: fleet \"a\" checks for commands and variant \"mqtt\" is mqtt: downlink is "
+	            "built for http only so far");
+	CHECK_ERROR(BASE "    command_every: 10s\n",
+	            "t.yaml:7:20: command_every: commands need devices that check for them: add downlink: true");
+	CHECK_ERROR(BASE "    downlink: true\n    command_every: 10ms\nmatrix:\n  protocol: http\n",
+	            "t.yaml:8:20: command_every: at least 100ms (or 0s for none), got \"10ms\"");
+	CHECK_ERROR(BASE "endpoint: 127.0.0.1:1883\nmatrix:\n  protocol: http\n",
+	            "t.yaml:7:11: endpoint: protocol http (variant \"http\") towards your own server is not built yet: "
+	            "the devices' tokens are the ingest's");
+	CHECK_ERROR(BASE "auth_fault: stale\n",
+	            "t.yaml:7:13: auth_fault: expected one of none, wrong-token, got \"stale\"");
 	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, amqp]\n  broker: mosquitto\n",
 	            "t.yaml:9:11: broker: mosquitto speaks no AMQP (protocol amqp needs rabbitmq)");
 	CHECK_ERROR(BASE "matrix:\n  tls: psk\n  broker: [default, rabbitmq]\n",
 	            "t.yaml:9:21: broker: rabbitmq with tls psk is not supported (Erlang's TLS-PSK)");
-	CHECK_ERROR(BASE "matrix:\n  protocol: http\n",
-	            "t.yaml:8:13: protocol: http is not built yet (built: mqtt, amqp)");
 	CHECK_ERROR(BASE "matrix:\n  resume: ticket\n",
 	            "t.yaml:8:11: resume: ticket needs tls");
 	CHECK_ERROR(BASE "    connection: persistent\n",
 	            "t.yaml:7:17: connection: persistent is not built yet (built: per-wake)");
-	CHECK_ERROR(BASE "    downlink: true\n",
-	            "t.yaml:7:15: downlink: true is not built yet (built: false)");
 
 	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, mqtt]\n",
 	            "t.yaml:8:20: protocol: mqtt is listed twice");
@@ -488,11 +506,11 @@ static void test_files(void)
 {
 	check_file("unknown_key.yaml",
 	           ":4:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, fleets, matrix");
+	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":10:20: protocol: http is not built yet (built: mqtt, amqp)");
+	check_file("not_built.yaml", ":8:17: connection: expected one of per-wake, persistent, got a sequence");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");
