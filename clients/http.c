@@ -94,6 +94,22 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Called by curl once the connection is up, right before it sends the
+ * request: the moment a POST is the "publish call", as MQTT's PUBLISH
+ * after CONNACK is. Stamping at curl_multi_add_handle instead would count
+ * the TCP and TLS handshakes into HTTP's end-to-end latency alone. */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	struct http_wake *hw = arg;
+	struct wake *w = hw->w;
+	if (hw->step < w->nmsg) {
+		uint32_t len = w->fleet->payload_bytes;
+		wake_message(w, hw->step, hw->payload + (size_t)hw->step * len, len);
+		wake_message_sent(w, hw->step); /* as with MQTT: not sent if the connection never came up */
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
 /* Sets the easy handle up for request STEP and hands it to the multi. */
 static int add_step(struct http_wake *hw)
 {
@@ -108,8 +124,7 @@ static int add_step(struct http_wake *hw)
 		curl_easy_setopt(e, CURLOPT_URL, hw->url_post);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hw->post_hdrs);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg);
-		wake_message(w, hw->step, msg, len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg); /* its header is written in on_prereq */
 	} else {
 		curl_easy_setopt(e, CURLOPT_URL, hw->url_get);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hw->get_hdrs);
@@ -122,8 +137,6 @@ static int add_step(struct http_wake *hw)
 		done(hw, ERR_LIBRARY, d);
 		return -1;
 	}
-	if (hw->step < w->nmsg)
-		wake_message_sent(w, hw->step);
 	return 0;
 }
 
@@ -166,6 +179,8 @@ static void step_done(struct http_wake *hw, CURLcode rc)
 	}
 	if (hw->step < w->nmsg)
 		wake_message_acked(w, hw->step);
+	else if (hw->status == 200 && hw->command_len)
+		wake_command(w, hw->command, hw->command_len); /* one not from this run is ignored */
 	if (++hw->step == hw->steps) {
 		done(hw, ERR_OK, NULL);
 		return;
@@ -316,6 +331,8 @@ static enum dormant_err http_start(struct wake *w)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, hw->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, hw);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, hw);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
 	w->adapter = hw;

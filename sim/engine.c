@@ -64,6 +64,8 @@ struct engine {
 	struct modem_target target;
 	struct msg_table msgs;
 	uint32_t msg_next;
+	struct cmd_table cmds;         /* commands the backend sends, in due order */
+	uint32_t cmd_next;             /* the next one to send */
 	uint8_t *busy;                 /* per device: a wake is in flight */
 	struct wake *active;           /* started, not finished */
 	struct wake *deferred, **deferred_tail; /* due, waiting for its device or a slot */
@@ -101,6 +103,83 @@ void wake_message(struct wake *w, uint32_t k, unsigned char *buf, uint32_t len)
 	h.send_ns = clock_mono_ns();
 	memcpy(buf, &h, sizeof(h));
 	__atomic_store_n(&m->send_ns, h.send_ns, __ATOMIC_RELEASE);
+}
+
+int wake_command(struct wake *w, const void *p, size_t len)
+{
+	uint64_t now = clock_mono_ns();
+	struct cmd_header h;
+	if (len != CMD_BYTES)
+		return -1;
+	memcpy(&h, p, sizeof(h));
+	if (h.magic != CMD_MAGIC || h.index >= w->cmds->n || h.device != w->device)
+		return -1;
+	struct cmd_rec *c = &w->cmds->r[h.index];
+	if (__atomic_fetch_add(&c->recv_count, 1, __ATOMIC_ACQ_REL) == 0)
+		__atomic_store_n(&c->recv_ns, now, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&w->commands, 1, __ATOMIC_RELAXED);
+	uint64_t d = now > h.issue_ns ? now - h.issue_ns : 0;
+	if (d > w->cmd_delay_ns)
+		w->cmd_delay_ns = d; /* one adapter thread per wake writes it */
+	return 0;
+}
+
+static int cmd_due_cmp(const void *a, const void *b)
+{
+	const struct cmd_rec *x = a, *y = b;
+	return x->due_us < y->due_us ? -1 : x->due_us > y->due_us ? 1 : (x->device > y->device) - (x->device < y->device);
+}
+
+/* The commands of the window: device j of a fleet of N devices waking
+ * every W gets one every C from j*W/N + W/2 on: half a wake period after
+ * its wake slot, so with C a multiple of W a command waits W/2 for its
+ * device (plus the jitter), the mean of commands that arrive at random. */
+static int plan_commands(struct engine *e)
+{
+	const struct scenario *sc = e->sc;
+	uint64_t n = 0;
+	for (size_t i = 0; i < sc->nfleets; i++) {
+		const struct fleet *f = &sc->fleets[i];
+		if (f->command_every_us)
+			n += (uint64_t)f->count * ((sc->duration_us + f->command_every_us - 1) / f->command_every_us);
+	}
+	e->cmds.n = 0;
+	e->cmd_next = 0;
+	e->cmds.r = calloc(n ? n : 1, sizeof(*e->cmds.r));
+	if (!e->cmds.r || n > UINT32_MAX)
+		return -1;
+	for (size_t i = 0; i < sc->nfleets; i++) {
+		const struct fleet *f = &sc->fleets[i];
+		uint64_t p = f->command_every_us, wk = f->wake_every_us;
+		for (uint32_t j = 0; p && j < f->count; j++)
+			for (uint64_t t = (uint64_t)j * wk / f->count + wk / 2; t < sc->duration_us; t += p) {
+				struct cmd_rec *c = &e->cmds.r[e->cmds.n++];
+				c->due_us = t;
+				c->device = f->first_device + j;
+			}
+	}
+	qsort(e->cmds.r, e->cmds.n, sizeof(*e->cmds.r), cmd_due_cmp);
+	return 0;
+}
+
+/* Sends the commands that are due; returns the ms until the next one (or TIMEOUT). */
+static int send_commands(struct engine *e, struct backend *b, uint64_t now, int timeout)
+{
+	while (e->cmd_next < e->cmds.n) {
+		struct cmd_rec *c = &e->cmds.r[e->cmd_next];
+		uint64_t due = e->t0_ns + c->due_us * 1000u;
+		if (due > now) {
+			int64_t ms = (int64_t)((due - now + 999999) / 1000000);
+			return ms < timeout ? (int)ms : timeout;
+		}
+		struct cmd_header h = { .magic = CMD_MAGIC, .index = e->cmd_next, .device = c->device };
+		h.issue_ns = clock_mono_ns();
+		c->issue_ns = h.issue_ns;
+		if (backend_command(b, c->device, &h, sizeof(h)) != 0)
+			c->issue_ns = 0; /* not sent: it counts as not issued */
+		e->cmd_next++;
+	}
+	return timeout;
 }
 
 void wake_message_sent(struct wake *w, uint32_t k)
@@ -361,6 +440,7 @@ static struct wake *new_wake(struct engine *e, const struct sched_wake *sw)
 	w->qos = scenario_qos(e->v, f);
 	w->nmsg = f->messages_per_wake;
 	w->msgs = &e->msgs;
+	w->cmds = &e->cmds;
 	w->msg_base = e->msg_next;
 	e->msg_next += w->nmsg;
 	return w;
@@ -524,6 +604,17 @@ static void slug(const char *in, char *out, size_t len)
 	out[j] = 0;
 }
 
+/* The variant's message and command tables and device flags. */
+static void free_tables(struct engine *e)
+{
+	free(e->msgs.r);
+	e->msgs.r = NULL;
+	free(e->cmds.r);
+	e->cmds.r = NULL;
+	free(e->busy);
+	e->busy = NULL;
+}
+
 /* Runs variant VI. Returns EXIT_OK, EXIT_SERVER (err set), or EXIT_INTERRUPTED. */
 static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 {
@@ -623,12 +714,20 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	e->busy = calloc(sc->ndevices, 1);
 	if (!e->msgs.r || !e->busy) {
 		snprintf(err, errlen, "out of memory for %llu messages", (unsigned long long)nmsgs);
+		free_tables(e);
+		broker_stop(&broker, NULL);
+		return EXIT_INTERNAL;
+	}
+	if (plan_commands(e) < 0) {
+		snprintf(err, errlen, "out of memory for the commands");
+		free_tables(e);
 		broker_stop(&broker, NULL);
 		return EXIT_INTERNAL;
 	}
 	enum dormant_err be = ERR_OK;
-	struct backend *backend = backend_start(host, backend_port, &e->msgs, &be, err, errlen);
+	struct backend *backend = backend_start(host, backend_port, &e->msgs, e->cmds.n > 0, &be, err, errlen);
 	if (!backend) {
+		free_tables(e);
 		broker_stop(&broker, NULL);
 		return EXIT_SERVER;
 	}
@@ -640,6 +739,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	if (e->ops->init(&env, err, errlen) != ERR_OK) {
 		e->ops->fini();
 		backend_stop(backend);
+		free_tables(e);
 		broker_stop(&broker, NULL);
 		return EXIT_INTERNAL;
 	}
@@ -676,7 +776,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		progress(e, now, 0);
 		if (sched_peek(sched) == UINT64_MAX && !e->deferred && !e->active)
 			break;
-		int timeout = 200;
+		int timeout = send_commands(e, backend, now, 200);
 		uint64_t next = sched_peek(sched);
 		if (next != UINT64_MAX) {
 			uint64_t due = e->t0_ns + next * 1000u;
@@ -732,15 +832,12 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	broker_stop(&broker, &bt);
 	if (!sc->endpoint_host[0])
 		results_variant_broker(e->res, &bt);
-	results_variant_end(e->res, &e->msgs, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0, window_s,
+	results_variant_end(e->res, &e->msgs, &e->cmds, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0, window_s,
 	                    interrupted);
 	sched_destroy(sched);
 	tls_profile_destroy(e->tlsp);
 	e->tlsp = NULL;
-	free(e->msgs.r);
-	e->msgs.r = NULL;
-	free(e->busy);
-	e->busy = NULL;
+	free_tables(e);
 	return interrupted ? EXIT_INTERRUPTED : EXIT_OK;
 }
 

@@ -33,6 +33,9 @@ struct vstats {
 		struct samples up, down, ms, cpu_us, heap, wake_ms, session;
 	} hs[2]; /* [0] full, [1] resumed */
 	uint64_t sent, acked, received, lost, dups, unacked, foreign;
+	/* downlink: wakes that checked for commands, and the commands themselves */
+	uint64_t polls, cmd_issued, cmd_delivered, cmd_dups, cmd_unsent;
+	struct samples cmd_delay_ms;
 	uint64_t lib_cpu_ns, engine_cpu_ns;
 	double window_s;
 	int interrupted, ended;
@@ -56,7 +59,7 @@ static void csv_header(FILE *f)
 	fputs("variant,protocol,broker,tls,resume,qos,fleet,device,seq,due_us,start_unix_us,sched_lag_us,"
 	      "local_addr,local_port,server_port,outcome,error_kind,error_detail,messages,acked,"
 	      "t_wake_us,t_acked_us,t_tcp_us,t_setup_us,t_data_us,t_teardown_us,t_wire_us,t_client_us,"
-	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,"
+	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,commands,cmd_delay_us,t_downlink_us,"
 	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
 	      "retrans,dsack_in,fin_in,rst_in,tcp_info_ok,"
 	      "tls_suite,resume_offered,resumed,resume_refused,sid_echo,cert_msgs,tickets,tls_hs_server,"
@@ -98,7 +101,7 @@ static void vstats_free(struct vstats *v)
 {
 	struct samples *all[] = { &v->wake_ms, &v->acked_ms, &v->wire_ms, &v->client_ms, &v->e2e_ms, &v->cpu_us,
 	                          &v->plain_up, &v->plain_down, &v->stream_up, &v->stream_down, &v->ip_up,
-	                          &v->ip_down, &v->segs_up, &v->segs_down };
+	                          &v->ip_down, &v->segs_up, &v->segs_down, &v->cmd_delay_ms };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		samples_free(all[i]);
 	for (int p = 0; p < PHASE_COUNT; p++)
@@ -269,6 +272,10 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	fputc(',', f);
 	if (w->alone)
 		fprintf(f, "%.1f", (double)w->cpu_ns / 1000.0);
+	fprintf(f, ",%u,", w->commands);
+	if (w->commands)
+		fprintf(f, "%.1f", (double)w->cmd_delay_ns / 1000.0);
+	fprintf(f, ",%lld", (long long)t[PHASE_DOWNLINK]);
 	static const struct modem_counts zero;
 	const struct modem_counts *cc = c ? c : &zero;
 	fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%u,%u,%d,%d,%d", (unsigned long long)cc->plain_up,
@@ -307,6 +314,8 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		return ferror(f) ? -1 : 0;
 	}
 	vs->ok++;
+	if (w->fleet->downlink)
+		vs->polls++;
 	samples_add(&vs->wake_ms, (double)wake_us / 1000.0);
 	if (w->acked_ns)
 		samples_add(&vs->acked_ms, (double)acked_us / 1000.0);
@@ -350,10 +359,25 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	return ferror(f) ? -1 : 0;
 }
 
-void results_variant_end(struct results *r, const struct msg_table *t, uint64_t foreign, uint64_t lib_cpu_ns,
-                         uint64_t engine_cpu_ns, double window_s, int interrupted)
+void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct, uint64_t foreign,
+                         uint64_t lib_cpu_ns, uint64_t engine_cpu_ns, double window_s, int interrupted)
 {
 	struct vstats *vs = r->cur;
+	for (uint32_t i = 0; ct && i < ct->n; i++) {
+		const struct cmd_rec *c = &ct->r[i];
+		uint32_t n = __atomic_load_n(&c->recv_count, __ATOMIC_ACQUIRE);
+		if (!c->issue_ns) {
+			vs->cmd_unsent++; /* due after an interrupt, or the publish failed */
+			continue;
+		}
+		vs->cmd_issued++;
+		if (!n)
+			continue;
+		vs->cmd_delivered++;
+		vs->cmd_dups += n - 1;
+		uint64_t rv = __atomic_load_n(&c->recv_ns, __ATOMIC_ACQUIRE);
+		samples_add(&vs->cmd_delay_ms, rv > c->issue_ns ? (double)(rv - c->issue_ns) / 1e6 : 0.0);
+	}
 	for (uint32_t i = 0; t && i < t->n; i++) {
 		const struct msg_rec *m = &t->r[i];
 		uint32_t n = __atomic_load_n(&m->recv_count, __ATOMIC_ACQUIRE);
@@ -463,6 +487,12 @@ static void write_variant(FILE *f, struct vstats *vs, int last)
 		json_dist(f, key, &vs->t_ms[p], p + 1 < PHASE_COUNT ? "," : "");
 	}
 	fputs("      },\n", f);
+	fprintf(f, "      \"commands\": {\"polls\": %llu, \"issued\": %llu, \"delivered\": %llu, \"pending\": %llu, "
+	           "\"duplicates\": %llu, \"not_sent\": %llu},\n",
+	        (unsigned long long)vs->polls, (unsigned long long)vs->cmd_issued, (unsigned long long)vs->cmd_delivered,
+	        (unsigned long long)(vs->cmd_issued - vs->cmd_delivered), (unsigned long long)vs->cmd_dups,
+	        (unsigned long long)vs->cmd_unsent);
+	json_dist(f, "command_delay_ms", &vs->cmd_delay_ms, ",");
 	fputs("      \"cpu\": {\"library_threads_ms\": ", f);
 	json_num(f, (double)vs->lib_cpu_ns / 1e6);
 	fputs(", \"engine_thread_ms\": ", f);
@@ -597,14 +627,42 @@ static void print_table(struct results *r, FILE *out)
 				fprintf(out, "%-*s tls_verify: false: the server certificate was NOT verified\n", w, "");
 		}
 	}
-	fprintf(out, "\n%-*s %-10s %10s %16s %13s %13s\n", w, "broker cost", "broker", "start ms", "CPU ms/1k wakes",
+	int any_poll = 0;
+	for (size_t i = 0; i < r->nvs; i++)
+		any_poll |= r->vs[i].v && r->vs[i].polls;
+	if (any_poll) {
+		/* What checking for commands costs: the downlink phase's bytes per poll. */
+		fprintf(out, "\n%-*s %7s %15s %17s %15s %13s\n", w, "downlink", "polls", "commands sent/got",
+		        "delay ms p50/99", "plain B up/dn", "IP B up/dn");
+		for (size_t i = 0; i < r->nvs; i++) {
+			struct vstats *vs = &r->vs[i];
+			if (!vs->v || !vs->polls)
+				continue;
+			const double *d = vs->ph_sum[PHASE_DOWNLINK];
+			double n = (double)vs->polls;
+			char cmds[32], delay[32], plain[32], ip[32];
+			snprintf(cmds, sizeof(cmds), "%llu/%llu", (unsigned long long)vs->cmd_issued,
+			         (unsigned long long)vs->cmd_delivered);
+			snprintf(delay, sizeof(delay), "%.1f/%.1f", samples_pct(&vs->cmd_delay_ms, 50),
+			         samples_pct(&vs->cmd_delay_ms, 99));
+			snprintf(plain, sizeof(plain), "%.0f/%.0f", d[0] / n, d[1] / n);
+			snprintf(ip, sizeof(ip), "%.0f/%.0f", d[4] / n, d[5] / n);
+			fprintf(out, "%-*s %7llu %15s %17s %15s %13s\n", w, vs->v->name, (unsigned long long)vs->polls, cmds,
+			        delay, plain, ip);
+		}
+	}
+	int sw = 10;
+	for (size_t i = 0; i < r->nvs; i++)
+		if (r->vs[i].v && (int)strlen(r->vs[i].server) > sw)
+			sw = (int)strlen(r->vs[i].server);
+	fprintf(out, "\n%-*s %-*s %10s %16s %13s %13s\n", w, "broker cost", sw, "broker", "start ms", "CPU ms/1k wakes",
 	        "RSS peak MiB", "RSS mean MiB");
 	for (size_t i = 0; i < r->nvs; i++) {
 		struct vstats *vs = &r->vs[i];
 		if (!vs->v || !vs->broker_sampled)
 			continue;
 		double cpu = vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms;
-		fprintf(out, "%-*s %-10s %10.0f %16.1f %13.1f %13.1f\n", w, vs->v->name, vs->server, vs->server_start_ms,
+		fprintf(out, "%-*s %-*s %10.0f %16.1f %13.1f %13.1f\n", w, vs->v->name, sw, vs->server, vs->server_start_ms,
 		        vs->wakes ? cpu * 1000.0 / (double)vs->wakes : NAN, (double)vs->broker.rss_peak_kib / 1024.0,
 		        (double)vs->broker.rss_mean_kib / 1024.0);
 	}

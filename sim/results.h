@@ -37,8 +37,8 @@ void results_variant_broker(struct results *r, const struct procstat_totals *t);
 /* One row; C is the wake's modem counts (NULL when the wake never got a modem). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
 /* Closes the variant: message accounting from T, CPU totals. */
-void results_variant_end(struct results *r, const struct msg_table *t, uint64_t foreign, uint64_t lib_cpu_ns,
-                         uint64_t engine_cpu_ns, double window_s, int interrupted);
+void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct, uint64_t foreign,
+                         uint64_t lib_cpu_ns, uint64_t engine_cpu_ns, double window_s, int interrupted);
 /* Writes summary.json and prints the table to OUT. Returns 0 or -1 (errno). */
 int results_finish(struct results *r, FILE *out);
 
