@@ -774,7 +774,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		check_deadlines(e);
 		flush_rows(e, 0);
 		progress(e, now, 0);
-		if (sched_peek(sched) == UINT64_MAX && !e->deferred && !e->active)
+		if (sched_peek(sched) == UINT64_MAX && !e->deferred && !e->active && e->cmd_next == e->cmds.n)
 			break;
 		int timeout = send_commands(e, backend, now, 200);
 		uint64_t next = sched_peek(sched);

@@ -4,7 +4,9 @@
 1. A captured run: plaintext, ECDSA with session-id and with ticket
    resumption, and mutual TLS; two POSTs and a command poll (GET) per wake,
    and a 100 KiB payload. Checks: every wake ok and every POSTed message
-   reached the backend (none lost, none twice); the first wake of a device
+   reached the backend (none lost, none twice); every command the backend
+   sent reached its device at its next poll (half a wake period later), but
+   the last of each device, which may still be pending; the first wake of a device
    is a full handshake and every later one resumed, wake by wake, and the
    capture agrees (a Certificate exactly on full handshakes, the session id
    echoed, a ticket in the ClientHello of ticket wakes); each request's
@@ -60,6 +62,7 @@ fleets:
     wake_every: 1s
     messages_per_wake: 2
     downlink: true
+    command_every: 1s      # the backend sends each device a command a second
   - name: big
     count: 1
     wake_every: 2s
@@ -83,6 +86,10 @@ for v in sm["variants"]:
     check(m["lost"] == 0 and m["duplicates"] == 0 and m["received"] == m["sent"] == m["acked"],
           f"{v['name']}: messages {m}")
     check(v["server"] == "nginx+ingest+mosquitto", f"{v['name']}: server {v['server']}")
+    c, d = v["commands"], v["command_delay_ms"]
+    check(c["issued"] >= 9 and c["duplicates"] == 0 and c["not_sent"] == 0 and c["pending"] <= 3 and
+          c["delivered"] == d["n"] and c["issued"] == c["delivered"] + c["pending"], f"{v['name']}: commands {c}")
+    check(300 < d["p50"] < 800 and d["max"] < 1500, f"{v['name']}: command delay {d}, expected about 500 ms")
 
 first_seq = first_wakes(rs)
 for r in rs:
@@ -93,6 +100,8 @@ for r in rs:
     check((int(r["plain_up_downlink"]) > 0 and int(r["plain_down_downlink"]) > 0) == poll,
           f"{where}: downlink bytes {r['plain_up_downlink']}/{r['plain_down_downlink']}, poll {poll}")
     check(int(r["plain_up_setup"]) == 0, f"{where}: HTTP has no setup exchange, got {r['plain_up_setup']} B")
+    if int(r["commands"]):
+        check(0 < float(r["cmd_delay_us"]) < 1.5e6, f"{where}: command delay {r['cmd_delay_us']} us")
     if "tls=" not in name or "tls=none" in name:
         continue
     offered, resumed, certs = int(r["resume_offered"]), int(r["resumed"]), int(r["cert_msgs"])
