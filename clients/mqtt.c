@@ -19,6 +19,14 @@
  *   CPU, being paho's threads, is in the client CPU figure.
  *   paho's residual lost wake-up (a command delayed 1000 ms, ~3 in 10,000
  *   wakes) is not hidden: it shows in t_client_us.
+ * - Downlink (fleet downlink: true): a persistent session (clean session
+ *   0, client id dev<N>) with a QoS 1 subscription to
+ *   dormant/dev<N>/commands, made when CONNACK says the broker has no
+ *   session yet (the first wake against a fresh broker). The broker sends
+ *   queued commands right after CONNACK, before it reads our PUBLISH, and
+ *   paho acknowledges each as it reads it, so by our PUBACK every queued
+ *   command is in and acknowledged: checking costs no bytes when there is
+ *   nothing to get, and the device never waits for "no command".
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -48,7 +56,8 @@ struct mqtt_wake {
 	MQTTAsync h;
 	struct wake *w;
 	char topic[64];
-	_Atomic uint32_t finished_msgs;
+	_Atomic uint32_t finished_msgs;  /* messages done, plus the subscription when one is made */
+	uint32_t steps;                  /* what must finish before DISCONNECT */
 	_Atomic int done;
 	unsigned char *payload;   /* nmsg * payload_bytes */
 	struct mqtt_msg_ctx *mctx;
@@ -90,7 +99,7 @@ static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *d)
 
 static void message_finished(struct mqtt_wake *mw)
 {
-	if (atomic_fetch_add(&mw->finished_msgs, 1) + 1 < mw->w->nmsg)
+	if (atomic_fetch_add(&mw->finished_msgs, 1) + 1 < mw->steps)
 		return;
 	modem_set_phase(mw->w->mc, PHASE_TEARDOWN);
 	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
@@ -122,11 +131,51 @@ static void on_publish_fail(void *ctx, MQTTAsync_failureData *d)
 	done(m->mw, ERR_PROTOCOL, why);
 }
 
+static void on_subscribe_ok(void *ctx, MQTTAsync_successData *d)
+{
+	struct mqtt_wake *mw = ctx;
+	wake_note_thread(mw->w);
+	if (d && d->alt.qos != 1) {
+		char why[64];
+		snprintf(why, sizeof(why), "SUBACK granted qos %d, asked for 1", d->alt.qos);
+		done(mw, ERR_PROTOCOL, why);
+		return;
+	}
+	message_finished(mw);
+}
+
+static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *d)
+{
+	struct mqtt_wake *mw = ctx;
+	char why[120];
+	snprintf(why, sizeof(why), "subscribe failed: rc=%d %s", d ? d->code : 0, d && d->message ? d->message : "");
+	done(mw, ERR_PROTOCOL, why);
+}
+
 static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
 {
 	struct mqtt_wake *mw = ctx;
 	struct wake *w = mw->w;
 	wake_note_thread(w);
+	mw->steps = w->nmsg;
+	if (w->fleet->downlink && !(d && d->alt.connect.sessionPresent)) {
+		/* No session on the broker yet: ask for the commands once; the
+		 * session keeps the subscription across the device's sleeps. */
+		char ctopic[64];
+		snprintf(ctopic, sizeof(ctopic), "dormant/dev%u/commands", w->device);
+		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+		ro.onSuccess = on_subscribe_ok;
+		ro.onFailure = on_subscribe_fail;
+		ro.context = mw;
+		mw->steps++;
+		int rc = MQTTAsync_subscribe(mw->h, ctopic, 1, &ro);
+		if (rc != MQTTASYNC_SUCCESS) {
+			char why[80];
+			snprintf(why, sizeof(why), "MQTTAsync_subscribe: %s", MQTTAsync_strerror(rc));
+			done(mw, ERR_LIBRARY, why);
+			return;
+		}
+	}
 	modem_set_phase(w->mc, PHASE_DATA);
 	uint32_t len = w->fleet->payload_bytes;
 	for (uint32_t k = 0; k < w->nmsg; k++) {
@@ -178,6 +227,9 @@ static void on_connection_lost(void *ctx, char *cause)
 
 static int on_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
 {
+	struct mqtt_wake *mw = ctx;
+	wake_note_thread(mw->w);
+	wake_command(mw->w, m->payload, (size_t)m->payloadlen); /* one not from this run is ignored */
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
 	return 1;
@@ -209,7 +261,8 @@ static int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *le
 		*ph = down ? PHASE_DOWNLINK : PHASE_DATA;
 		break;
 	case 4: case 5: case 6: case 7: /* PUBACK, PUBREC, PUBREL, PUBCOMP */
-		*ph = PHASE_DATA;
+		/* the device acknowledges only commands; the broker only telemetry */
+		*ph = down ? PHASE_DATA : PHASE_DOWNLINK;
 		break;
 	case 8: case 9: case 10: case 11: /* (UN)SUBSCRIBE and acks: asking for commands */
 		*ph = PHASE_DOWNLINK;
@@ -285,6 +338,13 @@ static void on_nudge_listen(struct loop_src *src, uint32_t events)
 	loop_add(nudge.env->epfd, &nudge.conn, fd, EPOLLIN);
 }
 
+static int keeper_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
+{
+	MQTTAsync_freeMessage(&m); /* the keeper subscribes to nothing */
+	MQTTAsync_free(topic);
+	return 1;
+}
+
 static void keeper_ok(void *ctx, MQTTAsync_successData *d) { atomic_store(&nudge.keeper_state, 1); }
 static void keeper_fail(void *ctx, MQTTAsync_failureData *d) { atomic_store(&nudge.keeper_state, -1); }
 static void keeper_lost(void *ctx, char *cause) { atomic_store(&nudge.keeper_state, -1); }
@@ -311,7 +371,7 @@ static enum dormant_err mqtt_init(const struct adapter_env *env, char *err, size
 	co.MQTTVersion = MQTTVERSION_3_1_1;
 	int rc = MQTTAsync_createWithOptions(&nudge.keeper, uri, "__dormant_nudge__", MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc == MQTTASYNC_SUCCESS)
-		rc = MQTTAsync_setCallbacks(nudge.keeper, NULL, keeper_lost, on_message, NULL);
+		rc = MQTTAsync_setCallbacks(nudge.keeper, NULL, keeper_lost, keeper_message, NULL);
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	o.keepAliveInterval = 0; /* the keeper must never time out */
 	o.cleansession = 1;
@@ -398,7 +458,7 @@ static enum dormant_err mqtt_start(struct wake *w)
 	MQTTAsync_setCallbacks(mw->h, mw, on_connection_lost, on_message, NULL);
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	o.keepAliveInterval = 60;
-	o.cleansession = 1;
+	o.cleansession = w->fleet->downlink ? 0 : 1; /* a session keeps the commands while the device sleeps */
 	o.MQTTVersion = MQTTVERSION_3_1_1; /* the default would retry with 3.1 on refusal */
 	o.connectTimeout = (int)(w->sc->wake_timeout_us / 1000000u);
 	o.onSuccess = on_connect_ok;

@@ -11,7 +11,9 @@
 #include "backend.h"
 #include "engine.h"
 #include "json.h"
+#include "ingest.h"
 #include "mosq.h"
+#include "nginx.h"
 
 
 static void read_first_line(const char *path, char *buf, size_t len)
@@ -62,6 +64,12 @@ int env_write(const char *dir, const char *adapter_versions)
 	fprintf(f, ",\n  \"libyaml\": \"%s\"", yaml_get_version_string());
 	mosq_version(buf, sizeof(buf));
 	fputs(",\n  \"mosquitto\": ", f);
+	json_write_str(f, buf);
+	nginx_version(buf, sizeof(buf));
+	fputs(",\n  \"nginx\": ", f);
+	json_write_str(f, buf);
+	ingest_version(buf, sizeof(buf));
+	fputs(",\n  \"ingest\": ", f);
 	json_write_str(f, buf);
 	fputs(",\n  \"kernel\": ", f);
 	snprintf(buf, sizeof(buf), "%s %s %s", u.sysname, u.release, u.version);

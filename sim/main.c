@@ -119,9 +119,14 @@ static void print_plan(const struct scenario *sc)
 	for (size_t i = 0; i < sc->nfleets; i++) {
 		const struct fleet *f = &sc->fleets[i];
 		snprintf(d, sizeof(d), "%.6gs", (double)f->wake_every_us / 1e6);
-		printf("  fleet %-12s %6u devices  every %s  jitter %.6gs  payload %uB x %u  qos %d  %s\n", f->name,
+		printf("  fleet %-12s %6u devices  every %s  jitter %.6gs  payload %uB x %u  qos %d  %s", f->name,
 		       f->count, d, (double)f->jitter_us / 1e6, f->payload_bytes, f->messages_per_wake, f->qos,
 		       conn_mode_name(f->connection));
+		if (f->downlink)
+			printf("  polls for commands");
+		if (f->command_every_us)
+			printf(", one every %.6gs", (double)f->command_every_us / 1e6);
+		putchar('\n');
 	}
 	printf("%zu variant%s, each %llu wakes and %llu messages:\n", sc->nvariants, sc->nvariants == 1 ? "" : "s",
 	       (unsigned long long)wakes, (unsigned long long)msgs);

@@ -75,7 +75,7 @@ static const struct enum_value qos_values[] = {
 };
 static const struct enum_value bool_values[] = {
 	{ "false", 0, BUILT },
-	{ "true", 1, BUILT }, /* downlink: HTTP only so far, checked per variant */
+	{ "true", 1, BUILT }, /* downlink: MQTT and HTTP so far, checked per variant */
 };
 static const struct enum_value flag_values[] = {
 	{ "false", 0, BUILT },
@@ -1243,10 +1243,10 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 				            "fleet \"%s\" has qos 0 and variant \"%s\" is http: every POST is answered, "
 				            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1",
 				            fl->name, v->name);
-			if (v->protocol != PROTO_HTTP && fl->downlink)
+			if (v->protocol == PROTO_AMQP && fl->downlink)
 				return fail(ld, ld->downlink_at[f], keys[K_DOWNLINK].name,
 				            "fleet \"%s\" checks for commands and variant \"%s\" is %s: downlink is built "
-				            "for http only so far", fl->name, v->name, protocol_name(v->protocol));
+				            "for mqtt and http only so far", fl->name, v->name, protocol_name(v->protocol));
 		}
 	}
 	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))

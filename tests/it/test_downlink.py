@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Commands from the backend to sleeping devices: MQTT (persistent session,
+QoS 1) against mosquitto and HTTP (a poll per wake) through nginx and the
+ingest, over a capture.
+
+Checks: every wake ok; every command the backend sent reached its device
+exactly once, at the device's next wake (about half a wake period later),
+but the last of each device, which may still be pending; MQTT subscribes
+on a device's first wake only and spends no downlink byte on a wake
+without a command, exactly one PUBLISH and its PUBACK on a wake with one;
+HTTP spends a GET and its answer on every wake; IP bytes equal the capture.
+"""
+import sys
+
+from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
+
+need("mosquitto", "nginx", "tshark")
+dormant = sys.argv[1]
+wd = Workdir("downlink")
+scenario = wd.file("downlink.yaml", """
+name: downlink
+seed: 11
+duration: 6s
+fleets:
+  - name: a
+    count: 3
+    wake_every: 1s
+    downlink: true
+    command_every: 2s
+matrix:
+  - protocol: [mqtt, http]
+  - protocol: mqtt
+    tls: ecdsa
+    resume: session-id
+""")
+cap, rundir, rs, sm = run_captured(dormant, wd, scenario)
+for v in sm["variants"]:
+    c, d = v["commands"], v["command_delay_ms"]
+    check(c["issued"] == 9 and c["duplicates"] == 0 and c["not_sent"] == 0 and c["pending"] <= 3 and
+          c["issued"] == c["delivered"] + c["pending"], f"{v['name']}: commands {c}")
+    check(300 < d["p50"] < 800 and d["max"] < 1200, f"{v['name']}: command delay {d}, expected about 500 ms")
+    check(v["messages"]["lost"] == 0, f"{v['name']}: messages {v['messages']}")
+
+# dormant/dev<N>/commands with a 24-byte command: fixed header 2, topic length 2, topic, packet id 2.
+first = first_wakes(rs)
+got = 0
+for r in rs:
+    where = f"{r['variant']} device {r['device']} seq {r['seq']}"
+    n, up, down = int(r["commands"]), int(r["plain_up_downlink"]), int(r["plain_down_downlink"])
+    got += n
+    if r["protocol"] == "http":
+        check(up > 0 and down > 0, f"{where}: a poll costs bytes both ways, got {up}/{down}")
+        continue
+    topic = len(f"dormant/dev{r['device']}/commands")
+    sub = 2 + 2 + 2 + topic + 1 if int(r["seq"]) == first[(r["variant"], r["device"])] else 0  # SUBSCRIBE
+    suback = 5 if sub else 0
+    publish = 2 + 2 + topic + 2 + 24
+    want = (sub + 4 * n, suback + publish * n)
+    check((up, down) == want, f"{where}: {n} commands, downlink bytes up/down {up}/{down}, expected {want}")
+check(got == sum(v["commands"]["delivered"] for v in sm["variants"]), "rows and summary disagree on commands")
+check_bytes_equal_capture(rs, cap)
+print(f"OK: {got} commands delivered to {len(rs)} wakes; MQTT spends downlink bytes only when a command is "
+      f"there; IP bytes equal the capture")
