@@ -105,13 +105,8 @@ enum dormant_err ingest_start(struct server *s, const char *dir, uint16_t broker
 		char listen[8];
 		snprintf(listen, sizeof(listen), "%u", port);
 		char *argv[] = { exe, "--listen", listen, "--broker", broker, "--secret-file", secret_path, NULL };
-		if ((e = server_spawn(s, argv, err, errlen)) != ERR_OK)
-			return e;
-		if ((e = server_wait_ready(s, port, START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
-			s->port = port;
-			return ERR_OK;
-		}
-		if (e == ERR_INTERRUPTED)
+		e = server_start_on(s, argv, port, START_TIMEOUT_MS, err, errlen);
+		if (e == ERR_OK || e == ERR_INTERRUPTED || e == ERR_IO)
 			return e;
 	}
 	return e;

@@ -113,13 +113,9 @@ enum dormant_err nginx_start(struct server *s, const char *dir, uint16_t upstrea
 			return ERR_IO;
 		}
 		char *argv[] = { "nginx", "-p", s->dir, "-c", conf, "-e", "stderr", "-g", "daemon off;", NULL };
-		if ((e = server_spawn(s, argv, err, errlen)) != ERR_OK)
-			return e;
-		if ((e = server_wait_ready(s, port, START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
-			s->port = port;
-			return ERR_OK;
-		}
-		if (e == ERR_INTERRUPTED)
+		/* a port taken meanwhile makes nginx exit at once: try another */
+		e = server_start_on(s, argv, port, START_TIMEOUT_MS, err, errlen);
+		if (e == ERR_OK || e == ERR_INTERRUPTED || e == ERR_IO)
 			return e;
 	}
 	return e;

@@ -175,6 +175,15 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 	}
 }
 
+enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t port, int timeout_ms, char *err,
+                                 size_t errlen)
+{
+	enum dormant_err e = server_spawn(s, argv, err, errlen);
+	if (e == ERR_OK && (e = server_wait_ready(s, port, timeout_ms, err, errlen)) == ERR_OK)
+		s->port = port;
+	return e;
+}
+
 void server_stop(struct server *s)
 {
 	if (s->pid > 0) {

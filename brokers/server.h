@@ -36,6 +36,9 @@ uint16_t server_free_port(void);
 enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, size_t errlen);
 /* Waits until 127.0.0.1:PORT accepts TCP, or the process died, or TIMEOUT_MS passed. */
 enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_ms, char *err, size_t errlen);
+/* server_spawn, then server_wait_ready on PORT; on success S->port = PORT. */
+enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t port, int timeout_ms, char *err,
+                                 size_t errlen);
 void server_stop(struct server *s);
 /* While FD (the run's signalfd) is readable, server_wait_ready() gives up
  * with ERR_INTERRUPTED instead of waiting out its deadline. -1: never. */
