@@ -308,7 +308,7 @@ static int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *le
 		return 1;
 	}
 	if (avail < doff + 3)
-		return doff + 3 > 16 ? -1 : 0;
+		return doff + 3 > MODEM_FRAME_MAX ? -1 : 0;
 	if (p[doff] != 0x00 || p[doff + 1] != 0x53)
 		return -1;
 	switch (p[doff + 2]) {
