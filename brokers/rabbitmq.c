@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -351,34 +352,40 @@ static enum dormant_err start_epmd(struct rabbitmq *r, const char *dir, char *er
 	return server_wait_ready(&r->epmd, r->epmd_port, EPMD_TIMEOUT_MS, err, errlen);
 }
 
+/* The environment of every process of the node (the broker, rabbitmqctl). */
+static void node_env(struct argv_buf *a, const struct rabbitmq *r, const char *dir)
+{
+	arg(a, "env");
+	arg(a, "-i");
+	arg(a, CHILD_PATH);
+	arg(a, "HOME=%s", dir); /* the Erlang cookie goes there */
+	arg(a, "LANG=C.UTF-8");
+	arg(a, TAG_VAR "=%s", r->node);
+	arg(a, "RABBITMQ_NODENAME=%s", r->node);
+	arg(a, "RABBITMQ_USE_LONGNAME=false");
+	arg(a, "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1");
+	arg(a, "RABBITMQ_NODE_PORT=%u", r->amqp);
+	arg(a, "RABBITMQ_DIST_PORT=%u", r->dist);
+	arg(a, "ERL_EPMD_PORT=%u", r->epmd_port);
+	arg(a, "ERL_EPMD_ADDRESS=127.0.0.1");
+	arg(a, "RABBITMQ_MNESIA_BASE=%s/mnesia", dir);
+	arg(a, "RABBITMQ_LOG_BASE=%s/log", dir);
+	arg(a, "RABBITMQ_CONFIG_FILE=%s/config/rabbitmq.conf", dir);
+	arg(a, "RABBITMQ_CONFIG_FILES=%s/config/conf.d/*.conf", dir);
+	arg(a, "RABBITMQ_ADVANCED_CONFIG_FILE=%s/config/advanced.config", dir);
+	arg(a, "RABBITMQ_ENABLED_PLUGINS_FILE=%s/config/enabled_plugins", dir);
+	arg(a, "RABBITMQ_CONF_ENV_FILE=%s/config/rabbitmq-env.conf", dir);
+	arg(a, "RABBITMQ_MOTD_FILE=%s/config/motd", dir);
+	arg(a, "RABBITMQ_PID_FILE=%s/beam.pid", dir);
+	/* every VM of ours: no epmd of its own, distribution on loopback */
+	arg(a, "ERL_ZFLAGS=-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}");
+}
+
 static enum dormant_err spawn_broker(struct rabbitmq *r, const char *dir, char *err, size_t errlen)
 {
 	struct argv_buf a = { .n = 0 };
-	arg(&a, "env");
-	arg(&a, "-i");
-	arg(&a, CHILD_PATH);
-	arg(&a, "HOME=%s", dir); /* the Erlang cookie goes there */
-	arg(&a, "LANG=C.UTF-8");
-	arg(&a, TAG_VAR "=%s", r->node);
+	node_env(&a, r, dir);
 	arg(&a, "NOTIFY_SOCKET=%s/notify", dir); /* exec mode, see the top of this file */
-	arg(&a, "RABBITMQ_NODENAME=%s", r->node);
-	arg(&a, "RABBITMQ_USE_LONGNAME=false");
-	arg(&a, "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1");
-	arg(&a, "RABBITMQ_NODE_PORT=%u", r->amqp);
-	arg(&a, "RABBITMQ_DIST_PORT=%u", r->dist);
-	arg(&a, "ERL_EPMD_PORT=%u", r->epmd_port);
-	arg(&a, "ERL_EPMD_ADDRESS=127.0.0.1");
-	arg(&a, "RABBITMQ_MNESIA_BASE=%s/mnesia", dir);
-	arg(&a, "RABBITMQ_LOG_BASE=%s/log", dir);
-	arg(&a, "RABBITMQ_CONFIG_FILE=%s/config/rabbitmq.conf", dir);
-	arg(&a, "RABBITMQ_CONFIG_FILES=%s/config/conf.d/*.conf", dir);
-	arg(&a, "RABBITMQ_ADVANCED_CONFIG_FILE=%s/config/advanced.config", dir);
-	arg(&a, "RABBITMQ_ENABLED_PLUGINS_FILE=%s/config/enabled_plugins", dir);
-	arg(&a, "RABBITMQ_CONF_ENV_FILE=%s/config/rabbitmq-env.conf", dir);
-	arg(&a, "RABBITMQ_MOTD_FILE=%s/config/motd", dir);
-	arg(&a, "RABBITMQ_PID_FILE=%s/beam.pid", dir);
-	/* every VM of ours: no epmd of its own, distribution on loopback */
-	arg(&a, "ERL_ZFLAGS=-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}");
 	/* ignore SIGINT, as the script does when it is not exec'ing */
 	arg(&a, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+B i");
 	arg(&a, "ERL_CRASH_DUMP=%s/log/erl_crash.dump", dir);
@@ -598,6 +605,96 @@ enum dormant_err rabbitmq_seed(const char *dir, const char *from, char *err, siz
 	if (rc != 0) {
 		snprintf(err, errlen, "rabbitmq: cannot copy %s to %s/mnesia: %s", src, dir, strerror(e));
 		return ERR_IO;
+	}
+	return ERR_OK;
+}
+
+enum dormant_err rabbitmq_command_queues(struct rabbitmq *r, const uint32_t *first, const uint32_t *count, int n,
+                                         char *err, size_t errlen)
+{
+	/* AMQP 1.0 in RabbitMQ 3.10 cannot declare a queue bound to amq.topic
+	 * (/topic and /exchange sources make a new queue on every attach, which
+	 * is never deleted), so the queues are declared, bound and emptied
+	 * here, once per variant, through the node's own API. */
+	char expr[8192];
+	size_t used = (size_t)snprintf(expr, sizeof(expr),
+	        "lists:foreach(fun(D) -> "
+	        "N = list_to_binary(\"dormant.dev\" ++ integer_to_list(D) ++ \".commands\"), "
+	        "Q = rabbit_misc:r(<<\"/\">>, queue, N), "
+	        "rabbit_amqqueue:declare(Q, true, false, [], none, <<\"dormant\">>), "
+	        "{ok, QQ} = rabbit_amqqueue:lookup(Q), "
+	        "rabbit_amqqueue:purge(QQ), "
+	        "ok = rabbit_binding:add({binding, rabbit_misc:r(<<\"/\">>, exchange, <<\"amq.topic\">>), N, Q, []}, "
+	        "<<\"dormant\">>) end, []");
+	for (int i = 0; i < n && used < sizeof(expr); i++)
+		if (count[i])
+			used += (size_t)snprintf(expr + used, sizeof(expr) - used, " ++ lists:seq(%u, %u)", first[i],
+			                         first[i] + count[i] - 1);
+	if (used + 16 >= sizeof(expr)) {
+		snprintf(err, errlen, "rabbitmq: too many device ranges for the command queues");
+		return ERR_INTERNAL;
+	}
+	snprintf(expr + used, sizeof(expr) - used, "), io:format(\"queues ready~n\").");
+	struct argv_buf a = { .n = 0 };
+	node_env(&a, r, r->srv.dir);
+	arg(&a, "/usr/lib/rabbitmq/bin/rabbitmqctl");
+	arg(&a, "-q");
+	arg(&a, "-n");
+	arg(&a, "%s", r->node);
+	arg(&a, "eval");
+	arg(&a, "%s", expr);
+	if (a.overflow) {
+		snprintf(err, errlen, "rabbitmq: command line too long for the command queues");
+		return ERR_INTERNAL;
+	}
+	char log[4300];
+	snprintf(log, sizeof(log), "%s/log/command-queues.log", r->srv.dir);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "rabbitmq: cannot create %s: %s", log, strerror(errno));
+		return ERR_IO;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setpgid(0, 0); /* Ctrl-C is dormant's to handle */
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv("/usr/bin/env", a.v);
+		_exit(127);
+	}
+	close(fd);
+	if (pid < 0) {
+		snprintf(err, errlen, "rabbitmq: fork: %s", strerror(errno));
+		return ERR_SERVER;
+	}
+	/* rabbitmqctl starts a VM of its own: about 0.5 s */
+	int status = 0;
+	uint64_t deadline = clock_mono_ns() + 30ull * 1000000000u;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (clock_mono_ns() > deadline) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			snprintf(err, errlen, "rabbitmq: rabbitmqctl eval (command queues) took over 30 s; see %s", log);
+			return ERR_SERVER;
+		}
+		sleep_ms(20);
+	}
+	char text[600] = "";
+	FILE *f = fopen(log, "r");
+	if (f) {
+		size_t got = fread(text, 1, sizeof(text) - 1, f);
+		text[got] = 0;
+		fclose(f);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !strstr(text, "queues ready")) {
+		snprintf(err, errlen, "rabbitmq: declaring the command queues failed (%s %d): %.300s",
+		         WIFEXITED(status) ? "status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+		         text);
+		return ERR_SERVER;
 	}
 	return ERR_OK;
 }

@@ -52,6 +52,13 @@ struct rabbitmq {
  * is refused (ERR_SERVER): Erlang's TLS-PSK needs code in the broker. */
 enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struct mosq_tls *tls, char *err,
                                 size_t errlen);
+/* Declares (if needed), binds to amq.topic and empties a durable queue
+ * dormant.dev<D>.commands for each device D of the N ranges FIRST[i] ..
+ * FIRST[i] + COUNT[i] - 1: where AMQP devices find the commands the backend
+ * publishes to dormant/dev<D>/commands over MQTT. Runs rabbitmqctl eval
+ * (about 0.5 s); its output goes to DIR/log/command-queues.log. */
+enum dormant_err rabbitmq_command_queues(struct rabbitmq *r, const uint32_t *first, const uint32_t *count, int n,
+                                         char *err, size_t errlen);
 /* Copies the database of a stopped instance in FROM into DIR (created if
  * needed), so that rabbitmq_start(DIR) is a warm start: same node name,
  * about 4-5 s sooner, with FROM's queues and retained messages. */

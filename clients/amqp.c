@@ -9,6 +9,18 @@
  * pre-settled; QoS 1: unsettled, acknowledged by the broker's accepted
  * disposition), then detach, end and close and wait for the broker's close,
  * so the server ends the TLS session cleanly and keeps it for resumption.
+ *
+ * Downlink (fleet downlink: true): a receiver link on the same session from
+ * /amq/queue/dormant.dev<N>.commands, a durable queue bound to amq.topic
+ * that brokers/rabbitmq.c declares for each device (AMQP 1.0 in RabbitMQ
+ * 3.10 cannot: /topic and /exchange sources leave a new queue behind on
+ * every attach). The device grants CMD_CREDIT. RabbitMQ 3.10 answers a
+ * drain request on a classic queue with a session error (fixed only in
+ * later releases), but it answers the credit with a flow whose `available`
+ * says how many messages are ready, before their transfers. proton 0.37
+ * does not decode that field for receivers, so the adapter reads it from
+ * the incoming frames itself: the device knows at once whether commands
+ * wait, and closes after accepting them, without a timeout.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,11 +43,30 @@
 #include "adapter.h"
 #include "clock.h"
 
+#define CMD_CREDIT 8u
+
+/* The incoming frames, seen before proton gets them: for the flow that
+ * says how many commands wait. Frames larger than the buffer (transfers
+ * of big messages) are skipped. */
+struct frame_scan {
+	unsigned char buf[512];
+	size_t len;   /* bytes in buf */
+	size_t skip;  /* bytes of an oversized frame still to pass */
+	int off;      /* the stream made no sense: stop looking */
+};
+
 struct amqp_wake {
 	struct wake *w;
 	pn_connection_driver_t d;
 	pn_session_t *session;
 	pn_link_t *sender;
+	pn_link_t *receiver;      /* downlink: the commands */
+	int cmd_handle;           /* the broker's handle for the commands link; -1 until its attach */
+	int cmd_known;            /* its flow said how many are available */
+	uint32_t cmd_expected, cmd_got;
+	struct frame_scan scan;
+	char *rbuf;
+	size_t rbuf_cap;
 	uint32_t sent, settled;
 	int closing, finished;
 	enum dormant_err err;
@@ -64,16 +95,225 @@ static void fail_condition(struct amqp_wake *a, pn_condition_t *c, const char *w
 	}
 }
 
+/* ---- enough of the AMQP 1.0 type system to read attach and flow ---- */
+
+static uint32_t be32(const unsigned char *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The end of the encoded value at P, or NULL if it runs past END. */
+static const unsigned char *value_end(const unsigned char *p, const unsigned char *end, int depth)
+{
+	if (p >= end || depth > 8)
+		return NULL;
+	unsigned c = *p++;
+	size_t n;
+	switch (c) {
+	case 0x00: /* described: a descriptor, then the value */
+		p = value_end(p, end, depth + 1);
+		return p ? value_end(p, end, depth + 1) : NULL;
+	case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45:
+		return p;
+	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56:
+		n = 1;
+		break;
+	case 0x60: case 0x61:
+		n = 2;
+		break;
+	case 0x70: case 0x71: case 0x72: case 0x73:
+		n = 4;
+		break;
+	case 0x80: case 0x81: case 0x82: case 0x83: case 0x84:
+		n = 8;
+		break;
+	case 0x94: case 0x98:
+		n = 16;
+		break;
+	case 0xa0: case 0xa1: case 0xa3: case 0xc0: case 0xc1: case 0xe0: /* one-byte size */
+		if (p >= end)
+			return NULL;
+		n = 1 + (size_t)*p;
+		break;
+	case 0xb0: case 0xb1: case 0xb3: case 0xd0: case 0xd1: case 0xf0: /* four-byte size */
+		if (end - p < 4)
+			return NULL;
+		n = 4 + (size_t)be32(p);
+		break;
+	default:
+		return NULL;
+	}
+	return (size_t)(end - p) >= n ? p + n : NULL;
+}
+
+/* An unsigned integer at P: 1 (in *V), 0 when null, -1 when something else. */
+static int uint_at(const unsigned char *p, const unsigned char *end, uint64_t *v)
+{
+	if (p >= end)
+		return -1;
+	size_t left = (size_t)(end - p) - 1;
+	switch (*p) {
+	case 0x40: return 0;
+	case 0x43: case 0x44: *v = 0; return 1;
+	case 0x50: case 0x52: case 0x53: if (left < 1) return -1; *v = p[1]; return 1;
+	case 0x60: if (left < 2) return -1; *v = ((uint64_t)p[1] << 8) | p[2]; return 1;
+	case 0x70: if (left < 4) return -1; *v = be32(p + 1); return 1;
+	case 0x80: if (left < 8) return -1; *v = ((uint64_t)be32(p + 1) << 32) | be32(p + 5); return 1;
+	default: return -1;
+	}
+}
+
+/* Field I of the performative whose list starts at P (after the 0x00 0x53 <code>
+ * descriptor): its first byte, or NULL if the list has fewer fields. */
+static const unsigned char *field(const unsigned char *p, const unsigned char *end, unsigned i)
+{
+	if (p >= end)
+		return NULL;
+	uint32_t count;
+	if (*p == 0x45)
+		return NULL;
+	if (*p == 0xc0 && end - p >= 3) {
+		count = p[2];
+		p += 3;
+	} else if (*p == 0xd0 && end - p >= 9) {
+		count = be32(p + 5);
+		p += 9;
+	} else {
+		return NULL;
+	}
+	if (i >= count)
+		return NULL;
+	for (unsigned k = 0; k < i && p; k++)
+		p = value_end(p, end, 0);
+	return p && p < end ? p : NULL;
+}
+
+/* An attach's handle and role (1: receiver, 0: sender); -1 if unreadable. */
+static int attach_fields(const unsigned char *list, const unsigned char *end, uint64_t *handle)
+{
+	const unsigned char *h = field(list, end, 1), *r = field(list, end, 2);
+	if (!h || !r || uint_at(h, end, handle) != 1)
+		return -1;
+	if (*r == 0x41 || (*r == 0x56 && r + 1 < end && r[1]))
+		return 1;
+	return *r == 0x42 || *r == 0x56 ? 0 : -1;
+}
+
+/* A complete incoming frame (SIZE bytes at F): the broker's attach of the
+ * commands link gives its handle; its first flow on that handle how many
+ * commands wait. */
+static void on_frame_in(struct amqp_wake *a, const unsigned char *f, size_t size)
+{
+	size_t doff = (size_t)f[4] * 4;
+	if (f[5] != 0 || size < doff + 4 || f[doff] != 0x00 || f[doff + 1] != 0x53)
+		return;
+	const unsigned char *list = f + doff + 3, *end = f + size;
+	uint64_t h, avail;
+	if (f[doff + 2] == 0x12 && attach_fields(list, end, &h) == 0 && h < 255)
+		a->cmd_handle = (int)h; /* the broker's end is the sender: our commands */
+	else if (f[doff + 2] == 0x13 && a->cmd_handle >= 0 && !a->cmd_known) {
+		const unsigned char *hf = field(list, end, 4), *af = field(list, end, 7);
+		if (hf && uint_at(hf, end, &h) == 1 && h == (uint64_t)a->cmd_handle) {
+			if (!af || uint_at(af, end, &avail) != 1)
+				avail = 0;
+			a->cmd_expected = avail < CMD_CREDIT ? (uint32_t)avail : CMD_CREDIT;
+			a->cmd_known = 1;
+		}
+	}
+}
+
+static void scan_in(struct amqp_wake *a, const unsigned char *p, size_t n)
+{
+	struct frame_scan *s = &a->scan;
+	while (n && !s->off) {
+		if (s->skip) {
+			size_t t = n < s->skip ? n : s->skip;
+			s->skip -= t;
+			p += t;
+			n -= t;
+			continue;
+		}
+		size_t need = s->len < 8 ? 8 : be32(s->buf);
+		size_t t = need - s->len < n ? need - s->len : n;
+		memcpy(s->buf + s->len, p, t);
+		s->len += t;
+		p += t;
+		n -= t;
+		if (s->len < 8)
+			continue;
+		if (s->len == 8 && !memcmp(s->buf, "AMQP", 4)) { /* a protocol header */
+			s->len = 0;
+			continue;
+		}
+		size_t size = be32(s->buf);
+		if (size < 8) {
+			s->off = 1;
+		} else if (size > sizeof(s->buf)) {
+			s->skip = size - s->len;
+			s->len = 0;
+		} else if (s->len == size) {
+			on_frame_in(a, s->buf, size);
+			s->len = 0;
+		}
+	}
+}
+
 static void close_all(struct amqp_wake *a)
 {
 	if (a->closing)
 		return;
 	a->closing = 1;
+	if (a->receiver)
+		pn_link_close(a->receiver);
 	if (a->sender)
 		pn_link_close(a->sender);
 	if (a->session)
 		pn_session_close(a->session);
 	pn_connection_close(a->d.connection);
+}
+
+/* Done once every message is acknowledged and every command that waited is in. */
+static void maybe_close(struct amqp_wake *a)
+{
+	if (a->settled < a->w->nmsg)
+		return;
+	if (a->receiver && (!a->cmd_known || a->cmd_got < a->cmd_expected))
+		return;
+	close_all(a);
+}
+
+/* A command arrived on the receiver: hand it to the wake, accept it. */
+static void take_command(struct amqp_wake *a, pn_delivery_t *dlv)
+{
+	pn_link_t *l = pn_delivery_link(dlv);
+	if (!pn_delivery_readable(dlv) || pn_delivery_partial(dlv))
+		return;
+	size_t len = pn_delivery_pending(dlv);
+	if (len > a->rbuf_cap) {
+		char *b = realloc(a->rbuf, len);
+		if (!b) {
+			fail(a, ERR_NOMEM, "out of memory for a command");
+			close_all(a);
+			return;
+		}
+		a->rbuf = b;
+		a->rbuf_cap = len;
+	}
+	ssize_t got = pn_link_recv(l, a->rbuf, len);
+	pn_message_t *m = pn_message();
+	if (got > 0 && pn_message_decode(m, a->rbuf, (size_t)got) == 0) {
+		pn_data_t *body = pn_message_body(m);
+		pn_data_rewind(body);
+		if (pn_data_next(body) && pn_data_type(body) == PN_BINARY) {
+			pn_bytes_t b = pn_data_get_binary(body);
+			wake_command(a->w, b.start, b.size); /* one not from this run is ignored */
+		}
+	}
+	pn_message_free(m);
+	pn_delivery_update(dlv, PN_ACCEPTED);
+	pn_delivery_settle(dlv);
+	a->cmd_got++;
+	maybe_close(a);
 }
 
 static void send_messages(struct amqp_wake *a)
@@ -116,7 +356,7 @@ static void send_messages(struct amqp_wake *a)
 		}
 	}
 	if (w->qos == 0 && a->settled == w->nmsg)
-		close_all(a);
+		maybe_close(a);
 }
 
 static void on_event(struct amqp_wake *a, pn_event_t *ev)
@@ -128,6 +368,10 @@ static void on_event(struct amqp_wake *a, pn_event_t *ev)
 		break;
 	case PN_DELIVERY: {
 		pn_delivery_t *dlv = pn_event_delivery(ev);
+		if (pn_link_is_receiver(pn_delivery_link(dlv))) {
+			take_command(a, dlv);
+			break;
+		}
 		/* RabbitMQ settles as it accepts (one disposition, settled=true):
 		 * an update is the answer, whether or not the broker also settled. */
 		if (!pn_delivery_updated(dlv))
@@ -143,8 +387,8 @@ static void on_event(struct amqp_wake *a, pn_event_t *ev)
 			                      : state == PN_RELEASED ? "broker released a message"
 			                                             : "broker modified a message");
 		pn_delivery_settle(dlv);
-		if (++a->settled == a->w->nmsg)
-			close_all(a);
+		++a->settled;
+		maybe_close(a);
 		break;
 	}
 	case PN_LINK_REMOTE_CLOSE:
@@ -207,6 +451,7 @@ static size_t amqp_deliver(void *arg, const unsigned char *p, size_t n)
 		pn_rwbytes_t rb = pn_connection_driver_read_buffer(&a->d);
 		take = n < rb.size ? n : rb.size;
 		memcpy(rb.start, p, take);
+		scan_in(a, p, take);
 		pn_connection_driver_read_done(&a->d, take);
 	}
 	process(a);
@@ -232,6 +477,7 @@ static void amqp_free(struct amqp_wake *a)
 	pn_connection_driver_destroy(&a->d);
 	free(a->payload);
 	free(a->enc);
+	free(a->rbuf);
 	free(a);
 }
 
@@ -263,6 +509,16 @@ static enum dormant_err amqp_start(struct wake *w)
 	pn_terminus_set_address(pn_link_target(a->sender), addr);
 	pn_link_set_snd_settle_mode(a->sender, w->qos == 0 ? PN_SND_SETTLED : PN_SND_UNSETTLED);
 	pn_link_open(a->sender);
+	a->cmd_handle = -1;
+	if (w->fleet->downlink) {
+		char rname[48], src[80];
+		snprintf(rname, sizeof(rname), "dev%u-commands", w->device);
+		snprintf(src, sizeof(src), "/amq/queue/dormant.dev%u.commands", w->device);
+		a->receiver = pn_receiver(a->session, rname);
+		pn_terminus_set_address(pn_link_source(a->receiver), src);
+		pn_link_open(a->receiver);
+		pn_link_flow(a->receiver, (int)CMD_CREDIT);
+	}
 	w->adapter = a;
 	process(a);
 	return ERR_OK;
@@ -311,12 +567,40 @@ static int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *le
 		return doff + 3 > MODEM_FRAME_MAX ? -1 : 0;
 	if (p[doff] != 0x00 || p[doff + 1] != 0x53)
 		return -1;
+	/* The commands link (downlink) is told from the telemetry link by the
+	 * handles of its attaches, kept in STATE: bits 0-7 ours + 1, 8-15 the
+	 * broker's + 1. Only commands come down in transfers, and only they get
+	 * the device's dispositions. */
+	const unsigned char *list = p + doff + 3, *end = p + size;
+	uint64_t h;
+	int shift = down ? 8 : 0;
 	switch (p[doff + 2]) {
-	case 0x10: case 0x11: case 0x12: /* open, begin, attach */
+	case 0x10: case 0x11: /* open, begin */
 		*ph = PHASE_SETUP;
 		break;
-	case 0x13: case 0x14: case 0x15: /* flow, transfer, disposition */
-		*ph = PHASE_DATA;
+	case 0x12: { /* attach: ours as receiver, or the broker's as sender, is the commands link */
+		if (avail < size)
+			return size > MODEM_FRAME_MAX ? -1 : 0;
+		int role = attach_fields(list, end, &h);
+		int cmd = role == (down ? 0 : 1);
+		if (cmd && state && h < 255)
+			*state = (*state & ~(0xffu << shift)) | (uint32_t)(h + 1) << shift;
+		*ph = cmd ? PHASE_DOWNLINK : PHASE_SETUP;
+		break;
+	}
+	case 0x13: { /* flow: on the commands link, asking for commands or saying how many wait */
+		if (avail < size)
+			return size > MODEM_FRAME_MAX ? -1 : 0;
+		const unsigned char *hf = field(list, end, 4);
+		uint32_t mine = state ? (*state >> shift) & 0xffu : 0;
+		*ph = mine && hf && uint_at(hf, end, &h) == 1 && h + 1 == mine ? PHASE_DOWNLINK : PHASE_DATA;
+		break;
+	}
+	case 0x14: /* transfer */
+		*ph = down ? PHASE_DOWNLINK : PHASE_DATA;
+		break;
+	case 0x15: /* disposition */
+		*ph = down ? PHASE_DATA : PHASE_DOWNLINK;
 		break;
 	case 0x16: case 0x17: case 0x18: /* detach, end, close */
 		*ph = PHASE_TEARDOWN;

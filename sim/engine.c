@@ -112,7 +112,7 @@ int wake_command(struct wake *w, const void *p, size_t len)
 	if (len != CMD_BYTES)
 		return -1;
 	memcpy(&h, p, sizeof(h));
-	if (h.magic != CMD_MAGIC || h.index >= w->cmds->n || h.device != w->device)
+	if (h.magic != CMD_MAGIC || h.tag != w->cmds->tag || h.index >= w->cmds->n || h.device != w->device)
 		return -1;
 	struct cmd_rec *c = &w->cmds->r[h.index];
 	if (__atomic_fetch_add(&c->recv_count, 1, __ATOMIC_ACQ_REL) == 0)
@@ -144,6 +144,7 @@ static int plan_commands(struct engine *e)
 			n += (uint64_t)f->count * ((sc->duration_us + f->command_every_us - 1) / f->command_every_us);
 	}
 	e->cmds.n = 0;
+	e->cmds.tag = (uint32_t)(clock_mono_ns() ^ ((uint64_t)e->vi << 24)) | 1u;
 	e->cmd_next = 0;
 	e->cmds.r = calloc(n ? n : 1, sizeof(*e->cmds.r));
 	if (!e->cmds.r || n > UINT32_MAX)
@@ -172,7 +173,7 @@ static int send_commands(struct engine *e, struct backend *b, uint64_t now, int 
 			int64_t ms = (int64_t)((due - now + 999999) / 1000000);
 			return ms < timeout ? (int)ms : timeout;
 		}
-		struct cmd_header h = { .magic = CMD_MAGIC, .index = e->cmd_next, .device = c->device };
+		struct cmd_header h = { .magic = CMD_MAGIC, .index = e->cmd_next, .device = c->device, .tag = e->cmds.tag };
 		h.issue_ns = clock_mono_ns();
 		c->issue_ns = h.issue_ns;
 		if (backend_command(b, c->device, &h, sizeof(h)) != 0)
@@ -604,6 +605,21 @@ static void slug(const char *in, char *out, size_t len)
 	out[j] = 0;
 }
 
+/* AMQP devices of downlink fleets read their commands from queues made for them. */
+static enum dormant_err command_queues(struct engine *e, struct broker *b, char *err, size_t errlen)
+{
+	uint32_t first[FLEETS_MAX], count[FLEETS_MAX];
+	int n = 0;
+	for (size_t i = 0; i < e->sc->nfleets; i++)
+		if (e->sc->fleets[i].downlink) {
+			first[n] = e->sc->fleets[i].first_device;
+			count[n++] = e->sc->fleets[i].count;
+		}
+	if (!n || b->kind != BROKER_RABBITMQ)
+		return ERR_OK;
+	return rabbitmq_command_queues(&b->rmq, first, count, n, err, errlen);
+}
+
 /* The variant's message and command tables and device flags. */
 static void free_tables(struct engine *e)
 {
@@ -695,6 +711,12 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 			if (se == ERR_INTERRUPTED)
 				e->interrupted = 1;
 			return se == ERR_IO ? EXIT_IO : se == ERR_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_SERVER;
+		}
+		if (e->v->protocol == PROTO_AMQP && (se = command_queues(e, &broker, err, errlen)) != ERR_OK) {
+			broker_stop(&broker, NULL);
+			tls_profile_destroy(e->tlsp);
+			e->tlsp = NULL;
+			return EXIT_SERVER;
 		}
 		snprintf(host, sizeof(host), "127.0.0.1");
 		e->target.port = broker.device_port;

@@ -185,25 +185,50 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 /* Wire time of each phase, from the modem's socket timestamps: first byte
  * the library wrote in the phase to the last byte the server sent in it. */
-static void phase_times(const struct modem_counts *c, int64_t t[PHASE_COUNT])
+/* Each phase's time on the wire, T, and their union, the wire time: phases
+ * may overlap (a command coming down while the telemetry goes up). */
+static int64_t phase_times(const struct modem_counts *c, int64_t t[PHASE_COUNT])
 {
+	uint64_t from[PHASE_COUNT] = { 0 }, to[PHASE_COUNT] = { 0 };
 	memset(t, 0, sizeof(int64_t) * PHASE_COUNT);
 	if (!c)
-		return;
-	t[PHASE_TCP] = span_us(c->connect_ns, c->established_ns);
-	if (c->tls.used)
-		t[PHASE_TLS] = span_us(c->established_ns, c->ready_ns);
+		return 0;
+	from[PHASE_TCP] = c->connect_ns;
+	to[PHASE_TCP] = c->established_ns;
+	if (c->tls.used) {
+		from[PHASE_TLS] = c->established_ns;
+		to[PHASE_TLS] = c->ready_ns;
+	}
 	for (int p = PHASE_SETUP; p < PHASE_COUNT; p++) {
 		const struct phase_counts *ph = &c->ph[p];
 		if (!ph->first_up_ns)
 			continue;
 		/* bytes the library wrote before TCP and TLS were up waited for them, already counted */
-		uint64_t from = max_u64(ph->first_up_ns, c->ready_ns);
-		uint64_t to = max_u64(ph->last_up_ns, ph->last_down_ns);
+		from[p] = max_u64(ph->first_up_ns, c->ready_ns);
+		to[p] = max_u64(ph->last_up_ns, ph->last_down_ns);
 		if (p == PHASE_TEARDOWN)
-			to = max_u64(to, max_u64(c->lib_eof_ns, c->server_eof_ns));
-		t[p] = span_us(from, to);
+			to[p] = max_u64(to[p], max_u64(c->lib_eof_ns, c->server_eof_ns));
 	}
+	for (int p = 0; p < PHASE_COUNT; p++)
+		t[p] = span_us(from[p], to[p]);
+	/* the union: sweep the intervals in order of their start */
+	int64_t wire = 0;
+	uint64_t reach = 0;
+	for (;;) {
+		int next = -1;
+		for (int p = 0; p < PHASE_COUNT; p++)
+			if (to[p] > from[p] && (next < 0 || from[p] < from[next]))
+				next = p;
+		if (next < 0)
+			break;
+		uint64_t a = max_u64(from[next], reach), b = to[next];
+		if (b > a) {
+			wire += span_us(a, b);
+			reach = b;
+		}
+		to[next] = from[next]; /* taken */
+	}
+	return wire;
 }
 
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c)
@@ -216,10 +241,7 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	int ok = err == ERR_OK;
 
 	int64_t t[PHASE_COUNT];
-	phase_times(c, t);
-	int64_t wire = 0;
-	for (int p = 0; p < PHASE_COUNT; p++)
-		wire += t[p];
+	int64_t wire = phase_times(c, t);
 	int64_t wake_us = span_us(w->start_ns, w->end_ns);
 	int64_t acked_us = span_us(w->start_ns, w->acked_ns);
 	int64_t client = wake_us - wire;

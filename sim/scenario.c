@@ -75,7 +75,7 @@ static const struct enum_value qos_values[] = {
 };
 static const struct enum_value bool_values[] = {
 	{ "false", 0, BUILT },
-	{ "true", 1, BUILT }, /* downlink: MQTT and HTTP so far, checked per variant */
+	{ "true", 1, BUILT }, /* downlink */
 };
 static const struct enum_value flag_values[] = {
 	{ "false", 0, BUILT },
@@ -306,8 +306,8 @@ struct loader {
 	yaml_parser_t parser;
 	struct node *root;
 	struct axes axes;
-	/* where each fleet's qos and downlink are (NULL: defaulted), for rules checked per variant */
-	const struct node *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX], *downlink_at[FLEETS_MAX];
+	/* where each fleet and its qos are (NULL: defaulted), for rules checked per variant */
+	const struct node *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX];
 };
 
 static void node_free(struct node *n)
@@ -1008,7 +1008,6 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 		name_at[i] = seen.value[K_FLEET_NAME];
 		ld->fleet_at[i] = item;
 		ld->qos_at[i] = seen.value[K_FLEET_QOS];
-		ld->downlink_at[i] = seen.value[K_DOWNLINK];
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->fleets[j].name, f->name) == 0)
 				return fail(ld, name_at[i], keys[K_FLEET_NAME].name,
@@ -1243,10 +1242,6 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 				            "fleet \"%s\" has qos 0 and variant \"%s\" is http: every POST is answered, "
 				            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1",
 				            fl->name, v->name);
-			if (v->protocol == PROTO_AMQP && fl->downlink)
-				return fail(ld, ld->downlink_at[f], keys[K_DOWNLINK].name,
-				            "fleet \"%s\" checks for commands and variant \"%s\" is %s: downlink is built "
-				            "for mqtt and http only so far", fl->name, v->name, protocol_name(v->protocol));
 		}
 	}
 	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))

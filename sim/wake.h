@@ -56,7 +56,7 @@ struct cmd_header {
 	uint32_t magic;
 	uint32_t index;    /* into the variant's command table */
 	uint32_t device;
-	uint32_t reserved;
+	uint32_t tag;      /* the variant's: a command left queued by an earlier variant is not ours */
 	uint64_t issue_ns; /* CLOCK_MONOTONIC when the backend published it */
 };
 
@@ -70,6 +70,7 @@ struct cmd_rec {
 
 struct cmd_table {
 	uint32_t n;
+	uint32_t tag;
 	struct cmd_rec *r;
 };
 

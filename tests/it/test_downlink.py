@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Commands from the backend to sleeping devices: MQTT (persistent session,
-QoS 1) against mosquitto and HTTP (a poll per wake) through nginx and the
-ingest, over a capture.
+QoS 1) against mosquitto, AMQP 1.0 (a receiver link on a durable queue)
+against RabbitMQ and HTTP (a poll per wake) through nginx and the ingest,
+over a capture.
 
 Checks: every wake ok; every command the backend sent reached its device
 exactly once, at the device's next wake (about half a wake period later),
 but the last of each device, which may still be pending; MQTT subscribes
 on a device's first wake only and spends no downlink byte on a wake
 without a command, exactly one PUBLISH and its PUBACK on a wake with one;
-HTTP spends a GET and its answer on every wake; IP bytes equal the capture.
+AMQP spends the same bytes on every wake without a command (attach and
+flow) and the same more on every wake with one (its transfer and
+disposition); HTTP spends a GET and its answer on every wake; IP bytes
+equal the capture.
 """
 import sys
 
 from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
 
-need("mosquitto", "nginx", "tshark")
+need("mosquitto", "nginx", "tshark", "/usr/lib/rabbitmq/bin/rabbitmq-server")
 dormant = sys.argv[1]
 wd = Workdir("downlink")
 scenario = wd.file("downlink.yaml", """
@@ -28,7 +32,7 @@ fleets:
     downlink: true
     command_every: 2s
 matrix:
-  - protocol: [mqtt, http]
+  - protocol: [mqtt, amqp, http]
   - protocol: mqtt
     tls: ecdsa
     resume: session-id
@@ -44,12 +48,16 @@ for v in sm["variants"]:
 # dormant/dev<N>/commands with a 24-byte command: fixed header 2, topic length 2, topic, packet id 2.
 first = first_wakes(rs)
 got = 0
+amqp = {}  # commands in the wake -> the set of (up, down) downlink bytes seen
 for r in rs:
     where = f"{r['variant']} device {r['device']} seq {r['seq']}"
     n, up, down = int(r["commands"]), int(r["plain_up_downlink"]), int(r["plain_down_downlink"])
     got += n
     if r["protocol"] == "http":
         check(up > 0 and down > 0, f"{where}: a poll costs bytes both ways, got {up}/{down}")
+        continue
+    if r["protocol"] == "amqp":
+        amqp.setdefault(n, set()).add((up, down))
         continue
     topic = len(f"dormant/dev{r['device']}/commands")
     sub = 2 + 2 + 2 + topic + 1 if int(r["seq"]) == first[(r["variant"], r["device"])] else 0  # SUBSCRIBE
@@ -58,6 +66,11 @@ for r in rs:
     want = (sub + 4 * n, suback + publish * n)
     check((up, down) == want, f"{where}: {n} commands, downlink bytes up/down {up}/{down}, expected {want}")
 check(got == sum(v["commands"]["delivered"] for v in sm["variants"]), "rows and summary disagree on commands")
+check(set(amqp) == {0, 1} and all(len(s) == 1 for s in amqp.values()),
+      f"AMQP downlink bytes per wake should depend on the command count only: {amqp}")
+(e_up, e_down), (c_up, c_down) = next(iter(amqp[0])), next(iter(amqp[1]))
+check(e_up > 0 and e_down > 0 and c_up > e_up and c_down > e_down + 24,
+      f"AMQP downlink bytes: without a command {e_up}/{e_down}, with one {c_up}/{c_down}")
 check_bytes_equal_capture(rs, cap)
 print(f"OK: {got} commands delivered to {len(rs)} wakes; MQTT spends downlink bytes only when a command is "
-      f"there; IP bytes equal the capture")
+      f"there, AMQP {e_up}/{e_down} B without one and {c_up}/{c_down} B with one; IP bytes equal the capture")

@@ -414,9 +414,6 @@ static void test_matrix(void)
 	CHECK_ERROR(BASE "    qos: 0\nmatrix:\n  protocol: [mqtt, http]\n",
 	            "t.yaml:7:10: qos: fleet \"a\" has qos 0 and variant \"http\" is http: every POST is answered, "
 	            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1");
-	CHECK_ERROR(BASE "    downlink: true\nmatrix:\n  protocol: [http, mqtt, amqp]\n",
-	            "t.yaml:7:15: downlink: fleet \"a\" checks for commands and variant \"amqp\" is amqp: downlink is "
-	            "built for mqtt and http only so far");
 	CHECK_ERROR(BASE "    command_every: 10s\n",
 	            "t.yaml:7:20: command_every: commands need devices that check for them: add downlink: true");
 	CHECK_ERROR(BASE "    downlink: true\n    command_every: 10ms\nmatrix:\n  protocol: http\n",

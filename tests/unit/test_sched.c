@@ -46,6 +46,7 @@ static size_t drain(const struct scenario *s, struct sched_wake **out)
 		uint64_t peek = sched_peek(sc);
 		if (n == cap && !(w = realloc(w, (cap *= 2) * sizeof *w)))
 			abort();
+		memset(&w[n], 0, sizeof w[n]); /* the padding too: test_seed compares with memcmp */
 		if (!sched_next(sc, &w[n])) {
 			CHECK_U64_EQ(peek, UINT64_MAX);
 			break;
