@@ -451,8 +451,11 @@ static size_t amqp_deliver(void *arg, const unsigned char *p, size_t n)
 		pn_rwbytes_t rb = pn_connection_driver_read_buffer(&a->d);
 		take = n < rb.size ? n : rb.size;
 		memcpy(rb.start, p, take);
+		int known = a->cmd_known;
 		scan_in(a, p, take);
 		pn_connection_driver_read_done(&a->d, take);
+		if (!known && a->cmd_known)
+			maybe_close(a); /* nothing (more) waits: QoS 0 telemetry has no later event to do it */
 	}
 	process(a);
 	return take;

@@ -26,7 +26,11 @@
  *   queued commands right after CONNACK, before it reads our PUBLISH, and
  *   paho acknowledges each as it reads it, so by our PUBACK every queued
  *   command is in and acknowledged: checking costs no bytes when there is
- *   nothing to get, and the device never waits for "no command".
+ *   nothing to get, and the device never waits for "no command". At QoS 0
+ *   nothing comes back for the telemetry, so the device subscribes again
+ *   every wake: the SUBACK follows the queued commands and marks their end
+ *   (28 + 5 bytes a wake; without it a command could arrive after the
+ *   DISCONNECT and wait a whole wake more).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -158,9 +162,10 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
 	struct wake *w = mw->w;
 	wake_note_thread(w);
 	mw->steps = w->nmsg;
-	if (w->fleet->downlink && !(d && d->alt.connect.sessionPresent)) {
+	if (w->fleet->downlink && (w->qos == 0 || !(d && d->alt.connect.sessionPresent))) {
 		/* No session on the broker yet: ask for the commands once; the
-		 * session keeps the subscription across the device's sleeps. */
+		 * session keeps the subscription across the device's sleeps. At
+		 * QoS 0 the SUBACK is also the mark that every queued command is in. */
 		char ctopic[64];
 		snprintf(ctopic, sizeof(ctopic), "dormant/dev%u/commands", w->device);
 		MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;

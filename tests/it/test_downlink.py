@@ -33,6 +33,8 @@ fleets:
     command_every: 2s
 matrix:
   - protocol: [mqtt, amqp, http]
+  - protocol: [mqtt, amqp]   # QoS 0: no telemetry ack to mark the end of the queued commands
+    qos: 0
   - protocol: mqtt
     tls: ecdsa
     resume: session-id
@@ -57,20 +59,23 @@ for r in rs:
         check(up > 0 and down > 0, f"{where}: a poll costs bytes both ways, got {up}/{down}")
         continue
     if r["protocol"] == "amqp":
-        amqp.setdefault(n, set()).add((up, down))
+        amqp.setdefault((r["qos"], n), set()).add((up, down))
         continue
     topic = len(f"dormant/dev{r['device']}/commands")
-    sub = 2 + 2 + 2 + topic + 1 if int(r["seq"]) == first[(r["variant"], r["device"])] else 0  # SUBSCRIBE
+    # SUBSCRIBE on the first wake (no session yet), and every wake at QoS 0 (its SUBACK marks the end)
+    again = int(r["seq"]) == first[(r["variant"], r["device"])] or r["qos"] == "0"
+    sub = 2 + 2 + 2 + topic + 1 if again else 0
     suback = 5 if sub else 0
     publish = 2 + 2 + topic + 2 + 24
     want = (sub + 4 * n, suback + publish * n)
     check((up, down) == want, f"{where}: {n} commands, downlink bytes up/down {up}/{down}, expected {want}")
 check(got == sum(v["commands"]["delivered"] for v in sm["variants"]), "rows and summary disagree on commands")
-check(set(amqp) == {0, 1} and all(len(s) == 1 for s in amqp.values()),
+check(set(amqp) == {("0", 0), ("0", 1), ("1", 0), ("1", 1)} and all(len(s) == 1 for s in amqp.values()),
       f"AMQP downlink bytes per wake should depend on the command count only: {amqp}")
-(e_up, e_down), (c_up, c_down) = next(iter(amqp[0])), next(iter(amqp[1]))
+(e_up, e_down), (c_up, c_down) = next(iter(amqp[("1", 0)])), next(iter(amqp[("1", 1)]))
+check(amqp[("0", 0)] == amqp[("1", 0)] and amqp[("0", 1)] == amqp[("1", 1)], f"AMQP QoS 0 and 1 differ: {amqp}")
 check(e_up > 0 and e_down > 0 and c_up > e_up and c_down > e_down + 24,
       f"AMQP downlink bytes: without a command {e_up}/{e_down}, with one {c_up}/{c_down}")
 check_bytes_equal_capture(rs, cap)
-print(f"OK: {got} commands delivered to {len(rs)} wakes; MQTT spends downlink bytes only when a command is "
+print(f"OK: {got} commands delivered to {len(rs)} wakes; MQTT at QoS 1 spends downlink bytes only when a command is "
       f"there, AMQP {e_up}/{e_down} B without one and {c_up}/{c_down} B with one; IP bytes equal the capture")
