@@ -307,6 +307,46 @@ static void summary_table(FILE *f, struct rundata *rd)
 	      f);
 }
 
+/* What checking for commands costs, and how long commands waited. */
+static void downlink_table(FILE *f, struct rundata *rd)
+{
+	int d = -1;
+	for (int p = 0; p < RD_PHASES; p++)
+		if (!strcmp(rd_phase_names[p], "downlink"))
+			d = p;
+	fputs("<h3 id=\"downlink\">Downlink: commands</h3>\n<div class=\"scroll\"><table>\n<thead><tr>"
+	      "<th class=\"l\" rowspan=\"2\">variant</th><th class=\"grp\" colspan=\"3\">commands</th>"
+	      "<th class=\"grp\" colspan=\"2\">delay, ms</th><th class=\"grp\" colspan=\"2\">plaintext bytes / wake</th>"
+	      "<th class=\"grp\" colspan=\"2\">IP bytes / wake</th></tr>\n<tr><th class=\"grp\">checks</th><th>sent</th>"
+	      "<th>received</th><th class=\"grp\">p50</th><th>p99</th><th class=\"grp\">up</th><th>down</th>"
+	      "<th class=\"grp\">up</th><th>down</th></tr></thead>\n<tbody>\n",
+	      f);
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct rd_variant *v = &rd->v[i];
+		if (!(v->polls > 0) || d < 0 || !v->ok)
+			continue;
+		double n = (double)v->ok;
+		fputs("<tr><td class=\"l\">", f);
+		report_esc(f, v->name);
+		fputs("</td>", f);
+		td_num(f, v->polls, 0, 1);
+		td_num(f, v->cmd_issued, 0, 0);
+		td_num(f, (double)v->commands, 0, 0);
+		td_auto(f, samples_pct(&v->cmd_delay_ms, 50), 1);
+		td_auto(f, samples_pct(&v->cmd_delay_ms, 99), 0);
+		td_num(f, v->ph[d][RD_PLAIN_UP] / n, 0, 1);
+		td_num(f, v->ph[d][RD_PLAIN_DOWN] / n, 0, 0);
+		td_num(f, v->ph[d][RD_IP_UP] / n, 0, 1);
+		td_num(f, v->ph[d][RD_IP_DOWN] / n, 0, 0);
+		fputs("</tr>\n", f);
+	}
+	fputs("</tbody></table></div>\n<p class=\"sub\">The downlink phase of every wake that checked: MQTT's "
+	      "commands come with its persistent session (nothing to ask), AMQP's through a receiver link, HTTP's "
+	      "by a GET poll. <b>delay</b>: from the backend's publish to the device's receipt; commands wait for "
+	      "the device's next wake.</p>\n",
+	      f);
+}
+
 static void tls_table(FILE *f, struct rundata *rd)
 {
 	fputs("<h3 id=\"tls\">TLS handshakes</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\" "
@@ -450,6 +490,11 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	fputs("</p></header>\n<nav><a href=\"#summary\">Summary</a>", f);
 	if (rd->any_tls)
 		fputs("<a href=\"#tls\">TLS</a>", f);
+	int anypoll = 0;
+	for (size_t i = 0; i < rd->nv; i++)
+		anypoll |= rd->v[i].polls > 0;
+	if (anypoll)
+		fputs("<a href=\"#downlink\">Downlink</a>", f);
 	int anyfail = 0;
 	for (size_t i = 0; i < rd->nv; i++)
 		anyfail |= rd->v[i].failed > 0;
@@ -467,6 +512,8 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	summary_table(f, rd);
 	if (rd->any_tls)
 		tls_table(f, rd);
+	if (anypoll)
+		downlink_table(f, rd);
 	if (anyfail)
 		failures_table(f, rd);
 	fputs("</section>\n", f);

@@ -17,7 +17,7 @@ const char *const rd_total_names[RD_TOTALS] = { "plain_up", "plain_down", "strea
 enum col {
 	C_VARIANT, C_PROTOCOL, C_BROKER, C_TLS, C_RESUME, C_QOS, C_OUTCOME, C_ERROR_KIND, C_ERROR_DETAIL,
 	C_T_WAKE, C_T_ACKED, C_E2E, C_CPU, C_HEAP, C_TLS_HEAP, C_RESUMED, C_REFUSED, C_T_TLS, C_TLS_HS_CPU,
-	C_TLS_CPU, C_TLS_SESSION, C__NAMED
+	C_TLS_CPU, C_TLS_SESSION, C_COMMANDS, C_CMD_DELAY, C__NAMED
 };
 
 static const struct {
@@ -46,6 +46,8 @@ static const struct {
 	[C_TLS_HS_CPU] = { "tls_hs_cpu_us", RD_HAS_TLS_CPU, 0 },
 	[C_TLS_CPU] = { "tls_cpu_us", RD_HAS_TLS_CPU, 0 },
 	[C_TLS_SESSION] = { "tls_session_bytes", 0, 0 },
+	[C_COMMANDS] = { "commands", 0, 0 },
+	[C_CMD_DELAY] = { "cmd_delay_us", 0, 0 },
 };
 
 struct colmap {
@@ -242,9 +244,13 @@ static int read_row(struct rundata *rd, const struct colmap *m, char **f, int nf
 	    add_sample(&v->acked_ms, num(f, nf, m->named[C_T_ACKED]) / 1000.0) ||
 	    add_sample(&v->e2e_ms, num(f, nf, m->named[C_E2E]) / 1000.0) ||
 	    add_sample(&v->cpu_us, num(f, nf, m->named[C_CPU])) ||
+	    add_sample(&v->cmd_delay_ms, num(f, nf, m->named[C_CMD_DELAY]) / 1000.0) ||
 	    add_sample(&v->heap_kib, m->named[C_HEAP] >= 0 ? num(f, nf, m->named[C_HEAP]) * m->heap_scale
 	                                                   : num(f, nf, m->named[C_TLS_HEAP]) * m->tls_heap_scale))
 		return -1;
+	double cmds = num(f, nf, m->named[C_COMMANDS]);
+	if (!isnan(cmds))
+		v->commands += (uint64_t)cmds;
 	for (int t = 0; t < RD_TOTALS; t++) {
 		double x = num(f, nf, m->total[t]);
 		if (!isnan(x)) {
@@ -312,6 +318,8 @@ static void read_summary(struct rundata *rd)
 		v->unacked = json_num_at(j, "messages.unacked", NAN);
 		v->lib_us_per_wake = json_num_at(j, "cpu.library_us_per_wake", NAN);
 		v->interrupted = json_num_at(j, "interrupted", 0) != 0;
+		v->cmd_issued = json_num_at(j, "commands.issued", NAN);
+		v->polls = json_num_at(j, "commands.polls", NAN);
 	}
 }
 
@@ -420,6 +428,7 @@ void rundata_free(struct rundata *rd)
 		samples_free(&v->wake_ms);
 		samples_free(&v->acked_ms);
 		samples_free(&v->e2e_ms);
+		samples_free(&v->cmd_delay_ms);
 		samples_free(&v->cpu_us);
 		samples_free(&v->heap_kib);
 		for (int k = 0; k < 2; k++) {

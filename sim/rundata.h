@@ -65,8 +65,11 @@ struct rd_variant {
 	double ph[RD_PHASES][RD_COUNTERS];       /* sums over ok wakes */
 	struct rd_handshakes hs[2];
 	uint64_t resume_refused;
+	uint64_t commands;                       /* commands received, over ok wakes */
+	struct samples cmd_delay_ms;             /* cmd_delay_us / 1000, wakes that got one */
 	/* from summary.json; NaN when absent */
 	double expected, late, sent, received, lost, dups, unacked, lib_us_per_wake;
+	double cmd_issued, polls;                /* commands sent by the backend; wakes that checked */
 	int interrupted;
 };
 

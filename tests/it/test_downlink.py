@@ -14,6 +14,7 @@ flow) and the same more on every wake with one (its transfer and
 disposition); HTTP spends a GET and its answer on every wake; IP bytes
 equal the capture.
 """
+import os
 import sys
 
 from itlib import Workdir, check, check_bytes_equal_capture, first_wakes, need, run_captured
@@ -77,5 +78,9 @@ check(amqp[("0", 0)] == amqp[("1", 0)] and amqp[("0", 1)] == amqp[("1", 1)], f"A
 check(e_up > 0 and e_down > 0 and c_up > e_up and c_down > e_down + 24,
       f"AMQP downlink bytes: without a command {e_up}/{e_down}, with one {c_up}/{c_down}")
 check_bytes_equal_capture(rs, cap)
+html = open(os.path.join(rundir, "report.html")).read()
+section = html.split('id="downlink"', 1)[1].split("</table>", 1)[0] if 'id="downlink"' in html else ""
+check(section and all(f">{v['name']}<" in section for v in sm["variants"]),
+      "report.html lacks the downlink table or one of its variants")
 print(f"OK: {got} commands delivered to {len(rs)} wakes; MQTT at QoS 1 spends downlink bytes only when a command is "
       f"there, AMQP {e_up}/{e_down} B without one and {c_up}/{c_down} B with one; IP bytes equal the capture")
