@@ -81,7 +81,9 @@
 #define DRAIN_MAX (8u << 20)
 /* Thousands of devices behind nginx; suspended POSTs count against it too. */
 #define CONNECTION_LIMIT 4096
-#define CONNECTION_TIMEOUT_S 60
+/* Above nginx's 60 s upstream keep-alive: if we closed an idle upstream
+ * connection as nginx reused it, nginx would answer the POST with a 502. */
+#define CONNECTION_TIMEOUT_S 75
 #define COMMANDS_MAX 64
 /* Device names are dense small numbers: the low bits spread them evenly. */
 #define DEVQ_BUCKETS 4096

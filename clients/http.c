@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include <curl/curl.h>
 
 #include "adapter.h"
@@ -153,30 +155,43 @@ static enum dormant_err curl_err_kind(CURLcode rc)
 	}
 }
 
+/* The wake ends before its last request (an error answer): curl keeps
+ * the connection for reuse, since only the last request forbids it, so the
+ * modem would see no EOF until nginx's keep-alive timeout. Shut it down:
+ * a device that gives up closes its connection. */
+static void end_early(struct http_wake *hw, enum dormant_err err, const char *detail)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+	if (curl_easy_getinfo(hw->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
+		shutdown(fd, SHUT_RDWR);
+	curl_multi_remove_handle(H.multi, hw->easy);
+	done(hw, err, detail);
+}
+
 /* Request STEP of HW finished with RC (curl thread). */
 static void step_done(struct http_wake *hw, CURLcode rc)
 {
 	struct wake *w = hw->w;
 	wake_note_thread(w);
-	curl_multi_remove_handle(H.multi, hw->easy);
 	if (atomic_load(&hw->aborted)) {
-		done(hw, ERR_TIMEOUT, "aborted at the wake's deadline");
+		end_early(hw, ERR_TIMEOUT, "aborted at the wake's deadline");
 		return;
 	}
 	if (rc != CURLE_OK) {
 		char d[160];
 		snprintf(d, sizeof(d), "%s %s: %.100s", hw->step < w->nmsg ? "POST" : "GET", curl_easy_strerror(rc),
 		         hw->errbuf);
-		done(hw, curl_err_kind(rc), d);
+		end_early(hw, curl_err_kind(rc), d);
 		return;
 	}
 	curl_easy_getinfo(hw->easy, CURLINFO_RESPONSE_CODE, &hw->status);
 	if (hw->status == 401 || hw->status < 200 || hw->status > 299) {
 		char d[96];
 		snprintf(d, sizeof(d), "%s answered HTTP %ld", hw->step < w->nmsg ? "POST" : "GET", hw->status);
-		done(hw, hw->status == 401 ? ERR_AUTH : ERR_PROTOCOL, d);
+		end_early(hw, hw->status == 401 ? ERR_AUTH : ERR_PROTOCOL, d);
 		return;
 	}
+	curl_multi_remove_handle(H.multi, hw->easy);
 	if (hw->step < w->nmsg)
 		wake_message_acked(w, hw->step);
 	else if (hw->status == 200 && hw->command_len)
@@ -192,9 +207,16 @@ static void step_done(struct http_wake *hw, CURLcode rc)
 static void take_queue(void)
 {
 	pthread_mutex_lock(&H.lock);
-	struct http_wake *q = H.queue;
+	struct http_wake *q = H.queue, *fifo = NULL;
 	H.queue = NULL;
 	pthread_mutex_unlock(&H.lock);
+	while (q) { /* pushed newest first: started first, connects first */
+		struct http_wake *n = q->next;
+		q->next = fifo;
+		fifo = q;
+		q = n;
+	}
+	q = fifo;
 	while (q) {
 		struct http_wake *hw = q;
 		q = q->next;

@@ -151,6 +151,8 @@ fleets:
   - name: s
     count: 2
     wake_every: 1s
+    messages_per_wake: 2   # the 401 ends the wake before its last request
+    downlink: true
 matrix:
   protocol: http
 """)
@@ -161,6 +163,8 @@ check(len(brs) >= 4, f"wrong token: {len(brs)} rows")
 for r in brs:
     check(r["outcome"] != "ok" and r["error_kind"] == "auth" and "401" in r["error_detail"],
           f"wrong token: row {r['device']}/{r['seq']}: {r['outcome']} {r['error_kind']} {r['error_detail']}")
+    check(int(r["t_wake_us"]) < 1000000, f"wrong token: wake {r['device']}/{r['seq']} took {r['t_wake_us']} us: "
+          "the device must close its connection when it gives up")
 fails = summary(rd)["variants"][0]["failures"]
 check(fails.get("auth") == len(brs), f"wrong token: summary failures {fails}")
 check(not left_behind(rd), f"wrong token: processes left: {left_behind(rd)}")
