@@ -73,6 +73,9 @@ enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq
 	 * first, mosquitto exits at once and we try another. */
 	for (int attempt = 0; attempt < PORT_TRIES; attempt++) {
 		uint16_t port = server_free_port(), backend_port = server_free_port();
+		/* each is the kernel's pick of a port free at that moment: they may be the same */
+		for (int k = 0; k < 8 && backend_port == port; k++)
+			backend_port = server_free_port();
 		if (!port || !backend_port || write_conf(conf, port, backend_port, tls) != 0) {
 			snprintf(err, errlen, "mosquitto: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;

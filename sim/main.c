@@ -216,7 +216,7 @@ static int cmd_run(int argc, char **argv)
 
 	char rundir[4096] = "", err[2048] = "";
 	int rc = engine_run(sc, &o, rundir, sizeof(rundir), err, sizeof(err));
-	if (err[0])
+	if (err[0] && rc != EXIT_OK) /* a server start that a retry fixed leaves its message behind */
 		fprintf(stderr, "dormant: %s\n", err);
 	if (rundir[0])
 		printf("results: %s\n", rundir);
