@@ -49,7 +49,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -647,44 +646,20 @@ enum dormant_err rabbitmq_command_queues(struct rabbitmq *r, const uint32_t *fir
 		snprintf(err, errlen, "rabbitmq: command line too long for the command queues");
 		return ERR_INTERNAL;
 	}
-	char log[4300];
-	snprintf(log, sizeof(log), "%s/log/command-queues.log", r->srv.dir);
-	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "rabbitmq: cannot create %s: %s", log, strerror(errno));
-		return ERR_IO;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setpgid(0, 0); /* Ctrl-C is dormant's to handle */
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv("/usr/bin/env", a.v);
-		_exit(127);
-	}
-	close(fd);
-	if (pid < 0) {
-		snprintf(err, errlen, "rabbitmq: fork: %s", strerror(errno));
-		return ERR_SERVER;
-	}
-	/* rabbitmqctl starts a VM of its own: about 0.5 s */
+	/* rabbitmqctl starts a VM of its own: about 0.5 s. As a registered
+	 * child, Ctrl-C and dormant's exit stop it like the servers. */
+	struct server ctl = { 0 };
+	snprintf(ctl.name, sizeof(ctl.name), "rabbitmqctl");
+	snprintf(ctl.dir, sizeof(ctl.dir), "%s", r->srv.dir);
+	snprintf(ctl.log, sizeof(ctl.log), "%s/log/command-queues.log", r->srv.dir);
 	int status = 0;
-	uint64_t deadline = clock_mono_ns() + 30ull * 1000000000u;
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (clock_mono_ns() > deadline) {
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			snprintf(err, errlen, "rabbitmq: rabbitmqctl eval (command queues) took over 30 s; see %s", log);
-			return ERR_SERVER;
-		}
-		sleep_ms(20);
-	}
+	enum dormant_err e = server_spawn(&ctl, a.v, err, errlen);
+	if (e == ERR_OK)
+		e = server_wait_exit(&ctl, 30000, &status, err, errlen);
+	if (e != ERR_OK)
+		return e;
 	char text[600] = "";
-	FILE *f = fopen(log, "r");
+	FILE *f = fopen(ctl.log, "r");
 	if (f) {
 		size_t got = fread(text, 1, sizeof(text) - 1, f);
 		text[got] = 0;

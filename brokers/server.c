@@ -184,6 +184,31 @@ enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t 
 	return e;
 }
 
+enum dormant_err server_wait_exit(struct server *s, int timeout_ms, int *status, char *err, size_t errlen)
+{
+	uint64_t deadline = clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		if (waitpid(s->pid, status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			unregister(s);
+			return ERR_OK;
+		}
+		struct pollfd pfd = { .fd = interrupt_fd, .events = POLLIN };
+		if (interrupt_fd >= 0 && poll(&pfd, 1, 0) > 0) {
+			snprintf(err, errlen, "interrupted while %s was running", s->name);
+			server_stop(s);
+			return ERR_INTERRUPTED;
+		}
+		if (clock_mono_ns() > deadline) {
+			snprintf(err, errlen, "%s did not finish within %d ms; log %s", s->name, timeout_ms, s->log);
+			server_stop(s);
+			return ERR_SERVER;
+		}
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 void server_stop(struct server *s)
 {
 	if (s->pid > 0) {

@@ -39,6 +39,11 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 /* server_spawn, then server_wait_ready on PORT; on success S->port = PORT. */
 enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t port, int timeout_ms, char *err,
                                  size_t errlen);
+/* For a command started with server_spawn: waits up to TIMEOUT_MS for it to
+ * exit by itself, its wait status in *STATUS. Past the deadline, or when the
+ * interrupt fd is readable, it is stopped and ERR_SERVER / ERR_INTERRUPTED
+ * returned. */
+enum dormant_err server_wait_exit(struct server *s, int timeout_ms, int *status, char *err, size_t errlen);
 void server_stop(struct server *s);
 /* While FD (the run's signalfd) is readable, server_wait_ready() gives up
  * with ERR_INTERRUPTED instead of waiting out its deadline. -1: never. */

@@ -716,7 +716,9 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 			broker_stop(&broker, NULL);
 			tls_profile_destroy(e->tlsp);
 			e->tlsp = NULL;
-			return EXIT_SERVER;
+			if (se == ERR_INTERRUPTED)
+				e->interrupted = 1;
+			return se == ERR_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_SERVER;
 		}
 		snprintf(host, sizeof(host), "127.0.0.1");
 		e->target.port = broker.device_port;
