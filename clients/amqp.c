@@ -553,7 +553,7 @@ static int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *le
 		*ph = PHASE_SETUP;
 		return 1;
 	}
-	size_t size = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+	size_t size = be32(p);
 	size_t doff = (size_t)p[4] * 4;
 	if (size < 8 || doff < 8 || doff > size)
 		return -1;

@@ -301,6 +301,20 @@ static void http_wake_free(struct http_wake *hw)
 	free(hw);
 }
 
+/* LIST with the N headers appended, or NULL (LIST freed) when an append fails. */
+static struct curl_slist *append_all(struct curl_slist *list, const char *const *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct curl_slist *t = curl_slist_append(list, h[i]);
+		if (!t) { /* a failed append leaves the list as it was */
+			curl_slist_free_all(list);
+			return NULL;
+		}
+		list = t;
+	}
+	return list;
+}
+
 static enum dormant_err http_start(struct wake *w)
 {
 	struct http_wake *hw = calloc(1, sizeof(*hw));
@@ -318,29 +332,13 @@ static enum dormant_err http_start(struct wake *w)
 	snprintf(cto, sizeof(cto), "::127.0.0.1:%u", w->modem_port);
 	snprintf(hw->url_post, sizeof(hw->url_post), "http://127.0.0.1/devices/dev%u/messages", w->device);
 	snprintf(hw->url_get, sizeof(hw->url_get), "http://127.0.0.1/devices/dev%u/commands", w->device);
-	struct curl_slist *p = NULL, *g = NULL, *c = NULL;
-	int ok = hw->payload && hw->easy;
-	/* Each append checks: a failed one returns NULL and leaves the list as it was. */
-	const char *post[] = { auth, "Content-Type: application/octet-stream", "Accept:", "Expect:" };
-	for (size_t i = 0; ok && i < sizeof(post) / sizeof(post[0]); i++) {
-		struct curl_slist *t = curl_slist_append(p, post[i]);
-		ok = t != NULL;
-		if (t)
-			p = t;
-	}
-	const char *get[] = { auth, "Accept:" };
-	for (size_t i = 0; ok && i < sizeof(get) / sizeof(get[0]); i++) {
-		struct curl_slist *t = curl_slist_append(g, get[i]);
-		ok = t != NULL;
-		if (t)
-			g = t;
-	}
-	if (ok)
-		ok = (c = curl_slist_append(NULL, cto)) != NULL;
-	hw->post_hdrs = p;
-	hw->get_hdrs = g;
-	hw->connect_to = c;
-	if (!ok) {
+	const char *const post[] = { auth, "Content-Type: application/octet-stream", "Accept:", "Expect:" };
+	const char *const get[] = { auth, "Accept:" };
+	const char *const to[] = { cto };
+	hw->post_hdrs = append_all(NULL, post, sizeof(post) / sizeof(post[0]));
+	hw->get_hdrs = append_all(NULL, get, sizeof(get) / sizeof(get[0]));
+	hw->connect_to = append_all(NULL, to, 1);
+	if (!hw->payload || !hw->easy || !hw->post_hdrs || !hw->get_hdrs || !hw->connect_to) {
 		http_wake_free(hw);
 		return ERR_NOMEM;
 	}
@@ -395,14 +393,6 @@ static void http_reap(struct wake *w)
 #define HQ_COUNT(s) ((s) & 31u)
 #define HQ_MAX 26u
 
-static const unsigned char *find_crlfcrlf(const unsigned char *p, size_t n)
-{
-	for (size_t i = 3; i < n; i++)
-		if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
-			return p + i + 1;
-	return NULL;
-}
-
 /* Value of header NAME (lowercase, with the colon) in the head P..END, or NULL. */
 static const unsigned char *header(const unsigned char *p, const unsigned char *end, const char *name)
 {
@@ -425,9 +415,10 @@ static const unsigned char *header(const unsigned char *p, const unsigned char *
 static int http_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph,
                       uint32_t *state)
 {
-	const unsigned char *body = find_crlfcrlf(p, avail);
-	if (!body)
+	const unsigned char *end_of_head = memmem(p, avail, "\r\n\r\n", 4);
+	if (!end_of_head)
 		return 0;
+	const unsigned char *body = end_of_head + 4;
 	size_t head = (size_t)(body - p);
 	if (header(p, body, "transfer-encoding:"))
 		return -1; /* chunked: neither side here sends it */
