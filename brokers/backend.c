@@ -73,7 +73,7 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
 	uint64_t now = clock_mono_ns();
 	quickack(m);
 	atomic_fetch_add(&b->received, 1);
-	if (msg_table_receipt(b->t, msg->payload, (size_t)msg->payloadlen, now) != 0)
+	if (ledger_receipt(b->t, msg->payload, (size_t)msg->payloadlen, now) != 0)
 		atomic_fetch_add(&b->foreign, 1);
 }
 

@@ -1,6 +1,6 @@
 /* backend.h: dormant's own consumer on the server side.
  * It subscribes to every device topic and records, for each message the
- * devices sent, when it arrived and how often (sim/wake.h struct msg_table):
+ * devices sent, when it arrived and how often (sim/core/ledger.h struct msg_table):
  * the source of end-to-end latency, loss and duplicate figures. It runs on
  * libmosquitto's thread, not on paho's, so it never competes with the
  * devices' library for paho's two global threads.
@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "wake.h"
+#include "ledger.h"
 
 #define BACKEND_TOPIC_FILTER "dormant/+/telemetry"
 

@@ -107,20 +107,12 @@ void wake_message(struct wake *w, uint32_t k, unsigned char *buf, uint32_t len)
 
 int wake_command(struct wake *w, const void *p, size_t len)
 {
-	uint64_t now = clock_mono_ns();
-	struct cmd_header h;
-	if (len != CMD_BYTES)
+	uint64_t waited;
+	if (ledger_command(w->cmds, w->device, p, len, clock_mono_ns(), &waited) != 0)
 		return -1;
-	memcpy(&h, p, sizeof(h));
-	if (h.magic != CMD_MAGIC || h.tag != w->cmds->tag || h.index >= w->cmds->n || h.device != w->device)
-		return -1;
-	struct cmd_rec *c = &w->cmds->r[h.index];
-	if (__atomic_fetch_add(&c->recv_count, 1, __ATOMIC_ACQ_REL) == 0)
-		__atomic_store_n(&c->recv_ns, now, __ATOMIC_RELEASE);
 	__atomic_fetch_add(&w->commands, 1, __ATOMIC_RELAXED);
-	uint64_t d = now > h.issue_ns ? now - h.issue_ns : 0;
-	if (d > w->cmd_delay_ns)
-		w->cmd_delay_ns = d; /* one adapter thread per wake writes it */
+	if (waited > w->cmd_delay_ns)
+		w->cmd_delay_ns = waited; /* one adapter thread per wake writes it */
 	return 0;
 }
 
@@ -224,30 +216,6 @@ void wake_note_thread(struct wake *w)
 	if (!known && e->nth < MAX_LIB_THREADS && pthread_getcpuclockid(self, &e->th_clk[e->nth]) == 0)
 		e->th[e->nth++] = self;
 	pthread_mutex_unlock(&e->th_lock);
-}
-
-int msg_table_receipt(struct msg_table *t, const void *payload, size_t len, uint64_t recv_ns)
-{
-	struct msg_header h;
-	const unsigned char *p = payload;
-	/* The header starts the payload; a broker that bridges protocols may hand
-	 * over the AMQP-encoded message (sections around the data), so look a
-	 * little further for it. */
-	size_t off = 0;
-	uint32_t magic = MSG_MAGIC;
-	while (off + sizeof(h) <= len && off < 64 && memcmp(p + off, &magic, sizeof(magic)) != 0)
-		off++;
-	if (off + sizeof(h) > len)
-		return -1;
-	memcpy(&h, p + off, sizeof(h));
-	if (h.magic != MSG_MAGIC || h.index >= t->n)
-		return -1;
-	struct msg_rec *m = &t->r[h.index];
-	if (__atomic_load_n(&m->send_ns, __ATOMIC_ACQUIRE) != h.send_ns || m->device != h.device || m->seq != h.seq)
-		return -1;
-	if (__atomic_fetch_add(&m->recv_count, 1, __ATOMIC_ACQ_REL) == 0)
-		__atomic_store_n(&m->recv_ns, recv_ns, __ATOMIC_RELEASE);
-	return 0;
 }
 
 /* ---------- CPU of the library's threads ---------- */

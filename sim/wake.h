@@ -12,67 +12,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "ledger.h"
 #include "modem.h"
 #include "scenario.h"
-
-/* Every payload begins with this header, so the backend can account each
- * message: which wake sent it, when, and whether it came twice.
- * Little-endian, 24 bytes (PAYLOAD_MIN). */
-#define MSG_MAGIC 0x314d5244u /* "DRM1" */
-struct msg_header {
-	uint32_t magic;
-	uint32_t index;    /* index into the variant's message table */
-	uint32_t device;
-	uint32_t seq;      /* the device's wake number */
-	uint64_t send_ns;  /* CLOCK_MONOTONIC at the publish call */
-};
-
-/* One entry per message a variant can send; the engine sizes the table from
- * the schedule, the adapter's thread marks sent/acked, the backend's thread
- * marks receipts. */
-struct msg_rec {
-	uint64_t send_ns;
-	uint64_t recv_ns;          /* first receipt, CLOCK_MONOTONIC; 0 = not received */
-	uint32_t recv_count;       /* > 1: duplicates */
-	uint32_t device, seq;
-	uint8_t sent, acked;
-};
-
-struct msg_table {
-	uint32_t n;
-	struct msg_rec *r;
-};
-
-/* Backend side: message with header H arrived at RECV_NS. Returns 0 if it
- * belongs to TABLE, -1 if it is foreign or malformed. Thread-safe. */
-int msg_table_receipt(struct msg_table *t, const void *payload, size_t len, uint64_t recv_ns);
-
-/* Commands the backend sends down (fleet key command_every): the payload
- * is this header, so the device that gets one can say how long it waited
- * in the server side (issue to the device's receipt). 24 bytes. */
-#define CMD_MAGIC 0x314d4344u /* "DCM1" */
-#define CMD_BYTES 24u
-struct cmd_header {
-	uint32_t magic;
-	uint32_t index;    /* into the variant's command table */
-	uint32_t device;
-	uint32_t tag;      /* the variant's: a command left queued by an earlier variant is not ours */
-	uint64_t issue_ns; /* CLOCK_MONOTONIC when the backend published it */
-};
-
-/* One entry per command of the variant, in the order they are due. */
-struct cmd_rec {
-	uint64_t due_us;           /* relative to the window */
-	uint64_t issue_ns, recv_ns;
-	uint32_t device;
-	uint32_t recv_count;       /* > 1: delivered twice */
-};
-
-struct cmd_table {
-	uint32_t n;
-	uint32_t tag;
-	struct cmd_rec *r;
-};
 
 struct wake {
 	/* set by the engine before start() */
