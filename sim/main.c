@@ -1,5 +1,14 @@
-/* main.c: the dormant command line. */
+/* main.c: the dormant command line.
+ *
+ * Every command is one entry of the command table below, with its operands,
+ * its options (one table per command, parsed by getopt_long) and its help
+ * text. `dormant help`, `dormant CMD --help`, the parser and the synopsis
+ * lines in README "Commands" all come from that table
+ * (tests/it/test_cli.py checks the README against `dormant help`).
+ */
+#include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,83 +20,308 @@
 #include "scenario.h"
 #include "sched.h"
 
-static const char usage_main[] =
-	"usage: dormant COMMAND [ARGS]\n"
-	"\n"
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- The tables ----------------------------------------------------- */
+
+/* What an option sets; getopt_long returns it. Options with a short form
+ * use the letter itself. */
+enum opt_id {
+	OPT_HELP = 'h',
+	OPT_OUTPUT = 'o',
+	OPT_PROGRESS = 256,
+	OPT_NO_PROGRESS,
+	OPT_NO_PLOT,
+};
+
+struct cli_opt {
+	const char *name;    /* long name, without "--" */
+	int id;              /* enum opt_id; a letter is also the short form */
+	const char *arg;     /* its argument's placeholder ("DIR"), NULL: none */
+	int alt;             /* shown with the option before it as one choice: [--a|--b] */
+	const char *help;
+};
+
+/* What the options of a command line set. */
+struct cli_args {
+	const char *output;  /* -o DIR; NULL: the command's default */
+	int progress;        /* -1: not given */
+	int no_plot;
+	char **operands;
+	int noperands;
+};
+
+struct cli_cmd {
+	const char *name;
+	const char *aliases[2];  /* other spellings of the command (--help) */
+	const char *operands;    /* "FILE", "RUN_A RUN_B [...]"; "" for none */
+	int min_operands, max_operands; /* max -1: any number */
+	const char *missing;     /* said when operands are missing */
+	const char *summary;     /* its line in `dormant help` */
+	const char *text;        /* its --help, after the usage line */
+	const struct cli_opt *opts;
+	size_t nopts;
+	int (*run)(const struct cli_cmd *c, const struct cli_args *a);
+};
+
+#define OPTS(t) .opts = (t), .nopts = NELEMS(t)
+
+/* Every command takes -h, --help; it is listed in each --help, not in the synopsis. */
+static const struct cli_opt opt_help = { "help", OPT_HELP, NULL, 0, "this text" };
+
+static const struct cli_opt run_opts[] = {
+	{ "output", OPT_OUTPUT, "DIR", 0, "results root (default: results)" },
+	{ "progress", OPT_PROGRESS, NULL, 0, "live progress line on stderr (default when stderr is a terminal)" },
+	{ "no-progress", OPT_NO_PROGRESS, NULL, 1, "no progress line" },
+	{ "no-plot", OPT_NO_PLOT, NULL, 0, "no figures or report.html at the end (`dormant plot` draws them later)" },
+};
+static const struct cli_opt compare_opts[] = {
+	{ "output", OPT_OUTPUT, "DIR", 0, "where the comparison goes (default: compare-<UTC time> beside RUN_A)" },
+};
+
+static int cmd_run(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_check(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_plot(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_compare(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_help(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_version(const struct cli_cmd *c, const struct cli_args *a);
+
+static const struct cli_cmd commands[] = {
+	{ "run", { NULL }, "FILE", 1, 1, "a scenario FILE is required",
+	  "run a scenario; results go to DIR/<name>-<UTC time>/",
+	  "Runs every variant of the scenario in FILE in turn: starts its broker on a\n"
+	  "free 127.0.0.1 port, wakes each device on schedule for the scenario's\n"
+	  "duration, and stops the broker. Writes DIR/<name>-<UTC time>/ with\n"
+	  "scenario.yaml, env.json, wakes.csv, summary.json and servers/, prints a\n"
+	  "summary table, then draws the figures and report.html (as `dormant plot`).\n"
+	  "Ctrl-C stops scheduling, ends the wakes in flight, writes what it has and\n"
+	  "stops the servers (exit 130); a second Ctrl-C stops at once.\n",
+	  OPTS(run_opts), cmd_run },
+	{ "check", { NULL }, "FILE", 1, 1, "a scenario FILE is required",
+	  "validate a scenario and print its plan",
+	  "Validates FILE and prints the expanded plan: fleets, variants, and the\n"
+	  "wakes, messages and commands of each variant. Exit 0 if valid, 3 if not\n"
+	  "(one FILE:LINE:COL: KEY: message on stderr).\n",
+	  .opts = NULL, .nopts = 0, cmd_check },
+	{ "plot", { NULL }, "RUN_DIR", 1, 1, "a RUN_DIR is required",
+	  "figures (PNG, SVG) and report.html for a run",
+	  "Draws a run's figures with gnuplot into RUN_DIR/plots/ (per figure: NAME.dat,\n"
+	  "the script NAME.gp to edit and re-run with `gnuplot NAME.gp` there, NAME.png,\n"
+	  "NAME.svg) and writes RUN_DIR/report.html, one self-contained page. Figures a\n"
+	  "run has no data for are left out with a note. Exit 0, 2 if RUN_DIR is not a\n"
+	  "run directory, 5 if files cannot be written, 1 if gnuplot is missing or fails.\n",
+	  .opts = NULL, .nopts = 0, cmd_plot },
+	{ "compare", { NULL }, "RUN_A RUN_B [...]", 2, -1, "two or more run directories are required",
+	  "the same variants across runs, with differences",
+	  "Matches the runs' variants by name and prints, for each variant in two or more\n"
+	  "runs, every metric per run with its difference to RUN_A (absolute and %).\n"
+	  "Writes compare.txt, compare.png/.svg (grouped bars) and compare.html into DIR.\n"
+	  "Exit codes as for plot.\n",
+	  OPTS(compare_opts), cmd_compare },
+	{ "help", { "--help", "-h" }, "[COMMAND]", 0, 1, NULL,
+	  "this text, or a command's",
+	  "Prints the list of commands, or COMMAND's options (as `dormant COMMAND --help`).\n",
+	  .opts = NULL, .nopts = 0, cmd_help },
+	{ "version", { "--version", NULL }, "", 0, 0, NULL,
+	  "print the version",
+	  "Prints dormant's version.\n",
+	  .opts = NULL, .nopts = 0, cmd_version },
+};
+
+static const char intro[] =
 	"dormant measures what a protocol and its TLS set-up cost a fleet of sleeping\n"
 	"devices: it starts real brokers on 127.0.0.1, runs every device wake through\n"
 	"the real protocol stack and a modem that counts every byte and segment, and\n"
-	"writes one row per wake.\n"
-	"\n"
-	"commands:\n"
-	"  run FILE [-o DIR]   run a scenario; results go to DIR/<name>-<UTC time>/\n"
-	"  check FILE          validate a scenario and print its plan\n"
-	"  plot RUN_DIR        figures (PNG, SVG) and report.html for a run\n"
-	"  compare RUN_A RUN_B [...] [-o DIR]\n"
-	"                      the same variants across runs, with differences\n"
-	"  help [COMMAND]      this text, or a command's\n"
-	"  version             print the version\n"
-	"\n"
+	"writes one row per wake.\n";
+
+static const char exit_codes[] =
 	"exit codes:\n"
 	"  0    success (a run's failed wakes are results, not errors)\n"
 	"  1    internal error\n"
-	"  2    bad command line\n"
-	"  3    invalid scenario file (one FILE:LINE:COL: message on stderr; nothing written)\n"
+	"  2    bad command line (the message names the argument)\n"
+	"  3    invalid scenario file (one FILE:LINE:COL: KEY: message on stderr; nothing written)\n"
 	"  4    a server (broker) could not be started; its log is in the run directory\n"
 	"  5    results could not be written\n"
 	"  130  interrupted (SIGINT/SIGTERM); rows and summary so far are kept, servers stopped\n";
 
-static const char usage_run[] =
-	"usage: dormant run FILE [-o|--output DIR] [--progress|--no-progress] [--no-plot]\n"
-	"\n"
-	"Runs every variant of the scenario in FILE in turn: starts its broker on a\n"
-	"free 127.0.0.1 port, wakes each device on schedule for the scenario's\n"
-	"duration, and stops the broker. Writes DIR/<name>-<UTC time>/ with\n"
-	"scenario.yaml, env.json, wakes.csv, summary.json and servers/, prints a\n"
-	"summary table, then draws the figures and report.html (as `dormant plot`).\n"
-	"\n"
-	"  -o, --output DIR   results root (default: results)\n"
-	"  --progress         live progress line on stderr (default when stderr is a terminal)\n"
-	"  --no-progress      no progress line\n"
-	"  --no-plot          no figures or report.html at the end (`dormant plot` draws them later)\n"
-	"\n"
-	"Ctrl-C stops scheduling, ends the wakes in flight, writes what it has and\n"
-	"stops the servers (exit 130); a second Ctrl-C stops at once.\n";
+/* ---- Help, from the tables ------------------------------------------ */
 
-static const char usage_check[] =
-	"usage: dormant check FILE\n"
-	"\n"
-	"Validates FILE and prints the expanded plan: variants, devices, expected\n"
-	"wakes and messages per variant. Exit 0 if valid, 3 if not.\n";
+static const struct cli_cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < NELEMS(commands); i++) {
+		const struct cli_cmd *c = &commands[i];
+		if (!strcmp(c->name, name))
+			return c;
+		for (size_t j = 0; j < NELEMS(c->aliases); j++)
+			if (c->aliases[j] && !strcmp(c->aliases[j], name))
+				return c;
+	}
+	return NULL;
+}
 
-static const char usage_plot[] =
-	"usage: dormant plot RUN_DIR\n"
-	"\n"
-	"Draws a run's figures with gnuplot into RUN_DIR/plots/ (per figure: NAME.dat,\n"
-	"the script NAME.gp to edit and re-run with `gnuplot NAME.gp` there, NAME.png,\n"
-	"NAME.svg) and writes RUN_DIR/report.html, one self-contained page. Figures a\n"
-	"run has no data for are left out with a note. Exit 0, 2 if RUN_DIR is not a\n"
-	"run directory, 5 if files cannot be written, 1 if gnuplot is missing or fails.\n";
+/* "dormant run FILE [-o DIR] [--progress|--no-progress] [--no-plot]" */
+static void print_synopsis(FILE *out, const struct cli_cmd *c)
+{
+	fprintf(out, "dormant %s%s%s", c->name, c->operands[0] ? " " : "", c->operands);
+	for (size_t i = 0; i < c->nopts; i++) {
+		const struct cli_opt *o = &c->opts[i];
+		int last = i + 1 == c->nopts || !c->opts[i + 1].alt;
+		fputs(o->alt ? "|" : " [", out);
+		if (o->id < 256)
+			fprintf(out, "-%c", o->id);
+		else
+			fprintf(out, "--%s", o->name);
+		if (o->arg)
+			fprintf(out, " %s", o->arg);
+		if (last)
+			fputc(']', out);
+	}
+	fputc('\n', out);
+}
 
-static const char usage_compare[] =
-	"usage: dormant compare RUN_A RUN_B [RUN_C ...] [-o|--output DIR]\n"
-	"\n"
-	"Matches the runs' variants by name and prints, for each variant in two or more\n"
-	"runs, every metric per run with its difference to RUN_A (absolute and %).\n"
-	"Writes compare.txt, compare.png/.svg (grouped bars) and compare.html into DIR\n"
-	"(default: compare-<UTC time> beside RUN_A). Exit codes as for plot.\n";
+/* "-o, --output DIR" */
+static int opt_label(const struct cli_opt *o, char *buf, size_t n)
+{
+	char s[8] = "";
+	if (o->id < 256)
+		snprintf(s, sizeof(s), "-%c, ", o->id);
+	return snprintf(buf, n, "%s--%s%s%s", s, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+}
+
+static void print_command_help(FILE *out, const struct cli_cmd *c)
+{
+	char label[64];
+	int width = opt_label(&opt_help, label, sizeof(label));
+	for (size_t i = 0; i < c->nopts; i++) {
+		int w = opt_label(&c->opts[i], label, sizeof(label));
+		if (w > width)
+			width = w;
+	}
+	fputs("usage: ", out);
+	print_synopsis(out, c);
+	fprintf(out, "\n%s\noptions:\n", c->text);
+	for (size_t i = 0; i <= c->nopts; i++) {
+		const struct cli_opt *o = i < c->nopts ? &c->opts[i] : &opt_help;
+		opt_label(o, label, sizeof(label));
+		fprintf(out, "  %-*s  %s\n", width, label, o->help);
+	}
+}
+
+static void print_main_help(FILE *out)
+{
+	fprintf(out, "usage: dormant COMMAND [ARGS]\n\n%s\ncommands:\n", intro);
+	for (size_t i = 0; i < NELEMS(commands); i++) {
+		fputs("  ", out);
+		print_synopsis(out, &commands[i]);
+		fprintf(out, "        %s\n", commands[i].summary);
+	}
+	fprintf(out, "\n'dormant help COMMAND' or 'dormant COMMAND --help' lists a command's options.\n\n%s",
+	        exit_codes);
+}
+
+/* ---- Parsing, from the tables --------------------------------------- */
+
+/* One line naming what was wrong, never the whole usage text. */
+static int bad_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad_usage(const char *cmd, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (cmd)
+		fprintf(stderr, "dormant: %s: %s (see 'dormant %s --help')\n", cmd, what, cmd);
+	else
+		fprintf(stderr, "dormant: %s (see 'dormant help')\n", what);
+	return EXIT_USAGE;
+}
+
+/* The option of C whose getopt value is ID (the help option included). */
+static const struct cli_opt *find_opt(const struct cli_cmd *c, int id)
+{
+	for (size_t i = 0; i < c->nopts; i++)
+		if (c->opts[i].id == id)
+			return &c->opts[i];
+	return id == OPT_HELP ? &opt_help : NULL;
+}
+
+/* Parses ARGV (ARGV[0] is the command's name) against C's option table
+ * into A. Returns -1 to go on, or the exit code to return at once (help
+ * printed, or a bad argument named). */
+static int parse_args(const struct cli_cmd *c, int argc, char **argv, struct cli_args *a)
+{
+	struct option longopts[8];
+	char shortopts[2 * NELEMS(longopts) + 2] = ":";
+	size_t ns = 1, nl = 0;
+
+	if (c->nopts + 2 > NELEMS(longopts))
+		return EXIT_INTERNAL;
+	for (size_t i = 0; i <= c->nopts; i++) {
+		const struct cli_opt *o = i < c->nopts ? &c->opts[i] : &opt_help;
+		longopts[nl++] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL, o->id };
+		if (o->id < 256) {
+			shortopts[ns++] = (char)o->id;
+			if (o->arg)
+				shortopts[ns++] = ':';
+		}
+	}
+	longopts[nl] = (struct option){ 0 };
+	shortopts[ns] = '\0';
+
+	*a = (struct cli_args){ .progress = -1 };
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int id = getopt_long(argc, argv, shortopts, longopts, NULL);
+		if (id == -1)
+			break;
+		/* The argument getopt stopped at, as written. */
+		const char *at = argv[optind - 1];
+		const struct cli_opt *o = find_opt(c, id == ':' || id == '?' ? optopt : id);
+		switch (id) {
+		case OPT_HELP:
+			print_command_help(stdout, c);
+			return EXIT_OK;
+		case OPT_OUTPUT:
+			if (!optarg[0])
+				return bad_usage(c->name, "-o/--output needs a directory, got ''");
+			a->output = optarg;
+			break;
+		case OPT_PROGRESS:
+			a->progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			a->progress = 0;
+			break;
+		case OPT_NO_PLOT:
+			a->no_plot = 1;
+			break;
+		case ':':
+			return bad_usage(c->name, "'%s' needs a %s after it", at, o && o->arg ? o->arg : "value");
+		default: /* '?' */
+			if (o && optopt)  /* a known long option given a value: --no-plot=x */
+				return bad_usage(c->name, "'%s': --%s takes no value", at, o->name);
+			if (strncmp(at, "--", 2) == 0)
+				return bad_usage(c->name, "unknown or ambiguous option '%s'", at);
+			return bad_usage(c->name, "unknown option '-%c'", optopt > 0 && optopt < 256 ? optopt : '?');
+		}
+	}
+	a->operands = argv + optind;
+	a->noperands = argc - optind;
+	if (a->noperands < c->min_operands)
+		return bad_usage(c->name, "%s", c->missing);
+	if (c->max_operands >= 0 && a->noperands > c->max_operands)
+		return bad_usage(c->name, "unexpected argument '%s'", a->operands[c->max_operands]);
+	return -1;
+}
+
+/* ---- The commands --------------------------------------------------- */
 
 static int plot_exit(enum dormant_err e)
 {
 	return e == ERR_OK ? EXIT_OK : e == ERR_USAGE ? EXIT_USAGE : e == ERR_IO ? EXIT_IO : EXIT_INTERNAL;
-}
-
-/* One line naming what was wrong, never the whole usage text. */
-static int bad_usage(const char *cmd, const char *what, const char *arg)
-{
-	fprintf(stderr, "dormant: %s%s%s%s%s%s (see 'dormant %s%s--help')\n", cmd ? cmd : "", cmd ? ": " : "", what,
-	        arg ? " '" : "", arg ? arg : "", arg ? "'" : "", cmd ? cmd : "", cmd ? " " : "");
-	return EXIT_USAGE;
 }
 
 static struct scenario *load(const char *path)
@@ -144,23 +378,10 @@ static void print_plan(const struct scenario *sc)
 	printf("total: %llu wakes\n", (unsigned long long)(wakes * sc->nvariants));
 }
 
-static int cmd_check(int argc, char **argv)
+
+static int cmd_check(const struct cli_cmd *c, const struct cli_args *a)
 {
-	const char *file = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_check, stdout);
-			return EXIT_OK;
-		}
-		if (argv[i][0] == '-' && argv[i][1])
-			return bad_usage("check", "unknown option", argv[i]);
-		if (file)
-			return bad_usage("check", "one scenario file at a time, got a second:", argv[i]);
-		file = argv[i];
-	}
-	if (!file)
-		return bad_usage("check", "a scenario FILE is required", NULL);
-	struct scenario *sc = load(file);
+	struct scenario *sc = load(a->operands[0]);
 	if (!sc)
 		return EXIT_SCENARIO;
 	print_plan(sc);
@@ -168,39 +389,11 @@ static int cmd_check(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int cmd_run(int argc, char **argv)
+static int cmd_run(const struct cli_cmd *c, const struct cli_args *a)
 {
-	const char *file = NULL;
-	struct engine_opts o = { .results_root = "results", .progress = isatty(2) };
-	int no_plot = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage_run, stdout);
-			return EXIT_OK;
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-			if (i + 1 >= argc || !argv[i + 1][0])
-				return bad_usage("run", "a directory must follow", a);
-			o.results_root = argv[++i];
-		} else if (!strncmp(a, "--output=", 9) && a[9]) {
-			o.results_root = a + 9;
-		} else if (!strcmp(a, "--progress")) {
-			o.progress = 1;
-		} else if (!strcmp(a, "--no-progress")) {
-			o.progress = 0;
-		} else if (!strcmp(a, "--no-plot")) {
-			no_plot = 1;
-		} else if (a[0] == '-' && a[1]) {
-			return bad_usage("run", "unknown option", a);
-		} else if (file) {
-			return bad_usage("run", "one scenario file at a time, got a second:", a);
-		} else {
-			file = a;
-		}
-	}
-	if (!file)
-		return bad_usage("run", "a scenario FILE is required", NULL);
-	struct scenario *sc = load(file);
+	struct engine_opts o = { .results_root = a->output ? a->output : "results",
+	                         .progress = a->progress >= 0 ? a->progress : isatty(2) };
+	struct scenario *sc = load(a->operands[0]);
 	if (!sc)
 		return EXIT_SCENARIO;
 
@@ -222,7 +415,7 @@ static int cmd_run(int argc, char **argv)
 		printf("results: %s\n", rundir);
 	scenario_free(sc);
 	/* The run's outcome is its exit code; a figure gnuplot could not draw is reported, not fatal. */
-	if (rundir[0] && !no_plot && (rc == EXIT_OK || rc == EXIT_INTERRUPTED)) {
+	if (rundir[0] && !a->no_plot && (rc == EXIT_OK || rc == EXIT_INTERRUPTED)) {
 		char perr[2048] = "";
 		if (plot_run(rundir, PLOT_ALL, stdout, perr, sizeof(perr)) != ERR_OK)
 			fprintf(stderr, "dormant: plot: %s\n", perr);
@@ -230,101 +423,52 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
-static int cmd_plot(int argc, char **argv)
+static int cmd_plot(const struct cli_cmd *c, const struct cli_args *a)
 {
-	const char *dir = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage_plot, stdout);
-			return EXIT_OK;
-		}
-		if (argv[i][0] == '-' && argv[i][1])
-			return bad_usage("plot", "unknown option", argv[i]);
-		if (dir)
-			return bad_usage("plot", "one run directory at a time, got a second:", argv[i]);
-		dir = argv[i];
-	}
-	if (!dir)
-		return bad_usage("plot", "a RUN_DIR is required", NULL);
 	char err[2048] = "";
-	enum dormant_err e = plot_run(dir, PLOT_ALL, stdout, err, sizeof(err));
+	enum dormant_err e = plot_run(a->operands[0], PLOT_ALL, stdout, err, sizeof(err));
 	if (e != ERR_OK)
 		fprintf(stderr, "dormant: plot: %s\n", err);
 	return plot_exit(e);
 }
 
-static int cmd_compare(int argc, char **argv)
+static int cmd_compare(const struct cli_cmd *c, const struct cli_args *a)
 {
-	const char *out = NULL;
-	char **dirs = calloc((size_t)argc, sizeof(*dirs));
-	int n = 0;
-	if (!dirs)
-		return EXIT_INTERNAL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage_compare, stdout);
-			free(dirs);
-			return EXIT_OK;
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-			if (i + 1 >= argc || !argv[i + 1][0]) {
-				free(dirs);
-				return bad_usage("compare", "a directory must follow", a);
-			}
-			out = argv[++i];
-		} else if (!strncmp(a, "--output=", 9) && a[9]) {
-			out = a + 9;
-		} else if (a[0] == '-' && a[1]) {
-			free(dirs);
-			return bad_usage("compare", "unknown option", a);
-		} else {
-			dirs[n++] = argv[i];
-		}
-	}
-	if (n < 2) {
-		free(dirs);
-		return bad_usage("compare", "two or more run directories are required", NULL);
-	}
 	char err[2048] = "";
-	enum dormant_err e = compare_run(n, dirs, out, stdout, err, sizeof(err));
+	enum dormant_err e = compare_run(a->noperands, a->operands, a->output, stdout, err, sizeof(err));
 	if (e != ERR_OK)
 		fprintf(stderr, "dormant: compare: %s\n", err);
-	free(dirs);
 	return plot_exit(e);
+}
+
+static int cmd_help(const struct cli_cmd *c, const struct cli_args *a)
+{
+	if (a->noperands == 0) {
+		print_main_help(stdout);
+		return EXIT_OK;
+	}
+	const struct cli_cmd *of = find_command(a->operands[0]);
+	if (!of)
+		return bad_usage(c->name, "unknown command '%s'", a->operands[0]);
+	print_command_help(stdout, of);
+	return EXIT_OK;
+}
+
+static int cmd_version(const struct cli_cmd *c, const struct cli_args *a)
+{
+	printf("dormant %s\n", DORMANT_VERSION);
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 2) {
-		fputs(usage_main, stderr);
-		return EXIT_USAGE;
-	}
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "run"))
-		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(cmd, "check"))
-		return cmd_check(argc - 1, argv + 1);
-	if (!strcmp(cmd, "plot"))
-		return cmd_plot(argc - 1, argv + 1);
-	if (!strcmp(cmd, "compare"))
-		return cmd_compare(argc - 1, argv + 1);
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-		if (argc > 2 && !strcmp(argv[2], "run"))
-			fputs(usage_run, stdout);
-		else if (argc > 2 && !strcmp(argv[2], "check"))
-			fputs(usage_check, stdout);
-		else if (argc > 2 && !strcmp(argv[2], "plot"))
-			fputs(usage_plot, stdout);
-		else if (argc > 2 && !strcmp(argv[2], "compare"))
-			fputs(usage_compare, stdout);
-		else
-			fputs(usage_main, stdout);
-		return EXIT_OK;
-	}
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("dormant %s\n", DORMANT_VERSION);
-		return EXIT_OK;
-	}
-	return bad_usage(NULL, "unknown command", cmd);
+	if (argc < 2)
+		return bad_usage(NULL, "a command is required: run, check, plot, compare, help or version");
+	const struct cli_cmd *c = find_command(argv[1]);
+	if (!c)
+		return bad_usage(NULL, "unknown command '%s'", argv[1]);
+	struct cli_args a;
+	int rc = parse_args(c, argc - 1, argv + 1, &a);
+	return rc >= 0 ? rc : c->run(c, &a);
 }
