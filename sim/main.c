@@ -339,6 +339,7 @@ static void print_plan(const struct scenario *sc)
 {
 	char d[32];
 	uint64_t wakes = sched_expected_wakes(sc), msgs = sched_expected_messages(sc);
+	uint64_t cmds = sched_expected_commands(sc);
 	printf("scenario %s (seed %llu): %u devices in %zu fleet%s, window %.3gs, concurrency %u\n", sc->name,
 	       (unsigned long long)sc->seed, sc->ndevices, sc->nfleets, sc->nfleets == 1 ? "" : "s",
 	       (double)sc->duration_us / 1e6, sc->concurrency);
@@ -362,8 +363,11 @@ static void print_plan(const struct scenario *sc)
 			printf(", one every %.6gs", (double)f->command_every_us / 1e6);
 		putchar('\n');
 	}
-	printf("%zu variant%s, each %llu wakes and %llu messages:\n", sc->nvariants, sc->nvariants == 1 ? "" : "s",
+	printf("%zu variant%s, each %llu wakes and %llu messages", sc->nvariants, sc->nvariants == 1 ? "" : "s",
 	       (unsigned long long)wakes, (unsigned long long)msgs);
+	if (cmds)
+		printf(", %llu commands", (unsigned long long)cmds);
+	printf(":\n");
 	for (size_t i = 0; i < sc->nvariants; i++) {
 		const struct variant *v = &sc->variants[i];
 		char q[16];

@@ -14,15 +14,20 @@
 #include "scenario.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <yaml.h>
 
+#include "ledger.h"
 #include "parse.h"
+#include "sched.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define STR_(x) #x
@@ -308,6 +313,8 @@ struct loader {
 	struct axes axes;
 	/* where each fleet and its qos are (NULL: defaulted), for rules checked per variant */
 	const struct node *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX];
+	/* and its messages_per_wake and command_every (NULL: defaulted), for the plan's bounds */
+	const struct node *mpw_at[FLEETS_MAX], *cmd_at[FLEETS_MAX];
 };
 
 static void node_free(struct node *n)
@@ -1008,6 +1015,8 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 		name_at[i] = seen.value[K_FLEET_NAME];
 		ld->fleet_at[i] = item;
 		ld->qos_at[i] = seen.value[K_FLEET_QOS];
+		ld->mpw_at[i] = seen.value[K_MESSAGES_PER_WAKE];
+		ld->cmd_at[i] = seen.value[K_COMMAND_EVERY];
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->fleets[j].name, f->name) == 0)
 				return fail(ld, name_at[i], keys[K_FLEET_NAME].name,
@@ -1203,6 +1212,69 @@ static int load_value(struct loader *ld, const struct key *k, const struct node 
 	return set_scalar(ld, k, v, v->text, base);
 }
 
+/* The fleet of S with the largest share of a total: per-fleet counts in N. */
+static size_t largest(const struct scenario *s, const uint64_t *n)
+{
+	size_t m = 0;
+	for (size_t i = 1; i < s->nfleets; i++)
+		if (n[i] > n[m])
+			m = i;
+	return m;
+}
+
+/* What one variant costs (sched.h's closed forms), against the PLAN_*
+ * bounds. DURATION_AT is the duration key's node; a message points at the
+ * key most to blame: duration for wakes and memory, the largest fleet's
+ * messages_per_wake or command_every for messages or commands. */
+static int check_plan(struct loader *ld, const struct scenario *s, const struct node *duration_at)
+{
+	uint64_t wakes[FLEETS_MAX], msgs[FLEETS_MAX], cmds[FLEETS_MAX];
+	uint64_t nw = 0, nm = 0, nc = 0;
+	char d[FORMAT_MAX], every[FORMAT_MAX];
+
+	for (size_t i = 0; i < s->nfleets; i++) {
+		wakes[i] = sched_fleet_wakes(s, i);
+		msgs[i] = wakes[i] * s->fleets[i].messages_per_wake;
+		cmds[i] = sched_fleet_commands(s, i);
+		nw += wakes[i];
+		nm += msgs[i];
+		nc += cmds[i];
+	}
+	format_duration(s->duration_us, d, sizeof d);
+	if (nw > PLAN_WAKES_MAX) {
+		const struct fleet *f = &s->fleets[largest(s, wakes)];
+		return fail(ld, duration_at, keys[K_DURATION].name,
+		            "the plan has %" PRIu64 " wakes per variant, at most %u (fleet \"%s\": %u devices every %s for %s); "
+		            "shorten duration, lower count or raise wake_every",
+		            nw, PLAN_WAKES_MAX, f->name, f->count, format_duration(f->wake_every_us, every, sizeof every), d);
+	}
+	if (nm > PLAN_MESSAGES_MAX) {
+		size_t i = largest(s, msgs);
+		const struct fleet *f = &s->fleets[i];
+		return fail(ld, ld->mpw_at[i] ? ld->mpw_at[i] : ld->fleet_at[i], keys[K_MESSAGES_PER_WAKE].name,
+		            "the plan sends %" PRIu64 " messages per variant, at most %u (fleet \"%s\": %" PRIu64
+		            " wakes x %u); send fewer per wake, shorten duration or lower count",
+		            nm, PLAN_MESSAGES_MAX, f->name, wakes[i], f->messages_per_wake);
+	}
+	if (nc > PLAN_COMMANDS_MAX) {
+		size_t i = largest(s, cmds);
+		const struct fleet *f = &s->fleets[i];
+		return fail(ld, ld->cmd_at[i] ? ld->cmd_at[i] : ld->fleet_at[i], keys[K_COMMAND_EVERY].name,
+		            "the plan sends %" PRIu64 " commands per variant, at most %u (fleet \"%s\": %u devices, "
+		            "one every %s for %s); raise command_every, shorten duration or lower count",
+		            nc, PLAN_COMMANDS_MAX, f->name, f->count,
+		            format_duration(f->command_every_us, every, sizeof every), d);
+	}
+	uint64_t bytes = nm * sizeof(struct msg_rec) + nc * sizeof(struct cmd_rec);
+	if (bytes > PLAN_TABLES_MAX)
+		return fail(ld, duration_at, keys[K_DURATION].name,
+		            "the plan's message and command tables take %.1f MiB per variant, at most %u MiB (%" PRIu64
+		            " messages of %zu B, %" PRIu64 " commands of %zu B); shorten duration or lower count",
+		            (double)bytes / (1 << 20), PLAN_TABLES_MAX >> 20, nm, sizeof(struct msg_rec), nc,
+		            sizeof(struct cmd_rec));
+	return 0;
+}
+
 static int load_scenario(struct loader *ld, struct scenario *s)
 {
 	char got[QUOTED_SIZE];
@@ -1247,7 +1319,7 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))
 		return fail(ld, seen.value[K_TLS_CIPHERSUITE], keys[K_TLS_CIPHERSUITE].name,
 		            "%s is not a cipher suite of this mbedTLS build", s->tls_ciphersuite);
-	return 0;
+	return check_plan(ld, s, seen.value[K_DURATION]);
 }
 
 /* ---- Entry points --------------------------------------------------- */
@@ -1284,6 +1356,54 @@ enum dormant_err scenario_load_buffer(const char *path, const char *text, size_t
 	return ERR_OK;
 }
 
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+	       : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
+/* Opens PATH for reading only if it is a regular file: a FIFO or a device
+ * would block or never end. The kind is checked before opening (opening a
+ * FIFO blocks until a writer comes) and again on the descriptor (the path
+ * may have changed in between). Returns the stream, or NULL with the
+ * message in errbuf. */
+static FILE *open_regular(const char *path, char *errbuf, size_t errlen)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		goto not_regular;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int saved = errno;
+		if (fd >= 0)
+			close(fd);
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(saved));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode))
+		goto not_regular;
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		int saved = errno;
+		close(fd);
+		if (errbuf && errlen)
+			snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(saved));
+	}
+	return f;
+
+not_regular:
+	if (fd >= 0)
+		close(fd);
+	if (errbuf && errlen)
+		snprintf(errbuf, errlen, "%s: not a regular file (%s); a scenario is a YAML file", path,
+		         file_kind(st.st_mode));
+	return NULL;
+}
+
 enum dormant_err scenario_load(const char *path, struct scenario **out, char *errbuf,
                                size_t errlen)
 {
@@ -1292,13 +1412,9 @@ enum dormant_err scenario_load(const char *path, struct scenario **out, char *er
 	int saved;
 
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		saved = errno;
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(saved));
+	FILE *f = open_regular(path, errbuf, errlen);
+	if (!f)
 		return ERR_SCENARIO;
-	}
 	text = malloc(FILE_MAX + 1);
 	if (!text) {
 		fclose(f);

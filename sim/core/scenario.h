@@ -44,7 +44,17 @@ int scenario_ciphersuite_known(const char *name);
 #define FLEETS_MAX 16
 #define AXIS_MAX 8             /* values per matrix axis */
 #define VARIANTS_MAX 256       /* product of all axes */
-#define PAYLOAD_MIN 24         /* the message header every payload carries (sim/message.h) */
+#define PAYLOAD_MIN 24         /* the message header every payload carries (sim/core/ledger.h) */
+
+/* What one variant's plan may cost, checked by scenario_load() from the
+ * closed-form totals (sched.h): each key is within its own bounds, but
+ * 100,000 devices every 100 ms for a week is 6e12 wakes. The run keeps
+ * per-wake samples (about 20 doubles a wake, sim/results.c) and a table
+ * entry per message and per command (sim/core/ledger.h) in memory. */
+#define PLAN_WAKES_MAX 5000000u      /* wakes per variant */
+#define PLAN_MESSAGES_MAX 5000000u   /* messages per variant (their table index is 32 bits) */
+#define PLAN_COMMANDS_MAX 5000000u   /* commands per variant */
+#define PLAN_TABLES_MAX (256u << 20) /* bytes of the message and command tables of a variant */
 
 struct fleet {
 	char name[SCENARIO_NAME_MAX];

@@ -71,27 +71,69 @@ uint64_t sched_due(const struct scenario *s, uint32_t device, uint32_t k)
 	return due(s, &s->fleets[fi], device, k);
 }
 
-uint64_t sched_expected_wakes(const struct scenario *s)
+/* Wake k's nominal time is offset + k*P and the jitter is below P, so only
+ * the last wake whose nominal time is in the window can be pushed out of it:
+ * count the nominal wakes, then check that one. One step per device, never
+ * one per wake. */
+uint64_t sched_fleet_wakes(const struct scenario *s, size_t fleet)
 {
+	const struct fleet *f = &s->fleets[fleet];
 	uint64_t total = 0;
 
-	/* Wake k's nominal time is offset + k*P and the jitter is below P, so
-	 * only the last wake whose nominal time is in the window can be pushed
-	 * out of it: count the nominal wakes, then check that one. */
-	for (size_t i = 0; i < s->nfleets; i++) {
-		const struct fleet *f = &s->fleets[i];
-		for (uint32_t j = 0; j < f->count; j++) {
-			uint32_t d = f->first_device + j;
-			uint64_t offset = (uint64_t)j * f->wake_every_us / f->count;
-			if (offset >= s->duration_us)
-				continue;
-			uint64_t last = (s->duration_us - 1 - offset) / f->wake_every_us;
-			total += last;
-			if (last <= UINT32_MAX && due(s, f, d, (uint32_t)last) < s->duration_us)
-				total++;
-		}
+	for (uint32_t j = 0; j < f->count; j++) {
+		uint64_t offset = (uint64_t)j * f->wake_every_us / f->count;
+		if (offset >= s->duration_us)
+			continue;
+		uint64_t last = (s->duration_us - 1 - offset) / f->wake_every_us;
+		total += last;
+		if (last <= UINT32_MAX && due(s, f, f->first_device + j, (uint32_t)last) < s->duration_us)
+			total++;
 	}
 	return total;
+}
+
+/* Device j's commands are due at t0 + i*C for t0 = j*W/N + W/2 (see
+ * sched.h), those below the window's end: (D - 1 - t0) / C + 1 of them. */
+uint64_t sched_fleet_commands(const struct scenario *s, size_t fleet)
+{
+	const struct fleet *f = &s->fleets[fleet];
+	uint64_t total = 0;
+
+	for (uint32_t j = 0; f->command_every_us && j < f->count; j++) {
+		uint64_t t0 = sched_command_first(f, j);
+		if (t0 < s->duration_us)
+			total += (s->duration_us - 1 - t0) / f->command_every_us + 1;
+	}
+	return total;
+}
+
+uint64_t sched_command_first(const struct fleet *f, uint32_t j)
+{
+	return (uint64_t)j * f->wake_every_us / f->count + f->wake_every_us / 2;
+}
+
+uint64_t sched_expected_wakes(const struct scenario *s)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->nfleets; i++)
+		n += sched_fleet_wakes(s, i);
+	return n;
+}
+
+uint64_t sched_expected_messages(const struct scenario *s)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->nfleets; i++)
+		n += sched_fleet_wakes(s, i) * s->fleets[i].messages_per_wake;
+	return n;
+}
+
+uint64_t sched_expected_commands(const struct scenario *s)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->nfleets; i++)
+		n += sched_fleet_commands(s, i);
+	return n;
 }
 
 static int entry_less(const struct entry *a, const struct entry *b)
@@ -175,15 +217,4 @@ int sched_next(struct sched *sc, struct sched_wake *out)
 	}
 	sift_down(sc, 0);
 	return 1;
-}
-
-uint64_t sched_expected_messages(const struct scenario *s)
-{
-	struct sched *sc = sched_create(s);
-	struct sched_wake w;
-	uint64_t n = 0;
-	while (sc && sched_next(sc, &w))
-		n += s->fleets[w.fleet].messages_per_wake;
-	sched_destroy(sc);
-	return n;
 }

@@ -39,10 +39,23 @@ void sched_destroy(struct sched *sc);
 uint64_t sched_peek(const struct sched *sc);
 /* Takes the next wake in time order (ties: lower device id first). Returns 1, or 0 when none is left. */
 int sched_next(struct sched *sc, struct sched_wake *out);
-/* Number of wakes a variant of S schedules in its window (what sched_next hands out in total). */
+/* The plan's totals, in closed form: one step per device, never one per
+ * wake (a week of 100,000 devices every 100 ms is 6e12 wakes), so they are
+ * cheap enough for scenario_load() to bound them.
+ *
+ * Wakes a variant of S schedules in its window (what sched_next hands out in total). */
 uint64_t sched_expected_wakes(const struct scenario *s);
-/* Number of messages those wakes send (each fleet's messages_per_wake per wake). */
+/* Messages those wakes send (each fleet's messages_per_wake per wake). */
 uint64_t sched_expected_messages(const struct scenario *s);
+/* Commands the backend sends in the window: device j of a fleet of N
+ * waking every W, with command_every C, gets one at j*W/N + W/2 + i*C for
+ * every i that falls in the window (half a wake period after its slots). */
+uint64_t sched_expected_commands(const struct scenario *s);
+/* The same for fleet FLEET (an index into s->fleets) alone. */
+uint64_t sched_fleet_wakes(const struct scenario *s, size_t fleet);
+uint64_t sched_fleet_commands(const struct scenario *s, size_t fleet);
+/* When the first command of device J (index within fleet F) is due. */
+uint64_t sched_command_first(const struct fleet *f, uint32_t j);
 /* The start time of wake K of device DEVICE (global id) relative to the window. */
 uint64_t sched_due(const struct scenario *s, uint32_t device, uint32_t k);
 

@@ -1,6 +1,8 @@
 /* test_scenario.c: scenario loading, defaults, the matrix, and every error
  * message, with its exact text and position. */
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "scenario.h"
 #include "unit.h"
@@ -180,13 +182,19 @@ static void test_defaults(void)
 	            "    wake_every: 1d\n"
 	            "    jitter: 86399999999us\n"
 	            "    payload: 256KiB\n"
-	            "    messages_per_wake: 100\n");
+	            "    messages_per_wake: 7\n");
 	if (!s)
 		return;
 	CHECK_INT_EQ(strlen(s->name), 63);
 	CHECK_INT_EQ(s->fleets[0].payload_bytes, 256 * 1024);
 	CHECK_INT_EQ(s->ndevices, 100000);
 	CHECK_INT_EQ(s->endpoint_port, 65535);
+	scenario_free(s);
+	/* messages_per_wake at its limit: with every other key at its own the
+	 * plan is over its bound (test_plan_bounds), so with fewer devices. */
+	s = load_ok(BASE "    messages_per_wake: 100\n");
+	if (s)
+		CHECK_INT_EQ(s->fleets[0].messages_per_wake, 100);
 	scenario_free(s);
 }
 
@@ -507,7 +515,7 @@ static void test_files(void)
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":8:17: connection: expected one of per-wake, persistent, got a sequence");
+	check_file("not_built.yaml", ":8:17: connection: persistent is not built yet (built: per-wake)");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");
@@ -518,7 +526,76 @@ static void test_files(void)
 	           ":8:13: jitter: must be less than wake_every (500ms), got \"0.5s\"");
 	check_file("missing_count.yaml", ":8:5: fleets[1]: missing required key \"count\"");
 	check_file("does-not-exist.yaml", ": cannot open: No such file or directory");
-	check_file("", ": cannot read: Is a directory");
+	check_file("", ": not a regular file (a directory); a scenario is a YAML file");
+}
+
+/* What a plan may cost: each key within its bounds, the plan over its own.
+ * The totals come in closed form (test_sched.c checks them against the
+ * walk), so the huge plan is refused at once. */
+static void test_plan_bounds(void)
+{
+	/* Item 8's plan: 6e11 wakes a variant, which `check` used to walk for hours. */
+	CHECK_ERROR("name: t\nduration: 7d\nfleets:\n  - name: big\n    count: 100000\n    wake_every: 100ms\n",
+	            "t.yaml:2:11: duration: the plan has 604800000000 wakes per variant, at most 5000000 "
+	            "(fleet \"big\": 100000 devices every 100ms for 7d); shorten duration, lower count or raise wake_every");
+	/* Every key at its own limit together. */
+	CHECK_ERROR("name: t\nduration: 7d\nfleets:\n  - name: x\n    count: 100000\n    wake_every: 1d\n"
+	            "    jitter: 86399999999us\n    messages_per_wake: 100\n",
+	            "t.yaml:8:24: messages_per_wake: the plan sends 65006800 messages per variant, at most 5000000 "
+	            "(fleet \"x\": 650068 wakes x 100); send fewer per wake, shorten duration or lower count");
+	/* The bound is inclusive: 5000 devices every 1s for 1000s is 5,000,000 wakes exactly. */
+	struct scenario *s = load_ok("name: t\nduration: 1000s\nfleets:\n  - name: a\n    count: 5000\n    wake_every: 1s\n");
+	scenario_free(s);
+	CHECK_ERROR("name: t\nduration: 1001s\nfleets:\n  - name: a\n    count: 5000\n    wake_every: 1s\n",
+	            "t.yaml:2:11: duration: the plan has 5005000 wakes per variant, at most 5000000 "
+	            "(fleet \"a\": 5000 devices every 1s for 1001s); shorten duration, lower count or raise wake_every");
+	/* Messages: the fleet that sends most is named, at its messages_per_wake. */
+	CHECK_ERROR("name: t\nduration: 10m\nfleets:\n  - {name: a, count: 1000, wake_every: 1s}\n"
+	            "  - {name: b, count: 1000, wake_every: 1s, messages_per_wake: 9}\n",
+	            "t.yaml:5:63: messages_per_wake: the plan sends 6000000 messages per variant, at most 5000000 "
+	            "(fleet \"b\": 600000 wakes x 9); send fewer per wake, shorten duration or lower count");
+	/* Commands, at command_every. */
+	CHECK_ERROR("name: t\nduration: 1h\nfleets:\n  - name: a\n    count: 1000\n    wake_every: 1s\n"
+	            "    downlink: true\n    command_every: 100ms\n",
+	            "t.yaml:8:20: command_every: the plan sends 35990500 commands per variant, at most 5000000 "
+	            "(fleet \"a\": 1000 devices, one every 100ms for 1h); raise command_every, shorten duration or lower count");
+	/* Each count within its bound, the tables together over theirs. */
+	CHECK_ERROR("name: t\nduration: 4800s\nfleets:\n  - name: a\n    count: 1000\n    wake_every: 1s\n"
+	            "    downlink: true\n    command_every: 1s\n",
+	            "t.yaml:2:11: duration: the plan's message and command tables take 293.0 MiB per variant, at most "
+	            "256 MiB (4800000 messages of 32 B, 4799500 commands of 32 B); shorten duration or lower count");
+}
+
+/* Only regular files are scenarios: a FIFO would block the read (and the
+ * open) forever, a device would never end. */
+static void test_not_regular(void)
+{
+	char dir[] = "/tmp/dormant-unit-XXXXXX", fifo[64], err[512];
+	struct scenario *s = (struct scenario *)1;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+	CHECK_INT_EQ(mkfifo(fifo, 0600), 0);
+	CHECK_INT_EQ(scenario_load(fifo, &s, err, sizeof err), ERR_SCENARIO);
+	CHECK(s == NULL);
+	char want[256];
+	snprintf(want, sizeof want, "%s: not a regular file (a FIFO); a scenario is a YAML file", fifo);
+	CHECK_STR_EQ(err, want);
+	unlink(fifo);
+	rmdir(dir);
+
+	CHECK_INT_EQ(scenario_load("/dev/zero", &s, err, sizeof err), ERR_SCENARIO);
+	CHECK_STR_EQ(err, "/dev/zero: not a regular file (a character device); a scenario is a YAML file");
+	/* A symbolic link to a regular file is a regular file. */
+	char link[64];
+	snprintf(dir, sizeof dir, "/tmp/dormant-unit-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(link, sizeof link, "%s/link.yaml", dir);
+	CHECK_INT_EQ(symlink(SCENARIOS_DIR "/quickstart.yaml", link), 0);
+	CHECK_INT_EQ(scenario_load(link, &s, err, sizeof err), ERR_OK);
+	scenario_free(s);
+	unlink(link);
+	rmdir(dir);
 }
 
 /* The error buffer: NULL or tiny is fine, and success clears it. */
@@ -558,6 +635,8 @@ int main(void)
 	RUN(test_fleet_limits);
 	RUN(test_matrix);
 	RUN(test_yaml);
+	RUN(test_plan_bounds);
+	RUN(test_not_regular);
 	RUN(test_files);
 	RUN(test_errbuf);
 	RUN(test_names);

@@ -286,6 +286,79 @@ static void test_large(void)
 	scenario_free(s);
 }
 
+/* Walks every wake (sched_next) and enumerates every command the way the
+ * engine plans them (a loop per device, t += command_every), for the
+ * closed forms to be checked against. */
+static void walk(const struct scenario *s, uint64_t *wakes, uint64_t *msgs, uint64_t *cmds)
+{
+	struct sched *sc = sched_create(s);
+	struct sched_wake w;
+	*wakes = *msgs = *cmds = 0;
+	while (sc && sched_next(sc, &w)) {
+		(*wakes)++;
+		*msgs += s->fleets[w.fleet].messages_per_wake;
+	}
+	sched_destroy(sc);
+	for (size_t i = 0; i < s->nfleets; i++) {
+		const struct fleet *f = &s->fleets[i];
+		for (uint32_t j = 0; f->command_every_us && j < f->count; j++)
+			for (uint64_t t = (uint64_t)j * f->wake_every_us / f->count + f->wake_every_us / 2;
+			     t < s->duration_us; t += f->command_every_us)
+				(*cmds)++;
+	}
+}
+
+/* The closed-form totals equal the walk, on plans whose edges differ:
+ * windows that are and are not multiples of the period, jitter that pushes
+ * the last wake out, commands not a multiple of the period, first commands
+ * beyond the window, several fleets. */
+static void test_totals_closed_form(void)
+{
+	static const char *const plans[] = {
+		two_fleets,
+		"name: p1\nduration: 10s\nfleets:\n"
+		"  - {name: a, count: 3, wake_every: 1s}\n"
+		"  - {name: b, count: 7, wake_every: 1s, messages_per_wake: 3}\n",
+		"name: p2\nseed: 11\nduration: 7.3s\nfleets:\n"
+		"  - {name: a, count: 13, wake_every: 700ms, jitter: 699ms, messages_per_wake: 5,"
+		" downlink: true, command_every: 1.1s}\n"
+		"  - {name: b, count: 1, wake_every: 2s, jitter: 1s, downlink: true, command_every: 2s}\n",
+		"name: p3\nduration: 1s\nfleets:\n"
+		"  - {name: slow, count: 100, wake_every: 10s, downlink: true, command_every: 1s}\n",
+		"name: p4\nseed: 99\nduration: 20s\nfleets:\n"
+		"  - {name: a, count: 250, wake_every: 3s, jitter: 2999ms, messages_per_wake: 100,"
+		" downlink: true, command_every: 100ms}\n"
+		"  - {name: b, count: 17, wake_every: 100ms, jitter: 50ms}\n"
+		"  - {name: c, count: 5, wake_every: 1d, downlink: true, command_every: 1d}\n",
+	};
+	for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+		struct scenario *s = load(plans[i]);
+		uint64_t w, m, c;
+		walk(s, &w, &m, &c);
+		printf("  plan %zu: %" PRIu64 " wakes, %" PRIu64 " messages, %" PRIu64 " commands\n", i, w, m, c);
+		CHECK(w > 0);
+		CHECK_U64_EQ(sched_expected_wakes(s), w);
+		CHECK_U64_EQ(sched_expected_messages(s), m);
+		CHECK_U64_EQ(sched_expected_commands(s), c);
+		uint64_t fw = 0, fc = 0;
+		for (size_t f = 0; f < s->nfleets; f++) {
+			fw += sched_fleet_wakes(s, f);
+			fc += sched_fleet_commands(s, f);
+		}
+		CHECK_U64_EQ(fw, w);
+		CHECK_U64_EQ(fc, c);
+		/* Every seed and every jitter: p2 again with other seeds. */
+		if (i == 2)
+			for (uint64_t seed = 1; seed < 40; seed++) {
+				s->seed = seed;
+				walk(s, &w, &m, &c);
+				CHECK_U64_EQ(sched_expected_wakes(s), w);
+				CHECK_U64_EQ(sched_expected_messages(s), m);
+			}
+		scenario_free(s);
+	}
+}
+
 int main(void)
 {
 	RUN(test_order_and_count);
@@ -294,5 +367,6 @@ int main(void)
 	RUN(test_seed);
 	RUN(test_window_edges);
 	RUN(test_large);
+	RUN(test_totals_closed_form);
 	return UNIT_EXIT();
 }
