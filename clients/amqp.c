@@ -41,6 +41,7 @@
 #include <proton/version.h>
 
 #include "adapter.h"
+#include "amqp_frame.h"
 #include "clock.h"
 
 #define CMD_CREDIT 8u
@@ -95,110 +96,6 @@ static void fail_condition(struct amqp_wake *a, pn_condition_t *c, const char *w
 	}
 }
 
-/* ---- enough of the AMQP 1.0 type system to read attach and flow ---- */
-
-static uint32_t be32(const unsigned char *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-/* The end of the encoded value at P, or NULL if it runs past END. */
-static const unsigned char *value_end(const unsigned char *p, const unsigned char *end, int depth)
-{
-	if (p >= end || depth > 8)
-		return NULL;
-	unsigned c = *p++;
-	size_t n;
-	switch (c) {
-	case 0x00: /* described: a descriptor, then the value */
-		p = value_end(p, end, depth + 1);
-		return p ? value_end(p, end, depth + 1) : NULL;
-	case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45:
-		return p;
-	case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56:
-		n = 1;
-		break;
-	case 0x60: case 0x61:
-		n = 2;
-		break;
-	case 0x70: case 0x71: case 0x72: case 0x73:
-		n = 4;
-		break;
-	case 0x80: case 0x81: case 0x82: case 0x83: case 0x84:
-		n = 8;
-		break;
-	case 0x94: case 0x98:
-		n = 16;
-		break;
-	case 0xa0: case 0xa1: case 0xa3: case 0xc0: case 0xc1: case 0xe0: /* one-byte size */
-		if (p >= end)
-			return NULL;
-		n = 1 + (size_t)*p;
-		break;
-	case 0xb0: case 0xb1: case 0xb3: case 0xd0: case 0xd1: case 0xf0: /* four-byte size */
-		if (end - p < 4)
-			return NULL;
-		n = 4 + (size_t)be32(p);
-		break;
-	default:
-		return NULL;
-	}
-	return (size_t)(end - p) >= n ? p + n : NULL;
-}
-
-/* An unsigned integer at P: 1 (in *V), 0 when null, -1 when something else. */
-static int uint_at(const unsigned char *p, const unsigned char *end, uint64_t *v)
-{
-	if (p >= end)
-		return -1;
-	size_t left = (size_t)(end - p) - 1;
-	switch (*p) {
-	case 0x40: return 0;
-	case 0x43: case 0x44: *v = 0; return 1;
-	case 0x50: case 0x52: case 0x53: if (left < 1) return -1; *v = p[1]; return 1;
-	case 0x60: if (left < 2) return -1; *v = ((uint64_t)p[1] << 8) | p[2]; return 1;
-	case 0x70: if (left < 4) return -1; *v = be32(p + 1); return 1;
-	case 0x80: if (left < 8) return -1; *v = ((uint64_t)be32(p + 1) << 32) | be32(p + 5); return 1;
-	default: return -1;
-	}
-}
-
-/* Field I of the performative whose list starts at P (after the 0x00 0x53 <code>
- * descriptor): its first byte, or NULL if the list has fewer fields. */
-static const unsigned char *field(const unsigned char *p, const unsigned char *end, unsigned i)
-{
-	if (p >= end)
-		return NULL;
-	uint32_t count;
-	if (*p == 0x45)
-		return NULL;
-	if (*p == 0xc0 && end - p >= 3) {
-		count = p[2];
-		p += 3;
-	} else if (*p == 0xd0 && end - p >= 9) {
-		count = be32(p + 5);
-		p += 9;
-	} else {
-		return NULL;
-	}
-	if (i >= count)
-		return NULL;
-	for (unsigned k = 0; k < i && p; k++)
-		p = value_end(p, end, 0);
-	return p && p < end ? p : NULL;
-}
-
-/* An attach's handle and role (1: receiver, 0: sender); -1 if unreadable. */
-static int attach_fields(const unsigned char *list, const unsigned char *end, uint64_t *handle)
-{
-	const unsigned char *h = field(list, end, 1), *r = field(list, end, 2);
-	if (!h || !r || uint_at(h, end, handle) != 1)
-		return -1;
-	if (*r == 0x41 || (*r == 0x56 && r + 1 < end && r[1]))
-		return 1;
-	return *r == 0x42 || *r == 0x56 ? 0 : -1;
-}
-
 /* A complete incoming frame (SIZE bytes at F): the broker's attach of the
  * commands link gives its handle; its first flow on that handle how many
  * commands wait. */
@@ -209,12 +106,12 @@ static void on_frame_in(struct amqp_wake *a, const unsigned char *f, size_t size
 		return;
 	const unsigned char *list = f + doff + 3, *end = f + size;
 	uint64_t h, avail;
-	if (f[doff + 2] == 0x12 && attach_fields(list, end, &h) == 0 && h < 255)
+	if (f[doff + 2] == 0x12 && amqp_attach_fields(list, end, &h) == 0 && h < 255)
 		a->cmd_handle = (int)h; /* the broker's end is the sender: our commands */
 	else if (f[doff + 2] == 0x13 && a->cmd_handle >= 0 && !a->cmd_known) {
-		const unsigned char *hf = field(list, end, 4), *af = field(list, end, 7);
-		if (hf && uint_at(hf, end, &h) == 1 && h == (uint64_t)a->cmd_handle) {
-			if (!af || uint_at(af, end, &avail) != 1)
+		const unsigned char *hf = amqp_field(list, end, 4), *af = amqp_field(list, end, 7);
+		if (hf && amqp_uint_at(hf, end, &h) == 1 && h == (uint64_t)a->cmd_handle) {
+			if (!af || amqp_uint_at(af, end, &avail) != 1)
 				avail = 0;
 			a->cmd_expected = avail < CMD_CREDIT ? (uint32_t)avail : CMD_CREDIT;
 			a->cmd_known = 1;
@@ -233,7 +130,7 @@ static void scan_in(struct amqp_wake *a, const unsigned char *p, size_t n)
 			n -= t;
 			continue;
 		}
-		size_t need = s->len < 8 ? 8 : be32(s->buf);
+		size_t need = s->len < 8 ? 8 : amqp_be32(s->buf);
 		size_t t = need - s->len < n ? need - s->len : n;
 		memcpy(s->buf + s->len, p, t);
 		s->len += t;
@@ -245,7 +142,7 @@ static void scan_in(struct amqp_wake *a, const unsigned char *p, size_t n)
 			s->len = 0;
 			continue;
 		}
-		size_t size = be32(s->buf);
+		size_t size = amqp_be32(s->buf);
 		if (size < 8) {
 			s->off = 1;
 		} else if (size > sizeof(s->buf)) {
@@ -539,79 +436,6 @@ static void amqp_reap(struct wake *w)
 		return;
 	amqp_free(a);
 	w->adapter = NULL;
-}
-
-/* AMQP 1.0 frames: 4-byte size, data offset (4-byte words), type (0 AMQP,
- * 1 SASL), channel, then the performative's descriptor 0x00 0x53 <code>.
- * The 8-byte protocol headers ("AMQP" 3/0 1 0 0) open a connection. */
-static int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state)
-{
-	if (avail < 8)
-		return 0;
-	if (!memcmp(p, "AMQP", 4)) {
-		*len = 8;
-		*ph = PHASE_SETUP;
-		return 1;
-	}
-	size_t size = be32(p);
-	size_t doff = (size_t)p[4] * 4;
-	if (size < 8 || doff < 8 || doff > size)
-		return -1;
-	*len = size;
-	if (p[5] == 1) { /* SASL */
-		*ph = PHASE_SETUP;
-		return 1;
-	}
-	if (size == doff) { /* an empty frame: a heartbeat */
-		*ph = PHASE_DATA;
-		return 1;
-	}
-	if (avail < doff + 3)
-		return doff + 3 > MODEM_FRAME_MAX ? -1 : 0;
-	if (p[doff] != 0x00 || p[doff + 1] != 0x53)
-		return -1;
-	/* The commands link (downlink) is told from the telemetry link by the
-	 * handles of its attaches, kept in STATE: bits 0-7 ours + 1, 8-15 the
-	 * broker's + 1. Only commands come down in transfers, and only they get
-	 * the device's dispositions. */
-	const unsigned char *list = p + doff + 3, *end = p + size;
-	uint64_t h;
-	int shift = down ? 8 : 0;
-	switch (p[doff + 2]) {
-	case 0x10: case 0x11: /* open, begin */
-		*ph = PHASE_SETUP;
-		break;
-	case 0x12: { /* attach: ours as receiver, or the broker's as sender, is the commands link */
-		if (avail < size)
-			return size > MODEM_FRAME_MAX ? -1 : 0;
-		int role = attach_fields(list, end, &h);
-		int cmd = role == (down ? 0 : 1);
-		if (cmd && state && h < 255)
-			*state = (*state & ~(0xffu << shift)) | (uint32_t)(h + 1) << shift;
-		*ph = cmd ? PHASE_DOWNLINK : PHASE_SETUP;
-		break;
-	}
-	case 0x13: { /* flow: on the commands link, asking for commands or saying how many wait */
-		if (avail < size)
-			return size > MODEM_FRAME_MAX ? -1 : 0;
-		const unsigned char *hf = field(list, end, 4);
-		uint32_t mine = state ? (*state >> shift) & 0xffu : 0;
-		*ph = mine && hf && uint_at(hf, end, &h) == 1 && h + 1 == mine ? PHASE_DOWNLINK : PHASE_DATA;
-		break;
-	}
-	case 0x14: /* transfer */
-		*ph = down ? PHASE_DOWNLINK : PHASE_DATA;
-		break;
-	case 0x15: /* disposition */
-		*ph = down ? PHASE_DATA : PHASE_DOWNLINK;
-		break;
-	case 0x16: case 0x17: case 0x18: /* detach, end, close */
-		*ph = PHASE_TEARDOWN;
-		break;
-	default:
-		return -1;
-	}
-	return 1;
 }
 
 static enum dormant_err amqp_init(const struct adapter_env *env, char *err, size_t errlen) { return ERR_OK; }

@@ -48,6 +48,7 @@
 #include "adapter.h"
 #include "clock.h"
 #include "loop.h"
+#include "mqtt_frame.h"
 
 struct mqtt_wake;
 
@@ -237,50 +238,6 @@ static int on_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
 	wake_command(mw->w, m->payload, (size_t)m->payloadlen); /* one not from this run is ignored */
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
-	return 1;
-}
-
-/* MQTT fixed header: type in the high nibble of byte 0, then the remaining
- * length in 1-4 bytes of 7 bits each. */
-static int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state)
-{
-	if (avail < 2)
-		return 0;
-	size_t rl = 0, i = 1, mult = 1;
-	for (;;) {
-		if (i >= avail)
-			return i > 4 ? -1 : 0;
-		rl += (size_t)(p[i] & 0x7f) * mult;
-		mult *= 128;
-		if (!(p[i++] & 0x80))
-			break;
-		if (i > 4)
-			return -1;
-	}
-	*len = i + rl;
-	switch (p[0] >> 4) {
-	case 1: case 2: /* CONNECT, CONNACK */
-		*ph = PHASE_SETUP;
-		break;
-	case 3: /* PUBLISH: uplink telemetry, or a command coming down */
-		*ph = down ? PHASE_DOWNLINK : PHASE_DATA;
-		break;
-	case 4: case 5: case 6: case 7: /* PUBACK, PUBREC, PUBREL, PUBCOMP */
-		/* the device acknowledges only commands; the broker only telemetry */
-		*ph = down ? PHASE_DATA : PHASE_DOWNLINK;
-		break;
-	case 8: case 9: case 10: case 11: /* (UN)SUBSCRIBE and acks: asking for commands */
-		*ph = PHASE_DOWNLINK;
-		break;
-	case 12: case 13: /* PINGREQ, PINGRESP */
-		*ph = PHASE_DATA;
-		break;
-	case 14: /* DISCONNECT */
-		*ph = PHASE_TEARDOWN;
-		break;
-	default:
-		return -1;
-	}
 	return 1;
 }
 
