@@ -1018,6 +1018,12 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 	if (log)
 		fprintf(log, "plot: %llu wakes of %zu variant%s read in %.2f s\n", (unsigned long long)rd->rows, rd->nv,
 		        rd->nv == 1 ? "" : "s", mono_s() - t0);
+	/* a summary.json that is there but does not parse is worth a line: where it broke */
+	struct stat sst;
+	char spath[4200];
+	snprintf(spath, sizeof(spath), "%s/summary.json", rd->dir);
+	if (log && !rd->summary && stat(spath, &sst) == 0)
+		fprintf(log, "plot: %s: read from wakes.csv only\n", rd->summary_err);
 
 	struct report_fig figs[NFIGS];
 	const char *torun[NFIGS];

@@ -206,16 +206,15 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 
 static void read_summary(struct rundata *rd)
 {
-	char err[512];
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/summary.json", rd->dir);
-	rd->summary = json_load(path, err, sizeof(err));
+	rd->summary = json_read_file(path, rd->summary_err, sizeof(rd->summary_err));
 	const char *name = json_str_at(rd->summary, "scenario", NULL);
 	if (name)
 		snprintf(rd->name, sizeof(rd->name), "%s", name);
-	const struct json *vs = json_get(rd->summary, "variants");
-	for (size_t i = 0; vs && i < vs->nkids; i++) {
-		const struct json *j = vs->kids[i];
+	const json_t *vs = json_path(rd->summary, "variants");
+	for (size_t i = 0; i < json_array_size(vs); i++) {
+		const json_t *j = json_array_get(vs, i);
 		const char *vn = json_str_at(j, "name", NULL);
 		if (!vn)
 			continue;
@@ -270,8 +269,7 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 	/* summary.json first: its variant order is the run's order */
 	read_summary(rd);
 	snprintf(path, sizeof(path), "%s/env.json", rd->dir);
-	char jerr[512];
-	rd->env = json_load(path, jerr, sizeof(jerr));
+	rd->env = json_read_file(path, rd->env_err, sizeof(rd->env_err));
 	rd->env_text = slurp(path, 1 << 20);
 	snprintf(path, sizeof(path), "%s/scenario.yaml", rd->dir);
 	rd->scenario_text = slurp(path, 1 << 20);
@@ -368,8 +366,8 @@ void rundata_free(struct rundata *rd)
 		}
 	}
 	free(rd->v);
-	json_free(rd->summary);
-	json_free(rd->env);
+	json_decref(rd->summary);
+	json_decref(rd->env);
 	free(rd->scenario_text);
 	free(rd->env_text);
 	free(rd);

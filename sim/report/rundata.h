@@ -98,7 +98,8 @@ struct rundata {
 	int any_tls;                    /* a variant with tls other than none */
 	char heap_col[64];              /* tls_heap_peak (the TLS context's heap); "" when absent */
 	uint64_t rows;
-	struct json *summary, *env;     /* NULL when missing or unreadable */
+	json_t *summary, *env;          /* NULL when missing or unreadable ... */
+	char summary_err[512], env_err[512]; /* ... and why: "PATH:LINE:COL: message" for a syntax error */
 	char *scenario_text, *env_text; /* NULL when missing */
 };
 
