@@ -476,7 +476,7 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	snprintf(plotdir, sizeof(plotdir), "%s/plots", rd->dir);
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ERR_IO;
 	}
 	const char *base = strrchr(rd->dir, '/');
@@ -590,6 +590,7 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	      f);
 	report_tail(f);
 	int bad = ferror(f);
+	errno = 0;
 	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
 		unlink(tmp);
