@@ -823,7 +823,8 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	struct procstat_totals bt;
 	broker_stop(&broker, &bt);
 	if (!sc->endpoint_host[0])
-		results_variant_broker(e->res, &bt);
+		results_variant_broker(e->res, &(struct results_server_cost){ bt.window_s, bt.cpu_user_ms, bt.cpu_sys_ms,
+			bt.rss_peak_kib, bt.rss_mean_kib, bt.rss_first_kib, bt.samples, bt.max_procs });
 	results_variant_end(e->res, &e->msgs, &e->cmds, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0, window_s,
 	                    interrupted);
 	sched_destroy(sched);
@@ -935,8 +936,9 @@ int engine_run(const struct scenario *sc, const struct engine_opts *o, char *run
 	rc = EXIT_OK;
 	for (uint32_t vi = 0; vi < sc->nvariants && rc == EXIT_OK; vi++)
 		rc = run_variant(&e, vi, err, errlen);
-	if (results_finish(e.res, stdout) != 0 && rc == EXIT_OK) {
-		snprintf(err, errlen, "%s/summary.json: %s", e.rundir, strerror(errno));
+	char ferr[4400];
+	if (results_finish(e.res, stdout, ferr, sizeof(ferr)) != 0 && rc == EXIT_OK) {
+		snprintf(err, errlen, "%s", ferr);
 		rc = EXIT_IO;
 	}
 out:

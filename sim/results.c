@@ -1,18 +1,22 @@
 /* results.c: wakes.csv rows and the per-variant summary. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "json.h"
-#include "procstat.h"
+#include <jansson.h>
+
+#include "columns.h"
 #include "results.h"
 #include "stats.h"
 
-/* Per-phase columns: for each phase these counters, named <counter>_<phase>. */
-#define PHASE_FIELDS(X) X(plain_up) X(plain_down) X(stream_up) X(stream_down) X(ip_up) X(ip_down) X(segs_up) X(segs_down)
+/* wakes.csv's phase columns are the modem's phases, in the same order. */
+_Static_assert(PHASE_COUNT == WAKE_ROW_PHASES, "sim/core/columns.h has a phase the modem does not, or the reverse");
 
 struct vstats {
 	const struct variant *v;
@@ -42,35 +46,46 @@ struct vstats {
 	char server[32], endpoint[64];
 	double server_start_ms;
 	int broker_sampled;
-	struct procstat_totals broker;
+	struct results_server_cost broker;
+	uint64_t ip_lower_bound; /* wakes whose ip_* may fall short of the wire */
 };
 
 struct results {
 	char dir[4096];
-	FILE *csv;
+	int csv;              /* wakes.csv */
+	off_t csv_len;        /* its length: whole rows only */
+	int csv_errno;        /* the first write that failed; no row is written after it */
+	uint64_t rows_unwritten;
+	struct column_buf row;
 	const struct scenario *sc;
 	struct vstats *vs;
 	size_t nvs;
 	struct vstats *cur;
 };
 
-static void csv_header(FILE *f)
+/* Writes N bytes at the end of wakes.csv, all of them or none: a row that
+ * did not fit (a full disk) is cut off again, so the file always ends in a
+ * whole row. After the first failure nothing more is written: a row
+ * missing in the middle would go unnoticed. */
+static int csv_append(struct results *r, const char *p, size_t n)
 {
-	fputs("variant,protocol,broker,tls,resume,qos,fleet,device,seq,due_us,start_unix_us,sched_lag_us,"
-	      "local_addr,local_port,server_port,outcome,error_kind,error_detail,messages,acked,"
-	      "t_wake_us,t_acked_us,t_tcp_us,t_setup_us,t_data_us,t_teardown_us,t_wire_us,t_client_us,"
-	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,commands,cmd_delay_us,t_downlink_us,"
-	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
-	      "retrans,dsack_in,fin_in,rst_in,tcp_info_ok,"
-	      "tls_suite,resume_offered,resumed,resume_refused,sid_echo,cert_msgs,tickets,tls_hs_server,"
-	      "t_tls_us,tls_hs_cpu_us,tls_cpu_us,tls_heap_peak,tls_session_bytes,resumed_by",
-	      f);
-	for (int p = 0; p < PHASE_COUNT; p++) {
-#define HDR(name) fprintf(f, "," #name "_%s", phase_name((enum phase)p));
-		PHASE_FIELDS(HDR)
-#undef HDR
+	if (r->csv_errno)
+		return -1;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t k = write(r->csv, p + done, n - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r->csv_errno = k < 0 ? errno : ENOSPC;
+			if (done && ftruncate(r->csv, r->csv_len) != 0)
+				r->csv_errno = errno;
+			return -1;
+		}
+		done += (size_t)k;
 	}
-	fputc('\n', f);
+	r->csv_len += (off_t)n;
+	return 0;
 }
 
 struct results *results_create(const char *dir, const struct scenario *sc, char *err, size_t errlen)
@@ -84,16 +99,23 @@ struct results *results_create(const char *dir, const struct scenario *sc, char 
 	r->sc = sc;
 	r->nvs = sc->nvariants;
 	r->vs = calloc(r->nvs, sizeof(*r->vs));
+	r->csv = -1;
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/wakes.csv", dir);
-	r->csv = r->vs ? fopen(path, "w") : NULL;
-	if (!r->csv) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (!r->vs) {
+		snprintf(err, errlen, "out of memory");
 		results_destroy(r);
 		return NULL;
 	}
-	csv_header(r->csv);
-	fflush(r->csv);
+	r->csv = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (r->csv < 0 || columns_format_header(&r->row) != 0 || csv_append(r, r->row.p, r->row.len) != 0) {
+		int e = r->csv < 0 ? errno : r->row.len ? r->csv_errno : ENOMEM;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		if (r->csv >= 0)
+			unlink(path); /* no header-less file left behind */
+		results_destroy(r);
+		return NULL;
+	}
 	return r;
 }
 
@@ -118,8 +140,9 @@ void results_destroy(struct results *r)
 {
 	if (!r)
 		return;
-	if (r->csv)
-		fclose(r->csv);
+	if (r->csv >= 0)
+		close(r->csv);
+	column_buf_free(&r->row);
 	for (size_t i = 0; r->vs && i < r->nvs; i++)
 		vstats_free(&r->vs[i]);
 	free(r->vs);
@@ -145,7 +168,7 @@ void results_variant_tls(struct results *r, const char *suite, enum resume_mode 
 	vs->tls_init_ms = init_ms;
 }
 
-void results_variant_broker(struct results *r, const struct procstat_totals *t)
+void results_variant_broker(struct results *r, const struct results_server_cost *t)
 {
 	r->cur->broker = *t;
 	r->cur->broker_sampled = t->samples > 0;
@@ -156,22 +179,6 @@ void results_variant_server(struct results *r, const char *name, const char *end
 	snprintf(r->cur->server, sizeof(r->cur->server), "%s", name);
 	snprintf(r->cur->endpoint, sizeof(r->cur->endpoint), "%s", endpoint);
 	r->cur->server_start_ms = start_ms;
-}
-
-/* CSV field: quoted when it has a comma, quote or newline. */
-static void csv_text(FILE *f, const char *s)
-{
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
-	}
-	fputc('"', f);
 }
 
 static int64_t span_us(uint64_t from_ns, uint64_t to_ns)
@@ -231,13 +238,97 @@ static int64_t phase_times(const struct modem_counts *c, int64_t t[PHASE_COUNT])
 	return wire;
 }
 
+static int64_t i64(uint64_t x)
+{
+	return x > INT64_MAX ? INT64_MAX : (int64_t)x;
+}
+
+/* The row's labels and counters (everything but the times, which
+ * results_row works out). HAVE_CONN: the wake got a modem connection. */
+static void fill_row(struct wake_row *row, const struct vstats *vs, const struct wake *w,
+                     const struct modem_counts *cc, int have_conn)
+{
+	const struct variant *v = w->variant;
+	int ok = w->err == ERR_OK;
+	wake_row_clear(row);
+	snprintf(row->variant, sizeof(row->variant), "%s", v->name);
+	snprintf(row->protocol, sizeof(row->protocol), "%s", protocol_name(v->protocol));
+	snprintf(row->broker, sizeof(row->broker), "%s", broker_kind_name(v->broker));
+	snprintf(row->tls, sizeof(row->tls), "%s", tls_mode_name(v->tls));
+	snprintf(row->resume, sizeof(row->resume), "%s", resume_mode_name(v->resume));
+	row->qos = w->qos;
+	snprintf(row->fleet, sizeof(row->fleet), "%s", w->fleet->name);
+	row->device = w->device;
+	row->seq = w->seq;
+	row->due_us = i64(w->due_us);
+	row->start_unix_us = i64(w->start_wall_us);
+	row->sched_lag_us = i64(w->sched_lag_us);
+	if (have_conn && cc->local_addr) {
+		struct in_addr ia = { htonl(cc->local_addr) };
+		inet_ntop(AF_INET, &ia, row->local_addr, sizeof(row->local_addr));
+	}
+	row->local_port = cc->local_port;
+	row->server_port = cc->server_port;
+	snprintf(row->outcome, sizeof(row->outcome), "%s", ok ? "ok" : "failed");
+	snprintf(row->error_kind, sizeof(row->error_kind), "%s", ok ? "" : dormant_strerror(w->err));
+	snprintf(row->error_detail, sizeof(row->error_detail), "%s", ok ? "" : w->detail);
+	row->messages = w->nmsg;
+	row->acked = w->acked;
+	if (w->alone)
+		row->cpu_us = (double)w->cpu_ns / 1000.0;
+	row->commands = w->commands;
+	if (w->commands)
+		row->cmd_delay_us = (double)w->cmd_delay_ns / 1000.0;
+	row->plain_up = i64(cc->plain_up);
+	row->plain_down = i64(cc->plain_down);
+	row->stream_up = i64(cc->stream_up);
+	row->stream_down = i64(cc->stream_down);
+	row->ip_up = i64(cc->ip_up);
+	row->ip_down = i64(cc->ip_down);
+	row->segs_up = i64(cc->segs_up);
+	row->segs_down = i64(cc->segs_down);
+	row->retrans = cc->retrans;
+	row->dsack_in = cc->dsack_in;
+	row->fin_in = cc->fin_in;
+	row->rst_in = cc->rst_in;
+	row->tcp_info_ok = cc->tcp_info_ok;
+	row->ip_lower_bound = cc->ip_lower_bound;
+	const struct tls_stats *ts = &cc->tls;
+	if (ts->used) {
+		snprintf(row->tls_suite, sizeof(row->tls_suite), "%s", vs->suite);
+		row->resume_offered = ts->offered;
+		row->resumed = ts->resumed;
+		row->resume_refused = ts->refused;
+		row->sid_echo = ts->sid_echo;
+		row->cert_msgs = ts->cert_msgs;
+		row->tickets = ts->tickets;
+		snprintf(row->tls_hs_server, sizeof(row->tls_hs_server), "%s", ts->hs_server[0] ? ts->hs_server : "-");
+		row->tls_hs_cpu_us = (double)ts->hs_cpu_ns / 1000.0;
+		row->tls_cpu_us = (double)ts->cpu_ns / 1000.0;
+		if (ts->heap_peak >= 0)
+			row->tls_heap_peak = ts->heap_peak;
+		if (ts->session_bytes >= 0)
+			row->tls_session_bytes = ts->session_bytes;
+		snprintf(row->resumed_by, sizeof(row->resumed_by), "%s", ts->resumed_by);
+	}
+	for (int p = 0; p < PHASE_COUNT; p++) {
+		const struct phase_counts *ph = &cc->ph[p];
+		struct wake_row_phase *o = &row->ph[p];
+		o->plain_up = i64(ph->plain_up);
+		o->plain_down = i64(ph->plain_down);
+		o->stream_up = i64(ph->stream_up);
+		o->stream_down = i64(ph->stream_down);
+		o->ip_up = i64(ph->ip_up);
+		o->ip_down = i64(ph->ip_down);
+		o->segs_up = i64(ph->segs_up);
+		o->segs_down = i64(ph->segs_down);
+	}
+}
+
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c)
 {
 	struct vstats *vs = r->cur;
-	const struct variant *v = w->variant;
-	FILE *f = r->csv;
 	enum dormant_err err = w->err;
-	const char *detail = w->detail;
 	int ok = err == ERR_OK;
 
 	int64_t t[PHASE_COUNT];
@@ -269,71 +360,43 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		}
 	}
 
-	char addr[INET_ADDRSTRLEN] = "";
-	if (c && c->local_addr) {
-		struct in_addr ia = { htonl(c->local_addr) };
-		inet_ntop(AF_INET, &ia, addr, sizeof(addr));
-	}
-	char qos[8];
-	snprintf(qos, sizeof(qos), "%d", w->qos);
-	csv_text(f, v->name);
-	fprintf(f, ",%s,%s,%s,%s,%s,", protocol_name(v->protocol), broker_kind_name(v->broker), tls_mode_name(v->tls),
-	        resume_mode_name(v->resume), qos);
-	csv_text(f, w->fleet->name);
-	int64_t sched_lag = (int64_t)(w->sched_lag_us);
-	fprintf(f, ",%u,%u,%llu,%llu,%lld,%s,%u,%u,%s,%s,", w->device, w->seq, (unsigned long long)w->due_us,
-	        (unsigned long long)w->start_wall_us, (long long)sched_lag, addr, c ? c->local_port : 0,
-	        c ? c->server_port : 0, ok ? "ok" : "failed", ok ? "" : dormant_strerror(err));
-	csv_text(f, ok ? "" : detail);
-	fprintf(f, ",%u,%u,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,", w->nmsg, w->acked,
-	        (long long)wake_us, (long long)acked_us, (long long)t[PHASE_TCP], (long long)t[PHASE_SETUP],
-	        (long long)t[PHASE_DATA], (long long)t[PHASE_TEARDOWN], (long long)wire, (long long)client,
-	        (long long)pre, (long long)conn_idle, (long long)post);
-	if (e2e >= 0)
-		fprintf(f, "%lld", (long long)e2e);
-	fputc(',', f);
-	if (w->alone)
-		fprintf(f, "%.1f", (double)w->cpu_ns / 1000.0);
-	fprintf(f, ",%u,", w->commands);
-	if (w->commands)
-		fprintf(f, "%.1f", (double)w->cmd_delay_ns / 1000.0);
-	fprintf(f, ",%lld", (long long)t[PHASE_DOWNLINK]);
 	static const struct modem_counts zero;
 	const struct modem_counts *cc = c ? c : &zero;
-	fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%u,%u,%d,%d,%d", (unsigned long long)cc->plain_up,
-	        (unsigned long long)cc->plain_down, (unsigned long long)cc->stream_up,
-	        (unsigned long long)cc->stream_down, (unsigned long long)cc->ip_up, (unsigned long long)cc->ip_down,
-	        (unsigned long long)cc->segs_up, (unsigned long long)cc->segs_down, cc->retrans, cc->dsack_in,
-	        cc->fin_in, cc->rst_in, cc->tcp_info_ok);
 	const struct tls_stats *ts = &cc->tls;
-	if (ts->used) {
-		fprintf(f, ",%s,%d,%d,%d,%d,%d,%d,%s,%lld,%.1f,%.1f,", vs->suite, ts->offered, ts->resumed, ts->refused,
-		        ts->sid_echo, ts->cert_msgs, ts->tickets, ts->hs_server[0] ? ts->hs_server : "-",
-		        (long long)t[PHASE_TLS], (double)ts->hs_cpu_ns / 1000.0, (double)ts->cpu_ns / 1000.0);
-		if (ts->heap_peak >= 0)
-			fprintf(f, "%lld", (long long)ts->heap_peak);
-		fputc(',', f);
-		if (ts->session_bytes >= 0)
-			fprintf(f, "%lld", (long long)ts->session_bytes);
-		fprintf(f, ",%s", ts->resumed_by);
-	} else {
-		fputs(",,,,,,,,,,,,,,", f);
+	struct wake_row row;
+	fill_row(&row, vs, w, cc, c != NULL);
+	row.t_wake_us = wake_us;
+	row.t_acked_us = acked_us;
+	row.t_tcp_us = t[PHASE_TCP];
+	row.t_setup_us = t[PHASE_SETUP];
+	row.t_data_us = t[PHASE_DATA];
+	row.t_teardown_us = t[PHASE_TEARDOWN];
+	row.t_wire_us = wire;
+	row.t_client_us = client;
+	row.t_pre_us = pre;
+	row.t_conn_idle_us = conn_idle;
+	row.t_post_us = post;
+	row.e2e_us = e2e >= 0 ? e2e : COLUMN_NONE;
+	row.t_downlink_us = t[PHASE_DOWNLINK];
+	if (ts->used)
+		row.t_tls_us = t[PHASE_TLS];
+	/* formatted whole in memory, written whole: a full disk never leaves half a row */
+	int wrc = columns_format_row(&row, &r->row) == 0 ? csv_append(r, r->row.p, r->row.len) : -1;
+	if (wrc != 0) {
+		if (!r->csv_errno)
+			r->csv_errno = ENOMEM;
+		r->rows_unwritten++;
 	}
-	for (int p = 0; p < PHASE_COUNT; p++) {
-#define COL(name) fprintf(f, ",%llu", (unsigned long long)cc->ph[p].name);
-		PHASE_FIELDS(COL)
-#undef COL
-	}
-	fputc('\n', f);
-	fflush(f);
 
+	if (cc->ip_lower_bound)
+		vs->ip_lower_bound++;
 	vs->wakes++;
 	if (w->sched_lag_us > 1000)
 		vs->late++;
 	if (!ok) {
 		vs->failed++;
 		vs->fails[err]++;
-		return ferror(f) ? -1 : 0;
+		return wrc;
 	}
 	vs->ok++;
 	if (w->fleet->downlink)
@@ -378,7 +441,7 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		if (ts->session_bytes >= 0)
 			samples_add(&h->session, (double)ts->session_bytes);
 	}
-	return ferror(f) ? -1 : 0;
+	return wrc;
 }
 
 void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct, uint64_t foreign,
@@ -428,161 +491,164 @@ void results_variant_end(struct results *r, const struct msg_table *t, const str
 	vs->ended = 1;
 }
 
-static void json_num(FILE *f, double x)
+/* A figure: an integer when it is whole (counts, bytes), null when there is none. */
+static json_t *jnum(double x)
 {
 	if (isnan(x) || isinf(x))
-		fputs("null", f);
-	else if (x == floor(x) && fabs(x) < 1e15)
-		fprintf(f, "%.0f", x);
-	else
-		fprintf(f, "%.4g", x);
+		return json_null();
+	if (x == floor(x) && fabs(x) < 1e15)
+		return json_integer((json_int_t)x);
+	return json_real(x);
 }
 
-static void json_dist(FILE *f, const char *key, struct samples *s, const char *tail)
+static json_t *ju64(uint64_t x)
 {
-	fprintf(f, "      \"%s\": {\"n\": %zu, \"p50\": ", key, s->n);
-	json_num(f, samples_pct(s, 50));
-	fputs(", \"p90\": ", f);
-	json_num(f, samples_pct(s, 90));
-	fputs(", \"p99\": ", f);
-	json_num(f, samples_pct(s, 99));
-	fputs(", \"max\": ", f);
-	json_num(f, samples_max(s));
-	fputs(", \"mean\": ", f);
-	json_num(f, samples_mean(s));
-	fprintf(f, "}%s\n", tail);
+	return json_integer(x > (uint64_t)LLONG_MAX ? LLONG_MAX : (json_int_t)x); /* json_int_t is long long */
 }
 
-static void json_updown(FILE *f, const char *key, struct samples *up, struct samples *down, const char *tail)
+/* json_object_set_new takes the value even when it fails; a failure shows
+ * as a NULL somewhere, which results_finish catches by checking the tree. */
+static void put(json_t *o, const char *key, json_t *v)
 {
-	fprintf(f, "        \"%s\": {\"up\": ", key);
-	json_num(f, samples_mean(up));
-	fputs(", \"down\": ", f);
-	json_num(f, samples_mean(down));
-	fprintf(f, "}%s\n", tail);
+	if (json_object_set_new(o, key, v) != 0)
+		json_object_set_new(o, "_incomplete", json_true());
 }
 
+static json_t *jdist(struct samples *s)
+{
+	json_t *o = json_object();
+	put(o, "n", ju64(s->n));
+	put(o, "p50", jnum(samples_pct(s, 50)));
+	put(o, "p90", jnum(samples_pct(s, 90)));
+	put(o, "p99", jnum(samples_pct(s, 99)));
+	put(o, "max", jnum(samples_max(s)));
+	put(o, "mean", jnum(samples_mean(s)));
+	return o;
+}
 
-static void write_variant(FILE *f, struct vstats *vs, int last)
+static json_t *jupdown(struct samples *up, struct samples *down)
+{
+	json_t *o = json_object();
+	put(o, "up", jnum(samples_mean(up)));
+	put(o, "down", jnum(samples_mean(down)));
+	return o;
+}
+
+static json_t *variant_json(struct vstats *vs)
 {
 	const struct variant *v = vs->v;
-	fputs("    {\n      \"name\": ", f);
-	json_write_str(f, v->name);
-	fprintf(f, ",\n      \"protocol\": \"%s\", \"broker\": \"%s\", \"tls\": \"%s\", \"resume\": \"%s\", \"qos\": %d,\n",
-	        protocol_name(v->protocol), broker_kind_name(v->broker), tls_mode_name(v->tls),
-	        resume_mode_name(v->resume), v->qos);
-	fputs("      \"server\": ", f);
-	json_write_str(f, vs->server);
-	fputs(", \"endpoint\": ", f);
-	json_write_str(f, vs->endpoint);
-	fputs(", \"server_start_ms\": ", f);
-	json_num(f, vs->server_start_ms);
-	fprintf(f, ",\n      \"interrupted\": %s, \"window_s\": ", vs->interrupted ? "true" : "false");
-	json_num(f, vs->window_s);
-	fprintf(f, ",\n      \"expected_wakes\": %llu, \"wakes\": %llu, \"ok\": %llu, \"failed\": %llu, \"late_wakes\": %llu,\n",
-	        (unsigned long long)vs->expected, (unsigned long long)vs->wakes, (unsigned long long)vs->ok,
-	        (unsigned long long)vs->failed, (unsigned long long)vs->late);
-	fputs("      \"failures\": {", f);
-	int first = 1;
+	json_t *o = json_object();
+	put(o, "name", json_string(v->name));
+	put(o, "protocol", json_string(protocol_name(v->protocol)));
+	put(o, "broker", json_string(broker_kind_name(v->broker)));
+	put(o, "tls", json_string(tls_mode_name(v->tls)));
+	put(o, "resume", json_string(resume_mode_name(v->resume)));
+	put(o, "qos", json_integer(v->qos));
+	put(o, "server", json_string(vs->server));
+	put(o, "endpoint", json_string(vs->endpoint));
+	put(o, "server_start_ms", jnum(vs->server_start_ms));
+	put(o, "interrupted", json_boolean(vs->interrupted));
+	put(o, "window_s", jnum(vs->window_s));
+	put(o, "expected_wakes", ju64(vs->expected));
+	put(o, "wakes", ju64(vs->wakes));
+	put(o, "ok", ju64(vs->ok));
+	put(o, "failed", ju64(vs->failed));
+	put(o, "late_wakes", ju64(vs->late));
+	/* rows whose ip_* the kernel could not make exact: the figures below are lower bounds for them */
+	put(o, "ip_lower_bound_wakes", ju64(vs->ip_lower_bound));
+	json_t *fails = json_object();
 	for (int e = 0; e < ERR__COUNT; e++)
-		if (vs->fails[e]) {
-			fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", dormant_strerror((enum dormant_err)e),
-			        (unsigned long long)vs->fails[e]);
-			first = 0;
-		}
-	fputs("},\n", f);
-	fprintf(f, "      \"messages\": {\"sent\": %llu, \"acked\": %llu, \"received\": %llu, \"lost\": %llu, "
-	           "\"duplicates\": %llu, \"unacked\": %llu, \"foreign\": %llu},\n",
-	        (unsigned long long)vs->sent, (unsigned long long)vs->acked, (unsigned long long)vs->received,
-	        (unsigned long long)vs->lost, (unsigned long long)vs->dups, (unsigned long long)vs->unacked,
-	        (unsigned long long)vs->foreign);
-	json_dist(f, "wake_ms", &vs->wake_ms, ",");
-	json_dist(f, "acked_ms", &vs->acked_ms, ",");
-	json_dist(f, "e2e_ms", &vs->e2e_ms, ",");
-	json_dist(f, "wire_ms", &vs->wire_ms, ",");
-	json_dist(f, "client_ms", &vs->client_ms, ",");
-	json_dist(f, "cpu_us_alone", &vs->cpu_us, ",");
-	fputs("      \"phase_ms\": {\n", f);
-	for (int p = 0; p < PHASE_COUNT; p++) {
-		char key[32];
-		snprintf(key, sizeof(key), "  %s", phase_name((enum phase)p));
-		json_dist(f, key, &vs->t_ms[p], p + 1 < PHASE_COUNT ? "," : "");
-	}
-	fputs("      },\n", f);
-	fprintf(f, "      \"commands\": {\"polls\": %llu, \"issued\": %llu, \"delivered\": %llu, \"pending\": %llu, "
-	           "\"duplicates\": %llu, \"not_sent\": %llu},\n",
-	        (unsigned long long)vs->polls, (unsigned long long)vs->cmd_issued, (unsigned long long)vs->cmd_delivered,
-	        (unsigned long long)(vs->cmd_issued - vs->cmd_delivered), (unsigned long long)vs->cmd_dups,
-	        (unsigned long long)vs->cmd_unsent);
-	json_dist(f, "command_delay_ms", &vs->cmd_delay_ms, ",");
-	fputs("      \"cpu\": {\"library_threads_ms\": ", f);
-	json_num(f, (double)vs->lib_cpu_ns / 1e6);
-	fputs(", \"engine_thread_ms\": ", f);
-	json_num(f, (double)vs->engine_cpu_ns / 1e6);
-	fputs(", \"library_us_per_wake\": ", f);
-	json_num(f, vs->ok ? (double)vs->lib_cpu_ns / 1e3 / (double)vs->wakes : NAN);
-	fputs("},\n", f);
+		if (vs->fails[e])
+			put(fails, dormant_strerror((enum dormant_err)e), ju64(vs->fails[e]));
+	put(o, "failures", fails);
+	json_t *m = json_object();
+	put(m, "sent", ju64(vs->sent));
+	put(m, "acked", ju64(vs->acked));
+	put(m, "received", ju64(vs->received));
+	put(m, "lost", ju64(vs->lost));
+	put(m, "duplicates", ju64(vs->dups));
+	put(m, "unacked", ju64(vs->unacked));
+	put(m, "foreign", ju64(vs->foreign));
+	put(o, "messages", m);
+	put(o, "wake_ms", jdist(&vs->wake_ms));
+	put(o, "acked_ms", jdist(&vs->acked_ms));
+	put(o, "e2e_ms", jdist(&vs->e2e_ms));
+	put(o, "wire_ms", jdist(&vs->wire_ms));
+	put(o, "client_ms", jdist(&vs->client_ms));
+	put(o, "cpu_us_alone", jdist(&vs->cpu_us));
+	json_t *ph = json_object();
+	for (int p = 0; p < PHASE_COUNT; p++)
+		put(ph, phase_name((enum phase)p), jdist(&vs->t_ms[p]));
+	put(o, "phase_ms", ph);
+	json_t *cmd = json_object();
+	put(cmd, "polls", ju64(vs->polls));
+	put(cmd, "issued", ju64(vs->cmd_issued));
+	put(cmd, "delivered", ju64(vs->cmd_delivered));
+	put(cmd, "pending", ju64(vs->cmd_issued - vs->cmd_delivered));
+	put(cmd, "duplicates", ju64(vs->cmd_dups));
+	put(cmd, "not_sent", ju64(vs->cmd_unsent));
+	put(o, "commands", cmd);
+	put(o, "command_delay_ms", jdist(&vs->cmd_delay_ms));
+	json_t *cpu = json_object();
+	put(cpu, "library_threads_ms", jnum((double)vs->lib_cpu_ns / 1e6));
+	put(cpu, "engine_thread_ms", jnum((double)vs->engine_cpu_ns / 1e6));
+	put(cpu, "library_us_per_wake", jnum(vs->ok ? (double)vs->lib_cpu_ns / 1e3 / (double)vs->wakes : NAN));
+	put(o, "cpu", cpu);
 	if (vs->broker_sampled) {
-		double cpu = vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms;
-		fputs("      \"server_cost\": {\"cpu_ms\": ", f);
-		json_num(f, cpu);
-		fputs(", \"cpu_ms_per_1000_wakes\": ", f);
-		json_num(f, vs->wakes ? cpu * 1000.0 / (double)vs->wakes : NAN);
-		fprintf(f, ", \"rss_peak_kib\": %llu, \"rss_mean_kib\": %llu, \"rss_first_kib\": %llu, \"samples\": %d, "
-		           "\"processes\": %d, \"window_s\": ",
-		        (unsigned long long)vs->broker.rss_peak_kib, (unsigned long long)vs->broker.rss_mean_kib,
-		        (unsigned long long)vs->broker.rss_first_kib, vs->broker.samples, vs->broker.max_procs);
-		json_num(f, vs->broker.window_s);
-		fputs("},\n", f);
+		double c = vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms;
+		json_t *sc = json_object();
+		put(sc, "cpu_ms", jnum(c));
+		put(sc, "cpu_ms_per_1000_wakes", jnum(vs->wakes ? c * 1000.0 / (double)vs->wakes : NAN));
+		put(sc, "rss_peak_kib", ju64(vs->broker.rss_peak_kib));
+		put(sc, "rss_mean_kib", ju64(vs->broker.rss_mean_kib));
+		put(sc, "rss_first_kib", ju64(vs->broker.rss_first_kib));
+		put(sc, "samples", json_integer(vs->broker.samples));
+		put(sc, "processes", json_integer(vs->broker.processes));
+		put(sc, "window_s", jnum(vs->broker.window_s));
+		put(o, "server_cost", sc);
 	}
-	fputs("      \"bytes_per_wake\": {\n", f);
-	json_updown(f, "plaintext", &vs->plain_up, &vs->plain_down, ",");
-	json_updown(f, "stream", &vs->stream_up, &vs->stream_down, ",");
-	json_updown(f, "ip", &vs->ip_up, &vs->ip_down, ",");
-	json_updown(f, "segments", &vs->segs_up, &vs->segs_down, ",");
-	fputs("        \"phases\": {\n", f);
+	json_t *b = json_object();
+	put(b, "plaintext", jupdown(&vs->plain_up, &vs->plain_down));
+	put(b, "stream", jupdown(&vs->stream_up, &vs->stream_down));
+	put(b, "ip", jupdown(&vs->ip_up, &vs->ip_down));
+	put(b, "segments", jupdown(&vs->segs_up, &vs->segs_down));
 	static const char *const names[8] = { "plain_up", "plain_down", "stream_up", "stream_down",
 		                              "ip_up",    "ip_down",    "segs_up",   "segs_down" };
+	json_t *phases = json_object();
 	for (int p = 0; p < PHASE_COUNT; p++) {
-		fprintf(f, "          \"%s\": {", phase_name((enum phase)p));
-		for (int i = 0; i < 8; i++) {
-			fprintf(f, "%s\"%s\": ", i ? ", " : "", names[i]);
-			json_num(f, vs->ok ? vs->ph_sum[p][i] / (double)vs->ok : NAN);
-		}
-		fprintf(f, "}%s\n", p + 1 < PHASE_COUNT ? "," : "");
+		json_t *one = json_object();
+		for (int i = 0; i < 8; i++)
+			put(one, names[i], jnum(vs->ok ? vs->ph_sum[p][i] / (double)vs->ok : NAN));
+		put(phases, phase_name((enum phase)p), one);
 	}
-	fputs("        }\n      }", f);
+	put(b, "phases", phases);
+	put(o, "bytes_per_wake", b);
 	if (vs->tls) {
-		fputs(",\n      \"tls_handshakes\": {\"suite\": ", f);
-		json_write_str(f, vs->suite);
-		fprintf(f, ", \"resume_offered\": \"%s\", \"verify\": %s, \"note\": ", resume_mode_name(vs->offered_mode),
-		        vs->verify ? "true" : "false");
-		json_write_str(f, vs->tls_note);
-		fputs(", \"profile_init_ms\": ", f);
-		json_num(f, vs->tls_init_ms);
-		fprintf(f, ",\n        \"offered\": %llu, \"resumed\": %llu, \"refused\": %llu,\n",
-		        (unsigned long long)vs->offered, (unsigned long long)vs->resumed, (unsigned long long)vs->refused);
+		json_t *t = json_object();
+		put(t, "suite", json_string(vs->suite));
+		put(t, "resume_offered", json_string(resume_mode_name(vs->offered_mode)));
+		put(t, "verify", json_boolean(vs->verify));
+		put(t, "note", json_string(vs->tls_note));
+		put(t, "profile_init_ms", jnum(vs->tls_init_ms));
+		put(t, "offered", ju64(vs->offered));
+		put(t, "resumed", ju64(vs->resumed));
+		put(t, "refused", ju64(vs->refused));
 		for (int i = 0; i < 2; i++) {
 			struct hs_stats *h = &vs->hs[i];
-			fprintf(f, "        \"%s\": {\"n\": %zu, \"hs_bytes_up\": ", i ? "resumed" : "full", h->up.n);
-			json_num(f, samples_mean(&h->up));
-			fputs(", \"hs_bytes_down\": ", f);
-			json_num(f, samples_mean(&h->down));
-			fputs(", \"hs_ms_p50\": ", f);
-			json_num(f, samples_pct(&h->ms, 50));
-			fputs(", \"hs_cpu_us_p50\": ", f);
-			json_num(f, samples_pct(&h->cpu_us, 50));
-			fputs(", \"heap_peak_p50\": ", f);
-			json_num(f, samples_pct(&h->heap, 50));
-			fputs(", \"session_bytes_p50\": ", f);
-			json_num(f, samples_pct(&h->session, 50));
-			fputs(", \"wake_ms_p50\": ", f);
-			json_num(f, samples_pct(&h->wake_ms, 50));
-			fprintf(f, "}%s\n", i ? "" : ",");
+			json_t *k = json_object();
+			put(k, "n", ju64(h->up.n));
+			put(k, "hs_bytes_up", jnum(samples_mean(&h->up)));
+			put(k, "hs_bytes_down", jnum(samples_mean(&h->down)));
+			put(k, "hs_ms_p50", jnum(samples_pct(&h->ms, 50)));
+			put(k, "hs_cpu_us_p50", jnum(samples_pct(&h->cpu_us, 50)));
+			put(k, "heap_peak_p50", jnum(samples_pct(&h->heap, 50)));
+			put(k, "session_bytes_p50", jnum(samples_pct(&h->session, 50)));
+			put(k, "wake_ms_p50", jnum(samples_pct(&h->wake_ms, 50)));
+			put(t, i ? "resumed" : "full", k);
 		}
-		fputs("      }", f);
+		put(o, "tls_handshakes", t);
 	}
-	fprintf(f, "\n    }%s\n", last ? "" : ",");
+	return o;
 }
 
 static void print_table(struct results *r, FILE *out)
@@ -598,7 +664,7 @@ static void print_table(struct results *r, FILE *out)
 		struct vstats *vs = &r->vs[i];
 		if (!vs->v)
 			continue;
-		char wakes[24], wk[24], e2e[24], plain[24], ip[24], segs[24], lost[24];
+		char wakes[24], wk[24], e2e[24], plain[24], ip[24], segs[24], lost[24], cpu[24];
 		snprintf(wakes, sizeof(wakes), "%llu/%llu", (unsigned long long)vs->wakes, (unsigned long long)vs->expected);
 		snprintf(wk, sizeof(wk), "%.2f/%.2f", samples_pct(&vs->wake_ms, 50), samples_pct(&vs->wake_ms, 99));
 		snprintf(e2e, sizeof(e2e), "%.2f/%.2f", samples_pct(&vs->e2e_ms, 50), samples_pct(&vs->e2e_ms, 99));
@@ -606,10 +672,26 @@ static void print_table(struct results *r, FILE *out)
 		snprintf(ip, sizeof(ip), "%.0f/%.0f", samples_mean(&vs->ip_up), samples_mean(&vs->ip_down));
 		snprintf(segs, sizeof(segs), "%.1f/%.1f", samples_mean(&vs->segs_up), samples_mean(&vs->segs_down));
 		snprintf(lost, sizeof(lost), "%llu/%llu", (unsigned long long)vs->lost, (unsigned long long)vs->dups);
-		fprintf(out, "%-*s %9s %5llu %15s %15s %8.3f %8.3f %13s %13s %9s %7.0f %9s%s\n", w, vs->v->name, wakes,
+		/* the median over wakes that ran alone; under load there are none, and the
+		 * library threads' CPU per wake stands in, marked, with a note below */
+		if (vs->cpu_us.n)
+			snprintf(cpu, sizeof(cpu), "%.0f", samples_pct(&vs->cpu_us, 50));
+		else if (vs->wakes && vs->ok)
+			snprintf(cpu, sizeof(cpu), "%.0f*", (double)vs->lib_cpu_ns / 1e3 / (double)vs->wakes);
+		else
+			snprintf(cpu, sizeof(cpu), "-");
+		fprintf(out, "%-*s %9s %5llu %15s %15s %8.3f %8.3f %13s %13s %9s %7s %9s%s\n", w, vs->v->name, wakes,
 		        (unsigned long long)vs->failed, wk, e2e, samples_pct(&vs->wire_ms, 50),
-		        samples_pct(&vs->client_ms, 50), plain, ip, segs, samples_pct(&vs->cpu_us, 50), lost,
+		        samples_pct(&vs->client_ms, 50), plain, ip, segs, cpu, lost,
 		        vs->interrupted ? "  (interrupted)" : "");
+		if (!vs->cpu_us.n && vs->ok)
+			fprintf(out, "%-*s   cpu: no figure: no wake ran alone (each overlapped another, so its library "
+			             "CPU cannot be told apart); %s\n",
+			        w, "", vs->wakes ? "* is the library threads' CPU over the variant per wake" : "");
+		if (vs->ip_lower_bound)
+			fprintf(out, "%-*s   IP B: %llu of %llu wakes are lower bounds (ip_lower_bound: the server sent a "
+			             "segment twice, which TCP_INFO does not count)\n",
+			        w, "", (unsigned long long)vs->ip_lower_bound, (unsigned long long)vs->wakes);
 		for (int e = 0; e < ERR__COUNT; e++)
 			if (vs->fails[e])
 				fprintf(out, "%-*s   %llu failed: %s\n", w, "", (unsigned long long)vs->fails[e],
@@ -689,31 +771,79 @@ static void print_table(struct results *r, FILE *out)
 		        (double)vs->broker.rss_mean_kib / 1024.0);
 	}
 	fprintf(out, "\nwake: start to connection closed; wire: the phases' time on the socket; lib: the rest "
-	             "(library and its idle waits); cpu: client library threads, median over wakes that ran alone.\n");
+	             "(library and its idle waits); cpu: client library threads, median over wakes that ran alone "
+	             "(*: none did; the threads' CPU per wake instead).\n");
 }
 
-int results_finish(struct results *r, FILE *out)
+/* Writes the N bytes of TEXT to DIR/NAME through DIR/.NAME.tmp and
+ * rename(), so NAME is whole or not there; the temporary file never stays.
+ * 0, or -1 with ERR naming NAME. */
+static int write_whole(const char *dir, const char *name, const char *text, size_t n, char *err, size_t errlen)
 {
 	char tmp[4200], path[4200];
-	snprintf(tmp, sizeof(tmp), "%s/.summary.json.tmp", r->dir);
-	snprintf(path, sizeof(path), "%s/summary.json", r->dir);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
-	fputs("{\n  \"scenario\": ", f);
-	json_write_str(f, r->sc->name);
-	fputs(",\n  \"variants\": [\n", f);
-	size_t last = 0;
-	for (size_t i = 0; i < r->nvs; i++)
-		if (r->vs[i].v)
-			last = i;
-	for (size_t i = 0; i < r->nvs; i++)
-		if (r->vs[i].v)
-			write_variant(f, &r->vs[i], i == last);
-	fputs("  ]\n}\n", f);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
+	}
+	size_t done = 0;
+	int e = 0;
+	while (done < n && !e) {
+		ssize_t k = write(fd, text + done, n - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			e = k < 0 ? errno : ENOSPC;
+		else
+			done += (size_t)k;
+	}
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) != 0)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -1;
+	}
+	return 0;
+}
+
+int results_finish(struct results *r, FILE *out, char *err, size_t errlen)
+{
+	int rc = 0;
+	json_t *root = json_object(), *vars = json_array();
+	if (root && vars) {
+		put(root, "scenario", json_string(r->sc->name));
+		for (size_t i = 0; i < r->nvs; i++)
+			if (r->vs[i].v && json_array_append_new(vars, variant_json(&r->vs[i])) != 0)
+				put(root, "_incomplete", json_true());
+		put(root, "variants", json_incref(vars));
+	}
+	/* JSON_PRESERVE_ORDER: insertion order, which is also the default since jansson 2.8 */
+	char *text = root && vars && !json_object_get(root, "_incomplete")
+	                     ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4))
+	                     : NULL;
+	json_decref(vars);
+	json_decref(root);
+	if (!text) {
+		snprintf(err, errlen, "%s/summary.json: out of memory", r->dir);
+		rc = -1;
+	} else {
+		size_t n = strlen(text);
+		text[n] = '\n'; /* json_dumps ends without a line break; its NUL is ours to replace */
+		rc = write_whole(r->dir, "summary.json", text, n + 1, err, errlen);
+		free(text);
+	}
+	/* rows that could not be written are the first thing to say: the run's record is incomplete */
+	if (r->csv_errno) {
+		snprintf(err, errlen, "%s/wakes.csv: %s: %llu row%s not written", r->dir, strerror(r->csv_errno),
+		         (unsigned long long)r->rows_unwritten, r->rows_unwritten == 1 ? "" : "s");
+		rc = -1;
+	}
 	if (out)
 		print_table(r, out);
-	return 0;
+	return rc;
 }

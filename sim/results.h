@@ -1,12 +1,17 @@
 /* results.h: the run directory's files.
  *
- *   wakes.csv     one row per wake, success or failure (columns: README)
+ *   wakes.csv     one row per wake, success or failure; its columns are
+ *                 sim/core/columns.h's table, which the analysis reads by
  *   summary.json  per variant: counts, failures by kind, percentiles, mean bytes
  *   (scenario.yaml, env.json and servers/ are written by the engine)
  *
- * Rows are flushed as they are written, so an interrupted run keeps every
- * row it has. results_finish() writes summary.json through a temporary file
- * and rename(), so it is never half-written, and prints the summary table.
+ * Each row is formatted whole in memory and written with one write(2) as
+ * its wake is accounted, so an interrupted run keeps every row it has, and
+ * a full disk leaves the file ending in a whole row: a row that did not fit
+ * is cut off again, no row is written after it, and results_finish() says
+ * so. results_finish() writes summary.json through a temporary file and
+ * rename() (the temporary file is removed when that fails), so it is never
+ * half-written, and prints the summary table.
  *
  * Ownership: results_create/results_destroy.
  */
@@ -31,15 +36,25 @@ void results_variant_server(struct results *r, const char *name, const char *end
 /* TLS set-up of the variant: suite, resumption offered, verification, a remark, profile build time. */
 void results_variant_tls(struct results *r, const char *suite, enum resume_mode offered, int verify, const char *note,
                          double init_ms);
-/* The broker's CPU and RSS over the variant (brokers/procstat.h). */
-struct procstat_totals;
-void results_variant_broker(struct results *r, const struct procstat_totals *t);
-/* One row; C is the wake's modem counts (NULL when the wake never got a modem). */
+/* The server's CPU and RSS over the variant, as the broker sampler measured them. */
+struct results_server_cost {
+	double window_s;                 /* from start to the final sample */
+	double cpu_user_ms, cpu_sys_ms;  /* the whole process tree, in the window */
+	uint64_t rss_peak_kib, rss_mean_kib, rss_first_kib;
+	int samples;                     /* 0: nothing was sampled, and the summary has no server_cost */
+	int processes;                   /* most processes seen in one sample */
+};
+void results_variant_broker(struct results *r, const struct results_server_cost *t);
+/* One row; C is the wake's modem counts (NULL when the wake never got a
+ * modem). 0, or -1 when the row could not be written (results_finish tells
+ * why; later rows are not written either). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
 /* Closes the variant: message accounting from T, CPU totals. */
 void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct, uint64_t foreign,
                          uint64_t lib_cpu_ns, uint64_t engine_cpu_ns, double window_s, int interrupted);
-/* Writes summary.json and prints the table to OUT. Returns 0 or -1 (errno). */
-int results_finish(struct results *r, FILE *out);
+/* Writes summary.json and prints the table to OUT (may be NULL). Returns 0,
+ * or -1 with ERR naming the file: wakes.csv when rows could not be written
+ * (how many, and why), else summary.json. */
+int results_finish(struct results *r, FILE *out, char *err, size_t errlen);
 
 #endif

@@ -33,7 +33,11 @@ double samples_pct(struct samples *s, double p)
 		qsort(s->v, s->n, sizeof(*s->v), cmp);
 		s->sorted = 1;
 	}
-	size_t rank = (size_t)ceil(p / 100.0 * (double)s->n);
+	/* p/100*n rounds 99.9/100*1000 up to 999.0000000000001 (rank 1000, not
+	 * 999); multiplying first and forgiving a last-bit excess keeps decimal
+	 * percentiles exact */
+	double x = p * (double)s->n / 100.0;
+	size_t rank = x > 0 ? (size_t)ceil(x - x * 1e-12) : 1;
 	if (rank < 1)
 		rank = 1;
 	if (rank > s->n)

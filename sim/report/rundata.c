@@ -1,10 +1,12 @@
 /* rundata.c: wakes.csv and summary.json of a run directory, read back. */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "columns.h"
 #include "rundata.h"
 
 const char *const rd_phase_names[RD_PHASES] = { "tcp", "tls", "setup", "data", "downlink", "teardown" };
@@ -13,48 +15,35 @@ const char *const rd_counter_names[RD_COUNTERS] = { "plain_up", "plain_down", "s
 const char *const rd_total_names[RD_TOTALS] = { "plain_up", "plain_down", "stream_up", "stream_down",
 	                                         "ip_up",    "ip_down",    "segs_up",   "segs_down" };
 
-/* The columns read; every other column is ignored. */
-enum col {
-	C_VARIANT, C_PROTOCOL, C_BROKER, C_TLS, C_RESUME, C_QOS, C_OUTCOME, C_ERROR_KIND, C_ERROR_DETAIL,
-	C_T_WAKE, C_T_ACKED, C_E2E, C_CPU, C_HEAP, C_TLS_HEAP, C_RESUMED, C_REFUSED, C_T_TLS, C_TLS_HS_CPU,
-	C_TLS_CPU, C_TLS_SESSION, C_COMMANDS, C_CMD_DELAY, C__NAMED
+/* A counter's field in a phase of a wake_row, and a total's in the row, in rd_counter order. */
+static const size_t counter_off[RD_COUNTERS] = {
+	offsetof(struct wake_row_phase, plain_up),  offsetof(struct wake_row_phase, plain_down),
+	offsetof(struct wake_row_phase, stream_up), offsetof(struct wake_row_phase, stream_down),
+	offsetof(struct wake_row_phase, ip_up),     offsetof(struct wake_row_phase, ip_down),
+	offsetof(struct wake_row_phase, segs_up),   offsetof(struct wake_row_phase, segs_down),
+};
+static const size_t total_off[RD_TOTALS] = {
+	offsetof(struct wake_row, plain_up),  offsetof(struct wake_row, plain_down),
+	offsetof(struct wake_row, stream_up), offsetof(struct wake_row, stream_down),
+	offsetof(struct wake_row, ip_up),     offsetof(struct wake_row, ip_down),
+	offsetof(struct wake_row, segs_up),   offsetof(struct wake_row, segs_down),
 };
 
+/* Columns whose presence in the header a reader may ask about (rundata.has). */
 static const struct {
 	const char *name;
 	unsigned flag;
-	int prefix; /* matches any column starting with the name */
-} named_cols[C__NAMED] = {
-	[C_VARIANT] = { "variant", 0, 0 },
-	[C_PROTOCOL] = { "protocol", 0, 0 },
-	[C_BROKER] = { "broker", 0, 0 },
-	[C_TLS] = { "tls", 0, 0 },
-	[C_RESUME] = { "resume", 0, 0 },
-	[C_QOS] = { "qos", 0, 0 },
-	[C_OUTCOME] = { "outcome", 0, 0 },
-	[C_ERROR_KIND] = { "error_kind", 0, 0 },
-	[C_ERROR_DETAIL] = { "error_detail", 0, 0 },
-	[C_T_WAKE] = { "t_wake_us", 0, 0 },
-	[C_T_ACKED] = { "t_acked_us", 0, 0 },
-	[C_E2E] = { "e2e_us", RD_HAS_E2E, 0 },
-	[C_CPU] = { "cpu_us", RD_HAS_CPU, 0 },
-	[C_HEAP] = { "heap_peak", RD_HAS_HEAP, 1 },
-	[C_TLS_HEAP] = { "tls_heap_peak", RD_HAS_HEAP, 1 },
-	[C_RESUMED] = { "resumed", RD_HAS_RESUMED, 0 },
-	[C_REFUSED] = { "resume_refused", RD_HAS_REFUSED, 0 },
-	[C_T_TLS] = { "t_tls_us", RD_HAS_T_TLS, 0 },
-	[C_TLS_HS_CPU] = { "tls_hs_cpu_us", RD_HAS_TLS_CPU, 0 },
-	[C_TLS_CPU] = { "tls_cpu_us", RD_HAS_TLS_CPU, 0 },
-	[C_TLS_SESSION] = { "tls_session_bytes", 0, 0 },
-	[C_COMMANDS] = { "commands", 0, 0 },
-	[C_CMD_DELAY] = { "cmd_delay_us", 0, 0 },
+} flagged_cols[] = {
+	{ "e2e_us", RD_HAS_E2E },          { "cpu_us", RD_HAS_CPU },
+	{ "tls_heap_peak", RD_HAS_HEAP },  { "resumed", RD_HAS_RESUMED },
+	{ "resume_refused", RD_HAS_REFUSED }, { "t_tls_us", RD_HAS_T_TLS },
+	{ "tls_hs_cpu_us", RD_HAS_TLS_CPU }, { "tls_cpu_us", RD_HAS_TLS_CPU },
+	{ "ip_lower_bound", RD_HAS_LOWER_BOUND },
 };
 
+/* Which table column each field of the file is (-1: a column dormant does not know). */
 struct colmap {
-	int named[C__NAMED];
-	int total[RD_TOTALS];
-	int ph[RD_PHASES][RD_COUNTERS];
-	double heap_scale, tls_heap_scale; /* heap columns to KiB */
+	int *col;
 	int ncols;
 };
 
@@ -71,100 +60,33 @@ static char *slurp(const char *path, size_t max)
 	return buf;
 }
 
-/* Splits LINE in place into at most MAX fields (RFC 4180 quoting, "" inside
- * quotes). Returns the number of fields. */
-static int csv_split(char *line, char **fields, int max)
+/* An integer column as a double; NaN when absent. */
+static double inum(int64_t x)
 {
-	int n = 0;
-	char *p = line;
-	for (;;) {
-		if (n == max)
-			return n;
-		if (*p == '"') {
-			char *o = ++p;
-			fields[n++] = o;
-			while (*p) {
-				if (*p == '"' && p[1] == '"') {
-					*o++ = '"';
-					p += 2;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else {
-					*o++ = *p++;
-				}
-			}
-			while (*p && *p != ',')
-				p++;
-			char end = *p;
-			*o = 0;
-			if (!end)
-				return n;
-			p++;
-		} else {
-			fields[n++] = p;
-			p += strcspn(p, ",");
-			if (!*p)
-				return n;
-			*p++ = 0;
-		}
-	}
+	return x == COLUMN_NONE ? NAN : (double)x;
 }
 
-static double num(char **f, int nf, int col)
+static int64_t ctr(const struct wake_row_phase *p, enum rd_counter c)
 {
-	if (col < 0 || col >= nf || !f[col][0])
-		return NAN;
-	char *end;
-	double x = strtod(f[col], &end);
-	return end == f[col] ? NAN : x;
+	return *(const int64_t *)((const char *)p + counter_off[c]);
 }
 
-static const char *text(char **f, int nf, int col)
+static int map_header(struct colmap *m, char **f, int nf, unsigned *has)
 {
-	return col >= 0 && col < nf ? f[col] : "";
-}
-
-static int truthy(const char *s)
-{
-	return !strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes");
-}
-
-static void map_header(struct colmap *m, char **f, int nf, unsigned *has)
-{
-	memset(m, 0xff, sizeof(*m)); /* every index -1 */
-	m->heap_scale = m->tls_heap_scale = 1.0 / 1024.0;
+	m->col = malloc((size_t)(nf ? nf : 1) * sizeof(*m->col));
+	if (!m->col)
+		return -1;
 	m->ncols = nf;
 	for (int i = 0; i < nf; i++) {
-		const char *h = f[i];
-		for (int c = 0; c < C__NAMED; c++) {
-			size_t n = strlen(named_cols[c].name);
-			if (m->named[c] < 0 &&
-			    (!strcmp(h, named_cols[c].name) || (named_cols[c].prefix && !strncmp(h, named_cols[c].name, n)))) {
-				m->named[c] = i;
-				*has |= named_cols[c].flag;
-				if (c == C_HEAP || c == C_TLS_HEAP) {
-					const char *unit = h + n;
-					double *scale = c == C_HEAP ? &m->heap_scale : &m->tls_heap_scale;
-					if (!strcmp(unit, "_kib") || !strcmp(unit, "_kb"))
-						*scale = 1.0;
-					else if (!strcmp(unit, "_mib") || !strcmp(unit, "_mb"))
-						*scale = 1024.0;
-				}
-			}
-		}
-		for (int t = 0; t < RD_TOTALS; t++)
-			if (!strcmp(h, rd_total_names[t]))
-				m->total[t] = i;
-		for (int p = 0; p < RD_PHASES; p++)
-			for (int c = 0; c < RD_COUNTERS; c++) {
-				size_t n = strlen(rd_counter_names[c]);
-				if (!strncmp(h, rd_counter_names[c], n) && h[n] == '_' && !strcmp(h + n + 1, rd_phase_names[p])) {
-					m->ph[p][c] = i;
-					*has |= RD_HAS_PHASES;
-				}
-			}
+		m->col[i] = columns_find(f[i]);
+		for (size_t k = 0; k < sizeof(flagged_cols) / sizeof(flagged_cols[0]); k++)
+			if (!strcmp(f[i], flagged_cols[k].name))
+				*has |= flagged_cols[k].flag;
+		/* the table ends with its <counter>_<phase> columns */
+		if (m->col[i] >= (int)(columns_count - WAKE_ROW_PHASES * WAKE_ROW_COUNTERS))
+			*has |= RD_HAS_PHASES;
 	}
+	return 0;
 }
 
 static struct rd_variant *add_variant(struct rundata *rd, const char *name)
@@ -212,47 +134,45 @@ static int add_sample(struct samples *s, double x)
 	return isnan(x) ? 0 : samples_add(s, x);
 }
 
-static int read_row(struct rundata *rd, const struct colmap *m, char **f, int nf, struct rd_variant **last)
+static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_variant **last)
 {
-	const char *name = text(f, nf, m->named[C_VARIANT]);
-	if (!name[0])
+	if (!r->variant[0])
 		return 0;
 	struct rd_variant *v = *last;
-	if (!v || strcmp(v->name, name)) {
-		v = find_variant(rd, name);
-		if (!v && !(v = add_variant(rd, name)))
+	if (!v || strcmp(v->name, r->variant)) {
+		v = find_variant(rd, r->variant);
+		if (!v && !(v = add_variant(rd, r->variant)))
 			return -1;
 		*last = v;
 	}
-	set_axis(v->protocol, sizeof(v->protocol), text(f, nf, m->named[C_PROTOCOL]));
-	set_axis(v->broker, sizeof(v->broker), text(f, nf, m->named[C_BROKER]));
-	set_axis(v->tls, sizeof(v->tls), text(f, nf, m->named[C_TLS]));
-	set_axis(v->resume, sizeof(v->resume), text(f, nf, m->named[C_RESUME]));
-	set_axis(v->qos, sizeof(v->qos), text(f, nf, m->named[C_QOS]));
+	set_axis(v->protocol, sizeof(v->protocol), r->protocol);
+	set_axis(v->broker, sizeof(v->broker), r->broker);
+	set_axis(v->tls, sizeof(v->tls), r->tls);
+	set_axis(v->resume, sizeof(v->resume), r->resume);
+	if (!v->qos[0] && r->qos != COLUMN_NONE)
+		snprintf(v->qos, sizeof(v->qos), "%lld", (long long)r->qos);
 	v->rows++;
 	rd->rows++;
-	const char *outcome = text(f, nf, m->named[C_OUTCOME]);
-	if (strcmp(outcome, "ok")) {
+	if (strcmp(r->outcome, "ok")) {
 		v->failed++;
-		size_t k = kind_index(rd, text(f, nf, m->named[C_ERROR_KIND]));
+		size_t k = kind_index(rd, r->error_kind);
 		if (!v->fails[k]++)
-			snprintf(v->fail_example[k], sizeof(v->fail_example[k]), "%s", text(f, nf, m->named[C_ERROR_DETAIL]));
+			snprintf(v->fail_example[k], sizeof(v->fail_example[k]), "%s", r->error_detail);
 		return 0;
 	}
 	v->ok++;
-	if (add_sample(&v->wake_ms, num(f, nf, m->named[C_T_WAKE]) / 1000.0) ||
-	    add_sample(&v->acked_ms, num(f, nf, m->named[C_T_ACKED]) / 1000.0) ||
-	    add_sample(&v->e2e_ms, num(f, nf, m->named[C_E2E]) / 1000.0) ||
-	    add_sample(&v->cpu_us, num(f, nf, m->named[C_CPU])) ||
-	    add_sample(&v->cmd_delay_ms, num(f, nf, m->named[C_CMD_DELAY]) / 1000.0) ||
-	    add_sample(&v->heap_kib, m->named[C_HEAP] >= 0 ? num(f, nf, m->named[C_HEAP]) * m->heap_scale
-	                                                   : num(f, nf, m->named[C_TLS_HEAP]) * m->tls_heap_scale))
+	if (r->ip_lower_bound == 1)
+		v->ip_lower_bound++;
+	if (add_sample(&v->wake_ms, inum(r->t_wake_us) / 1000.0) ||
+	    add_sample(&v->acked_ms, inum(r->t_acked_us) / 1000.0) ||
+	    add_sample(&v->e2e_ms, inum(r->e2e_us) / 1000.0) || add_sample(&v->cpu_us, r->cpu_us) ||
+	    add_sample(&v->cmd_delay_ms, r->cmd_delay_us / 1000.0) ||
+	    add_sample(&v->heap_kib, inum(r->tls_heap_peak) / 1024.0))
 		return -1;
-	double cmds = num(f, nf, m->named[C_COMMANDS]);
-	if (!isnan(cmds))
-		v->commands += (uint64_t)cmds;
+	if (r->commands != COLUMN_NONE && r->commands > 0)
+		v->commands += (uint64_t)r->commands;
 	for (int t = 0; t < RD_TOTALS; t++) {
-		double x = num(f, nf, m->total[t]);
+		double x = inum(*(const int64_t *)((const char *)r + total_off[t]));
 		if (!isnan(x)) {
 			v->total[t] += x;
 			v->total_n[t]++;
@@ -260,42 +180,41 @@ static int read_row(struct rundata *rd, const struct colmap *m, char **f, int nf
 	}
 	for (int p = 0; p < RD_PHASES; p++)
 		for (int c = 0; c < RD_COUNTERS; c++) {
-			double x = num(f, nf, m->ph[p][c]);
+			double x = inum(ctr(&r->ph[p], (enum rd_counter)c));
 			if (!isnan(x))
 				v->ph[p][c] += x;
 		}
 	if (v->tls[0] && strcmp(v->tls, "none")) {
-		struct rd_handshakes *h = &v->hs[truthy(text(f, nf, m->named[C_RESUMED]))];
+		struct rd_handshakes *h = &v->hs[r->resumed == 1];
 		h->n++;
-		double x[4] = { num(f, nf, m->ph[1][RD_IP_UP]), num(f, nf, m->ph[1][RD_IP_DOWN]),
-		                 num(f, nf, m->ph[1][RD_STREAM_UP]), num(f, nf, m->ph[1][RD_STREAM_DOWN]) };
+		const struct wake_row_phase *tp = &r->ph[1]; /* the tls phase */
+		double x[4] = { inum(tp->ip_up), inum(tp->ip_down), inum(tp->stream_up), inum(tp->stream_down) };
 		double *sum[4] = { &h->ip_up, &h->ip_down, &h->rec_up, &h->rec_down };
 		for (int i = 0; i < 4; i++)
 			*sum[i] += isnan(x[i]) ? 0 : x[i];
-		int cpu_col = m->named[C_TLS_HS_CPU] >= 0 ? m->named[C_TLS_HS_CPU] : m->named[C_TLS_CPU];
-		if (add_sample(&h->t_ms, num(f, nf, m->named[C_T_TLS]) / 1000.0) ||
-		    add_sample(&h->cpu_us, num(f, nf, cpu_col)) ||
-		    add_sample(&h->heap_kib, num(f, nf, m->named[C_TLS_HEAP]) * m->tls_heap_scale) ||
-		    add_sample(&h->session_b, num(f, nf, m->named[C_TLS_SESSION])))
+		/* the handshake's CPU; a run that lacks it has the whole TLS CPU */
+		double cpu = !isnan(r->tls_hs_cpu_us) ? r->tls_hs_cpu_us : r->tls_cpu_us;
+		if (add_sample(&h->t_ms, inum(r->t_tls_us) / 1000.0) || add_sample(&h->cpu_us, cpu) ||
+		    add_sample(&h->heap_kib, inum(r->tls_heap_peak) / 1024.0) ||
+		    add_sample(&h->session_b, inum(r->tls_session_bytes)))
 			return -1;
 	}
-	if (truthy(text(f, nf, m->named[C_REFUSED])))
+	if (r->resume_refused == 1)
 		v->resume_refused++;
 	return 0;
 }
 
 static void read_summary(struct rundata *rd)
 {
-	char err[512];
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/summary.json", rd->dir);
-	rd->summary = json_load(path, err, sizeof(err));
+	rd->summary = json_read_file(path, rd->summary_err, sizeof(rd->summary_err));
 	const char *name = json_str_at(rd->summary, "scenario", NULL);
 	if (name)
 		snprintf(rd->name, sizeof(rd->name), "%s", name);
-	const struct json *vs = json_get(rd->summary, "variants");
-	for (size_t i = 0; vs && i < vs->nkids; i++) {
-		const struct json *j = vs->kids[i];
+	const json_t *vs = json_path(rd->summary, "variants");
+	for (size_t i = 0; i < json_array_size(vs); i++) {
+		const json_t *j = json_array_get(vs, i);
 		const char *vn = json_str_at(j, "name", NULL);
 		if (!vn)
 			continue;
@@ -350,8 +269,7 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 	/* summary.json first: its variant order is the run's order */
 	read_summary(rd);
 	snprintf(path, sizeof(path), "%s/env.json", rd->dir);
-	char jerr[512];
-	rd->env = json_load(path, jerr, sizeof(jerr));
+	rd->env = json_read_file(path, rd->env_err, sizeof(rd->env_err));
 	rd->env_text = slurp(path, 1 << 20);
 	snprintf(path, sizeof(path), "%s/scenario.yaml", rd->dir);
 	rd->scenario_text = slurp(path, 1 << 20);
@@ -362,7 +280,7 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 	ssize_t len;
 	char **fields = NULL;
 	int maxf = 0;
-	struct colmap m;
+	struct colmap m = { NULL, 0 };
 	int header = 1;
 	struct rd_variant *last = NULL;
 	while ((len = getline(&line, &cap, f)) > 0) {
@@ -376,16 +294,19 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 				maxf += *p == ',';
 			maxf += 8;
 			fields = malloc((size_t)maxf * sizeof(*fields));
-			if (!fields) {
+			int nf = fields ? columns_split(line, fields, maxf) : 0;
+			if (!fields || map_header(&m, fields, nf, &rd->has) != 0) {
 				rc = ERR_NOMEM;
 				break;
 			}
-			int nf = csv_split(line, fields, maxf);
-			map_header(&m, fields, nf, &rd->has);
-			if (m.named[C_HEAP] >= 0 || m.named[C_TLS_HEAP] >= 0)
-				snprintf(rd->heap_col, sizeof(rd->heap_col), "%.63s",
-				         fields[m.named[C_HEAP] >= 0 ? m.named[C_HEAP] : m.named[C_TLS_HEAP]]);
-			if (m.named[C_VARIANT] < 0 || m.named[C_OUTCOME] < 0) {
+			if (rd->has & RD_HAS_HEAP)
+				snprintf(rd->heap_col, sizeof(rd->heap_col), "tls_heap_peak");
+			int have_variant = 0, have_outcome = 0;
+			for (int i = 0; i < nf; i++) {
+				have_variant |= !strcmp(fields[i], "variant");
+				have_outcome |= !strcmp(fields[i], "outcome");
+			}
+			if (!have_variant || !have_outcome) {
 				snprintf(err, errlen, "%s/wakes.csv: no 'variant' or 'outcome' column in the header", rd->dir);
 				rc = ERR_IO;
 				break;
@@ -393,8 +314,13 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 			header = 0;
 			continue;
 		}
-		int nf = csv_split(line, fields, maxf);
-		if (read_row(rd, &m, fields, nf, &last) != 0) {
+		int nf = columns_split(line, fields, maxf);
+		struct wake_row r;
+		wake_row_clear(&r);
+		for (int i = 0; i < nf && i < m.ncols; i++)
+			if (m.col[i] >= 0)
+				columns_parse(m.col[i], fields[i], &r); /* a bad figure reads as absent */
+		if (read_row(rd, &r, &last) != 0) {
 			rc = ERR_NOMEM;
 			break;
 		}
@@ -406,6 +332,7 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 	if (rc == ERR_NOMEM)
 		snprintf(err, errlen, "out of memory reading %s/wakes.csv", rd->dir);
 	free(fields);
+	free(m.col);
 	free(line);
 	fclose(f);
 	for (size_t i = 0; i < rd->nv; i++)
@@ -439,8 +366,8 @@ void rundata_free(struct rundata *rd)
 		}
 	}
 	free(rd->v);
-	json_free(rd->summary);
-	json_free(rd->env);
+	json_decref(rd->summary);
+	json_decref(rd->env);
 	free(rd->scenario_text);
 	free(rd->env_text);
 	free(rd);

@@ -1,8 +1,9 @@
 /* rundata.h: a run directory read back, for plots, the report and compare.
  *
- * wakes.csv is read by column name: columns it does not know are ignored and
- * columns a run lacks are absent (the has_* flags say so), so a run written
- * by an older or newer dormant still reads. summary.json adds what the rows
+ * wakes.csv is read by column name, through the one column table
+ * (sim/core/columns.h) the writer uses too: columns it does not know are
+ * ignored and columns a run lacks are absent (the has_* flags say so), so a
+ * run written by an older or newer dormant still reads. summary.json adds what the rows
  * cannot say (expected wakes, messages lost and duplicated); it may be
  * missing (an interrupted run) and then those figures are NaN.
  *
@@ -56,6 +57,7 @@ struct rd_handshakes {
 struct rd_variant {
 	char name[128], protocol[32], broker[32], tls[32], resume[32], qos[16];
 	uint64_t rows, ok, failed;
+	uint64_t ip_lower_bound;                 /* ok wakes whose ip_* may fall short of the wire */
 	uint64_t fails[RD_MAX_KINDS];            /* by rundata.kinds */
 	char fail_example[RD_MAX_KINDS][160];    /* first error_detail of each kind */
 	struct samples wake_ms, acked_ms, e2e_ms, cpu_us;
@@ -82,6 +84,7 @@ enum rd_col_flag {
 	RD_HAS_T_TLS = 1 << 5,
 	RD_HAS_TLS_CPU = 1 << 6,
 	RD_HAS_PHASES = 1 << 7,
+	RD_HAS_LOWER_BOUND = 1 << 8,
 };
 
 struct rundata {
@@ -93,9 +96,10 @@ struct rundata {
 	size_t nkinds;
 	unsigned has;                   /* rd_col_flag */
 	int any_tls;                    /* a variant with tls other than none */
-	char heap_col[64];              /* heap_peak, or tls_heap_peak (the TLS context only); "" when absent */
+	char heap_col[64];              /* tls_heap_peak (the TLS context's heap); "" when absent */
 	uint64_t rows;
-	struct json *summary, *env;     /* NULL when missing or unreadable */
+	json_t *summary, *env;          /* NULL when missing or unreadable ... */
+	char summary_err[512], env_err[512]; /* ... and why: "PATH:LINE:COL: message" for a syntax error */
 	char *scenario_text, *env_text; /* NULL when missing */
 };
 

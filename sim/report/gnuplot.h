@@ -23,8 +23,9 @@ int gnuplot_find(char *buf, size_t len);
  * NULL with ERR on failure. The caller writes the body and closes it. */
 FILE *gnuplot_script_open(const char *dir, const char *name, const char *purpose, int w, int h, char *err,
                           size_t errlen);
-/* Ends the loop and closes F; 0, or -1 with ERR when the file could not be written. */
-int gnuplot_script_close(FILE *f, const char *name, char *err, size_t errlen);
+/* Ends the loop and closes F (DIR/NAME.gp); 0, or -1 with ERR when the file
+ * could not be written, which is then removed. */
+int gnuplot_script_close(FILE *f, const char *dir, const char *name, char *err, size_t errlen);
 
 /* S as a gnuplot single-quoted string literal. */
 void gnuplot_quote(FILE *f, const char *s);
@@ -41,5 +42,17 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w);
  * number that failed; on the first failure ERR says which and why. */
 int gnuplot_run(const char *dir, const char *const *names, size_t n, const char *fmts, int deadline_s, int *ok,
                 char *err, size_t errlen);
+
+/* Checks that gnuplot wrote each of FMTS ("png svg") of DIR/NAME whole: a
+ * PNG ends in its IEND chunk, an SVG in </svg>. gnuplot exits 0 when its
+ * output could not be written (a full disk leaves 0-byte or cut files), so
+ * this is how a write failure is seen. Returns 0; or, having removed NAME's
+ * PNG and SVG (no half figure stays), with ERR naming the first bad file
+ * and why, -2 when the file system is (nearly) full ("No space left on
+ * device"), else -1 (incomplete: gnuplot failed, or could not write). */
+int gnuplot_outputs_check(const char *dir, const char *name, const char *fmts, char *err, size_t errlen);
+
+/* Closes F, written to PATH: 0, or -1 with ERR "PATH: <why>" and PATH removed. */
+int gnuplot_file_close(FILE *f, const char *path, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/base64.h>
+
 #include "report.h"
 
 static const char css[] =
@@ -153,16 +155,18 @@ static int inline_svg(FILE *f, char *svg, int seq, const char *title)
 	return 0;
 }
 
-static void base64(FILE *f, const unsigned char *s, size_t n)
+/* S as base64 (mbedTLS's encoder); 0, or -1 when out of memory. */
+static int base64(FILE *f, const unsigned char *s, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
-		fputc(tab[(v >> 18) & 63], f);
-		fputc(tab[(v >> 12) & 63], f);
-		fputc(i + 1 < n ? tab[(v >> 6) & 63] : '=', f);
-		fputc(i + 2 < n ? tab[v & 63] : '=', f);
+	size_t need = 4 * ((n + 2) / 3) + 1, olen = 0;
+	unsigned char *out = malloc(need);
+	if (!out || mbedtls_base64_encode(out, need, &olen, s, n) != 0) {
+		free(out);
+		return -1;
 	}
+	fwrite(out, 1, olen, f);
+	free(out);
+	return 0;
 }
 
 void report_figure(FILE *f, const char *plotdir, const char *linkdir, const struct report_fig *fig, int seq)
@@ -183,10 +187,9 @@ void report_figure(FILE *f, const char *plotdir, const char *linkdir, const stru
 			fputs("<img alt=\"", f);
 			report_esc(f, fig->title);
 			fputs("\" src=\"data:image/png;base64,", f);
-			base64(f, (const unsigned char *)png, len);
+			shown = base64(f, (const unsigned char *)png, len) == 0;
 			fputs("\">", f);
 			free(png);
-			shown = 1;
 		}
 	}
 	if (!shown)
@@ -423,31 +426,44 @@ static void failures_table(FILE *f, struct rundata *rd)
 	fputs("</tbody></table></div>\n", f);
 }
 
-static void kv_rows(FILE *f, const struct json *j, const char *prefix)
+static void kv_rows(FILE *f, const json_t *j, const char *prefix);
+
+static void kv_row(FILE *f, const json_t *k, const char *key)
 {
-	for (size_t i = 0; j && i < j->nkids; i++) {
-		const struct json *k = j->kids[i];
-		char key[512];
-		if (j->type == JSON_OBJ)
-			snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? " · " : "", k->key ? k->key : "");
-		else
-			snprintf(key, sizeof(key), "%s[%zu]", prefix, i);
-		if (k->type == JSON_OBJ || k->type == JSON_ARR) {
-			kv_rows(f, k, key);
-			continue;
+	if (json_is_object(k) || json_is_array(k)) {
+		kv_rows(f, k, key);
+		return;
+	}
+	fputs("<tr><td>", f);
+	report_esc(f, key);
+	fputs("</td><td>", f);
+	if (json_is_string(k))
+		report_esc(f, json_string_value(k));
+	else if (json_is_number(k))
+		fprintf(f, "%.10g", json_number_value(k));
+	else if (json_is_boolean(k))
+		fputs(json_is_true(k) ? "true" : "false", f);
+	else
+		fputs("null", f);
+	fputs("</td></tr>\n", f);
+}
+
+/* Every leaf of J as a row, its key the path to it ("tcp · rmem[1]"), in file order. */
+static void kv_rows(FILE *f, const json_t *j, const char *prefix)
+{
+	char key[512];
+	if (json_is_object(j)) {
+		const char *name;
+		json_t *k;
+		json_object_foreach ((json_t *)j, name, k) {
+			snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? " · " : "", name);
+			kv_row(f, k, key);
 		}
-		fputs("<tr><td>", f);
-		report_esc(f, key);
-		fputs("</td><td>", f);
-		if (k->type == JSON_STR)
-			report_esc(f, k->str);
-		else if (k->type == JSON_NUM)
-			fprintf(f, "%.10g", k->num);
-		else if (k->type == JSON_BOOL)
-			fputs(k->num ? "true" : "false", f);
-		else
-			fputs("null", f);
-		fputs("</td></tr>\n", f);
+	} else if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++) {
+			snprintf(key, sizeof(key), "%s[%zu]", prefix, i);
+			kv_row(f, json_array_get(j, i), key);
+		}
 	}
 }
 
@@ -460,7 +476,7 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	snprintf(plotdir, sizeof(plotdir), "%s/plots", rd->dir);
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ERR_IO;
 	}
 	const char *base = strrchr(rd->dir, '/');
@@ -503,10 +519,13 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	fputs("<a href=\"#figures\">Figures</a><a href=\"#scenario\">Scenario</a><a href=\"#env\">Environment</a>"
 	      "</nav>\n",
 	      f);
-	if (!rd->summary)
+	if (!rd->summary) {
 		fputs("<p class=\"warn\">summary.json is missing or unreadable (an interrupted run?): expected wakes and "
-		      "message counts are not shown; everything else comes from wakes.csv.</p>\n",
+		      "message counts are not shown; everything else comes from wakes.csv. (",
 		      f);
+		report_esc(f, rd->summary_err);
+		fputs(")</p>\n", f);
+	}
 
 	fputs("<section id=\"summary\"><h2>Summary</h2>\n", f);
 	summary_table(f, rd);
@@ -558,7 +577,9 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 		kv_rows(f, rd->env, "");
 		fputs("</tbody></table></div>\n", f);
 	} else if (rd->env_text) {
-		fputs("<pre>", f);
+		fputs("<p class=\"warn\">", f);
+		report_esc(f, rd->env_err);
+		fputs("</p><pre>", f);
 		report_esc(f, rd->env_text);
 		fputs("</pre>\n", f);
 	} else {
@@ -569,6 +590,7 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	      f);
 	report_tail(f);
 	int bad = ferror(f);
+	errno = 0;
 	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
 		unlink(tmp);

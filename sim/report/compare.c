@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compare.h"
 #include "gnuplot.h"
@@ -235,11 +236,8 @@ static int write_figure(struct cmp *c, const char *dir, char *err, size_t errlen
 			fputc('\n', d);
 		}
 	}
-	int bad = ferror(d);
-	if (fclose(d) != 0 || bad) {
-		snprintf(err, errlen, "%s: write error", path);
+	if (gnuplot_file_close(d, path, err, errlen) != 0)
 		return -1;
-	}
 	if (!rows)
 		return 0;
 	static const char *const run_colors[] = { "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1",
@@ -287,7 +285,7 @@ static int write_figure(struct cmp *c, const char *dir, char *err, size_t errlen
 		fputc('\n', gp);
 	}
 	fputs("unset multiplot\n", gp);
-	return gnuplot_script_close(gp, "compare", err, errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, dir, "compare", err, errlen) == 0 ? 1 : -1;
 }
 
 static enum dormant_err write_html(struct cmp *c, const char *dir, const char *table, int drawn, char *err,
@@ -298,7 +296,7 @@ static enum dormant_err write_html(struct cmp *c, const char *dir, const char *t
 	snprintf(path, sizeof(path), "%s/compare.html", dir);
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ERR_IO;
 	}
 	report_head(f, "dormant: runs compared");
@@ -323,8 +321,10 @@ static enum dormant_err write_html(struct cmp *c, const char *dir, const char *t
 	fputs("</pre></section>\n", f);
 	report_tail(f);
 	int bad = ferror(f);
+	errno = 0;
 	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+		unlink(tmp); /* never left behind */
 		return ERR_IO;
 	}
 	return ERR_OK;
@@ -405,8 +405,13 @@ enum dormant_err compare_run(int n, char *const *rundirs, const char *outdir, FI
 	char path[4400];
 	snprintf(path, sizeof(path), "%s/compare.txt", dir);
 	FILE *t = fopen(path, "w");
-	if (!t || fputs(table, t) < 0 || fclose(t) != 0) {
+	if (!t) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = ERR_IO;
+		goto out;
+	}
+	fputs(table, t);
+	if (gnuplot_file_close(t, path, err, errlen) != 0) {
 		rc = ERR_IO;
 		goto out;
 	}
@@ -421,6 +426,15 @@ enum dormant_err compare_run(int n, char *const *rundirs, const char *outdir, FI
 		const char *names[] = { "compare" };
 		int ok = 0;
 		drawn = gnuplot_run(dir, names, 1, "png svg", 120, &ok, gerr, sizeof(gerr)) == 0 && ok;
+		/* gnuplot exits 0 when it could not write its images: a cut one is an I/O failure */
+		char ioerr[1024];
+		int chk = gnuplot_outputs_check(dir, "compare", "png svg", ioerr, sizeof(ioerr));
+		drawn = drawn && chk == 0;
+		if (chk == -2 || (ok && chk < 0)) {
+			snprintf(err, errlen, "%s", ioerr);
+			rc = ERR_IO;
+			goto out;
+		}
 	}
 	rc = write_html(&c, dir, table, drawn, err, errlen);
 	if (rc != ERR_OK)

@@ -48,12 +48,9 @@ static FILE *dat_open(struct pctx *c, const char *name)
 
 static int dat_close(struct pctx *c, FILE *f, const char *name)
 {
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad) {
-		snprintf(c->err, c->errlen, "%s/%s.dat: write error", c->dir, name);
-		return -1;
-	}
-	return 0;
+	char path[4400];
+	snprintf(path, sizeof(path), "%s/%s.dat", c->dir, name);
+	return gnuplot_file_close(f, path, c->err, c->errlen);
 }
 
 static void put_num(FILE *f, double x)
@@ -199,7 +196,7 @@ static int fig_bytes(struct pctx *c, struct report_fig *fig, int ip)
 		        dir, RD_PHASES + 2, RD_PHASES + 2);
 	}
 	fputs("unset multiplot\n", gp);
-	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 static int fig_bytes_ip(struct pctx *c, struct report_fig *fig) { return fig_bytes(c, fig, 1); }
@@ -361,7 +358,7 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 	if (!has_t || !has_cpu)
 		snprintf(fig->note, sizeof(fig->note), "no %s%s%s figures in wakes.csv: that panel is left out",
 		         has_t ? "" : "t_tls_us", !has_t && !has_cpu ? " or " : "", has_cpu ? "" : "tls_hs_cpu_us");
-	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 /* ---- latency CDFs ---- */
@@ -503,7 +500,7 @@ static int fig_cdf(struct pctx *c, struct report_fig *fig, int e2e)
 		idx++;
 	}
 	fputc('\n', gp);
-	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 static int fig_cdf_wake(struct pctx *c, struct report_fig *fig) { return fig_cdf(c, fig, 0); }
@@ -603,7 +600,7 @@ static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 		gp_box_panel(gp, name, 1, tls_heap ? "heap high-water of the TLS context per wake" : "heap high-water per wake",
 		             "KiB", "KiB", "#59a14f");
 	fputs("unset multiplot\n", gp);
-	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 /* ---- broker CPU and RSS over the run ---- */
@@ -881,7 +878,7 @@ static int fig_broker(struct pctx *c, struct report_fig *fig)
 		fputc('\n', gp);
 	}
 	fputs("unset multiplot\n", gp);
-	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 /* ---- failures by kind ---- */
@@ -961,7 +958,7 @@ static int fig_failures(struct pctx *c, struct report_fig *fig)
 	fprintf(gp, ", \\\n     '' using 0:%zu:(sprintf(\"%%d (%%.1f%%%%)\", column(%zu), column(%zu))) with labels "
 	            "offset 0,0.8 notitle\n",
 	        col_failed, col_failed, col_failed + 2);
-	return gnuplot_script_close(gp, name, c->err, c->errlen) == 0 ? 1 : -1;
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
 /* ---- the table of figures, in report order ---- */
@@ -975,14 +972,6 @@ static const struct figdef {
 	{ "broker", fig_broker },       { "failures", fig_failures },
 };
 #define NFIGS (sizeof(figdefs) / sizeof(figdefs[0]))
-
-static int nonempty(const char *dir, const char *name, const char *ext)
-{
-	char p[4400];
-	struct stat st;
-	snprintf(p, sizeof(p), "%s/%s.%s", dir, name, ext);
-	return stat(p, &st) == 0 && st.st_size > 0;
-}
 
 static void remove_outputs(const char *dir, const char *name)
 {
@@ -1018,6 +1007,12 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 	if (log)
 		fprintf(log, "plot: %llu wakes of %zu variant%s read in %.2f s\n", (unsigned long long)rd->rows, rd->nv,
 		        rd->nv == 1 ? "" : "s", mono_s() - t0);
+	/* a summary.json that is there but does not parse is worth a line: where it broke */
+	struct stat sst;
+	char spath[4200];
+	snprintf(spath, sizeof(spath), "%s/summary.json", rd->dir);
+	if (log && !rd->summary && stat(spath, &sst) == 0)
+		fprintf(log, "plot: %s: read from wakes.csv only\n", rd->summary_err);
 
 	struct report_fig figs[NFIGS];
 	const char *torun[NFIGS];
@@ -1028,6 +1023,7 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 		remove_outputs(c.dir, figdefs[i].name);
 		int r = figdefs[i].write(&c, &figs[i]);
 		if (r < 0) {
+			remove_outputs(c.dir, figdefs[i].name); /* its data and script may be cut short */
 			rundata_free(rd);
 			return ERR_IO;
 		}
@@ -1047,10 +1043,15 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 	int ok[NFIGS];
 	char gerr[1024] = "";
 	int failed = nrun ? gnuplot_run(c.dir, torun, nrun, fmts, 120, ok, gerr, sizeof(gerr)) : 0;
+	/* gnuplot exits 0 even when it could not write its images: each is checked whole */
+	char ioerr[1024] = "";
 	for (size_t k = 0; k < nrun; k++) {
 		struct report_fig *fg = &figs[idx[k]];
-		int have = (!(formats & PLOT_PNG) || nonempty(c.dir, fg->name, "png")) &&
-		           (!(formats & PLOT_SVG) || nonempty(c.dir, fg->name, "svg"));
+		char e[1024];
+		int chk = gnuplot_outputs_check(c.dir, fg->name, fmts, e, sizeof(e)), have = chk == 0;
+		/* a full disk, or images cut short by a gnuplot that said all was well: an I/O failure */
+		if ((chk == -2 || (chk < 0 && ok[k])) && !ioerr[0])
+			snprintf(ioerr, sizeof(ioerr), "%s", e);
 		fg->drawn = ok[k] && have;
 		if (!fg->drawn && !fg->note[0])
 			snprintf(fg->note, sizeof(fg->note), "gnuplot did not draw it (plots/%s.gp, plots/%s.log)", fg->name,
@@ -1070,7 +1071,11 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 	}
 	char rerr[1024];
 	rc = report_write(rd, figs, NFIGS, rerr, sizeof(rerr));
-	if (rc != ERR_OK) {
+	if (ioerr[0]) {
+		/* the first file that could not be written is the one to name */
+		snprintf(err, errlen, "%s", ioerr);
+		rc = ERR_IO;
+	} else if (rc != ERR_OK) {
 		snprintf(err, errlen, "%s", rerr);
 	} else {
 		if (log)

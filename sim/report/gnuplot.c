@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,15 +164,12 @@ FILE *gnuplot_script_open(const char *dir, const char *name, const char *purpose
 	return f;
 }
 
-int gnuplot_script_close(FILE *f, const char *name, char *err, size_t errlen)
+int gnuplot_script_close(FILE *f, const char *dir, const char *name, char *err, size_t errlen)
 {
 	fputs("\nunset output\n}\n", f);
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad) {
-		snprintf(err, errlen, "%s.gp: write error", name);
-		return -1;
-	}
-	return 0;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s.gp", dir, name);
+	return gnuplot_file_close(f, path, err, errlen);
 }
 
 static double now_s(void)
@@ -330,4 +328,63 @@ int gnuplot_run(const char *dir, const char *const *names, size_t n, const char 
 	}
 	free(jobs);
 	return failed;
+}
+
+int gnuplot_file_close(FILE *f, const char *path, char *err, size_t errlen)
+{
+	int bad = ferror(f);
+	errno = 0;
+	int rc = fclose(f);
+	if (rc == 0 && !bad)
+		return 0;
+	/* a buffered write that failed earlier left no errno of its own: the close's flush usually says */
+	snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+	unlink(path);
+	return -1;
+}
+
+/* 1 when PATH holds a whole image of format EXT. */
+static int image_whole(const char *path, const char *ext)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	unsigned char tail[64];
+	size_t n = 0;
+	if (fseek(f, -(long)sizeof(tail), SEEK_END) != 0)
+		rewind(f); /* shorter than the tail: read it all */
+	n = fread(tail, 1, sizeof(tail), f);
+	fclose(f);
+	if (!strcmp(ext, "png")) {
+		static const unsigned char iend[12] = { 0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82 };
+		return n >= sizeof(iend) && !memcmp(tail + n - sizeof(iend), iend, sizeof(iend));
+	}
+	while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r' || tail[n - 1] == ' '))
+		n--;
+	return n >= 6 && !memcmp(tail + n - 6, "</svg>", 6);
+}
+
+int gnuplot_outputs_check(const char *dir, const char *name, const char *fmts, char *err, size_t errlen)
+{
+	static const char *const exts[] = { "png", "svg" };
+	const char *bad = NULL;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]) && !bad; i++) {
+		char path[4400];
+		snprintf(path, sizeof(path), "%s/%s.%s", dir, name, exts[i]);
+		if (strstr(fmts, exts[i]) && !image_whole(path, exts[i]))
+			bad = exts[i];
+	}
+	if (!bad)
+		return 0;
+	/* before the cut files go and free their space: is the file system full? */
+	struct statvfs vfs;
+	int full = statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < 64.0 * 1024.0;
+	snprintf(err, errlen, "%s/%s.%s: %s", dir, name, bad,
+	         full ? strerror(ENOSPC) : "incomplete: gnuplot could not write it whole");
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		char path[4400];
+		snprintf(path, sizeof(path), "%s/%s.%s", dir, name, exts[i]);
+		unlink(path);
+	}
+	return full ? -2 : -1;
 }
