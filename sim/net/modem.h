@@ -17,7 +17,8 @@
  * TCP_INFO once more. Then it calls the done callback (engine thread).
  *
  * IP-level bytes, from TCP_INFO (IPv4, Linux defaults, verified against
- * captures on lo; tests/it_capture.py checks it every run):
+ * captures on lo; every capture test checks it wake by wake, through
+ * check_bytes_equal_capture in tests/it/itlib.py):
  *   every segment but the SYN carries 20 (IP) + 20 (TCP) + 12 (timestamps
  *   option) = 52 header bytes; SYN and SYN-ACK carry 20 option bytes, 8 more.
  *   ip_up   = bytes_sent + 52*segs_out + 8
@@ -52,7 +53,7 @@
 
 enum phase {
 	PHASE_TCP,       /* TCP handshake */
-	PHASE_TLS,       /* TLS handshake (none yet: plaintext) */
+	PHASE_TLS,       /* TLS handshake (mbedTLS, sim/net/tls.c); empty without TLS */
 	PHASE_SETUP,     /* protocol connection set-up: MQTT CONNECT/CONNACK */
 	PHASE_DATA,      /* uplink messages and their acknowledgements */
 	PHASE_DOWNLINK,  /* checking for / receiving a command */
