@@ -887,11 +887,10 @@ static void start_connect(struct modem_conn *mc)
 	update_events(mc);
 }
 
-struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              struct tls_profile *tls, modem_frame_fn frame, const struct modem_lib *direct,
-                              modem_cb on_accept, modem_cb on_done, void *arg, enum dormant_err *err, char *detail,
-                              unsigned detail_len)
+struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, enum dormant_err *err, char *detail,
+                              size_t detail_len)
 {
+	struct tls_profile *tls = a->tls;
 	struct modem_conn *mc = calloc(1, sizeof(*mc));
 	if (mc && tls) {
 		mc->tlsp = tls;
@@ -916,16 +915,16 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_target *target
 	mc->lsn.fn = on_lsn;
 	mc->cli.fn = on_cli;
 	mc->srv.fn = on_srv;
-	mc->target = *target;
-	mc->device = device;
-	mc->on_accept = on_accept;
-	mc->on_done = on_done;
-	mc->frame = frame;
-	mc->direct = direct;
-	mc->arg = arg;
+	mc->target = a->target;
+	mc->device = a->device;
+	mc->on_accept = a->on_accept;
+	mc->on_done = a->on_done;
+	mc->frame = a->frame;
+	mc->direct = a->direct;
+	mc->arg = a->arg;
 	atomic_init(&mc->phase, PHASE_SETUP);
 	mc->acct_phase = PHASE_TCP;
-	if (direct) {
+	if (a->direct) {
 		mc->state = ST_LISTEN; /* until modem_conn_start() */
 		return mc;
 	}

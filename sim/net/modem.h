@@ -120,12 +120,6 @@ typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, si
 struct modem *modem_create(int epfd);
 void modem_destroy(struct modem *m);
 
-/* Opens a per-wake endpoint for DEVICE towards TARGET, over TLS with
- * profile TLS (NULL: plaintext). FRAME (may be NULL:
- * then bytes go to the phase last set with modem_set_phase) tells the phase
- * of each packet. ON_ACCEPT (may be NULL) runs when the library connected;
- * ON_DONE when the connection is fully accounted. Returns NULL with *err
- * set on failure. */
 /* A library that runs on the engine thread over any byte stream (proton's
  * connection driver) talks to the modem directly, with no socket of its
  * own: the modem hands it the server's plaintext through DELIVER (which
@@ -139,10 +133,22 @@ struct modem_lib {
 	void (*closed)(void *arg);
 };
 
-struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              struct tls_profile *tls, modem_frame_fn frame, const struct modem_lib *direct,
-                              modem_cb on_accept, modem_cb on_done, void *arg, enum dormant_err *err, char *detail,
-                              unsigned detail_len);
+/* What one wake's connection is: who, to where, over what, told how. */
+struct modem_open_args {
+	struct modem_target target;   /* the server */
+	uint32_t device;              /* the device's index: its source address and TLS session */
+	struct tls_profile *tls;      /* NULL: plaintext; else must outlive the conn */
+	modem_frame_fn frame;         /* NULL: bytes go to the phase last set with modem_set_phase */
+	const struct modem_lib *direct; /* NULL: the library connects to modem_conn_port() */
+	modem_cb on_accept;           /* may be NULL: the library connected */
+	modem_cb on_done;             /* the connection is fully accounted */
+	void *arg;                    /* passed to the callbacks and to DIRECT */
+};
+
+/* Opens a per-wake endpoint as A says (copied: A need not outlive the
+ * call). Returns NULL with *ERR and DETAIL set on failure. */
+struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, enum dormant_err *err, char *detail,
+                              size_t detail_len);
 /* With TLS: end with a close_notify when the library closes (default: TCP FIN only). */
 void modem_conn_set_close_notify(struct modem_conn *mc, int on);
 /* Direct libraries: connect to the server now (a socket library's connect does it for the others). */
