@@ -1,11 +1,12 @@
-/* modem.c: per-wake relay between a protocol library and the server, and
- * the place where every byte and segment of a wake is counted.
- * See modem.h for the contract and the header-size constants. */
+/* modem.c: the device's interface: the local endpoint the library connects
+ * to, the relay between it and the layer stack (layer.h) that reaches the
+ * server, phase framing, and the per-wake accounting of every byte and
+ * segment. See modem.h for the contract; the IP-byte formula and its
+ * constants are in tcp.c. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_sent & co; glibc's lacks them */
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,32 +14,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <mbedtls/ssl.h>
-
 #include "clock.h"
+#include "layer.h"
 #include "loop.h"
 #include "modem.h"
 #include "tls.h"
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
-
-/* TCP_CLOSE of the kernel's include/net/tcp_states.h; <linux/tcp.h> has no state names
- * and <netinet/tcp.h> cannot be included beside it. */
-#define TCPI_STATE_CLOSE 7
-
 #define BUF_SIZE (64 * 1024)
 #define CLOSE_WAIT_NS (2000ull * 1000 * 1000) /* give up waiting for TCP_CLOSE after 2 s */
+#define LAYERS_MAX 4
 
 struct buf {
 	size_t off, len;
 	unsigned char data[BUF_SIZE];
-};
-
-struct kernel_snap {
-	uint64_t bytes_sent, bytes_received, segs_out, segs_in;
-	uint32_t dsack_dups; /* DSACK blocks the server sent (our segment came twice) */
 };
 
 /* Splits one direction of the library's stream into packets (see modem_frame_fn). */
@@ -51,7 +39,7 @@ struct framer {
 };
 
 /* The phases of the library's bytes waiting in the up buffer, in order, so
- * what goes on the wire (and the kernel counters it moves) is charged to the
+ * what goes on the wire (and the wire figures it moves) is charged to the
  * phase of the plaintext it carries. */
 #define SEGS_MAX 256
 struct segs {
@@ -59,27 +47,31 @@ struct segs {
 	size_t head, n;
 };
 
-enum conn_state { ST_LISTEN, ST_CONNECTING, ST_TLS, ST_RELAY, ST_CLOSING, ST_DONE };
+/* LISTEN: waiting for the library; CONNECTING: the layers coming up, bottom
+ * first; RELAY; CLOSING: both sides done, waiting for TCP_CLOSE; DONE. */
+enum conn_state { ST_LISTEN, ST_CONNECTING, ST_RELAY, ST_CLOSING, ST_DONE };
 
 struct modem_conn {
 	struct modem *m;
-	struct loop_src lsn, cli, srv;
+	struct loop_src lsn, cli, srv; /* srv.fd belongs to the bottom layer: never closed here */
 	enum conn_state state;
 	struct modem_target target;
 	uint32_t device;
+	struct tls_profile *tlsp;   /* NULL: plaintext */
 	_Atomic int phase;          /* set by the library's threads */
-	enum phase acct_phase;      /* phase the kernel counters are being charged to */
+	enum phase acct_phase;      /* phase the wire figures are being charged to */
 	enum phase down_phase;      /* phase of the last plaintext read from the server */
-	struct kernel_snap snap;    /* kernel counters at the start of acct_phase */
-	int lib_eof, srv_eof, srv_shut, cli_shut, tls_eof;
-	int fin_charged;            /* the FIN byte has been taken out of bytes_received */
+	struct net_wire snap;       /* wire figures at the start of acct_phase */
+	struct net_layer *layer[LAYERS_MAX]; /* [0] the bottom (TCP) ... [nlayers - 1] the top */
+	int nlayers, nup;           /* layers, and how many of them are up */
+	int lib_eof;                /* the library closed its side */
+	int peer_done;              /* the stack has no more plaintext for the library */
+	int srv_eof;                /* the socket is at its end: FIN or failure */
+	int srv_shut, cli_shut;     /* our direction to the server ended; the library told */
 	int lib_blocked;            /* a direct library could not write all it had: call it again */
 	uint64_t closing_since_ns;
 	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 	struct segs segs;           /* phases of what up holds */
-	struct tls_conn *tls;       /* NULL: plaintext */
-	struct tls_profile *tlsp;
-	struct buf *in, *out;       /* TLS only: ciphertext from / to the server */
 	struct modem_counts c;
 	modem_cb on_accept, on_done;
 	modem_frame_fn frame;
@@ -87,7 +79,7 @@ struct modem_conn {
 	uint32_t frame_state;       /* the framer's, across both directions */
 	const struct modem_lib *direct; /* a library on the engine thread, no socket of its own */
 	int in_cb;                  /* inside a direct library's callback: pump when it returns */
-	int close_notify, sent_close_notify; /* send a TLS close_notify when the library closes */
+	int close_notify;           /* with TLS: end with a close_notify */
 	void *arg;
 	struct modem_conn *next_closing;
 };
@@ -125,66 +117,19 @@ void modem_destroy(struct modem *m)
 	free(m);
 }
 
-static void close_src(struct modem_conn *mc, struct loop_src *s)
+static struct net_layer *top(const struct modem_conn *mc)
+{
+	return mc->layer[mc->nlayers - 1];
+}
+
+static void close_src(struct modem_conn *mc, struct loop_src *s, int owned)
 {
 	if (s->fd >= 0) {
 		loop_del(mc->m->epfd, s);
-		close(s->fd);
+		if (owned)
+			close(s->fd);
 		s->fd = -1;
 	}
-}
-
-static int read_kernel(int fd, struct kernel_snap *k, struct tcp_info *out)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return -1;
-	k->bytes_sent = ti.tcpi_bytes_sent;
-	k->bytes_received = ti.tcpi_bytes_received;
-	k->segs_out = ti.tcpi_segs_out;
-	k->segs_in = ti.tcpi_segs_in;
-	k->dsack_dups = ti.tcpi_dsack_dups;
-	if (out)
-		*out = ti;
-	return 0;
-}
-
-/* Charges the kernel counters since the last snapshot to acct_phase. */
-/* Charges the kernel counters since the last snapshot to acct_phase. The
- * kernel counts the server's FIN as a received byte: it is taken out once,
- * from the first charge that holds it (FINAL: the last charge, which must). */
-static void charge_kernel(struct modem_conn *mc, const struct kernel_snap *now, int final)
-{
-	struct phase_counts *ph = &mc->c.ph[mc->acct_phase];
-	uint64_t ds = now->bytes_sent - mc->snap.bytes_sent;
-	uint64_t dr = now->bytes_received - mc->snap.bytes_received;
-	if (mc->c.fin_in && !mc->fin_charged && dr > 0) {
-		dr--;
-		mc->fin_charged = 1;
-	} else if (final && mc->c.fin_in && !mc->fin_charged) {
-		/* The FIN came before the last snapshot but after we read it: take it
-		 * from the phase that was charged with it. */
-		for (int p = PHASE_COUNT - 1; p >= 0; p--)
-			if (mc->c.ph[p].ip_down > 0) {
-				mc->c.ph[p].ip_down--;
-				break;
-			}
-		mc->fin_charged = 1;
-	}
-	uint64_t dso = now->segs_out - mc->snap.segs_out;
-	uint64_t dsi = now->segs_in - mc->snap.segs_in;
-	ph->segs_up += dso;
-	ph->segs_down += dsi;
-	ph->ip_up += ds + MODEM_HDR_SEGMENT * dso;
-	/* A segment of ours that reached the server twice (a tail loss probe
-	 * under load, say) is answered with an ACK that carries a DSACK block:
-	 * 12 option bytes beyond the usual 52 (seen in captures on lo). */
-	uint32_t dd = now->dsack_dups - mc->snap.dsack_dups;
-	ph->ip_down += dr + MODEM_HDR_SEGMENT * dsi + MODEM_HDR_DSACK * dd;
-	mc->c.dsack_in += dd;
-	mc->snap = *now;
 }
 
 static void set_error(struct modem_conn *mc, enum dormant_err e, const char *what, int errnum)
@@ -198,33 +143,85 @@ static void set_error(struct modem_conn *mc, enum dormant_err e, const char *wha
 		snprintf(mc->c.detail, sizeof(mc->c.detail), "%s", what);
 }
 
+/* Charges the wire figures since the last sample to acct_phase. The FIN
+ * the kernel counted as a received byte comes out of the cumulative
+ * figure once the TCP layer knows of it, which can be after a sample that
+ * held it: then the byte is taken back from the phase charged with it. */
+static void charge_wire(struct modem_conn *mc, const struct net_wire *now)
+{
+	struct phase_counts *ph = &mc->c.ph[mc->acct_phase];
+	ph->segs_up += now->segs_up - mc->snap.segs_up;
+	ph->segs_down += now->segs_down - mc->snap.segs_down;
+	ph->ip_up += now->ip_up - mc->snap.ip_up;
+	if (now->ip_down >= mc->snap.ip_down) {
+		ph->ip_down += now->ip_down - mc->snap.ip_down;
+	} else {
+		uint64_t back = mc->snap.ip_down - now->ip_down;
+		for (int p = PHASE_COUNT - 1; p >= 0 && back; p--) {
+			uint64_t t = mc->c.ph[p].ip_down < back ? mc->c.ph[p].ip_down : back;
+			mc->c.ph[p].ip_down -= t;
+			back -= t;
+		}
+	}
+	mc->snap = *now;
+}
+
+/* Reads the counts provider (the bottom layer); 0, or -1 if it has no figures. */
+static int sample_wire(struct modem_conn *mc, struct net_wire *w)
+{
+	struct net_layer *b = mc->layer[0];
+	if (!mc->nlayers || !mc->c.established_ns || b->ops->counts(b, w) < 0)
+		return -1;
+	return 0;
+}
+
+/* The wire figures move when bytes are sent: switch the phase they are
+ * charged to when the first byte of a new phase goes out. */
+static void sending_phase(struct modem_conn *mc, enum phase p)
+{
+	if (p == mc->acct_phase)
+		return;
+	struct net_wire w;
+	if (sample_wire(mc, &w) == 0)
+		charge_wire(mc, &w);
+	mc->acct_phase = p;
+}
+
 static void lib_shut(struct modem_conn *mc);
 
 static void finalize(struct modem_conn *mc, int tcp_closed)
 {
-	struct kernel_snap k;
-	struct tcp_info ti;
-	if (mc->srv.fd >= 0 && mc->c.established_ns && read_kernel(mc->srv.fd, &k, &ti) == 0) {
-		charge_kernel(mc, &k, 1);
-		mc->c.retrans = ti.tcpi_total_retrans;
-		mc->c.tcp_info_ok = tcp_closed;
-	}
-	close_src(mc, &mc->lsn);
-	close_src(mc, &mc->cli);
-	close_src(mc, &mc->srv);
 	struct modem_counts *c = &mc->c;
-	if (mc->tls) {
-		tls_conn_stats(mc->tls, &c->tls);
-		tls_conn_free(mc->tls);
-		mc->tls = NULL;
+	struct net_wire w;
+	memset(&w, 0, sizeof(w));
+	if (sample_wire(mc, &w) == 0) {
+		charge_wire(mc, &w);
+		c->tcp_info_ok = tcp_closed;
+	} else if (mc->nlayers) {
+		mc->layer[0]->ops->counts(mc->layer[0], &w); /* stream totals even without a handshake */
 	}
+	close_src(mc, &mc->lsn, 1);
+	close_src(mc, &mc->cli, 1);
+	close_src(mc, &mc->srv, 0);
+	for (int i = mc->nlayers - 1; i >= 0; i--)
+		mc->layer[i]->ops->report(mc->layer[i], c);
+	for (int i = mc->nlayers - 1; i >= 0; i--)
+		mc->layer[i]->ops->close(mc->layer[i]);
+	mc->nlayers = mc->nup = 0;
+	uint64_t su = 0, sd = 0;
+	for (int p = 0; p < PHASE_COUNT; p++) {
+		su += c->ph[p].stream_up;
+		sd += c->ph[p].stream_down;
+	}
+	/* Stream bytes are what the socket carried: what a layer read but
+	 * never handed on (RabbitMQ's last TLS record after the device's close,
+	 * drained to EOF) is the teardown's. */
+	if (w.stream_down > sd)
+		c->ph[PHASE_TEARDOWN].stream_down += w.stream_down - sd;
+	if (w.stream_up > su)
+		c->ph[PHASE_TEARDOWN].stream_up += w.stream_up - su;
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		struct phase_counts *ph = &c->ph[p];
-		if (!mc->tlsp) {
-			/* Without TLS the stream carries exactly the plaintext. */
-			ph->stream_up = ph->plain_up;
-			ph->stream_down = ph->plain_down;
-		}
 		c->plain_up += ph->plain_up;
 		c->plain_down += ph->plain_down;
 		c->stream_up += ph->stream_up;
@@ -247,9 +244,7 @@ static void finish(struct modem_conn *mc, int tcp_closed)
 }
 
 /* Both directions are closed: wait (polled from modem_tick) until the
- * kernel has the final ACK, so TCP_INFO no longer moves. */
-/* Both directions are closed: wait (polled from modem_tick) until the
- * kernel has the final ACK, so TCP_INFO no longer moves. */
+ * kernel has the final ACK, so the wire figures no longer move. */
 static void maybe_close(struct modem_conn *mc)
 {
 	if (mc->state != ST_RELAY || !mc->lib_eof || !mc->srv_eof || !mc->srv_shut || mc->down.len)
@@ -257,9 +252,8 @@ static void maybe_close(struct modem_conn *mc)
 	lib_shut(mc);
 	if (mc->state != ST_RELAY)
 		return; /* the library's close callback ended the connection */
-	struct tcp_info ti;
-	struct kernel_snap k;
-	if (read_kernel(mc->srv.fd, &k, &ti) == 0 && ti.tcpi_state == TCPI_STATE_CLOSE) {
+	struct net_wire w;
+	if (sample_wire(mc, &w) == 0 && w.closed) {
 		finish(mc, 1);
 		return;
 	}
@@ -271,22 +265,30 @@ static void maybe_close(struct modem_conn *mc)
 	mc->m->closing = mc;
 }
 
+static size_t stack_pending(const struct modem_conn *mc)
+{
+	size_t n = 0;
+	for (int i = 0; i < mc->nlayers; i++)
+		n += mc->layer[i]->ops->pending(mc->layer[i]);
+	return n;
+}
+
 static void update_events(struct modem_conn *mc)
 {
-	if (mc->state != ST_RELAY && mc->state != ST_CONNECTING && mc->state != ST_TLS)
+	if (mc->state != ST_RELAY && mc->state != ST_CONNECTING)
 		return;
 	uint32_t ce = 0, se = 0;
 	if (!mc->lib_eof && mc->up.len < BUF_SIZE)
 		ce |= EPOLLIN;
 	if (mc->down.len)
 		ce |= EPOLLOUT;
-	if (mc->state == ST_CONNECTING) {
-		se = EPOLLOUT;
+	if (mc->state == ST_CONNECTING && mc->nup == 0) {
+		se = EPOLLOUT; /* the TCP handshake */
 	} else {
-		size_t in_len = mc->in ? mc->in->off + mc->in->len : mc->down.len;
-		if (!mc->srv_eof && in_len < BUF_SIZE)
+		if (!mc->srv_eof && (mc->peer_done || mc->down.len < BUF_SIZE))
 			se |= EPOLLIN;
-		if ((mc->out ? mc->out->len : 0) || (!mc->tls && mc->up.len))
+		/* In RELAY, library bytes still waiting mean the stack would not take them. */
+		if (stack_pending(mc) || (mc->state == ST_RELAY && mc->up.len && !mc->srv_shut))
 			se |= EPOLLOUT;
 	}
 	if (mc->cli.fd >= 0)
@@ -295,33 +297,24 @@ static void update_events(struct modem_conn *mc)
 		loop_mod(mc->m->epfd, &mc->srv, se);
 }
 
-/* Writes up to MAX bytes of BUF to FD. Returns bytes written (>= 0), or -errno. */
-static ssize_t flush_some(int fd, struct buf *b, size_t max)
+/* Writes BUF to FD (the library's socket). Returns 0, or an errno. */
+static int flush_cli(int fd, struct buf *b)
 {
-	size_t done = 0;
-	while (b->len && done < max) {
-		size_t want = b->len < max - done ? b->len : max - done;
-		ssize_t n = send(fd, b->data + b->off, want, MSG_NOSIGNAL);
+	while (b->len) {
+		ssize_t n = send(fd, b->data + b->off, b->len, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			return -errno;
+			return errno;
 		}
 		b->off += (size_t)n;
 		b->len -= (size_t)n;
-		done += (size_t)n;
 	}
 	if (!b->len)
 		b->off = 0;
-	return (ssize_t)done;
-}
-
-static int flush(int fd, struct buf *b)
-{
-	ssize_t n = flush_some(fd, b, SIZE_MAX);
-	return n < 0 ? (int)-n : 0;
+	return 0;
 }
 
 static void compact(struct buf *b)
@@ -365,26 +358,20 @@ static void segs_push(struct segs *q, enum phase ph, size_t n)
 	q->s[i].len = n;
 }
 
-/* The kernel counters move when bytes are sent: switch the phase they are
- * charged to when the first byte of a new phase goes out. */
-static void sending_phase(struct modem_conn *mc, enum phase p)
-{
-	if (p == mc->acct_phase)
-		return;
-	struct kernel_snap k;
-	if (read_kernel(mc->srv.fd, &k, NULL) == 0)
-		charge_kernel(mc, &k, 0);
-	mc->acct_phase = p;
-}
 
 static void fail_conn(struct modem_conn *mc, enum dormant_err e, const char *detail)
 {
 	set_error(mc, e, detail, 0);
-	if (mc->out)
-		(void)flush(mc->srv.fd, mc->out); /* the alert, if mbedTLS wrote one */
 	mc->c.server_eof_ns = clock_mono_ns();
 	/* The library sees its connection closed, as it would on a real failure. */
 	finish(mc, 0);
+}
+
+/* Nothing more can go to the server: what the library writes is dropped, as on a dead socket. */
+static void drop_up(struct modem_conn *mc)
+{
+	mc->up.off = mc->up.len = 0;
+	mc->segs.head = mc->segs.n = 0;
 }
 
 /* Library plaintext to the server, one phase segment at a time. Returns -1
@@ -393,58 +380,42 @@ static int pump_up(struct modem_conn *mc)
 {
 	if (mc->state != ST_RELAY)
 		return 0;
+	if (mc->srv_shut)
+		drop_up(mc);
+	struct net_layer *t = top(mc);
 	while (mc->up.len && mc->segs.n) {
 		struct segs *q = &mc->segs;
 		enum phase p = q->s[q->head].ph;
 		size_t seglen = q->s[q->head].len < mc->up.len ? q->s[q->head].len : mc->up.len;
 		sending_phase(mc, p);
-		size_t done;
-		if (!mc->tls) {
-			ssize_t n = flush_some(mc->srv.fd, &mc->up, seglen);
-			if (n < 0) {
-				set_error(mc, n == -ECONNRESET || n == -EPIPE ? ERR_RESET : ERR_CLOSED, "send to server", (int)-n);
-				mc->up.len = 0;
-				break;
-			}
-			done = (size_t)n;
-		} else {
-			size_t before = mc->out->len;
-			enum dormant_err e = ERR_OK;
-			char d[128];
-			long n = tls_conn_write(mc->tls, mc->up.data + mc->up.off, seglen, &e, d, sizeof(d));
-			if (n < 0) {
-				fail_conn(mc, e, d);
+		struct net_io io = { 0 };
+		long n = t->ops->write(t, mc->up.data + mc->up.off, seglen, &io);
+		mc->c.ph[p].stream_up += io.up;
+		if (n == NET_FAIL) {
+			if (io.fatal) {
+				fail_conn(mc, io.err, io.detail);
 				return -1;
 			}
-			mc->c.ph[p].stream_up += mc->out->len - before;
-			done = (size_t)n;
-			mc->up.off += done;
-			mc->up.len -= done;
-			if (!mc->up.len)
-				mc->up.off = 0;
-			int fe = flush(mc->srv.fd, mc->out);
-			if (fe) {
-				set_error(mc, fe == ECONNRESET || fe == EPIPE ? ERR_RESET : ERR_CLOSED, "send to server", fe);
-				mc->up.len = 0;
-				break;
-			}
-			if (!done && !mc->out->len)
-				continue; /* mbedTLS waited for room in OUT, and the socket just took it all */
+			set_error(mc, io.err, io.detail, 0);
+			drop_up(mc);
+			break;
 		}
-		q->s[q->head].len -= done;
+		if (n == NET_AGAIN)
+			break; /* the socket is full: EPOLLOUT */
+		mc->up.off += (size_t)n;
+		mc->up.len -= (size_t)n;
+		if (!mc->up.len)
+			mc->up.off = 0;
+		q->s[q->head].len -= (size_t)n;
 		if (!q->s[q->head].len) {
 			q->head = (q->head + 1) % SEGS_MAX;
 			q->n--;
 		}
-		/* Plaintext: a short write means the socket is full. TLS: mbedTLS takes
-		 * at most one record a call, so only no progress means waiting. */
-		if (mc->tls ? !done : done < seglen)
-			break;
 	}
-	if (mc->tls && mc->out->len) {
-		int fe = flush(mc->srv.fd, mc->out);
-		if (fe)
-			set_error(mc, ERR_RESET, "send to server", fe);
+	if (stack_pending(mc)) {
+		struct net_io io = { 0 };
+		if (t->ops->flush(t, &io) == NET_FAIL)
+			set_error(mc, io.err, io.detail, 0);
 	}
 	if (mc->direct && mc->lib_blocked && !mc->in_cb && mc->up.len < BUF_SIZE / 2 && mc->state == ST_RELAY) {
 		/* Room again: a direct library that was cut short writes the rest
@@ -457,22 +428,17 @@ static int pump_up(struct modem_conn *mc)
 			return -1;
 		return pump_up(mc);
 	}
-	if (mc->lib_eof && !mc->up.len && !mc->srv_shut && mc->tls && mc->close_notify && !mc->sent_close_notify) {
-		/* Protocols whose server waits for the TLS close (AMQP on RabbitMQ) get one. */
-		mc->sent_close_notify = 1;
+	if (mc->lib_eof && !mc->up.len && !mc->srv_shut) {
+		/* The library said goodbye: end our direction (the TLS layer sends a
+		 * close_notify first if asked to; TCP sends its FIN). */
 		sending_phase(mc, PHASE_TEARDOWN);
-		size_t before = mc->out->len;
-		tls_conn_close_notify(mc->tls);
-		mc->c.ph[PHASE_TEARDOWN].stream_up += mc->out->len - before;
-		(void)flush(mc->srv.fd, mc->out);
-	}
-	if (mc->lib_eof && !mc->up.len && !mc->srv_shut && !(mc->out && mc->out->len)) {
-		/* Otherwise no close_notify after the protocol's own goodbye: the
-		 * server closes on it (MQTT DISCONNECT), and an alert arriving at a
-		 * closed socket draws a RST. */
-		sending_phase(mc, PHASE_TEARDOWN);
-		shutdown(mc->srv.fd, SHUT_WR);
-		mc->srv_shut = 1;
+		struct net_io io = { 0 };
+		int rc = t->ops->shutdown(t, &io);
+		mc->c.ph[PHASE_TEARDOWN].stream_up += io.up;
+		if (rc == NET_FAIL)
+			set_error(mc, io.err, io.detail, 0);
+		if (rc != NET_AGAIN)
+			mc->srv_shut = 1;
 	}
 	return 0;
 }
@@ -495,23 +461,95 @@ static void pump_down(struct modem_conn *mc)
 		if (!mc->in_cb && mc->up.len && pump_up(mc) < 0)
 			return;
 	} else if (mc->cli.fd >= 0) {
-		int e = flush(mc->cli.fd, &mc->down);
-		if (e)
+		if (flush_cli(mc->cli.fd, &mc->down))
 			mc->down.len = 0; /* the library went away; what it did not read is its loss */
 	} else {
 		return;
 	}
-	int server_done = mc->tls ? (mc->tls_eof || mc->srv_eof) : mc->srv_eof;
-	if (server_done && !mc->down.len)
+	if (mc->peer_done && !mc->down.len)
 		lib_shut(mc);
 }
 
-/* Charges N plaintext bytes read at NOW to phase P in one direction. */
-static void charge_bytes(struct modem_conn *mc, int down, enum phase p, size_t n, uint64_t now)
+static void account(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now, uint64_t stream);
+
+/* Reads what the stack has for the library into DOWN, until it would
+ * block, DOWN is full, or the socket is at its end; after the plaintext
+ * ended it goes on reading (the layers drain the socket, and count what
+ * they drain) until then. Returns -1 if it failed the connection. */
+static int pull_down(struct modem_conn *mc)
+{
+	struct net_layer *t = top(mc);
+	while (!mc->srv_eof && mc->state == ST_RELAY) {
+		compact(&mc->down);
+		size_t room = BUF_SIZE - mc->down.len;
+		if (!room && !mc->peer_done)
+			break;
+		struct net_io io = { 0 };
+		unsigned char *dst = mc->down.data + mc->down.len;
+		long n = t->ops->read(t, dst, room, &io);
+		uint64_t now = clock_mono_ns();
+		if (n > 0) {
+			account(mc, 1, dst, (size_t)n, now, io.down);
+			mc->down.len += (size_t)n;
+			continue;
+		}
+		if (io.down) {
+			/* records that carried no plaintext: an alert, the close_notify */
+			enum phase p = n == NET_EOF ? PHASE_TEARDOWN : mc->down_phase;
+			mc->c.ph[p].stream_down += io.down;
+			mc->c.ph[p].last_down_ns = now;
+		}
+		if (n == NET_AGAIN)
+			break;
+		if (n == NET_FAIL && io.fatal && !mc->lib_eof) {
+			pump_down(mc); /* what was read before the failure still reaches the library */
+			fail_conn(mc, io.err, io.detail);
+			return -1;
+		}
+		/* The end of the plaintext; after the library's goodbye a failed
+		 * read is only that. A failed socket (a RST) is the wake's error
+		 * unless the library had closed already. */
+		if (!mc->peer_done)
+			mc->c.server_eof_ns = now;
+		mc->peer_done = 1;
+		if (n == NET_FAIL && !io.fatal) {
+			if (!mc->lib_eof)
+				set_error(mc, io.err, io.detail, 0);
+			mc->srv_shut = 1; /* nothing more can be sent on a reset socket */
+			drop_up(mc);
+		}
+		if (io.closed) {
+			mc->srv_eof = 1;
+			mc->c.server_eof_ns = now;
+		}
+	}
+	return 0;
+}
+
+/* Server to library: read, hand on, and read again while handing on made
+ * room for what a layer holds already. Returns -1 if the conn failed. */
+static int relay_down(struct modem_conn *mc)
+{
+	for (int i = 0; i < 4 && mc->state == ST_RELAY; i++) {
+		if (pull_down(mc) < 0)
+			return -1;
+		pump_down(mc);
+		if (mc->state != ST_RELAY || mc->down.len == BUF_SIZE || !top(mc)->ops->buffered(top(mc)))
+			break;
+	}
+	return 0;
+}
+
+/* Charges N plaintext bytes read at NOW to phase P in one direction; with
+ * SAME, the stream carried exactly these bytes (no layer transformed
+ * them), and they are the phase's stream bytes too. */
+static void charge_bytes(struct modem_conn *mc, int down, enum phase p, size_t n, uint64_t now, int same)
 {
 	struct phase_counts *ph = &mc->c.ph[p];
 	if (down) {
 		ph->plain_down += n;
+		if (same)
+			ph->stream_down += n;
 		ph->last_down_ns = now;
 		mc->down_phase = p;
 		return;
@@ -526,18 +564,31 @@ static void charge_bytes(struct modem_conn *mc, int down, enum phase p, size_t n
 /* Charges the N bytes at P to the phases of the packets they belong to.
  * With a framer the phase comes from the bytes themselves, exactly; the
  * adapter's modem_set_phase() is only the fallback, since a library may
- * report a step done before the modem has read its bytes. */
-static void account(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now)
+ * report a step done before the modem has read its bytes. Down, STREAM
+ * is what the stack consumed off the socket for them: the same bytes
+ * (plaintext) are charged packet by packet, others (TLS records) to the
+ * phase of the last packet they carried. */
+static void account_bytes(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now, int same);
+
+static void account(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now, uint64_t stream)
+{
+	int same = down && stream == n;
+	account_bytes(mc, down, p, n, now, same);
+	if (down && !same)
+		mc->c.ph[mc->down_phase].stream_down += stream;
+}
+
+static void account_bytes(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now, int same)
 {
 	struct framer *f = &mc->fr[down];
 	if (!mc->frame || f->off) {
-		charge_bytes(mc, down, (enum phase)atomic_load(&mc->phase), n, now);
+		charge_bytes(mc, down, (enum phase)atomic_load(&mc->phase), n, now, same);
 		return;
 	}
 	while (n) {
 		if (f->left) {
 			size_t t = n < f->left ? n : f->left;
-			charge_bytes(mc, down, f->ph, t, now);
+			charge_bytes(mc, down, f->ph, t, now, same);
 			f->left -= t;
 			p += t;
 			n -= t;
@@ -556,17 +607,18 @@ static void account(struct modem_conn *mc, int down, const unsigned char *p, siz
 		}
 		if (r <= 0 || len < f->hlen || (unsigned)ph >= PHASE_COUNT) {
 			f->off = 1;
-			charge_bytes(mc, down, (enum phase)atomic_load(&mc->phase), f->hlen + n, now);
+			charge_bytes(mc, down, (enum phase)atomic_load(&mc->phase), f->hlen + n, now, same);
 			f->hlen = 0;
 			return;
 		}
 		f->ph = ph;
 		f->left = len - f->hlen;
 		if (f->hlen)
-			charge_bytes(mc, down, ph, f->hlen, now);
+			charge_bytes(mc, down, ph, f->hlen, now, same);
 		f->hlen = 0;
 	}
 }
+
 
 static void on_cli(struct loop_src *src, uint32_t events)
 {
@@ -596,211 +648,76 @@ static void on_cli(struct loop_src *src, uint32_t events)
 				mc->c.lib_eof_ns = now;
 				break;
 			}
-			account(mc, 0, mc->up.data + mc->up.off + mc->up.len, (size_t)n, now);
+			account(mc, 0, mc->up.data + mc->up.off + mc->up.len, (size_t)n, now, 0);
 			mc->up.len += (size_t)n;
 		}
 	}
-	if (events & EPOLLOUT)
-		pump_down(mc);
+	if ((events & EPOLLOUT) && relay_down(mc) < 0)
+		return;
 	if (pump_up(mc) < 0)
 		return;
 	update_events(mc);
 	maybe_close(mc);
 }
 
-/* BIO for mbedTLS: ciphertext goes to OUT, comes from IN. */
-static int tls_send(void *ctx, unsigned char *buf, size_t len)
-{
-	struct modem_conn *mc = ctx;
-	struct buf *b = mc->out;
-	compact(b);
-	size_t room = BUF_SIZE - b->len;
-	if (!room)
-		return MBEDTLS_ERR_SSL_WANT_WRITE;
-	size_t n = len < room ? len : room;
-	memcpy(b->data + b->len, buf, n);
-	b->len += n;
-	return (int)n;
-}
 
-static int tls_recv(void *ctx, unsigned char *buf, size_t len)
+/* The bottom layer is up: the transport is established. */
+static void bottom_up(struct modem_conn *mc, uint64_t now)
 {
-	struct modem_conn *mc = ctx;
-	struct buf *b = mc->in;
-	if (!b->len)
-		return mc->srv_eof ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
-	size_t n = len < b->len ? len : b->len;
-	memcpy(buf, b->data + b->off, n);
-	b->off += n;
-	b->len -= n;
-	if (!b->len)
-		b->off = 0;
-	return (int)n;
-}
-
-/* Reads what the server sent into BUF (plaintext: down; TLS: in), up to EOF, EAGAIN or a full BUF. */
-static void read_server(struct modem_conn *mc, struct buf *b)
-{
-	compact(b);
-	while (!mc->srv_eof && b->off + b->len < BUF_SIZE) {
-		ssize_t n = recv(mc->srv.fd, b->data + b->off + b->len, BUF_SIZE - b->off - b->len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		uint64_t now = clock_mono_ns();
-		if (n < 0) {
-			mc->c.rst_in = errno == ECONNRESET;
-			if (!mc->lib_eof)
-				set_error(mc, errno == ECONNRESET ? ERR_RESET : ERR_CLOSED, "recv from server", errno);
-			mc->srv_eof = 1;
-			mc->srv_shut = 1; /* nothing more can be sent on a reset socket */
-			mc->up.len = 0;
-			mc->c.server_eof_ns = now;
-			break;
-		}
-		if (n == 0) {
-			mc->srv_eof = 1;
-			mc->c.fin_in = 1;
-			mc->c.server_eof_ns = now;
-			break;
-		}
-		if (b == &mc->down)
-			account(mc, 1, b->data + b->off + b->len, (size_t)n, now);
-		b->len += (size_t)n;
-	}
-}
-
-/* TLS: decrypts what IN holds into DOWN, charging the records consumed to
- * the phase of the plaintext they carried. Returns -1 if it failed the conn. */
-static int decrypt_down(struct modem_conn *mc)
-{
-	while (!mc->tls_eof) {
-		compact(&mc->down);
-		size_t room = BUF_SIZE - mc->down.len;
-		if (!room)
-			break;
-		size_t before = mc->in->len;
-		enum dormant_err e = ERR_OK;
-		char d[128];
-		long n = tls_conn_read(mc->tls, mc->down.data + mc->down.len, room, &e, d, sizeof(d));
-		uint64_t now = clock_mono_ns();
-		size_t used = before - mc->in->len;
-		if (n > 0) {
-			account(mc, 1, mc->down.data + mc->down.len, (size_t)n, now);
-			mc->down.len += (size_t)n;
-			mc->c.ph[mc->down_phase].stream_down += used;
-			continue;
-		}
-		if (n == -2) { /* close_notify or EOF: the server is done */
-			mc->tls_eof = 1;
-			mc->c.ph[PHASE_TEARDOWN].stream_down += used;
-			mc->c.ph[PHASE_TEARDOWN].last_down_ns = now;
-			break;
-		}
-		mc->c.ph[mc->down_phase].stream_down += used;
-		if (n < 0) {
-			if (mc->lib_eof) { /* after the library's goodbye, a failed read is only the end */
-				mc->tls_eof = 1;
-				break;
-			}
-			pump_down(mc); /* what was decrypted before the failure still reaches the library */
-			fail_conn(mc, e, d);
-			return -1;
-		}
-		break;
-	}
-	return 0;
-}
-
-/* Drives the handshake; on completion starts relaying. Returns -1 if it failed the conn. */
-static int drive_handshake(struct modem_conn *mc)
-{
-	size_t in0 = mc->in->len, out0 = mc->out->len;
-	enum dormant_err e = ERR_OK;
-	char d[128];
-	int rc = tls_conn_handshake(mc->tls, &e, d, sizeof(d));
-	struct phase_counts *ph = &mc->c.ph[PHASE_TLS];
-	ph->stream_down += in0 - mc->in->len;
-	ph->stream_up += mc->out->len - out0;
-	int fe = flush(mc->srv.fd, mc->out);
-	uint64_t now = clock_mono_ns();
-	if (mc->out->len < out0 || mc->out->len == 0)
-		ph->last_up_ns = now;
-	if (rc < 0) {
-		fail_conn(mc, e, d);
-		return -1;
-	}
-	if (fe) {
-		fail_conn(mc, ERR_RESET, "send to server during the handshake");
-		return -1;
-	}
-	if (rc == 1) {
-		ph->last_down_ns = now;
-		mc->c.ready_ns = now;
-		mc->state = ST_RELAY;
-		if (pump_up(mc) < 0)
-			return -1;
-		/* Application data may have come with the server's last flight. */
-		if (decrypt_down(mc) < 0)
-			return -1;
-		pump_down(mc);
-	} else if (mc->srv_eof) {
-		fail_conn(mc, ERR_TLS_HANDSHAKE, "server closed the connection during the handshake");
-		return -1;
-	}
-	return 0;
-}
-
-static void on_established(struct modem_conn *mc)
-{
-	uint64_t now = clock_mono_ns();
 	mc->c.established_ns = now;
 	struct phase_counts *ph = &mc->c.ph[PHASE_TCP];
 	ph->first_up_ns = mc->c.connect_ns;
 	ph->last_up_ns = now;
 	ph->last_down_ns = now;
-	/* The SYN and SYN-ACK carry 8 option bytes more than other segments.
-	 * Every retransmission so far was a SYN (nothing else has been sent),
-	 * and every segment received so far a SYN-ACK. */
-	struct kernel_snap k;
-	struct tcp_info ti;
-	memset(&mc->snap, 0, sizeof(mc->snap));
-	mc->acct_phase = PHASE_TCP;
-	if (read_kernel(mc->srv.fd, &k, &ti) == 0) {
-		ph->ip_up += MODEM_HDR_SYN_EXTRA * (1 + ti.tcpi_total_retrans);
-		ph->ip_down += MODEM_HDR_SYN_EXTRA * (k.segs_in > 1 ? k.segs_in : 1);
-		charge_kernel(mc, &k, 0);
-	} else {
-		ph->ip_up += MODEM_HDR_SYN_EXTRA;
-		ph->ip_down += MODEM_HDR_SYN_EXTRA;
-	}
-	struct sockaddr_in sa;
-	socklen_t sal = sizeof(sa);
-	if (getsockname(mc->srv.fd, (struct sockaddr *)&sa, &sal) == 0)
-		mc->c.local_port = ntohs(sa.sin_port);
 	mc->c.server_port = mc->target.port;
-	if (!mc->tlsp) {
-		mc->c.ready_ns = now;
-		mc->state = ST_RELAY;
-		if (pump_up(mc) == 0)
-			update_events(mc);
-		return;
+	memset(&mc->snap, 0, sizeof(mc->snap));
+	mc->acct_phase = mc->layer[0]->phase;
+	struct net_wire w;
+	if (sample_wire(mc, &w) == 0)
+		charge_wire(mc, &w);
+	/* A device's modem brings every layer up before the device's first
+	 * byte goes out: what the library wrote meanwhile waits in the up buffer. */
+	if (mc->nlayers > 1)
+		mc->acct_phase = mc->layer[1]->phase;
+}
+
+/* Drives each layer's set-up in turn, bottom first, then starts relaying.
+ * Returns -1 if it failed the conn. */
+static int bring_up(struct modem_conn *mc)
+{
+	uint64_t now = clock_mono_ns();
+	while (mc->nup < mc->nlayers) {
+		struct net_layer *l = mc->layer[mc->nup];
+		struct phase_counts *ph = &mc->c.ph[l->phase];
+		if (mc->nup > 0) {
+			sending_phase(mc, l->phase);
+			if (!ph->first_up_ns)
+				ph->first_up_ns = now;
+		}
+		struct net_io io = { 0 };
+		int rc = l->ops->connect(l, &io);
+		now = clock_mono_ns();
+		ph->stream_up += io.up;
+		ph->stream_down += io.down;
+		if (io.up)
+			ph->last_up_ns = now;
+		if (rc == NET_FAIL) {
+			fail_conn(mc, io.err, io.detail);
+			return -1;
+		}
+		if (rc == NET_AGAIN)
+			return 0;
+		if (mc->nup++ == 0)
+			bottom_up(mc, now);
+		else
+			ph->last_down_ns = now;
 	}
-	/* A device's modem brings TLS up before the device's first byte goes out:
-	 * what the library wrote meanwhile waits in the up buffer. */
-	mc->state = ST_TLS;
-	mc->acct_phase = PHASE_TLS;
-	mc->c.ph[PHASE_TLS].first_up_ns = now;
-	enum dormant_err e = ERR_OK;
-	char d[128];
-	mc->tls = tls_conn_create(mc->tlsp, mc->device, tls_send, tls_recv, mc, &e, d, sizeof(d));
-	if (!mc->tls) {
-		fail_conn(mc, e, d);
-		return;
-	}
-	if (drive_handshake(mc) == 0)
-		update_events(mc);
+	mc->c.ready_ns = now;
+	mc->state = ST_RELAY;
+	if (pump_up(mc) < 0)
+		return -1;
+	/* Application data may have come with the server's last flight. */
+	return relay_down(mc);
 }
 
 static void on_srv(struct loop_src *src, uint32_t events)
@@ -809,28 +726,14 @@ static void on_srv(struct loop_src *src, uint32_t events)
 	if (mc->state == ST_DONE || mc->state == ST_CLOSING)
 		return; /* an event from the same epoll batch as the one that ended it */
 	if (mc->state == ST_CONNECTING) {
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-		getsockopt(src->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-		if (soerr || (events & (EPOLLERR | EPOLLHUP))) {
-			set_error(mc, ERR_CONNECT, "connect", soerr ? soerr : ECONNREFUSED);
-			mc->c.server_eof_ns = clock_mono_ns();
-			finish(mc, 0);
-			return;
-		}
-		on_established(mc);
-		return;
-	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		read_server(mc, mc->tls ? mc->in : &mc->down);
-	if (mc->state == ST_TLS) {
-		if (drive_handshake(mc) == 0)
+		if (bring_up(mc) == 0) {
 			update_events(mc);
+			maybe_close(mc);
+		}
 		return;
 	}
-	if (mc->tls && decrypt_down(mc) < 0)
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && relay_down(mc) < 0)
 		return;
-	pump_down(mc);
 	if (mc->state == ST_RELAY && pump_up(mc) < 0)
 		return;
 	update_events(mc);
@@ -846,7 +749,7 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 	if (fd < 0)
 		return;
 	mc->c.accept_ns = clock_mono_ns();
-	close_src(mc, &mc->lsn);
+	close_src(mc, &mc->lsn, 1);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	loop_add(mc->m->epfd, &mc->cli, fd, EPOLLIN);
@@ -855,56 +758,47 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 	start_connect(mc);
 }
 
-/* The device asked for a connection: connect to the server from its own address. */
+/* The layers of this connection, bottom first: TCP from the device's own
+ * address, then TLS when the variant has it. A new layer is one more step
+ * here (and its own file); nothing else in the modem knows which there are. */
+static int build_stack(struct modem_conn *mc, struct net_io *io)
+{
+	struct net_tcp_args ta = { .local_addr = modem_device_addr(mc->device), .remote_addr = mc->target.addr,
+	                           .remote_port = mc->target.port };
+	struct net_layer *l = net_tcp_open(&ta, io);
+	if (!l)
+		return -1;
+	mc->layer[mc->nlayers++] = l;
+	if (mc->tlsp) {
+		l = net_tls_open(mc->tlsp, mc->device, mc->close_notify, l, io);
+		if (!l)
+			return -1;
+		mc->layer[mc->nlayers++] = l;
+	}
+	return 0;
+}
+
+/* The device asked for a connection: build its stack and connect. */
 static void start_connect(struct modem_conn *mc)
 {
-	int one = 1;
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		set_error(mc, ERR_CONNECT, "socket", errno);
-		finish(mc, 0);
-		return;
-	}
-	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Each device is its own host: bind its source address, let connect()
-	 * pick the port (no TIME_WAIT port hunting on one shared address). */
-	setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	struct sockaddr_in local = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(modem_device_addr(mc->device)) };
 	mc->c.local_addr = modem_device_addr(mc->device);
-	struct sockaddr_in remote = { .sin_family = AF_INET, .sin_port = htons(mc->target.port),
-	                              .sin_addr.s_addr = htonl(mc->target.addr) };
 	mc->state = ST_CONNECTING;
 	mc->c.connect_ns = clock_mono_ns();
-	if (bind(s, (struct sockaddr *)&local, sizeof(local)) < 0 ||
-	    (connect(s, (struct sockaddr *)&remote, sizeof(remote)) < 0 && errno != EINPROGRESS)) {
-		int e = errno;
-		close(s);
-		set_error(mc, ERR_CONNECT, "connect", e);
+	struct net_io io = { 0 };
+	if (build_stack(mc, &io) < 0) {
+		set_error(mc, io.err, io.detail, 0);
+		mc->c.server_eof_ns = clock_mono_ns();
 		finish(mc, 0);
 		return;
 	}
-	loop_add(mc->m->epfd, &mc->srv, s, EPOLLOUT);
+	loop_add(mc->m->epfd, &mc->srv, net_tcp_fd(mc->layer[0]), EPOLLOUT);
 	update_events(mc);
 }
 
 struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, enum dormant_err *err, char *detail,
                               size_t detail_len)
 {
-	struct tls_profile *tls = a->tls;
 	struct modem_conn *mc = calloc(1, sizeof(*mc));
-	if (mc && tls) {
-		mc->tlsp = tls;
-		mc->in = malloc(sizeof(*mc->in));
-		mc->out = malloc(sizeof(*mc->out));
-		if (!mc->in || !mc->out) {
-			free(mc->in);
-			free(mc->out);
-			free(mc);
-			mc = NULL;
-		} else {
-			mc->in->off = mc->in->len = mc->out->off = mc->out->len = 0;
-		}
-	}
 	if (!mc) {
 		*err = ERR_NOMEM;
 		snprintf(detail, detail_len, "out of memory");
@@ -917,6 +811,7 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 	mc->srv.fn = on_srv;
 	mc->target = a->target;
 	mc->device = a->device;
+	mc->tlsp = a->tls;
 	mc->on_accept = a->on_accept;
 	mc->on_done = a->on_done;
 	mc->frame = a->frame;
@@ -936,8 +831,6 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 		snprintf(detail, detail_len, "modem endpoint: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		free(mc->in);
-		free(mc->out);
 		free(mc);
 		return NULL;
 	}
@@ -967,7 +860,7 @@ size_t modem_lib_write(struct modem_conn *mc, const unsigned char *p, size_t n)
 	size_t room = BUF_SIZE - mc->up.len;
 	size_t take = n < room ? n : room;
 	memcpy(mc->up.data + mc->up.len, p, take);
-	account(mc, 0, mc->up.data + mc->up.len, take, clock_mono_ns());
+	account(mc, 0, mc->up.data + mc->up.len, take, clock_mono_ns(), 0);
 	mc->up.len += take;
 	if (take < n)
 		mc->lib_blocked = 1;
@@ -1036,8 +929,6 @@ void modem_conn_free(struct modem_conn *mc)
 		return;
 	if (mc->state != ST_DONE)
 		modem_conn_abort(mc, ERR_INTERNAL, "freed while open");
-	free(mc->in);
-	free(mc->out);
 	free(mc);
 }
 
@@ -1047,9 +938,8 @@ void modem_tick(struct modem *m)
 	struct modem_conn **pp = &m->closing;
 	while (*pp) {
 		struct modem_conn *mc = *pp;
-		struct tcp_info ti;
-		struct kernel_snap k;
-		int closed = read_kernel(mc->srv.fd, &k, &ti) == 0 && ti.tcpi_state == TCPI_STATE_CLOSE;
+		struct net_wire w;
+		int closed = sample_wire(mc, &w) == 0 && w.closed;
 		if (closed || now - mc->closing_since_ns > CLOSE_WAIT_NS) {
 			*pp = mc->next_closing;
 			finish(mc, closed);

@@ -10,24 +10,19 @@
  *
  * One struct modem_conn serves one wake: modem_open() binds a listening
  * socket on 127.0.0.1 with a kernel-chosen port; the library connects to it;
- * on accept the modem connects to the server from the device's own source
- * address (DEVICE_NET + device + 1, see modem_device_addr) with TCP_NODELAY,
- * relays bytes both ways, and when the library closes it shuts its write side,
- * drains the server to EOF, waits for the socket to reach TCP_CLOSE and reads
- * TCP_INFO once more. Then it calls the done callback (engine thread).
+ * on accept the modem builds the connection's layer stack (layer.h: TCP
+ * from the device's own source address, DEVICE_NET + device + 1, see
+ * modem_device_addr; then TLS if the variant has it), brings it up, relays
+ * bytes both ways, and when the library closes it ends its direction,
+ * drains the server to EOF, waits for the socket to reach TCP_CLOSE and
+ * takes the wire figures once more. Then it calls the done callback
+ * (engine thread).
  *
- * IP-level bytes, from TCP_INFO (IPv4, Linux defaults, verified against
- * captures on lo; every capture test checks it wake by wake, through
- * check_bytes_equal_capture in tests/it/itlib.py):
- *   every segment but the SYN carries 20 (IP) + 20 (TCP) + 12 (timestamps
- *   option) = 52 header bytes; SYN and SYN-ACK carry 20 option bytes, 8 more.
- *   ip_up   = bytes_sent + 52*segs_out + 8
- *   ip_down = bytes_received - fin_in + 52*segs_in + 8
- * (8 more for each SYN sent again, counted by tcpi_total_retrans at connect)
- * where fin_in = 1 once the server's FIN arrived (the kernel counts it in
- * tcpi_bytes_received). When one of our segments reached the server twice,
- * its ACK carries a DSACK block: 12 more bytes per tcpi_dsack_dups. See
- * MODEM_HDR_* below.
+ * The wire figures (IP bytes and segments each way) come from the bottom
+ * layer's counts provider: TCP_INFO and the IP-byte formula documented,
+ * with its constants, at the top of tcp.c. Stream bytes are the TCP
+ * payload each way, plaintext bytes what the library wrote and read; all
+ * are charged to the phase of the plaintext they carried.
  *
  * Threads: everything runs on the engine thread except modem_set_phase(),
  * which the library's own threads may call at any time.
@@ -45,9 +40,6 @@
 #include "error.h"
 #include "tls.h"
 
-#define MODEM_HDR_SEGMENT 52u   /* IPv4 20 + TCP 20 + timestamps option 12 */
-#define MODEM_HDR_SYN_EXTRA 8u  /* SYN options are 20 bytes instead of 12 */
-#define MODEM_HDR_DSACK 12u     /* NOP NOP SACK(2 + 8): an ACK reporting one duplicate */
 #define MODEM_DEVICE_NET 0x7f500000u /* 127.80.0.0: device d has 127.80.0.0 + d + 1 */
 #define MODEM_DEVICE_NET_CIDR "127.80.0.0/14"
 
