@@ -61,7 +61,7 @@ static void csv_header(FILE *f)
 	      "t_wake_us,t_acked_us,t_tcp_us,t_setup_us,t_data_us,t_teardown_us,t_wire_us,t_client_us,"
 	      "t_pre_us,t_conn_idle_us,t_post_us,e2e_us,cpu_us,commands,cmd_delay_us,t_downlink_us,"
 	      "plain_up,plain_down,stream_up,stream_down,ip_up,ip_down,segs_up,segs_down,"
-	      "retrans,dsack_in,fin_in,rst_in,tcp_info_ok,"
+	      "retrans,dsack_in,fin_in,rst_in,tcp_info_ok,ip_lower_bound,"
 	      "tls_suite,resume_offered,resumed,resume_refused,sid_echo,cert_msgs,tickets,tls_hs_server,"
 	      "t_tls_us,tls_hs_cpu_us,tls_cpu_us,tls_heap_peak,tls_session_bytes,resumed_by",
 	      f);
@@ -300,11 +300,11 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	fprintf(f, ",%lld", (long long)t[PHASE_DOWNLINK]);
 	static const struct modem_counts zero;
 	const struct modem_counts *cc = c ? c : &zero;
-	fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%u,%u,%d,%d,%d", (unsigned long long)cc->plain_up,
+	fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%u,%u,%d,%d,%d,%d", (unsigned long long)cc->plain_up,
 	        (unsigned long long)cc->plain_down, (unsigned long long)cc->stream_up,
 	        (unsigned long long)cc->stream_down, (unsigned long long)cc->ip_up, (unsigned long long)cc->ip_down,
 	        (unsigned long long)cc->segs_up, (unsigned long long)cc->segs_down, cc->retrans, cc->dsack_in,
-	        cc->fin_in, cc->rst_in, cc->tcp_info_ok);
+	        cc->fin_in, cc->rst_in, cc->tcp_info_ok, cc->ip_lower_bound);
 	const struct tls_stats *ts = &cc->tls;
 	if (ts->used) {
 		fprintf(f, ",%s,%d,%d,%d,%d,%d,%d,%s,%lld,%.1f,%.1f,", vs->suite, ts->offered, ts->resumed, ts->refused,
