@@ -427,8 +427,10 @@ static void start_wake(struct engine *e, struct wake *w)
 	e->started++;
 
 	enum dormant_err err = ERR_OK;
-	w->mc = modem_open(e->modem, &e->target, w->device, e->tlsp, e->ops->frame, e->ops->direct, on_modem_accept, on_modem_done, w, &err, w->detail,
-	                   sizeof(w->detail));
+	struct modem_open_args oa = { .target = e->target, .device = w->device, .tls = e->tlsp, .frame = e->ops->frame,
+	                              .direct = e->ops->direct, .on_accept = on_modem_accept, .on_done = on_modem_done,
+	                              .arg = w };
+	w->mc = modem_open(e->modem, &oa, &err, w->detail, sizeof(w->detail));
 	if (w->mc) {
 		w->modem_port = modem_conn_port(w->mc);
 		modem_conn_set_close_notify(w->mc, e->ops->tls_close_notify);

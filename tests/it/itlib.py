@@ -127,6 +127,31 @@ class Capture:
         return pk
 
 
+def stream_bytes(cap, device_prefix="127.8"):
+    """{(device addr, device port, server port): [up, down]}: the TCP payload each way,
+    each byte once, from the highest sequence number reached (tshark's relative
+    numbers start at 0 on the SYN, which takes one), so a segment the server
+    sent twice does not count twice."""
+    out = subprocess.run(["tshark", "-r", cap.path, "-o", "tcp.relative_sequence_numbers:TRUE",
+                          "-o", "tcp.analyze_sequence_numbers:TRUE", "-T", "fields", "-E", "separator=,",
+                          "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
+                          "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.flags"],
+                         capture_output=True, text=True, check=True).stdout
+    top = {}
+    for line in out.splitlines():
+        f = line.split(",")
+        if len(f) < 7 or not f[4]:
+            continue
+        up = f[0].startswith(device_prefix)
+        t = top.setdefault(conn_key(*f[:4], device_prefix), [0, 0])
+        if int(f[6], 16) & 0x02 or not int(f[5] or 0):
+            continue  # the SYN, and segments without payload (an ACK after a FIN is one past the data)
+        end = int(f[4]) + int(f[5]) - 1  # payload bytes up to here (seq 1 is the first)
+        d = 0 if up else 1
+        t[d] = max(t[d], end)
+    return top
+
+
 def conn_key(src, sp, dst, dp, device_prefix="127.8"):
     """(device addr, device port, server port) of a packet either way: a device
     may reuse a local port towards another broker port in the same capture."""
@@ -190,7 +215,7 @@ def retransmitted_by_server(cap):
 
 
 def check_bytes_equal_capture(rs, cap):
-    """Every wake's IP bytes and segments, each way, equal the capture's for its connection.
+    """Every wake's stream bytes, IP bytes and segments, each way, equal the capture's for its connection.
 
     dormant models what loss does to headers: each DSACK block the server
     sends (a segment of ours came twice) adds 12 bytes, each SYN sent again
@@ -201,6 +226,7 @@ def check_bytes_equal_capture(rs, cap):
     formula does not know. Such wakes must still agree on segments, may only
     fall short on bytes, and must stay rare."""
     conns = per_connection(cap.packets())
+    streams = stream_bytes(cap)
     resent = retransmitted_by_server(cap)
     diff = 0
     for r in rs:
@@ -208,6 +234,13 @@ def check_bytes_equal_capture(rs, cap):
         c = conns.get(key)
         if not c:
             fail(f"wake {r['variant']} {r['device']}/{r['seq']} ({key}) is not in the capture")
+        # Stream bytes are the TCP payload each way, every byte once, always exact: with
+        # TLS too, and a last record the server sent after the device's close included.
+        s_want, s_got = tuple(streams.get(key, [0, 0])), (int(r["stream_up"]), int(r["stream_down"]))
+        if s_want != s_got:
+            diff += 1
+            print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']} {key}: TCP payload up/down in the capture "
+                  f"{s_want}, stream bytes {s_got}")
         # dormant charges every segment 52 header bytes; a RST the server sends
         # without timestamps (seen from RabbitMQ, whose listeners close with
         # linger 0) has 40, so the row must be exactly 12 bytes over for it.

@@ -14,7 +14,8 @@
  * Certificate message.
  *
  * Ownership: tls_profile_create/destroy (the profile must outlive its
- * connections); tls_conn_create/tls_conn_free. All on the engine thread.
+ * connections); a connection's layer is freed by its close(). All on the
+ * engine thread.
  */
 #ifndef DORMANT_TLS_H
 #define DORMANT_TLS_H
@@ -27,7 +28,8 @@
 
 struct pki;
 struct tls_profile;
-struct tls_conn;
+struct net_layer;
+struct net_io;
 
 /* What one wake's TLS did, for its row. */
 struct tls_stats {
@@ -46,11 +48,6 @@ struct tls_stats {
 	char hs_server[48];     /* server handshake message types in order, e.g. "2/11/12/14" */
 };
 
-/* I/O towards the server: send appends ciphertext, recv reads it. Both
- * return a byte count or MBEDTLS_ERR_SSL_WANT_WRITE / WANT_READ; recv
- * returns 0 at EOF. */
-typedef int (*tls_io_fn)(void *ctx, unsigned char *buf, size_t len);
-
 /* Builds V's TLS profile (NULL result with *ERR set on failure). NOTE gets a
  * one-line remark for the results when the set-up differs from what V asks
  * (resumption not offered on PSK). */
@@ -62,18 +59,14 @@ enum resume_mode tls_profile_resume(const struct tls_profile *p);
 /* CPU spent building the profile (CA parse, device keys): first-use cost, reported apart. */
 uint64_t tls_profile_init_ns(const struct tls_profile *p);
 
-struct tls_conn *tls_conn_create(struct tls_profile *p, uint32_t device, tls_io_fn send, tls_io_fn recv, void *io,
-                                 enum dormant_err *err, char *detail, size_t detail_len);
-/* 1: done; 0: call again when I/O is possible; -1: failed (kind and detail set). */
-int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, size_t detail_len);
-/* Plaintext in: bytes consumed (> 0), 0 when it must wait for I/O, -1 on error. */
-long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
-                    size_t detail_len);
-/* Plaintext out: bytes (> 0), 0 when it must wait, -2 at the peer's close_notify or EOF, -1 on error. */
-long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
-                   size_t detail_len);
-int tls_conn_close_notify(struct tls_conn *c);
-void tls_conn_stats(struct tls_conn *c, struct tls_stats *out);
-void tls_conn_free(struct tls_conn *c);
+/* The TLS layer over BELOW (layer.h), for DEVICE with profile P: the
+ * handshake is its connect() (charged to PHASE_TLS), records its write and
+ * read; with CLOSE_NOTIFY its shutdown() sends a close_notify before the
+ * layer below ends (else only TCP's FIN: an alert after MQTT's DISCONNECT
+ * meets a socket mosquitto already closed, and draws a RST). Its report()
+ * fills the wake's struct tls_stats. NULL with IO's err and detail set on
+ * failure. It owns neither P nor BELOW. */
+struct net_layer *net_tls_open(struct tls_profile *p, uint32_t device, int close_notify, struct net_layer *below,
+                               struct net_io *io);
 
 #endif

@@ -10,23 +10,19 @@
  *
  * One struct modem_conn serves one wake: modem_open() binds a listening
  * socket on 127.0.0.1 with a kernel-chosen port; the library connects to it;
- * on accept the modem connects to the server from the device's own source
- * address (DEVICE_NET + device + 1, see modem_device_addr) with TCP_NODELAY,
- * relays bytes both ways, and when the library closes it shuts its write side,
- * drains the server to EOF, waits for the socket to reach TCP_CLOSE and reads
- * TCP_INFO once more. Then it calls the done callback (engine thread).
+ * on accept the modem builds the connection's layer stack (layer.h: TCP
+ * from the device's own source address, DEVICE_NET + device + 1, see
+ * modem_device_addr; then TLS if the variant has it), brings it up, relays
+ * bytes both ways, and when the library closes it ends its direction,
+ * drains the server to EOF, waits for the socket to reach TCP_CLOSE and
+ * takes the wire figures once more. Then it calls the done callback
+ * (engine thread).
  *
- * IP-level bytes, from TCP_INFO (IPv4, Linux defaults, verified against
- * captures on lo; tests/it_capture.py checks it every run):
- *   every segment but the SYN carries 20 (IP) + 20 (TCP) + 12 (timestamps
- *   option) = 52 header bytes; SYN and SYN-ACK carry 20 option bytes, 8 more.
- *   ip_up   = bytes_sent + 52*segs_out + 8
- *   ip_down = bytes_received - fin_in + 52*segs_in + 8
- * (8 more for each SYN sent again, counted by tcpi_total_retrans at connect)
- * where fin_in = 1 once the server's FIN arrived (the kernel counts it in
- * tcpi_bytes_received). When one of our segments reached the server twice,
- * its ACK carries a DSACK block: 12 more bytes per tcpi_dsack_dups. See
- * MODEM_HDR_* below.
+ * The wire figures (IP bytes and segments each way) come from the bottom
+ * layer's counts provider: TCP_INFO and the IP-byte formula documented,
+ * with its constants, at the top of tcp.c. Stream bytes are the TCP
+ * payload each way, plaintext bytes what the library wrote and read; all
+ * are charged to the phase of the plaintext they carried.
  *
  * Threads: everything runs on the engine thread except modem_set_phase(),
  * which the library's own threads may call at any time.
@@ -44,15 +40,12 @@
 #include "error.h"
 #include "tls.h"
 
-#define MODEM_HDR_SEGMENT 52u   /* IPv4 20 + TCP 20 + timestamps option 12 */
-#define MODEM_HDR_SYN_EXTRA 8u  /* SYN options are 20 bytes instead of 12 */
-#define MODEM_HDR_DSACK 12u     /* NOP NOP SACK(2 + 8): an ACK reporting one duplicate */
 #define MODEM_DEVICE_NET 0x7f500000u /* 127.80.0.0: device d has 127.80.0.0 + d + 1 */
 #define MODEM_DEVICE_NET_CIDR "127.80.0.0/14"
 
 enum phase {
 	PHASE_TCP,       /* TCP handshake */
-	PHASE_TLS,       /* TLS handshake (none yet: plaintext) */
+	PHASE_TLS,       /* TLS handshake (mbedTLS, sim/net/tls.c); empty without TLS */
 	PHASE_SETUP,     /* protocol connection set-up: MQTT CONNECT/CONNACK */
 	PHASE_DATA,      /* uplink messages and their acknowledgements */
 	PHASE_DOWNLINK,  /* checking for / receiving a command */
@@ -119,12 +112,6 @@ typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, si
 struct modem *modem_create(int epfd);
 void modem_destroy(struct modem *m);
 
-/* Opens a per-wake endpoint for DEVICE towards TARGET, over TLS with
- * profile TLS (NULL: plaintext). FRAME (may be NULL:
- * then bytes go to the phase last set with modem_set_phase) tells the phase
- * of each packet. ON_ACCEPT (may be NULL) runs when the library connected;
- * ON_DONE when the connection is fully accounted. Returns NULL with *err
- * set on failure. */
 /* A library that runs on the engine thread over any byte stream (proton's
  * connection driver) talks to the modem directly, with no socket of its
  * own: the modem hands it the server's plaintext through DELIVER (which
@@ -138,10 +125,22 @@ struct modem_lib {
 	void (*closed)(void *arg);
 };
 
-struct modem_conn *modem_open(struct modem *m, const struct modem_target *target, uint32_t device,
-                              struct tls_profile *tls, modem_frame_fn frame, const struct modem_lib *direct,
-                              modem_cb on_accept, modem_cb on_done, void *arg, enum dormant_err *err, char *detail,
-                              unsigned detail_len);
+/* What one wake's connection is: who, to where, over what, told how. */
+struct modem_open_args {
+	struct modem_target target;   /* the server */
+	uint32_t device;              /* the device's index: its source address and TLS session */
+	struct tls_profile *tls;      /* NULL: plaintext; else must outlive the conn */
+	modem_frame_fn frame;         /* NULL: bytes go to the phase last set with modem_set_phase */
+	const struct modem_lib *direct; /* NULL: the library connects to modem_conn_port() */
+	modem_cb on_accept;           /* may be NULL: the library connected */
+	modem_cb on_done;             /* the connection is fully accounted */
+	void *arg;                    /* passed to the callbacks and to DIRECT */
+};
+
+/* Opens a per-wake endpoint as A says (copied: A need not outlive the
+ * call). Returns NULL with *ERR and DETAIL set on failure. */
+struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, enum dormant_err *err, char *detail,
+                              size_t detail_len);
 /* With TLS: end with a close_notify when the library closes (default: TCP FIN only). */
 void modem_conn_set_close_notify(struct modem_conn *mc, int on);
 /* Direct libraries: connect to the server now (a socket library's connect does it for the others). */

@@ -1,5 +1,6 @@
-/* tls.c: mbedTLS client profiles, per-device sessions, and the handshake
- * evidence parser. See tls.h. */
+/* tls.c: the TLS layer of the network seam (layer.h): mbedTLS client
+ * profiles, per-device sessions, the handshake evidence parser, and records
+ * over the layer below. See tls.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,14 @@
 
 #include "clock.h"
 #include "heap.h"
+#include "layer.h"
 #include "pki.h"
 #include "tls.h"
+
+/* I/O towards the server: send appends ciphertext, recv reads it. Both
+ * return a byte count or MBEDTLS_ERR_SSL_WANT_WRITE / WANT_READ; recv
+ * returns 0 at EOF. */
+typedef int (*tls_io_fn)(void *ctx, unsigned char *buf, size_t len);
 
 /* The pinned suites (README "TLS"): AES-128-GCM everywhere, ECDHE for the
  * certificate modes, plain PSK (no ECDHE) for the cheapest handshake. */
@@ -329,8 +336,10 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 
 /* ---- connection ---- */
 
-struct tls_conn *tls_conn_create(struct tls_profile *p, uint32_t device, tls_io_fn send, tls_io_fn recv, void *io,
-                                 enum dormant_err *err, char *detail, size_t detail_len)
+static void tls_conn_free(struct tls_conn *c);
+
+static struct tls_conn *tls_conn_create(struct tls_profile *p, uint32_t device, tls_io_fn send, tls_io_fn recv,
+                                        void *io, enum dormant_err *err, char *detail, size_t detail_len)
 {
 	struct tls_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -374,7 +383,7 @@ static int want(int ret)
 	return ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE;
 }
 
-int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, size_t detail_len)
+static int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, size_t detail_len)
 {
 	uint64_t cpu0 = clock_thread_cpu_ns();
 	struct heap_scope *prev = heap_enter(&c->heap);
@@ -423,8 +432,8 @@ int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *detail, 
 	return rc;
 }
 
-long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
-                    size_t detail_len)
+static long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, enum dormant_err *err,
+                           char *detail, size_t detail_len)
 {
 	uint64_t cpu0 = clock_thread_cpu_ns();
 	struct heap_scope *prev = heap_enter(&c->heap);
@@ -440,8 +449,8 @@ long tls_conn_write(struct tls_conn *c, const unsigned char *buf, size_t len, en
 	return -1;
 }
 
-long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dormant_err *err, char *detail,
-                   size_t detail_len)
+static long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dormant_err *err,
+                          char *detail, size_t detail_len)
 {
 	uint64_t cpu0 = clock_thread_cpu_ns();
 	struct heap_scope *prev = heap_enter(&c->heap);
@@ -459,7 +468,7 @@ long tls_conn_read(struct tls_conn *c, unsigned char *buf, size_t len, enum dorm
 	return -1;
 }
 
-int tls_conn_close_notify(struct tls_conn *c)
+static int tls_conn_close_notify(struct tls_conn *c)
 {
 	struct heap_scope *prev = heap_enter(&c->heap);
 	int ret = mbedtls_ssl_close_notify(&c->ssl);
@@ -467,7 +476,7 @@ int tls_conn_close_notify(struct tls_conn *c)
 	return ret;
 }
 
-void tls_conn_stats(struct tls_conn *c, struct tls_stats *out)
+static void tls_conn_stats(struct tls_conn *c, struct tls_stats *out)
 {
 	struct tls_stats *st = &c->st;
 	st->sid_echo = c->server_hello && c->client_sid_len && c->client_sid_len == c->server_sid_len &&
@@ -483,7 +492,7 @@ void tls_conn_stats(struct tls_conn *c, struct tls_stats *out)
 	*out = *st;
 }
 
-void tls_conn_free(struct tls_conn *c)
+static void tls_conn_free(struct tls_conn *c)
 {
 	if (!c)
 		return;
@@ -491,4 +500,328 @@ void tls_conn_free(struct tls_conn *c)
 	mbedtls_ssl_free(&c->ssl);
 	heap_leave(prev);
 	free(c);
+}
+
+/* ---- the layer: records over the layer below ---- */
+
+#define TLS_BUF_SIZE (64 * 1024)
+
+struct tls_buf {
+	size_t off, len;
+	unsigned char data[TLS_BUF_SIZE];
+};
+
+struct tls_layer {
+	struct net_layer l;
+	struct tls_profile *p;
+	uint32_t device;
+	int close_notify, sent_close_notify;
+	struct tls_conn *c;         /* from the first connect() */
+	struct tls_buf *in, *out;   /* ciphertext from / for the layer below */
+	uint64_t produced, consumed; /* ciphertext into OUT, out of IN: the stream bytes of the records */
+	int below_eof;              /* the layer below is at EOF or failed: nothing more comes */
+	struct net_io below_fail;   /* what the layer below said when it failed */
+	int eof;                    /* no more plaintext: close_notify, EOF, or a failed read */
+};
+
+static void tbuf_compact(struct tls_buf *b)
+{
+	if (b->off && b->len)
+		memmove(b->data, b->data + b->off, b->len);
+	b->off = 0;
+}
+
+/* Fills IN from the layer below, once: > 0 bytes, NET_AGAIN, NET_EOF (EOF or failure). */
+static long fill_in(struct tls_layer *t)
+{
+	if (t->below_eof)
+		return NET_EOF;
+	tbuf_compact(t->in);
+	size_t room = TLS_BUF_SIZE - t->in->len;
+	if (!room)
+		return NET_AGAIN;
+	struct net_io io = { 0 };
+	struct net_layer *b = t->l.below;
+	long n = b->ops->read(b, t->in->data + t->in->len, room, &io);
+	if (n > 0) {
+		t->in->len += (size_t)n;
+		return n;
+	}
+	if (n == NET_AGAIN)
+		return NET_AGAIN;
+	t->below_eof = 1;
+	if (n == NET_FAIL)
+		t->below_fail = io;
+	return NET_EOF;
+}
+
+/* BIO for mbedTLS: ciphertext goes to OUT, comes from IN (filled from the layer below when empty). */
+static int layer_send(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_layer *t = ctx;
+	struct tls_buf *b = t->out;
+	tbuf_compact(b);
+	size_t room = TLS_BUF_SIZE - b->len;
+	if (!room)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	size_t n = len < room ? len : room;
+	memcpy(b->data + b->len, buf, n);
+	b->len += n;
+	t->produced += n;
+	return (int)n;
+}
+
+static int layer_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_layer *t = ctx;
+	struct tls_buf *b = t->in;
+	if (!b->len) {
+		long r = fill_in(t);
+		if (r == NET_EOF)
+			return 0;
+		if (r == NET_AGAIN)
+			return MBEDTLS_ERR_SSL_WANT_READ;
+	}
+	size_t n = len < b->len ? len : b->len;
+	memcpy(buf, b->data + b->off, n);
+	b->off += n;
+	b->len -= n;
+	if (!b->len)
+		b->off = 0;
+	t->consumed += n;
+	return (int)n;
+}
+
+/* OUT to the layer below: NET_DONE when empty, NET_AGAIN, or NET_FAIL (IO
+ * says why; what OUT held is dropped, as on a dead socket). */
+static int flush_out(struct tls_layer *t, struct net_io *io)
+{
+	struct net_layer *b = t->l.below;
+	while (t->out->len) {
+		struct net_io bio = { 0 };
+		long n = b->ops->write(b, t->out->data + t->out->off, t->out->len, &bio);
+		if (n == NET_AGAIN)
+			return NET_AGAIN;
+		if (n < 0) {
+			io->err = bio.err;
+			io->fatal = bio.fatal;
+			memcpy(io->detail, bio.detail, sizeof(io->detail));
+			t->out->off = t->out->len = 0;
+			return NET_FAIL;
+		}
+		t->out->off += (size_t)n;
+		t->out->len -= (size_t)n;
+	}
+	t->out->off = 0;
+	return NET_DONE;
+}
+
+static void io_set(struct net_io *io, enum dormant_err e, const char *detail, int fatal)
+{
+	io->err = e;
+	io->fatal = fatal;
+	snprintf(io->detail, sizeof(io->detail), "%s", detail);
+}
+
+static int layer_connect(struct net_layer *l, struct net_io *io)
+{
+	struct tls_layer *t = (struct tls_layer *)l;
+	enum dormant_err e = ERR_OK;
+	char d[128] = "";
+	if (!t->c) {
+		t->c = tls_conn_create(t->p, t->device, layer_send, layer_recv, t, &e, d, sizeof(d));
+		if (!t->c) {
+			io_set(io, e, d, 1);
+			return NET_FAIL;
+		}
+	}
+	uint64_t p0 = t->produced, c0 = t->consumed;
+	int rc = tls_conn_handshake(t->c, &e, d, sizeof(d));
+	io->up += t->produced - p0;
+	io->down += t->consumed - c0;
+	int fe = flush_out(t, io); /* the alert too, when the handshake failed */
+	if (rc < 0) {
+		io_set(io, e, d, 1);
+		return NET_FAIL;
+	}
+	if (fe == NET_FAIL) {
+		io_set(io, ERR_RESET, "send to server during the handshake", 1);
+		return NET_FAIL;
+	}
+	if (rc == 1)
+		return NET_DONE;
+	if (t->below_eof) {
+		io_set(io, ERR_TLS_HANDSHAKE, "server closed the connection during the handshake", 1);
+		return NET_FAIL;
+	}
+	return NET_AGAIN;
+}
+
+static long layer_write(struct net_layer *l, const unsigned char *p, size_t n, struct net_io *io)
+{
+	struct tls_layer *t = (struct tls_layer *)l;
+	/* mbedTLS takes at most one record a call; a WANT_WRITE on a full OUT
+	 * that the socket then takes whole is worth one more try. */
+	for (int tries = 0; tries < 2; tries++) {
+		enum dormant_err e = ERR_OK;
+		char d[128] = "";
+		uint64_t p0 = t->produced;
+		long w = tls_conn_write(t->c, p, n, &e, d, sizeof(d));
+		io->up += t->produced - p0;
+		if (w < 0) {
+			io_set(io, e, d, 1);
+			return NET_FAIL;
+		}
+		if (flush_out(t, io) == NET_FAIL)
+			return NET_FAIL;
+		if (w > 0)
+			return w;
+		if (t->out->len)
+			return NET_AGAIN;
+	}
+	return NET_AGAIN;
+}
+
+/* After the plaintext ended: read the layer below to its end, so the wire
+ * figures are final (the bytes count as stream bytes there, never here). */
+static long drain(struct tls_layer *t, struct net_io *io)
+{
+	for (;;) {
+		t->in->off = t->in->len = 0;
+		long r = fill_in(t);
+		if (r == NET_AGAIN)
+			return NET_AGAIN;
+		if (r == NET_EOF)
+			break;
+	}
+	if (t->below_fail.err != ERR_OK) {
+		*io = t->below_fail;
+		io->up = io->down = 0;
+		io->fatal = 0;
+		return NET_FAIL;
+	}
+	return NET_EOF;
+}
+
+static long read_once(struct tls_layer *t, unsigned char *p, size_t n, struct net_io *io)
+{
+	if (t->eof)
+		return drain(t, io);
+	enum dormant_err e = ERR_OK;
+	char d[128] = "";
+	uint64_t c0 = t->consumed;
+	long r = tls_conn_read(t->c, p, n, &e, d, sizeof(d));
+	io->down += t->consumed - c0;
+	if (r > 0)
+		return r;
+	if (r == 0)
+		return NET_AGAIN;
+	t->eof = 1;
+	if (r == -2) {
+		/* close_notify, or the layer below ended (a RST too: say so) */
+		if (t->below_eof && t->below_fail.err != ERR_OK)
+			return drain(t, io);
+		return NET_EOF;
+	}
+	io_set(io, e, d, 1);
+	return NET_FAIL;
+}
+
+static long layer_read(struct net_layer *l, unsigned char *p, size_t n, struct net_io *io)
+{
+	struct tls_layer *t = (struct tls_layer *)l;
+	long r = read_once(t, p, n, io);
+	io->closed = t->below_eof && (t->eof || r == NET_FAIL);
+	return r;
+}
+
+static int layer_shutdown(struct net_layer *l, struct net_io *io)
+{
+	struct tls_layer *t = (struct tls_layer *)l;
+	if (t->close_notify && !t->sent_close_notify && t->c) {
+		/* Protocols whose server waits for the TLS close (AMQP on RabbitMQ) get one. */
+		t->sent_close_notify = 1;
+		uint64_t p0 = t->produced;
+		tls_conn_close_notify(t->c);
+		io->up += t->produced - p0;
+	}
+	int rc = flush_out(t, io);
+	if (rc != NET_DONE)
+		return rc;
+	struct net_layer *b = l->below;
+	return b->ops->shutdown(b, io);
+}
+
+static int layer_flush(struct net_layer *l, struct net_io *io)
+{
+	return flush_out((struct tls_layer *)l, io);
+}
+
+static size_t layer_pending(const struct net_layer *l)
+{
+	return ((const struct tls_layer *)l)->out->len;
+}
+
+static size_t layer_buffered(const struct net_layer *l)
+{
+	const struct tls_layer *t = (const struct tls_layer *)l;
+	if (t->eof || !t->c)
+		return 0;
+	return t->in->len + mbedtls_ssl_get_bytes_avail(&t->c->ssl);
+}
+
+static void layer_report(struct net_layer *l, struct modem_counts *c)
+{
+	struct tls_layer *t = (struct tls_layer *)l;
+	if (t->c)
+		tls_conn_stats(t->c, &c->tls);
+}
+
+static void layer_close(struct net_layer *l)
+{
+	struct tls_layer *t = (struct tls_layer *)l;
+	tls_conn_free(t->c);
+	free(t->in);
+	free(t->out);
+	free(t);
+}
+
+static const struct net_layer_ops tls_layer_ops = {
+	.name = "tls",
+	.connect = layer_connect,
+	.write = layer_write,
+	.read = layer_read,
+	.shutdown = layer_shutdown,
+	.flush = layer_flush,
+	.pending = layer_pending,
+	.buffered = layer_buffered,
+	.report = layer_report,
+	.close = layer_close,
+};
+
+struct net_layer *net_tls_open(struct tls_profile *p, uint32_t device, int close_notify, struct net_layer *below,
+                               struct net_io *io)
+{
+	struct tls_layer *t = calloc(1, sizeof(*t));
+	if (t) {
+		t->in = malloc(sizeof(*t->in));
+		t->out = malloc(sizeof(*t->out));
+	}
+	if (!t || !t->in || !t->out) {
+		if (t) {
+			free(t->in);
+			free(t->out);
+		}
+		free(t);
+		io_set(io, ERR_NOMEM, "tls: out of memory", 1);
+		return NULL;
+	}
+	t->in->off = t->in->len = t->out->off = t->out->len = 0;
+	t->l.ops = &tls_layer_ops;
+	t->l.below = below;
+	t->l.phase = PHASE_TLS;
+	t->p = p;
+	t->device = device;
+	t->close_notify = close_notify;
+	return &t->l;
 }
