@@ -230,6 +230,17 @@ check(all(abs(c - 10.0) < 1e-6 for c in cpu[1:6]) and all(abs(c - 12.0) < 1e-6 f
 check(abs(rss[19] - (9000 + 8 * 19 + 2048) / 1024) < 1e-3, f"RSS should sum both processes: {rss[19]} MiB")
 check_in_browser(os.path.join(hand, "report.html"), ["broker", "failures"])
 
+# a summary.json that does not parse: plot goes on from wakes.csv and says where the file broke
+with open(os.path.join(hand, "summary.json"), "w") as f:
+    f.write('{\n  "scenario": "hand",\n  "variants": [ {"name": "mqtt qos=1",} ]\n}\n')
+p = subprocess.run([dormant, "plot", hand], capture_output=True, text=True, timeout=300)
+check(p.returncode == 0, f"dormant plot with a broken summary.json exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+where = os.path.join(hand, "summary.json") + ":3:"
+check(where in p.stdout, f"dormant plot does not say where summary.json broke ({where}...):\n{p.stdout}")
+with open(os.path.join(hand, "report.html")) as f:
+    check(where in f.read(), "report.html does not say where summary.json broke")
+print("OK: a broken summary.json is reported with its line and column")
+
 # not a run directory: exit 2 and a line that says so
 p = subprocess.run([dormant, "plot", wd.path], capture_output=True, text=True, timeout=60)
 check(p.returncode == 2 and "wakes.csv" in p.stderr, f"plot on a non-run directory: exit {p.returncode}, {p.stderr}")
