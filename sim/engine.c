@@ -825,8 +825,10 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	struct procstat_totals bt;
 	broker_stop(&broker, &bt);
 	if (!sc->endpoint_host[0])
-		results_variant_broker(e->res, &(struct results_server_cost){ bt.window_s, bt.cpu_user_ms, bt.cpu_sys_ms,
-			bt.rss_peak_kib, bt.rss_mean_kib, bt.rss_first_kib, bt.samples, bt.max_procs });
+		results_variant_broker(e->res, &(struct results_server_cost){ .window_s = bt.window_s,
+			.cpu_user_ms = bt.cpu_user_ms, .cpu_sys_ms = bt.cpu_sys_ms, .rss_peak_kib = bt.rss_peak_kib,
+			.rss_mean_kib = bt.rss_mean_kib, .rss_first_kib = bt.rss_first_kib, .samples = bt.samples,
+			.processes = bt.max_procs });
 	results_variant_end(e->res, &e->msgs, &e->cmds, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0, window_s,
 	                    interrupted);
 	sched_destroy(sched);

@@ -822,7 +822,7 @@ int results_finish(struct results *r, FILE *out, char *err, size_t errlen)
 				put(root, "_incomplete", json_true());
 		put(root, "variants", json_incref(vars));
 	}
-	/* JSON_PRESERVE_ORDER: insertion order, which is also the default since jansson 2.8 */
+	/* insertion order: jansson keeps it always since 2.5 (its changelog); the flag says it here too */
 	char *text = root && vars && !json_object_get(root, "_incomplete")
 	                     ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4))
 	                     : NULL;

@@ -529,6 +529,17 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 
 	fputs("<section id=\"summary\"><h2>Summary</h2>\n", f);
 	summary_table(f, rd);
+	/* wakes.csv marks rows whose IP figures TCP_INFO could not make exact: say how many, where */
+	for (size_t i = 0; i < rd->nv; i++) {
+		const struct rd_variant *v = &rd->v[i];
+		if (!v->ip_lower_bound)
+			continue;
+		fputs("<p class=\"warn\">", f);
+		report_esc(f, v->name);
+		fprintf(f, ": the IP bytes of %llu of %llu wakes are lower bounds (<code>ip_lower_bound</code>: the "
+		           "server sent a segment twice, which TCP_INFO does not count).</p>\n",
+		        (unsigned long long)v->ip_lower_bound, (unsigned long long)v->rows);
+	}
 	if (rd->any_tls)
 		tls_table(f, rd);
 	if (anypoll)

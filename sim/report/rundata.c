@@ -153,6 +153,8 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 		snprintf(v->qos, sizeof(v->qos), "%lld", (long long)r->qos);
 	v->rows++;
 	rd->rows++;
+	if (r->ip_lower_bound == 1)
+		v->ip_lower_bound++;
 	if (strcmp(r->outcome, "ok")) {
 		v->failed++;
 		size_t k = kind_index(rd, r->error_kind);
@@ -161,8 +163,6 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 		return 0;
 	}
 	v->ok++;
-	if (r->ip_lower_bound == 1)
-		v->ip_lower_bound++;
 	if (add_sample(&v->wake_ms, inum(r->t_wake_us) / 1000.0) ||
 	    add_sample(&v->acked_ms, inum(r->t_acked_us) / 1000.0) ||
 	    add_sample(&v->e2e_ms, inum(r->e2e_us) / 1000.0) || add_sample(&v->cpu_us, r->cpu_us) ||

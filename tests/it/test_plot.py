@@ -21,7 +21,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from itlib import Workdir, check, fail, need, run_dormant, show_server_logs
+from itlib import Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary
 
 need("mosquitto", "gnuplot")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -146,6 +146,19 @@ if rc != 0:
     show_server_logs(rundir)
     fail(f"dormant run exited {rc}: {err}")
 check(not os.path.exists(os.path.join(rundir, "report.html")), "--no-plot still wrote report.html")
+# wakes.csv's ip_lower_bound column sits after tcp_info_ok, and summary.json counts its wakes
+rs, sm = rows(rundir), summary(rundir)
+header = list(rs[0].keys())
+check(header.index("ip_lower_bound") == header.index("tcp_info_ok") + 1, f"ip_lower_bound is misplaced: {header}")
+for v in sm["variants"]:
+    marked = sum(1 for r in rs if r["variant"] == v["name"] and r["ip_lower_bound"] == "1")
+    check(v["ip_lower_bound_wakes"] == marked,
+          f"{v['name']}: summary.json counts {v['ip_lower_bound_wakes']} lower-bound wakes, wakes.csv {marked}")
+    # the table's cpu column is a figure, or says why there is none (no wake ran alone); never nan
+    line = next((l for l in out.splitlines() if l.startswith(v["name"] + " ")), "")
+    check(line and " nan " not in line.replace("/", " "), f"{v['name']}: the table has nan: {line!r}")
+    if v["cpu_us_alone"]["n"] == 0:
+        check("no figure: no wake ran alone" in out, f"{v['name']}: no wake ran alone, and the table does not say so")
 check(not os.path.exists(os.path.join(rundir, "plots")), "--no-plot still made plots/")
 
 p = subprocess.run([dormant, "plot", rundir], capture_output=True, text=True, timeout=300)
@@ -216,6 +229,17 @@ check(all(abs(c - 10.0) < 1e-6 for c in cpu[1:6]) and all(abs(c - 12.0) < 1e-6 f
       f"broker CPU should be 10 %, then 12 % with the helper: {cpu}")
 check(abs(rss[19] - (9000 + 8 * 19 + 2048) / 1024) < 1e-3, f"RSS should sum both processes: {rss[19]} MiB")
 check_in_browser(os.path.join(hand, "report.html"), ["broker", "failures"])
+
+# a summary.json that does not parse: plot goes on from wakes.csv and says where the file broke
+with open(os.path.join(hand, "summary.json"), "w") as f:
+    f.write('{\n  "scenario": "hand",\n  "variants": [ {"name": "mqtt qos=1",} ]\n}\n')
+p = subprocess.run([dormant, "plot", hand], capture_output=True, text=True, timeout=300)
+check(p.returncode == 0, f"dormant plot with a broken summary.json exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+where = os.path.join(hand, "summary.json") + ":3:"
+check(where in p.stdout, f"dormant plot does not say where summary.json broke ({where}...):\n{p.stdout}")
+with open(os.path.join(hand, "report.html")) as f:
+    check(where in f.read(), "report.html does not say where summary.json broke")
+print("OK: a broken summary.json is reported with its line and column")
 
 # not a run directory: exit 2 and a line that says so
 p = subprocess.run([dormant, "plot", wd.path], capture_output=True, text=True, timeout=60)
