@@ -87,7 +87,9 @@ class Capture:
         while time.monotonic() < deadline:
             self.err.seek(0)
             text = self.err.read()
-            if "Capturing on" in text:
+            # tshark says "Capturing on 'Loopback: lo'", or, when its log goes
+            # to stderr as messages, "Capture started."
+            if "Capturing on" in text or "Capture started" in text:
                 return
             if self.p.poll() is not None:
                 if "ermission" in text or "don't have permission" in text:
@@ -95,6 +97,8 @@ class Capture:
                     sys.exit(SKIP)
                 fail("tshark exited: " + text)
             time.sleep(0.05)
+        self.p.kill()  # a tshark left behind would capture on for ever
+        self.p.wait()
         fail("tshark did not start capturing within 20 s")
 
     def stop(self):
