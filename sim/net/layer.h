@@ -95,10 +95,26 @@ struct net_layer {
 
 /* ---- the TCP layer (tcp.c) ---- */
 
+/* Evidence, for the network namespace the sockets live in, that a segment
+ * reached one of them twice: TCP_INFO counts such a duplicate in
+ * tcpi_segs_in but not its bytes, and the DSACK we answer with in no
+ * per-socket counter, so the IP figures of a connection that got one are a
+ * lower bound. Read from /proc/net/netstat (tcp.c); one per namespace,
+ * owned by whoever owns the sockets (the modem), -1 fd until first use. */
+struct net_dup_watch {
+	int fd;
+	uint64_t last;              /* the last reading */
+	int ok;                     /* LAST is valid */
+	int idx[3];                 /* positions of the counters in the TcpExt line; 0: not found yet */
+};
+void net_dup_watch_init(struct net_dup_watch *w);
+void net_dup_watch_close(struct net_dup_watch *w);
+
 struct net_tcp_args {
 	uint32_t local_addr;        /* source address, host order (the device's own) */
 	uint32_t remote_addr;       /* host order */
 	uint16_t remote_port;
+	struct net_dup_watch *dups; /* the namespace's; must outlive the layer */
 };
 
 /* The one function that creates a device's socket: non-blocking, TCP_NODELAY,

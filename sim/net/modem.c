@@ -69,6 +69,7 @@ struct modem_conn {
 	int srv_eof;                /* the socket is at its end: FIN or failure */
 	int srv_shut, cli_shut;     /* our direction to the server ended; the library told */
 	int lib_blocked;            /* a direct library could not write all it had: call it again */
+	int shut_sampled;           /* the wire was sampled before our direction's end */
 	uint64_t closing_since_ns;
 	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 	struct segs segs;           /* phases of what up holds */
@@ -87,6 +88,7 @@ struct modem_conn {
 struct modem {
 	int epfd;
 	struct modem_conn *closing;
+	struct net_dup_watch dups;  /* the namespace of the device sockets */
 };
 
 static const char *const phase_names[PHASE_COUNT] = {
@@ -107,13 +109,17 @@ uint32_t modem_device_addr(uint32_t device)
 struct modem *modem_create(int epfd)
 {
 	struct modem *m = calloc(1, sizeof(*m));
-	if (m)
+	if (m) {
 		m->epfd = epfd;
+		net_dup_watch_init(&m->dups);
+	}
 	return m;
 }
 
 void modem_destroy(struct modem *m)
 {
+	if (m)
+		net_dup_watch_close(&m->dups);
 	free(m);
 }
 
@@ -430,8 +436,17 @@ static int pump_up(struct modem_conn *mc)
 	}
 	if (mc->lib_eof && !mc->up.len && !mc->srv_shut) {
 		/* The library said goodbye: end our direction (the TLS layer sends a
-		 * close_notify first if asked to; TCP sends its FIN). */
-		sending_phase(mc, PHASE_TEARDOWN);
+		 * close_notify first if asked to; TCP sends its FIN). The wire is
+		 * sampled right before, even within the teardown phase: the TCP
+		 * layer tells from what moved during these last sends whether a
+		 * RST crossed them (see tcp.c). */
+		if (!mc->shut_sampled) {
+			struct net_wire w;
+			mc->shut_sampled = 1;
+			if (sample_wire(mc, &w) == 0)
+				charge_wire(mc, &w);
+		}
+		mc->acct_phase = PHASE_TEARDOWN;
 		struct net_io io = { 0 };
 		int rc = t->ops->shutdown(t, &io);
 		mc->c.ph[PHASE_TEARDOWN].stream_up += io.up;
@@ -764,7 +779,7 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 static int build_stack(struct modem_conn *mc, struct net_io *io)
 {
 	struct net_tcp_args ta = { .local_addr = modem_device_addr(mc->device), .remote_addr = mc->target.addr,
-	                           .remote_port = mc->target.port };
+	                           .remote_port = mc->target.port, .dups = &mc->m->dups };
 	struct net_layer *l = net_tcp_open(&ta, io);
 	if (!l)
 		return -1;

@@ -72,7 +72,8 @@ struct modem_counts {
 	int fin_in;                      /* server sent FIN */
 	int rst_in;                      /* connection was reset */
 	int tcp_info_ok;                 /* final TCP_INFO was read in TCP_CLOSE */
-	int ip_lower_bound;              /* ip_* may fall short of the wire: the kernel saw a duplicate it does not count */
+	int ip_lower_bound;              /* ip_* may fall short of the wire (a duplicate from the server, its SACK
+	                                  * blocks after our loss): never missed, may over-mark; see tcp.c */
 	uint64_t accept_ns;              /* library connected to the modem */
 	uint64_t connect_ns;             /* connect() to the server issued */
 	uint64_t established_ns;         /* TCP handshake complete */

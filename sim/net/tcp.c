@@ -18,9 +18,51 @@
  *   carries a DSACK block, HDR_DSACK option bytes more, one per
  *   tcpi_dsack_dups.
  * TCP_INFO is read after shutdown(SHUT_WR) and draining to EOF, once the
- * socket is in TCP_CLOSE, or the figures wobble. */
+ * socket is in TCP_CLOSE, or the figures wobble.
+ *
+ * A RST the server's kernel sends for a socket that no longer exists
+ * carries no options: HDR_BARE_RST bytes, not 52. RabbitMQ closes with
+ * linger 0, so its own RST (ACK+RST, from the live socket) has timestamps,
+ * and that is what nearly every AMQP wake ends with (rst_in=1, 52 B: right
+ * as charged). But when that RST crosses a segment of ours (the ACK our
+ * recv() sends for its last TLS records, or our close_notify or FIN), our
+ * segment finds no socket and is answered by a second, bare RST; both
+ * reach our socket while a call of ours holds it, so TCP_INFO counts two
+ * (2 of 99 AMQP TLS wakes on lo). The sign, looked for across each of our
+ * calls from shutdown() on (TCP_INFO before and after; a few calls a wake):
+ * the socket went to TCP_CLOSE within the call, and at least two segments
+ * without payload came in that acknowledged nothing new (RSTs; an ACK of
+ * our close_notify or FIN moves tcpi_bytes_acked). Then, the connection
+ * being reset (rst_in), the last of them is charged 40 B. A bare RST alone
+ * (RabbitMQ's own RST lost on a lossy path) cannot be told from RabbitMQ's
+ * and stays 12 B over.
+ *
+ * Where the formula falls short, and how a row says so (ip_lower_bound):
+ * when the server sends a segment twice (a tail loss probe, or a
+ * retransmission whose original was not lost), the kernel counts the
+ * duplicate in tcpi_segs_in (52 B of headers) but not its payload in
+ * tcpi_bytes_received, and answers with an ACK carrying a DSACK block (12 B)
+ * that no per-socket counter records. Linux 6.x keeps no per-socket trace
+ * of a duplicate received (tcpi_dsack_dups counts DSACKs the *server* sent
+ * us; tcpi_data_segs_in counts the duplicate like any segment). What does
+ * record it is the namespace's TcpExt counters: every duplicate, whole or
+ * partial, in order or not, passes through tcp_dsack_set(), which counts
+ * TCPDSACKOldSent or TCPDSACKOfoSent, and a whole duplicate also counts
+ * DelayedACKLost (with SACK off too). So a connection is marked when the sum
+ * of those three moved between a reading taken before its connect() and
+ * one taken after its last TCP_INFO. Under concurrency that marks the
+ * connections beside the one that got the duplicate too: it never misses,
+ * and over-marks. A second way to fall short, per socket: when one of our
+ * segments is lost, the server's ACKs carry SACK blocks (12 B for one, 8
+ * per further block) until our retransmission fills the hole; so a
+ * connection that retransmitted anything but a SYN (tcpi_total_retrans
+ * beyond the SYN retries) is marked too. Neither covers what comes after
+ * TCP_CLOSE: when our last ACK is lost, the server sends its FIN again and
+ * our socket's TIME_WAIT successor answers, two segments no TCP_INFO has
+ * (seen under 3 % loss towards the server; an emulated link counts them). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_sent & co; glibc's lacks them */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -40,6 +82,7 @@ enum {
 	HDR_SEGMENT = 52,   /* IPv4 20 + TCP 20 + timestamps option 12 */
 	HDR_SYN_EXTRA = 8,  /* SYN options are 20 bytes instead of 12 */
 	HDR_DSACK = 12,     /* NOP NOP SACK(2 + 8): an ACK reporting one duplicate */
+	HDR_BARE_RST = 40,  /* IPv4 20 + TCP 20: a RST from a kernel with no socket for the segment */
 };
 
 /* The kernel's TCP states (include/net/tcp_states.h); <linux/tcp.h> has no
@@ -50,12 +93,18 @@ enum { TCPS_ESTABLISHED = 1, TCPS_SYN_SENT = 2, TCPS_TIME_WAIT = 6, TCPS_CLOSE =
 struct tcp_layer {
 	struct net_layer l;
 	int fd;
+	struct net_dup_watch *dups;
+	uint64_t dups_at_open;                 /* the namespace's duplicate counters before connect() */
+	int dups_ok;
 	uint32_t local_addr;
 	uint16_t local_port;
 	int established;
+	uint32_t syn_retrans;                  /* SYNs sent again */
 	uint64_t syn_extra_up, syn_extra_down; /* SYN options, fixed at the handshake */
 	uint64_t sent, received;               /* stream bytes through send() / recv() */
 	int fin_in, rst_in;
+	int bare_rst;                          /* a second, option-less RST came with RabbitMQ's */
+	int shut;                              /* our direction ended: watch each call for the crossing */
 	struct tcp_info ti;                    /* the last reading */
 	int ti_ok;
 };
@@ -68,6 +117,21 @@ static int read_info(struct tcp_layer *t)
 	return t->ti_ok ? 0 : -1;
 }
 
+/* After one of our calls from shutdown() on: did a RST cross a segment of
+ * ours within it (see the top of the file)? BEFORE is TCP_INFO from before
+ * the call (the modem samples right before our last sends). */
+static void check_crossing(struct tcp_layer *t, const struct tcp_info *before)
+{
+	if (t->bare_rst || before->tcpi_state == TCPS_CLOSE || read_info(t) < 0)
+		return;
+	const struct tcp_info *now = &t->ti;
+	uint32_t pure_before = before->tcpi_segs_in - before->tcpi_data_segs_in;
+	uint32_t pure_now = now->tcpi_segs_in - now->tcpi_data_segs_in;
+	if (now->tcpi_state == TCPS_CLOSE && pure_now >= pure_before + 2 &&
+	    now->tcpi_bytes_acked == before->tcpi_bytes_acked)
+		t->bare_rst = 1;
+}
+
 static void io_fail(struct net_io *io, enum dormant_err e, const char *what, int errnum, int fatal)
 {
 	io->err = e;
@@ -76,6 +140,97 @@ static void io_fail(struct net_io *io, enum dormant_err e, const char *what, int
 		snprintf(io->detail, sizeof(io->detail), "%s: %s", what, strerror(errnum));
 	else
 		snprintf(io->detail, sizeof(io->detail), "%s", what);
+}
+
+/* ---- duplicates in the namespace (see the top of the file) ---- */
+
+static const char *const dup_counters[3] = { "TCPDSACKOldSent", "TCPDSACKOfoSent", "DelayedACKLost" };
+
+void net_dup_watch_init(struct net_dup_watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+}
+
+void net_dup_watch_close(struct net_dup_watch *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->ok = 0;
+}
+
+/* The TcpExt line of /proc/net/netstat names its counters, the next one has
+ * their values in the same order. Returns 0 with *SUM set, or -1. */
+static int dup_parse(struct net_dup_watch *w, char *text, uint64_t *sum)
+{
+	char *names = strstr(text, "TcpExt:");
+	char *vals = names ? strstr(names + 7, "TcpExt:") : NULL;
+	if (!vals)
+		return -1;
+	if (!w->idx[0]) {
+		int i = 0;
+		for (char *p = names + 7; *p && *p != '\n'; i++) {
+			while (*p == ' ')
+				p++;
+			size_t n = strcspn(p, " \n");
+			for (int k = 0; k < 3; k++)
+				if (n == strlen(dup_counters[k]) && !strncmp(p, dup_counters[k], n))
+					w->idx[k] = i + 1;
+			p += n;
+		}
+		for (int k = 0; k < 3; k++)
+			if (!w->idx[k])
+				return -1;
+	}
+	uint64_t s = 0;
+	int found = 0;
+	char *p = vals + 7;
+	for (int i = 1; *p && *p != '\n'; i++) {
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		for (int k = 0; k < 3; k++)
+			if (w->idx[k] == i) {
+				s += v;
+				found++;
+			}
+		p = end;
+	}
+	if (found != 3)
+		return -1;
+	*sum = s;
+	return 0;
+}
+
+/* A fresh reading into W->last; -1 (and W->ok 0) if there is none. */
+static int dup_read(struct net_dup_watch *w)
+{
+	char buf[8192];
+	w->ok = 0;
+	if (w->fd < 0)
+		w->fd = open("/proc/net/netstat", O_RDONLY | O_CLOEXEC);
+	if (w->fd < 0)
+		return -1;
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = pread(w->fd, buf + len, sizeof(buf) - 1 - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = 0;
+	uint64_t sum;
+	if (dup_parse(w, buf, &sum) < 0)
+		return -1;
+	w->last = sum;
+	w->ok = 1;
+	return 0;
 }
 
 int net_tcp_socket(uint32_t local_addr)
@@ -110,6 +265,13 @@ struct net_layer *net_tcp_open(const struct net_tcp_args *a, struct net_io *io)
 	t->l.ops = &tcp_ops;
 	t->l.phase = PHASE_TCP;
 	t->local_addr = a->local_addr;
+	/* Any reading older than connect() will do as the start (the counters
+	 * only grow): the last one, which the previous connection took at its end. */
+	t->dups = a->dups;
+	if (t->dups && (t->dups->ok || dup_read(t->dups) == 0)) {
+		t->dups_at_open = t->dups->last;
+		t->dups_ok = 1;
+	}
 	t->fd = net_tcp_socket(a->local_addr);
 	if (t->fd < 0) {
 		io_fail(io, ERR_CONNECT, "socket", errno, 1);
@@ -157,7 +319,8 @@ static int tcp_connect(struct net_layer *l, struct net_io *io)
 	t->established = 1;
 	/* Every retransmission so far was a SYN (nothing else has been sent),
 	 * and every segment received so far a SYN-ACK. */
-	t->syn_extra_up = HDR_SYN_EXTRA * (1ull + t->ti.tcpi_total_retrans);
+	t->syn_retrans = t->ti.tcpi_total_retrans;
+	t->syn_extra_up = HDR_SYN_EXTRA * (1ull + t->syn_retrans);
 	t->syn_extra_down = HDR_SYN_EXTRA * (t->ti.tcpi_segs_in > 1 ? (uint64_t)t->ti.tcpi_segs_in : 1);
 	struct sockaddr_in sa;
 	socklen_t sal = sizeof(sa);
@@ -189,7 +352,10 @@ static long tcp_read(struct net_layer *l, unsigned char *p, size_t n, struct net
 {
 	struct tcp_layer *t = (struct tcp_layer *)l;
 	for (;;) {
+		struct tcp_info before = t->ti; /* after shutdown(), t->ti is from the end of our last call */
 		ssize_t r = recv(t->fd, p, n, 0);
+		if (t->shut && t->ti_ok && !t->bare_rst)
+			check_crossing(t, &before);
 		if (r > 0) {
 			t->received += (uint64_t)r;
 			io->down += (uint64_t)r;
@@ -213,7 +379,12 @@ static long tcp_read(struct net_layer *l, unsigned char *p, size_t n, struct net
 
 static int tcp_shutdown(struct net_layer *l, struct net_io *io)
 {
-	shutdown(((struct tcp_layer *)l)->fd, SHUT_WR);
+	struct tcp_layer *t = (struct tcp_layer *)l;
+	struct tcp_info before = t->ti;
+	shutdown(t->fd, SHUT_WR);
+	t->shut = 1;
+	if (t->ti_ok && t->established)
+		check_crossing(t, &before);
 	return NET_DONE;
 }
 
@@ -249,6 +420,8 @@ static int tcp_counts(struct net_layer *l, struct net_wire *w)
 	w->segs_down = ti->tcpi_segs_in;
 	w->ip_up = ti->tcpi_bytes_sent + HDR_SEGMENT * w->segs_up + t->syn_extra_up;
 	w->ip_down = rcvd + HDR_SEGMENT * w->segs_down + t->syn_extra_down + HDR_DSACK * (uint64_t)ti->tcpi_dsack_dups;
+	if (t->bare_rst && t->rst_in)
+		w->ip_down -= HDR_SEGMENT - HDR_BARE_RST;
 	w->closed = st == TCPS_CLOSE;
 	return 0;
 }
@@ -264,6 +437,10 @@ static void tcp_report(struct net_layer *l, struct modem_counts *c)
 		c->retrans = t->ti.tcpi_total_retrans;
 		c->dsack_in = t->ti.tcpi_dsack_dups;
 	}
+	/* After the last TCP_INFO (report follows the final counts): without
+	 * both readings nothing says the figures are exact. */
+	int resent = t->ti_ok && t->ti.tcpi_total_retrans > t->syn_retrans;
+	c->ip_lower_bound = resent || !t->dups_ok || !t->dups || dup_read(t->dups) < 0 || t->dups->last != t->dups_at_open;
 }
 
 static void tcp_close(struct net_layer *l)
