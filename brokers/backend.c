@@ -14,6 +14,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "server.h"
 
 #define READY_TIMEOUT_MS 5000
 
@@ -26,7 +27,7 @@ struct backend {
 	_Atomic int cmd_state;        /* 0 connecting, 1 connected, -1 refused */
 	struct msg_table *t;
 	_Atomic int state;            /* 0 connecting, 1 subscribed, -1 refused */
-	_Atomic uint64_t received, foreign;
+	_Atomic uint64_t foreign;
 };
 
 /* mosquitto does not set TCP_NODELAY by default, so each PUBLISH it sends
@@ -72,7 +73,6 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
 	struct backend *b = ctx;
 	uint64_t now = clock_mono_ns();
 	quickack(m);
-	atomic_fetch_add(&b->received, 1);
 	if (ledger_receipt(b->t, msg->payload, (size_t)msg->payloadlen, now) != 0)
 		atomic_fetch_add(&b->foreign, 1);
 }
@@ -86,13 +86,27 @@ int backend_command(struct backend *b, uint32_t device, const void *p, size_t le
 	return mosquitto_publish(b->cmd, NULL, topic, (int)len, p, 1, false) == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 
-static int start_commander(struct backend *b, const char *host, uint16_t port, char *err, size_t errlen)
+/* Waits for *STATE to leave 0 (the library's thread sets it): its value,
+ * 0 past READY_TIMEOUT_MS, 2 when the run was interrupted meanwhile. */
+static int wait_state(_Atomic int *state)
+{
+	uint64_t deadline = clock_mono_ns() + (uint64_t)READY_TIMEOUT_MS * 1000000u;
+	while (atomic_load(state) == 0 && clock_mono_ns() < deadline) {
+		if (server_interrupted())
+			return 2;
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(state);
+}
+
+static enum dormant_err start_commander(struct backend *b, const char *host, uint16_t port, char *err, size_t errlen)
 {
 	char id[48];
 	snprintf(id, sizeof(id), "dormant-commands-%d", (int)getpid());
 	if (!(b->cmd = mosquitto_new(id, true, b))) {
 		snprintf(err, errlen, "backend: mosquitto_new failed");
-		return -1;
+		return ERR_SERVER;
 	}
 	mosquitto_connect_callback_set(b->cmd, on_cmd_connect);
 	mosquitto_max_inflight_messages_set(b->cmd, 0); /* every command when due, not 20 at a time */
@@ -102,18 +116,18 @@ static int start_commander(struct backend *b, const char *host, uint16_t port, c
 		rc = mosquitto_loop_start(b->cmd);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "backend: commands: connect %s:%u: %s", host, port, mosquitto_strerror(rc));
-		return -1;
+		return ERR_SERVER;
 	}
-	uint64_t deadline = clock_mono_ns() + (uint64_t)READY_TIMEOUT_MS * 1000000u;
-	while (atomic_load(&b->cmd_state) == 0 && clock_mono_ns() < deadline) {
-		struct timespec ts = { 0, 2 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+	int st = wait_state(&b->cmd_state);
+	if (st == 2) {
+		snprintf(err, errlen, "backend: interrupted while connecting to %s:%u", host, port);
+		return ERR_INTERRUPTED;
 	}
-	if (atomic_load(&b->cmd_state) != 1) {
+	if (st != 1) {
 		snprintf(err, errlen, "backend: commands: no CONNACK from %s:%u within %d ms", host, port, READY_TIMEOUT_MS);
-		return -1;
+		return ERR_SERVER;
 	}
-	return 0;
+	return ERR_OK;
 }
 
 struct backend *backend_start(const char *host, uint16_t port, struct msg_table *t, int commands,
@@ -148,21 +162,19 @@ struct backend *backend_start(const char *host, uint16_t port, struct msg_table 
 		snprintf(err, errlen, "backend: loop: %s", mosquitto_strerror(rc));
 		goto fail_free;
 	}
-	uint64_t deadline = clock_mono_ns() + (uint64_t)READY_TIMEOUT_MS * 1000000u;
-	while (atomic_load(&b->state) == 0 && clock_mono_ns() < deadline) {
-		struct timespec ts = { 0, 2 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	if (atomic_load(&b->state) != 1) {
-		snprintf(err, errlen, "backend: no subscription to %s on %s:%u within %d ms", BACKEND_TOPIC_FILTER, host,
-		         port, READY_TIMEOUT_MS);
+	int st = wait_state(&b->state);
+	if (st != 1) {
+		if (st == 2)
+			snprintf(err, errlen, "backend: interrupted while subscribing on %s:%u", host, port);
+		else
+			snprintf(err, errlen, "backend: no subscription to %s on %s:%u within %d ms", BACKEND_TOPIC_FILTER,
+			         host, port, READY_TIMEOUT_MS);
 		backend_stop(b);
-		*e = ERR_SERVER;
+		*e = st == 2 ? ERR_INTERRUPTED : ERR_SERVER;
 		return NULL;
 	}
-	if (commands && start_commander(b, host, port, err, errlen) != 0) {
+	if (commands && (*e = start_commander(b, host, port, err, errlen)) != ERR_OK) {
 		backend_stop(b);
-		*e = ERR_SERVER;
 		return NULL;
 	}
 	return b;
@@ -191,7 +203,6 @@ void backend_stop(struct backend *b)
 	free(b);
 }
 
-uint64_t backend_received(const struct backend *b) { return atomic_load(&b->received); }
 uint64_t backend_foreign(const struct backend *b) { return atomic_load(&b->foreign); }
 
 void backend_version(char *buf, size_t len)

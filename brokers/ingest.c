@@ -97,11 +97,9 @@ enum dormant_err ingest_start(struct server *s, const char *dir, uint16_t broker
 	/* The free port is the kernel's pick a moment ago; if someone takes it
 	 * first, dormant-ingest exits at once and we try another. */
 	for (int attempt = 0; attempt < PORT_TRIES; attempt++) {
-		uint16_t port = server_free_port();
-		if (!port) {
-			snprintf(err, errlen, "ingest: no free port on 127.0.0.1: %s", strerror(errno));
-			return ERR_SERVER;
-		}
+		uint16_t port;
+		if ((e = server_pick_ports(&port, 1, err, errlen)) != ERR_OK)
+			return e;
 		char listen[8];
 		snprintf(listen, sizeof(listen), "%u", port);
 		char *argv[] = { exe, "--listen", listen, "--broker", broker, "--secret-file", secret_path, NULL };

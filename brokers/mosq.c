@@ -72,23 +72,25 @@ enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq
 	/* The free port is the kernel's pick a moment ago; if someone takes it
 	 * first, mosquitto exits at once and we try another. */
 	for (int attempt = 0; attempt < PORT_TRIES; attempt++) {
-		uint16_t port = server_free_port(), backend_port = server_free_port();
-		/* each is the kernel's pick of a port free at that moment: they may be the same */
-		for (int k = 0; k < 8 && backend_port == port; k++)
-			backend_port = server_free_port();
-		if (!port || !backend_port || write_conf(conf, port, backend_port, tls) != 0) {
+		uint16_t p[2];
+		if ((e = server_pick_ports(p, 2, err, errlen)) != ERR_OK)
+			return e;
+		if (write_conf(conf, p[0], p[1], tls) != 0) {
 			snprintf(err, errlen, "mosquitto: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}
 		char *argv[] = { "mosquitto", "-c", conf, NULL };
 		if ((e = server_spawn(s, argv, err, errlen)) != ERR_OK)
 			return e;
-		if ((e = server_wait_ready(s, port, START_TIMEOUT_MS, err, errlen)) == ERR_OK &&
-		    (e = server_wait_ready(s, backend_port, START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
-			s->port = port;
-			s->backend_port = backend_port;
+		if ((e = server_wait_ready(s, p[0], START_TIMEOUT_MS, err, errlen)) == ERR_OK &&
+		    (e = server_wait_ready(s, p[1], START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
+			s->port = p[0];
+			s->backend_port = p[1];
 			return ERR_OK;
 		}
+		if (e == ERR_INTERRUPTED)
+			return e;
+		server_stop(s); /* the device port was fine, the backend's was not: this one must go too */
 	}
 	return e;
 }

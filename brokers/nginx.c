@@ -107,8 +107,10 @@ enum dormant_err nginx_start(struct server *s, const char *dir, uint16_t upstrea
 	char conf[4200];
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
 	for (int attempt = 0; attempt < PORT_TRIES; attempt++) {
-		uint16_t port = server_free_port();
-		if (!port || write_conf(conf, dir, port, upstream_port, tls) != 0) {
+		uint16_t port;
+		if ((e = server_pick_ports(&port, 1, err, errlen)) != ERR_OK)
+			return e;
+		if (write_conf(conf, dir, port, upstream_port, tls) != 0) {
 			snprintf(err, errlen, "nginx: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}

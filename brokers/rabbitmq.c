@@ -38,11 +38,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -110,29 +108,6 @@ static int localhost_resolves(void)
 		ok = ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) == INADDR_LOOPBACK;
 	freeaddrinfo(res);
 	return ok;
-}
-
-/* N distinct free ports (the kernel may hand the same one out twice in a row). */
-static int pick_ports(uint16_t *ports, int n)
-{
-	for (int i = 0; i < n; i++) {
-		int tries = 0;
-		for (;;) {
-			uint16_t p = server_free_port();
-			if (!p)
-				return -1;
-			int dup = 0;
-			for (int k = 0; k < i; k++)
-				dup |= ports[k] == p;
-			if (!dup) {
-				ports[i] = p;
-				break;
-			}
-			if (++tries > 20)
-				return -1;
-		}
-	}
-	return 0;
 }
 
 static int write_text(const char *path, const char *text)
@@ -282,12 +257,6 @@ static int proc_running(pid_t pid, uint64_t starttime)
 	return p.state != 'Z' && p.state != 'X' && (!starttime || p.starttime == starttime);
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* The first error lines of a failed boot, which say why (the last ones are only the crash). */
 static void boot_errors(const char *log, char *buf, size_t len)
 {
@@ -397,23 +366,6 @@ static enum dormant_err spawn_broker(struct rabbitmq *r, const char *dir, char *
 	return server_spawn(&r->srv, a.v, err, errlen);
 }
 
-static void stop_pid_list(pid_t *pids, int n)
-{
-	for (int i = 0; i < n; i++)
-		kill(pids[i], SIGTERM);
-	for (int waited = 0; waited < 1000; waited += 10) {
-		int left = 0;
-		for (int i = 0; i < n; i++)
-			left += proc_running(pids[i], 0);
-		if (!left)
-			return;
-		sleep_ms(10);
-	}
-	for (int i = 0; i < n; i++)
-		if (proc_running(pids[i], 0))
-			kill(pids[i], SIGKILL);
-}
-
 enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struct mosq_tls *tls, char *err,
                                 size_t errlen)
 {
@@ -470,10 +422,8 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
 	enum dormant_err e = ERR_SERVER;
 	for (int attempt = 0; attempt < PORT_TRIES; attempt++) {
 		uint16_t p[6] = { 0 };
-		if (pick_ports(p, 6) < 0) {
-			snprintf(err, errlen, "rabbitmq: no free ports on 127.0.0.1");
-			return ERR_SERVER;
-		}
+		if ((e = server_pick_ports(p, 6, err, errlen)) != ERR_OK)
+			return e;
 		r->amqp = p[0];
 		r->mqtt = p[1];
 		r->dist = p[2];
@@ -486,6 +436,8 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
 		}
 		if ((e = start_epmd(r, dir, err, errlen)) != ERR_OK) {
 			server_stop(&r->epmd);
+			if (e == ERR_INTERRUPTED)
+				return e;
 			continue;
 		}
 		r->epmd_pid = r->epmd.pid;
@@ -513,9 +465,13 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
 			return ERR_OK;
 		}
 		/* server_wait_ready stopped it on a timeout, or saw it exit; say why. */
+		int port_taken = r->srv.port_taken || log_mentions(r->srv.log, "eaddrinuse");
+		if (e == ERR_INTERRUPTED) {
+			rabbitmq_stop(r);
+			return e;
+		}
 		char why[1200];
 		boot_errors(r->srv.log, why, sizeof(why));
-		int port_taken = log_mentions(r->srv.log, "eaddrinuse");
 		if (why[0]) { /* keep the first line ("exited during start-up (status 1)"), then the reasons */
 			size_t first = strcspn(err, "\n");
 			snprintf(err + first, errlen - first, "\nfirst errors:\n%s", why);
@@ -525,87 +481,6 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
 			break; /* a new set of ports would not help */
 	}
 	return e;
-}
-
-/* nftw() has no user pointer: the copy's state, one copy at a time. */
-static pthread_mutex_t seed_lock = PTHREAD_MUTEX_INITIALIZER;
-static char seed_from[4200], seed_to[4200];
-static int seed_errno;
-
-static int seed_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	char dst[8400];
-	snprintf(dst, sizeof(dst), "%s%s", seed_to, path + strlen(seed_from));
-	if (type == FTW_D) {
-		if (mkdir(dst, st->st_mode & 07777) < 0 && errno != EEXIST)
-			goto fail;
-		return 0;
-	}
-	if (type != FTW_F)
-		return 0; /* the database holds no links or devices */
-	int in = open(path, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		goto fail;
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st->st_mode & 07777);
-	if (out < 0) {
-		close(in);
-		goto fail;
-	}
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			n = -1;
-			break;
-		}
-	int saved = errno;
-	close(in);
-	if (close(out) < 0 || n < 0) {
-		errno = n < 0 ? saved : errno;
-		goto fail;
-	}
-	return 0;
-fail:
-	seed_errno = errno;
-	return 1;
-}
-
-enum dormant_err rabbitmq_seed(const char *dir, const char *from, char *err, size_t errlen)
-{
-	char src[4200], node[128] = "", path[4300];
-	snprintf(src, sizeof(src), "%s/mnesia", from);
-	snprintf(path, sizeof(path), "%s/dormant-node", src);
-	FILE *f = fopen(path, "r");
-	if (!f || !fgets(node, sizeof(node), f)) {
-		if (f)
-			fclose(f);
-		snprintf(err, errlen, "rabbitmq: %s holds no database of an earlier start", from);
-		return ERR_SERVER;
-	}
-	fclose(f);
-	node[strcspn(node, "\r\n")] = 0;
-	pid_t live[1];
-	if (tagged_pids(node, live, 1) > 0) {
-		snprintf(err, errlen, "rabbitmq: node %s (pid %d) is still running; stop it before copying its database",
-		         node, (int)live[0]);
-		return ERR_SERVER;
-	}
-	if (server_mkdirs(dir) < 0) {
-		snprintf(err, errlen, "rabbitmq: cannot create %s: %s", dir, strerror(errno));
-		return ERR_IO;
-	}
-	pthread_mutex_lock(&seed_lock);
-	snprintf(seed_from, sizeof(seed_from), "%s", src);
-	snprintf(seed_to, sizeof(seed_to), "%s/mnesia", dir);
-	seed_errno = 0;
-	int rc = nftw(src, seed_one, 16, FTW_PHYS);
-	int e = seed_errno ? seed_errno : errno;
-	pthread_mutex_unlock(&seed_lock);
-	if (rc != 0) {
-		snprintf(err, errlen, "rabbitmq: cannot copy %s to %s/mnesia: %s", src, dir, strerror(e));
-		return ERR_IO;
-	}
-	return ERR_OK;
 }
 
 enum dormant_err rabbitmq_command_queues(struct rabbitmq *r, const uint32_t *first, const uint32_t *count, int n,
@@ -682,21 +557,9 @@ void rabbitmq_stop(struct rabbitmq *r)
 		beam_start = p.starttime;
 	if (r->epmd_pid > 0 && procstat_read(r->epmd_pid, &p) == 0)
 		epmd_start = p.starttime;
-	if (r->srv.pid > 0) {
-		/* TERM, then wait longer than server_stop() would: RabbitMQ needs ~3 s to stop cleanly
-		 * (a clean stop keeps the database for a warm start). WNOWAIT: server_stop() reaps it. */
-		kill(r->srv.pid, SIGTERM);
-		uint64_t deadline = clock_mono_ns() + (uint64_t)STOP_GRACE_MS * 1000000u;
-		for (;;) {
-			siginfo_t si = { .si_pid = 0 };
-			int rc = waitid(P_PID, (id_t)r->srv.pid, &si, WEXITED | WNOHANG | WNOWAIT);
-			if ((rc == 0 && si.si_pid == r->srv.pid) || (rc < 0 && errno == ECHILD) ||
-			    clock_mono_ns() > deadline)
-				break;
-			sleep_ms(20);
-		}
-	}
-	server_stop(&r->srv); /* reaps; KILL if it is still running */
+	/* A longer grace than other servers get: RabbitMQ needs ~3 s to stop
+	 * cleanly, and a clean stop keeps the database for a warm start. */
+	server_stop_grace(&r->srv, STOP_GRACE_MS);
 	server_stop(&r->epmd);
 	/* Anything else of this instance: the VM's helpers (erl_child_setup,
 	 * inet_gethost) normally exit with it; a stray epmd would not. */
@@ -704,7 +567,7 @@ void rabbitmq_stop(struct rabbitmq *r)
 		pid_t left[64];
 		int n = tagged_pids(r->node, left, 64);
 		if (n > 0)
-			stop_pid_list(left, n);
+			server_terminate(left, n, 1000);
 	}
 	/* By PID: both were our children and are reaped; a survivor here would be a bug. */
 	if (proc_running(r->beam_pid, beam_start))

@@ -19,7 +19,7 @@
  * first), PR_SET_PDEATHSIG (they get SIGTERM if the thread that started them
  * ends: call rabbitmq_start() from a thread that outlives the variant).
  * A cold start (new DIR) takes 8-15 s; passing the DIR of an earlier,
- * stopped instance again (or one seeded from it, rabbitmq_seed) reuses its
+ * stopped instance again reuses its
  * node name and database and skips the MQTT plugin's 3-6 s wait for
  * cluster peers (warm start). State such as durable queues and retained
  * messages survives a warm start.
@@ -59,10 +59,6 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
  * (about 0.5 s); its output goes to DIR/log/command-queues.log. */
 enum dormant_err rabbitmq_command_queues(struct rabbitmq *r, const uint32_t *first, const uint32_t *count, int n,
                                          char *err, size_t errlen);
-/* Copies the database of a stopped instance in FROM into DIR (created if
- * needed), so that rabbitmq_start(DIR) is a warm start: same node name,
- * about 4-5 s sooner, with FROM's queues and retained messages. */
-enum dormant_err rabbitmq_seed(const char *dir, const char *from, char *err, size_t errlen);
 /* Stops the broker (TERM, KILL after a grace period), then epmd, then any
  * process still carrying this instance's tag (helpers, a stray epmd), and
  * checks by PID that none is left. */

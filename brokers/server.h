@@ -27,14 +27,27 @@ struct server {
 	uint16_t port;          /* where devices connect */
 	uint16_t backend_port;  /* where dormant's backend connects (plaintext), if apart */
 	uint64_t start_ns, ready_ns;
+	int port_taken;         /* the last wait found the port held by a process dormant did not start */
 	struct server *next;    /* registry */
 };
 
-/* Picks a free TCP port on 127.0.0.1 (the kernel's choice; the server binds it right after). */
-uint16_t server_free_port(void);
+/* Picks N distinct TCP ports on 127.0.0.1 that are free at this moment (the
+ * kernel's choice; the server binds them right after, and server_wait_ready
+ * proves it did). ERR_SERVER with "no free port" in ERR when the ephemeral
+ * range is used up.
+ * Test hook: DORMANT_TEST_PORTS=P1,P2,... in the environment hands out
+ * those ports first, in order and unchecked, as if the kernel had picked
+ * them and another process had bound them before the server could. */
+enum dormant_err server_pick_ports(uint16_t *ports, int n, char *err, size_t errlen);
 /* Starts ARGV (argv[0] a path or name in PATH) in S->dir with stdout and stderr to S->log. */
 enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, size_t errlen);
-/* Waits until 127.0.0.1:PORT accepts TCP, or the process died, or TIMEOUT_MS passed. */
+/* Waits until S is ready on 127.0.0.1:PORT: the process is alive and every
+ * listening socket on that address and port belongs to it (or to one of its
+ * descendants), matched by socket inode between /proc/net/tcp and
+ * /proc/PID/fd. Whatever else answers there is not the server dormant
+ * started: then S is stopped, S->port_taken set and ERR_SERVER returned, so
+ * the caller can try other ports. Also ERR_SERVER when the process died or
+ * TIMEOUT_MS passed, ERR_INTERRUPTED on a signal (see server_set_interrupt). */
 enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_ms, char *err, size_t errlen);
 /* server_spawn, then server_wait_ready on PORT; on success S->port = PORT. */
 enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t port, int timeout_ms, char *err,
@@ -44,16 +57,31 @@ enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t 
  * interrupt fd is readable, it is stopped and ERR_SERVER / ERR_INTERRUPTED
  * returned. */
 enum dormant_err server_wait_exit(struct server *s, int timeout_ms, int *status, char *err, size_t errlen);
+/* TERM, then KILL (the whole process group) after a grace of 3 s; reaps. */
 void server_stop(struct server *s);
-/* While FD (the run's signalfd) is readable, server_wait_ready() gives up
- * with ERR_INTERRUPTED instead of waiting out its deadline. -1: never. */
-void server_set_interrupt_fd(int fd);
+/* The same with a grace of GRACE_MS (RabbitMQ needs about 3 s to stop cleanly). */
+void server_stop_grace(struct server *s, int grace_ms);
+/* TERM-then-KILL for processes that are not our children (a server's
+ * helpers): TERM to each, up to GRACE_MS for all to be gone, KILL to the rest. */
+void server_terminate(const pid_t *pids, int n, int grace_ms);
+/* FN(ARG) says whether the run was interrupted (non-zero); every wait in
+ * brokers/ (readiness, a command's exit, the backend's subscription, a
+ * stop's grace) calls it, so a signal is seen wherever dormant waits. FN
+ * may itself never return (a second Ctrl-C). NULL: never interrupted. */
+void server_set_interrupt(int (*fn)(void *arg), void *arg);
+/* Calls that function: non-zero once the run was interrupted. */
+int server_interrupted(void);
 void server_stop_all(void);
+/* SIGKILL to every registered server and its process group, and reap them:
+ * for a second Ctrl-C, which must not wait for anything. */
+void server_kill_all(void);
 /* Appends the last lines of the server's log to ERR (for failure messages). */
 void server_log_tail(const struct server *s, char *buf, size_t len, int lines);
 /* First line of `CMD ARGS` output, for versions. */
 void server_command_line(const char *cmd, char *buf, size_t len);
-/* Creates DIR and its parents (0755). */
+/* Creates DIR and its parents (0700: a run's configs, keys and secrets are
+ * nobody else's business; a local user who could read a port from them
+ * could try to stand in for the server). */
 int server_mkdirs(const char *dir);
 
 #endif

@@ -1,4 +1,6 @@
 /* adapter.c: the list of built-in adapters. Adding a protocol adds a line here. */
+#include <string.h>
+
 #include "adapter.h"
 
 static const struct adapter_ops *const adapters[PROTO_COUNT] = {
@@ -10,4 +12,15 @@ static const struct adapter_ops *const adapters[PROTO_COUNT] = {
 const struct adapter_ops *adapter_for(enum protocol p)
 {
 	return (unsigned)p < PROTO_COUNT ? adapters[p] : NULL;
+}
+
+void adapter_versions(char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (int p = 0; p < PROTO_COUNT; p++) {
+		const struct adapter_ops *a = adapters[p];
+		size_t l = strlen(buf);
+		if (a && a->version && l + 1 < len)
+			a->version(buf + l, len - l);
+	}
 }

@@ -15,12 +15,14 @@
 #include "scenario.h"
 #include "wake.h"
 
+struct loop;
+
 struct adapter_env {
-	int epfd;                   /* the engine loop, for adapters that need a socket of their own */
+	int epfd;                   /* the engine loop's epoll, for adapters that need a socket of their own */
+	struct loop *loop;          /* ... and the loop itself: loop_run_once(loop, ms) (sim/loop.h) runs it for a
+	                             * while, for an init that waits on its own sockets */
 	const struct scenario *sc;
 	const struct variant *variant;
-	/* Runs the engine loop for up to TIMEOUT_MS (init may wait on its own sockets). */
-	void (*pump)(int timeout_ms);
 	/* The HTTP ingest's secret: a device's bearer token is ingest_token(secret, device). */
 	const unsigned char *secret;
 	size_t secret_len;
@@ -58,6 +60,8 @@ struct adapter_ops {
 
 /* The adapter for protocol P, or NULL if none is built in. */
 const struct adapter_ops *adapter_for(enum protocol p);
+/* Every built-in adapter's library and version, one after another, for env.json. */
+void adapter_versions(char *buf, size_t len);
 
 extern const struct adapter_ops mqtt_adapter;
 extern const struct adapter_ops amqp_adapter;

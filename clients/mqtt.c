@@ -349,7 +349,7 @@ static enum dormant_err mqtt_init(const struct adapter_env *env, char *err, size
 	}
 	uint64_t deadline = clock_mono_ns() + 5000000000ull;
 	while (atomic_load(&nudge.keeper_state) == 0 && clock_mono_ns() < deadline)
-		env->pump(10);
+		loop_run_once(env->loop, 10);
 	if (atomic_load(&nudge.keeper_state) != 1) {
 		snprintf(err, errlen, "mqtt: nudge keeper did not connect within 5 s");
 		return ERR_LIBRARY;

@@ -25,11 +25,10 @@ enum {
 };
 
 /* Runs SC; writes the run directory path into RUNDIR. Returns an EXIT_* code;
- * on failure ERR holds one line (without newline). */
+ * on failure ERR holds one line (without newline). It blocks the run's
+ * signals (loop_block_signals, loop.h) in the calling thread and leaves
+ * them blocked; a second SIGINT/SIGTERM during the run exits 130 at once. */
 int engine_run(const struct scenario *sc, const struct engine_opts *o, char *rundir, size_t rundir_len, char *err,
                size_t errlen);
-
-/* Writes env.json (versions, kernel, CPU, TCP settings) into DIR. */
-int env_write(const char *dir, const char *adapter_versions);
 
 #endif

@@ -1,7 +1,21 @@
-/* loop.h: the one epoll loop of the engine thread.
+/* loop.h: the one event loop of the engine thread, passed to whoever needs it.
+ *
  * Every file descriptor registered carries a struct loop_src whose fn is
  * called with the ready events; the struct is embedded in its owner, so the
- * owner is found with container_of. No allocation, no dispatch table. */
+ * owner is found with container_of. No allocation, no dispatch table.
+ *
+ * struct loop (loop.c) owns the epoll instance and the run's signals: it
+ * blocks the signal set (SIGINT, SIGTERM, SIGHUP) in the calling thread,
+ * so threads created later inherit the mask, and reads them from a
+ * signalfd. The first signal is only counted (loop_signals() says so, and
+ * the engine winds down); the second calls the function given to
+ * loop_create() and then exits 130 at once, wherever dormant was waiting,
+ * because every wait in brokers/ asks loop_signals() through
+ * server_set_interrupt(). One ticker (the modem's timers) is asked before
+ * each wait how long it may sleep and is run after it.
+ *
+ * Ownership: loop_create/loop_destroy; sources are their owners'.
+ */
 #ifndef DORMANT_LOOP_H
 #define DORMANT_LOOP_H
 
@@ -32,5 +46,22 @@ static inline void loop_del(int epfd, struct loop_src *src)
 	if (src->fd >= 0)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, src->fd, NULL);
 }
+
+struct loop;
+
+/* The signals that interrupt a run, blocked in the calling thread (and so
+ * in every thread it creates afterwards). The one place they are listed. */
+void loop_block_signals(void);
+/* ON_SECOND(ARG) runs at a second signal, right before _exit(130): it must
+ * only kill and say where the results are. NULL with errno on failure. */
+struct loop *loop_create(void (*on_second)(void *arg), void *arg);
+void loop_destroy(struct loop *l);
+int loop_epfd(const struct loop *l);
+/* TIMEOUT_MS(ARG) says how soon TICK(ARG) wants to run (-1: no wish). */
+void loop_set_ticker(struct loop *l, int (*timeout_ms)(void *arg), void (*tick)(void *arg), void *arg);
+/* Waits up to TIMEOUT_MS (-1: no limit) for events, runs their sources, then the ticker. */
+void loop_run_once(struct loop *l, int timeout_ms);
+/* Signals seen so far (reads any that are pending first). */
+int loop_signals(struct loop *l);
 
 #endif

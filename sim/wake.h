@@ -1,7 +1,7 @@
 /* wake.h: one awake period of one device, as the engine and the protocol
- * adapters share it.
+ * adapters share it, and the set of a variant's wakes (wake.c).
  *
- * The engine owns every struct wake: it creates it when the wake is due,
+ * The wake set owns every struct wake: it creates it when the wake is due,
  * hands it to the adapter's start(), and frees it after the row was written.
  * Adapters report progress with the wake_* functions below, which are safe
  * to call from any thread (library callbacks run on the library's threads).
@@ -10,11 +10,15 @@
 #define DORMANT_WAKE_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "error.h"
 #include "ledger.h"
 #include "modem.h"
 #include "scenario.h"
+
+struct wakes;
+struct device;
 
 struct wake {
 	/* set by the engine before start() */
@@ -36,10 +40,11 @@ struct wake {
 	uint16_t modem_port;      /* ... on 127.0.0.1 */
 	void *adapter;            /* the adapter's per-wake state */
 
-	/* engine-private bookkeeping */
-	struct engine *eng;
-	struct wake *next;        /* the engine list it is on: active, deferred or rows */
-	struct wake *next_done;   /* the done queue from library threads (while still on active) */
+	/* the wake set's bookkeeping (wake.c) */
+	struct wakes *set;
+	struct device *dev;
+	TAILQ_ENTRY(wake) link;   /* the list it is on: active, deferred, rows or zombies */
+	SLIST_ENTRY(wake) done_link; /* the done queue from library threads (while still on active) */
 	uint64_t end_ns;          /* both adapter and modem done */
 	uint64_t deadline_ns;
 	int adapter_done, modem_done, timed_out, reaped;
@@ -58,7 +63,6 @@ struct wake {
 	uint64_t acked_ns;        /* last message acknowledged (QoS 0: written) */
 	uint32_t commands;        /* commands this wake received */
 	uint64_t cmd_delay_ns;    /* the longest a received command waited for the device */
-	int done_flag;            /* wake_adapter_done() was called (atomic) */
 };
 
 /* Fills BUF (LEN >= PAYLOAD_MIN bytes) with message K of wake W and stamps
@@ -75,5 +79,73 @@ void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
 int wake_command(struct wake *w, const void *p, size_t len);
 /* The library's thread that called this counts as a client thread for CPU accounting. */
 void wake_note_thread(struct wake *w);
+
+/* ---------- the engine's side: a variant's wakes (wake.c) ----------
+ *
+ * The set keeps the wakes of a variant on four lists (sys/queue.h): due
+ * but waiting for their device or a slot of `concurrency` (deferred, in
+ * due order), in flight (active), finished with their row waiting a
+ * little for the backend (rows), and those whose library never reported
+ * back (zombies: kept, never freed, so a late callback finds memory). It
+ * enforces each wake's deadline and accounts client CPU: the library's
+ * threads (seen in callbacks, wake_note_thread) and the adapter's calls on
+ * the engine thread, per wake while it ran alone.
+ *
+ * Ownership: wakes_create/wakes_destroy, for the run; wakes_begin and
+ * wakes_end bracket each variant. Engine thread, except the wake_* above.
+ */
+struct wakes;
+struct loop;
+struct results;
+struct adapter_ops;
+struct tls_profile;
+struct device_table;
+struct sched_wake;
+
+/* What every wake of a variant shares; the pointers must outlive wakes_end. */
+struct wakes_variant {
+	const struct scenario *sc;
+	const struct variant *v;
+	uint32_t vi;
+	const struct adapter_ops *ops;
+	struct modem *modem;
+	const struct modem_target *target;
+	struct tls_profile *tlsp;       /* NULL for plaintext */
+	struct device_table *devices;
+	struct msg_table *msgs;
+	struct cmd_table *cmds;
+	uint64_t t0_ns;                 /* the window's start */
+};
+
+struct wakes_counts {
+	uint64_t started, finished, failed;
+	uint32_t in_flight;
+};
+
+/* NULL with ERR filled on failure. */
+struct wakes *wakes_create(struct loop *l, struct results *res, char *err, size_t errlen);
+void wakes_destroy(struct wakes *ws);
+/* A new variant: the library's threads seen so far are forgotten. */
+void wakes_begin(struct wakes *ws, const struct wakes_variant *vc);
+/* Wake SW is due: start it now, or defer it while its device is awake or
+ * every slot is taken. A wake that cannot start is a failed row. */
+void wakes_due(struct wakes *ws, const struct sched_wake *sw);
+/* Starts deferred wakes whose device sleeps, in due order, while slots last. */
+void wakes_start_deferred(struct wakes *ws);
+/* Aborts wakes past their deadline; turns those whose library never reported back into rows. */
+void wakes_check_deadlines(struct wakes *ws);
+/* Writes finished rows whose messages reached the backend (or waited long enough); ALL: every one. */
+void wakes_flush_rows(struct wakes *ws, int all);
+int wakes_idle(const struct wakes *ws);          /* nothing deferred or in flight */
+int wakes_rows_waiting(const struct wakes *ws);  /* finished rows not written yet */
+/* Interrupted: aborts every wake in flight (rows say `interrupted`), gives
+ * the library up to a few seconds to report back, drops deferred wakes. */
+void wakes_interrupt(struct wakes *ws);
+/* Writes every row, waiting up to DRAIN_NS for the backend. */
+void wakes_drain(struct wakes *ws, uint64_t drain_ns);
+/* CPU of the library's threads seen in this variant. */
+uint64_t wakes_lib_cpu_ns(struct wakes *ws);
+void wakes_end(struct wakes *ws);
+struct wakes_counts wakes_counts(const struct wakes *ws);
 
 #endif

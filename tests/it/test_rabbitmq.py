@@ -4,6 +4,10 @@
 QoS 1 wakes lose nothing over either protocol; broker CPU and RSS are
 reported; after a normal run and after Ctrl-C, beam.smp and the private
 epmd of every variant are gone, checked by the PIDs dormant recorded.
+Ctrl-C outside the window: during RabbitMQ's start-up and during
+`rabbitmqctl eval` (the AMQP command queues) the run exits 130 and the
+variant says "interrupted"; a second Ctrl-C while the first one stops the
+broker exits at once.
 """
 import glob
 import os
@@ -134,3 +138,93 @@ rundir = sorted(glob.glob(os.path.join(out, "*")))[-1]
 check(p.returncode == 130, f"exit {p.returncode}, expected 130; stderr {stderr}")
 pids = check_all_gone(rundir, "after SIGINT")
 print(f"OK: SIGINT exit 130, {len(pids)} broker PIDs gone")
+
+
+def node_pids(out):
+    """[(pidfile, pid, name)] of the shared node's processes, recorded at spawn."""
+    found = []
+    for d in glob.glob(os.path.join(out, "*", "servers", "rabbitmq")):
+        for pidfile, name in (("rabbitmq.pid", "beam.smp"), ("epmd.pid", "epmd")):
+            p = os.path.join(d, pidfile)
+            if os.path.exists(p):
+                found.append((p, int(open(p).read()), name))
+    return found
+
+
+def interrupt(name, scenario_text, trigger, signals=1, gap=0.3, delay=0.0):
+    """Runs the scenario, waits until TRIGGER(out) is true and DELAY more, sends SIGINT
+    SIGNALS times GAP apart; returns (exit, stderr, seconds from the last SIGINT to exit, rundir)."""
+    scenario = wd.file(f"{name}.yaml", scenario_text)
+    out = os.path.join(wd.path, f"results-{name}")
+    p = subprocess.Popen([dormant, "run", scenario, "-o", out, "--no-progress", "--no-plot"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None and not trigger(out):
+        time.sleep(0.02)
+    if p.poll() is not None:
+        fail(f"{name}: dormant ended before the moment to interrupt: {p.communicate()}")
+    check(trigger(out), f"{name}: the moment to interrupt did not come within 60 s")
+    time.sleep(delay)
+    for k in range(signals):
+        if k:
+            time.sleep(gap)
+        p.send_signal(signal.SIGINT)
+        t = time.monotonic()
+    try:
+        _, stderr = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail(f"{name}: dormant did not exit within 60 s of SIGINT")
+    runs = sorted(glob.glob(os.path.join(out, "*")))
+    return p.returncode, stderr, time.monotonic() - t, out, runs[-1] if runs else None
+
+
+def nothing_left(out, when):
+    pids = node_pids(out)
+    check(pids, f"{when}: no pid files in servers/rabbitmq")
+    left = [(f, p, n) for f, p, n in pids if running(p, n)]
+    check(not left, f"{when}: still running: {left}")
+    return pids
+
+
+amqp_text = """
+name: {name}
+duration: 10s
+fleets:
+  - name: a
+    count: 4
+    wake_every: 1s
+{extra}
+matrix:
+  protocol: amqp
+  qos: 1
+"""
+
+# 3. Ctrl-C during RabbitMQ's start-up (seconds long): exit 130, the variant says interrupted.
+rc, err, took, out, rundir = interrupt("startup", amqp_text.format(name="startup", extra=""),
+                                       lambda out: bool(glob.glob(os.path.join(out, "*", "servers", "rabbitmq",
+                                                                               "rabbitmq.pid"))), delay=1.0)
+check(rc == 130, f"Ctrl-C in RabbitMQ's start-up: exit {rc}, expected 130; stderr {err}")
+v = summary(rundir)["variants"][0]
+check(v["interrupted"], f"Ctrl-C in RabbitMQ's start-up: summary says interrupted {v['interrupted']}")
+pids = nothing_left(out, "after Ctrl-C in start-up")
+print(f"OK: Ctrl-C during RabbitMQ start-up: exit 130 after {took:.1f} s, variant interrupted, {len(pids)} PIDs gone")
+
+# 4. Ctrl-C while rabbitmqctl eval declares the AMQP command queues.
+rc, err, took, out, rundir = interrupt(
+    "eval", amqp_text.format(name="eval", extra="    downlink: true\n    command_every: 2s"),
+    lambda out: bool(glob.glob(os.path.join(out, "*", "servers", "rabbitmq", "log", "command-queues.log"))))
+check(rc == 130, f"Ctrl-C in rabbitmqctl eval: exit {rc}, expected 130; stderr {err}")
+v = summary(rundir)["variants"][0]
+check(v["interrupted"], f"Ctrl-C in rabbitmqctl eval: summary says interrupted {v['interrupted']}")
+pids = nothing_left(out, "after Ctrl-C in rabbitmqctl eval")
+print(f"OK: Ctrl-C during rabbitmqctl eval: exit 130 after {took:.1f} s, variant interrupted, {len(pids)} PIDs gone")
+
+# 5. A second Ctrl-C while the first stops the starting broker: out at once, nothing left.
+rc, err, took, out, rundir = interrupt("twice", amqp_text.format(name="twice", extra=""),
+                                       lambda out: bool(glob.glob(os.path.join(out, "*", "servers", "rabbitmq",
+                                                                               "rabbitmq.pid"))), signals=2, delay=1.0)
+check(rc == 130, f"second Ctrl-C: exit {rc}, expected 130; stderr {err}")
+check(took < 1.5, f"second Ctrl-C: dormant took {took:.1f} s to exit, not at once")
+pids = nothing_left(out, "after a second Ctrl-C")
+print(f"OK: second Ctrl-C outside the window: exit 130 {took:.2f} s after it, {len(pids)} PIDs gone")

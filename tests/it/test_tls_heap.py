@@ -7,7 +7,7 @@ keeps a serialized session of some hundred bytes to a few KiB."""
 import os
 import sys
 
-from itlib import Workdir, check, fail, need, rows, run_dormant
+from itlib import Workdir, check, fail, need, rows, run_dormant, summary
 
 need("mosquitto")
 dormant = sys.argv[1]
@@ -25,7 +25,11 @@ matrix:
 """)
 rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "r"))
 check(rc == 0, f"exit {rc}: {err}")
-for r in rows(rundir):
+rs = rows(rundir)
+expected = sum(v["expected_wakes"] for v in summary(rundir)["variants"])
+# Every figure below is checked per row: a run without rows would check nothing.
+check(rs and len(rs) == expected, f"{len(rs)} rows, the plan expects {expected}")
+for r in rs:
     check(r["outcome"] == "ok", f"wake failed: {r['error_detail']}")
     heap = int(r["tls_heap_peak"])
     check(33 * 1024 < heap < 256 * 1024, f"heap high-water {heap} B out of range")

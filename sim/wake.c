@@ -1,0 +1,560 @@
+/* wake.c: the wake lifecycle (see wake.h): due, deferred, started, done
+ * (both the adapter said so and the modem accounted its connection), row.
+ *
+ * Library threads report a finished wake through a queue and an eventfd
+ * the engine loop watches; everything else runs on the engine thread. A
+ * finished wake's row waits up to ROW_GRACE for the backend to see its
+ * messages, so the row carries end-to-end latency.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "clock.h"
+#include "device.h"
+#include "loop.h"
+#include "results.h"
+#include "sched.h"
+#include "wake.h"
+
+#define ROW_GRACE_NS (1000ull * 1000 * 1000)     /* a row waits this long for its messages at the backend */
+#define ABORT_GRACE_NS (5000ull * 1000 * 1000)   /* after an abort, the library has this long to report */
+#define MAX_LIB_THREADS 16
+
+TAILQ_HEAD(wake_list, wake);
+
+struct wakes {
+	struct loop *loop;
+	struct results *res;
+	struct wakes_variant vc;
+	uint32_t msg_next;               /* the next wake's first message */
+
+	struct wake_list active;         /* started, not finished */
+	struct wake_list deferred;       /* due, waiting for its device or a slot */
+	struct wake_list rows;           /* finished, row not written yet */
+	struct wake_list zombies;        /* the library never reported back: kept, never freed */
+	uint32_t in_flight;
+	struct wake *alone;              /* the one wake in flight, while it has been alone */
+	uint64_t started, finished, failed;
+
+	int evfd;                        /* library threads: "the done queue has wakes" */
+	struct loop_src ev_src;
+	pthread_mutex_t q_lock;
+	SLIST_HEAD(, wake) done_q;
+
+	pthread_mutex_t th_lock;         /* library threads seen in callbacks */
+	pthread_t th[MAX_LIB_THREADS];
+	clockid_t th_clk[MAX_LIB_THREADS];
+	int nth;
+};
+
+/* ---------- wake_* (any thread) ---------- */
+
+void wake_message(struct wake *w, uint32_t k, unsigned char *buf, uint32_t len)
+{
+	struct msg_rec *m = &w->msgs->r[w->msg_base + k];
+	struct msg_header h = { .magic = MSG_MAGIC, .index = w->msg_base + k, .device = w->device, .seq = w->seq };
+	for (uint32_t i = sizeof(h); i < len; i++)
+		buf[i] = (unsigned char)(i * 7u + w->device);
+	m->device = w->device;
+	m->seq = w->seq;
+	h.send_ns = clock_mono_ns();
+	memcpy(buf, &h, sizeof(h));
+	__atomic_store_n(&m->send_ns, h.send_ns, __ATOMIC_RELEASE);
+}
+
+int wake_command(struct wake *w, const void *p, size_t len)
+{
+	uint64_t waited;
+	if (ledger_command(w->cmds, w->device, p, len, clock_mono_ns(), &waited) != 0)
+		return -1;
+	__atomic_fetch_add(&w->commands, 1, __ATOMIC_RELAXED);
+	if (waited > w->cmd_delay_ns)
+		w->cmd_delay_ns = waited; /* one adapter thread per wake writes it */
+	return 0;
+}
+
+void wake_message_sent(struct wake *w, uint32_t k)
+{
+	__atomic_store_n(&w->msgs->r[w->msg_base + k].sent, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&w->sent, 1, __ATOMIC_RELAXED);
+}
+
+void wake_message_acked(struct wake *w, uint32_t k)
+{
+	__atomic_store_n(&w->msgs->r[w->msg_base + k].acked, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&w->acked, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->acked_ns, clock_mono_ns(), __ATOMIC_RELAXED);
+}
+
+void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
+{
+	struct wakes *ws = w->set;
+	w->lib_done_ns = clock_mono_ns();
+	pthread_mutex_lock(&ws->q_lock);
+	if (err != ERR_OK && w->err == ERR_OK) {
+		w->err = err;
+		snprintf(w->detail, sizeof(w->detail), "%s", detail ? detail : "");
+	}
+	SLIST_INSERT_HEAD(&ws->done_q, w, done_link);
+	pthread_mutex_unlock(&ws->q_lock);
+	uint64_t one = 1;
+	(void)!write(ws->evfd, &one, sizeof(one));
+}
+
+void wake_note_thread(struct wake *w)
+{
+	struct wakes *ws = w->set;
+	pthread_t self = pthread_self();
+	pthread_mutex_lock(&ws->th_lock);
+	int known = 0;
+	for (int i = 0; i < ws->nth; i++)
+		if (pthread_equal(ws->th[i], self))
+			known = 1;
+	if (!known && ws->nth < MAX_LIB_THREADS && pthread_getcpuclockid(self, &ws->th_clk[ws->nth]) == 0)
+		ws->th[ws->nth++] = self;
+	pthread_mutex_unlock(&ws->th_lock);
+}
+
+/* ---------- CPU of the library's threads ---------- */
+
+uint64_t wakes_lib_cpu_ns(struct wakes *ws)
+{
+	uint64_t sum = 0;
+	pthread_mutex_lock(&ws->th_lock);
+	for (int i = 0; i < ws->nth; i++) {
+		struct timespec ts;
+		if (clock_gettime(ws->th_clk[i], &ts) == 0)
+			sum += (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
+	pthread_mutex_unlock(&ws->th_lock);
+	return sum;
+}
+
+static void forget_threads(struct wakes *ws)
+{
+	pthread_mutex_lock(&ws->th_lock);
+	ws->nth = 0; /* the library's threads start and end with the variant */
+	pthread_mutex_unlock(&ws->th_lock);
+}
+
+/* ---------- finishing ---------- */
+
+static void queue_row(struct wakes *ws, struct wake *w)
+{
+	w->done_at_ns = clock_mono_ns();
+	TAILQ_INSERT_TAIL(&ws->rows, w, link);
+}
+
+/* W leaves the active list: its device sleeps, its slot is free. */
+static void retire(struct wakes *ws, struct wake *w)
+{
+	TAILQ_REMOVE(&ws->active, w, link);
+	ws->in_flight--;
+	device_sleep(w->dev);
+	ws->finished++;
+	if (w->err != ERR_OK)
+		ws->failed++;
+	if (ws->alone == w)
+		ws->alone = NULL;
+}
+
+static void finish_wake(struct wakes *ws, struct wake *w)
+{
+	if (!w->adapter_done || !w->modem_done || w->reaped)
+		return;
+	w->end_ns = clock_mono_ns();
+	/* A modem-side failure (refused, reset) is what broke the wake, if the adapter saw only its effect. */
+	const struct modem_counts *c = w->mc ? modem_conn_counts(w->mc) : NULL;
+	if (c && c->err != ERR_OK && (w->err == ERR_OK || w->err == ERR_CLOSED || w->err == ERR_CONNECT) &&
+	    !w->timed_out && w->err != ERR_INTERRUPTED) {
+		w->err = c->err;
+		snprintf(w->detail, sizeof(w->detail), "%s", c->detail);
+	}
+	if (w->err == ERR_OK && w->acked < w->nmsg) {
+		w->err = ERR_PROTOCOL;
+		snprintf(w->detail, sizeof(w->detail), "%u of %u messages acknowledged", w->acked, w->nmsg);
+	}
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	ws->vc.ops->reap(w);
+	w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
+	w->reaped = 1;
+	/* Wakes that saw a library thread for the first time carry its start-up: not a wake's cost. */
+	if (w->alone && ws->alone == w && ws->nth == w->nth_at_start)
+		w->cpu_ns = wakes_lib_cpu_ns(ws) - w->cpu_start_ns + w->cpu_main_ns;
+	else
+		w->alone = 0;
+	retire(ws, w);
+	queue_row(ws, w);
+}
+
+static void on_done_queue(struct loop_src *src, uint32_t events)
+{
+	struct wakes *ws = container_of(src, struct wakes, ev_src);
+	uint64_t n;
+	(void)!read(ws->evfd, &n, sizeof(n));
+	pthread_mutex_lock(&ws->q_lock);
+	struct wake *list = SLIST_FIRST(&ws->done_q);
+	SLIST_INIT(&ws->done_q);
+	pthread_mutex_unlock(&ws->q_lock);
+	while (list) {
+		struct wake *w = list;
+		list = SLIST_NEXT(w, done_link);
+		w->adapter_done = 1;
+		finish_wake(ws, w);
+	}
+}
+
+static void on_modem_done(struct modem_conn *mc, void *arg)
+{
+	struct wake *w = arg;
+	w->modem_done = 1;
+	finish_wake(w->set, w);
+}
+
+static void on_modem_accept(struct modem_conn *mc, void *arg)
+{
+	struct wake *w = arg;
+	if (w->set->vc.ops->accepted)
+		w->set->vc.ops->accepted(w);
+}
+
+/* ---------- rows ---------- */
+
+static void write_row(struct wakes *ws, struct wake *w)
+{
+	results_row(ws->res, w, w->mc ? modem_conn_counts(w->mc) : NULL);
+	modem_conn_free(w->mc);
+	free(w);
+}
+
+static int row_ready(const struct wake *w, uint64_t now)
+{
+	if (now - w->done_at_ns > ROW_GRACE_NS)
+		return 1;
+	for (uint32_t k = 0; k < w->nmsg; k++) {
+		const struct msg_rec *m = &w->msgs->r[w->msg_base + k];
+		if (__atomic_load_n(&m->sent, __ATOMIC_ACQUIRE) && !__atomic_load_n(&m->recv_ns, __ATOMIC_ACQUIRE))
+			return 0;
+	}
+	return 1;
+}
+
+/* Rows go out in finishing order; one waiting for the backend holds back the rest only up to ROW_GRACE. */
+void wakes_flush_rows(struct wakes *ws, int all)
+{
+	uint64_t now = clock_mono_ns();
+	struct wake *w;
+	while ((w = TAILQ_FIRST(&ws->rows)) && (all || row_ready(w, now))) {
+		TAILQ_REMOVE(&ws->rows, w, link);
+		write_row(ws, w);
+	}
+}
+
+int wakes_rows_waiting(const struct wakes *ws)
+{
+	return !TAILQ_EMPTY(&ws->rows);
+}
+
+/* ---------- starting ---------- */
+
+/* The wake of SW, its messages reserved in the table; NULL when out of memory. */
+static struct wake *new_wake(struct wakes *ws, const struct sched_wake *sw)
+{
+	struct wake *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	const struct wakes_variant *vc = &ws->vc;
+	const struct fleet *f = &vc->sc->fleets[sw->fleet];
+	w->set = ws;
+	w->dev = device_get(vc->devices, sw->device);
+	w->sc = vc->sc;
+	w->fleet = f;
+	w->variant = vc->v;
+	w->variant_index = vc->vi;
+	w->device = sw->device;
+	w->seq = sw->seq;
+	w->due_us = sw->due_us;
+	w->qos = scenario_qos(vc->v, f);
+	w->nmsg = f->messages_per_wake;
+	w->msgs = vc->msgs;
+	w->cmds = vc->cmds;
+	w->msg_base = ws->msg_next;
+	ws->msg_next += w->nmsg;
+	return w;
+}
+
+/* No memory for the wake itself: its row is written at once from the
+ * stack, failed, so no wake of the plan vanishes without a row. */
+static void row_without_memory(struct wakes *ws, const struct sched_wake *sw)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	const struct fleet *f = &vc->sc->fleets[sw->fleet];
+	struct wake w = { .set = ws, .sc = vc->sc, .fleet = f, .variant = vc->v, .variant_index = vc->vi,
+	                  .device = sw->device, .seq = sw->seq, .due_us = sw->due_us, .qos = scenario_qos(vc->v, f),
+	                  .nmsg = f->messages_per_wake, .msgs = vc->msgs, .cmds = vc->cmds, .msg_base = ws->msg_next,
+	                  .err = ERR_NOMEM };
+	ws->msg_next += w.nmsg; /* its messages stay unsent in the table */
+	w.start_ns = w.end_ns = clock_mono_ns();
+	w.start_wall_us = clock_wall_us();
+	uint64_t due_ns = vc->t0_ns + w.due_us * 1000u;
+	w.sched_lag_us = w.start_ns > due_ns ? (w.start_ns - due_ns) / 1000u : 0;
+	snprintf(w.detail, sizeof(w.detail), "out of memory for the wake");
+	ws->started++;
+	ws->finished++;
+	ws->failed++;
+	results_row(ws->res, &w, NULL);
+}
+
+/* Starts W now. A wake that cannot start is a failed row, not an exit. */
+static void start_wake(struct wakes *ws, struct wake *w)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	const struct adapter_ops *ops = vc->ops;
+	uint64_t now = clock_mono_ns();
+	w->start_ns = now;
+	w->start_wall_us = clock_wall_us();
+	uint64_t due_ns = vc->t0_ns + w->due_us * 1000u;
+	w->sched_lag_us = now > due_ns ? (now - due_ns) / 1000u : 0;
+	w->deadline_ns = now + vc->sc->wake_timeout_us * 1000u;
+	ws->started++;
+
+	enum dormant_err err = ERR_OK;
+	struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp, .frame = ops->frame,
+	                              .direct = ops->direct, .on_accept = on_modem_accept, .on_done = on_modem_done,
+	                              .arg = w };
+	w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+	if (w->mc) {
+		w->modem_port = modem_conn_port(w->mc);
+		modem_conn_set_close_notify(w->mc, ops->tls_close_notify);
+		if (ws->in_flight == 0) {
+			w->alone = 1;
+			w->cpu_start_ns = wakes_lib_cpu_ns(ws);
+			w->nth_at_start = ws->nth;
+			ws->alone = w;
+		} else if (ws->alone) {
+			ws->alone->alone = 0;
+			ws->alone = NULL;
+		}
+		uint64_t cpu0 = clock_thread_cpu_ns();
+		err = ops->start(w);
+		w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
+		if (err == ERR_OK)
+			modem_conn_start(w->mc); /* direct libraries: the device asks for its connection now */
+	}
+	if (err != ERR_OK) {
+		w->err = err;
+		if (!w->detail[0])
+			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start", ops->name);
+		if (w->mc)
+			modem_conn_abort(w->mc, err, w->detail);
+		if (ws->alone == w)
+			ws->alone = NULL;
+		w->alone = 0;
+		w->end_ns = clock_mono_ns();
+		ws->finished++;
+		ws->failed++;
+		queue_row(ws, w);
+		return;
+	}
+	ws->in_flight++;
+	device_wake(w->dev, w);
+	TAILQ_INSERT_TAIL(&ws->active, w, link);
+}
+
+void wakes_due(struct wakes *ws, const struct sched_wake *sw)
+{
+	struct wake *w = new_wake(ws, sw);
+	if (!w) {
+		row_without_memory(ws, sw);
+		return;
+	}
+	if (w->dev->awake || ws->in_flight >= ws->vc.sc->concurrency)
+		TAILQ_INSERT_TAIL(&ws->deferred, w, link);
+	else
+		start_wake(ws, w);
+}
+
+void wakes_start_deferred(struct wakes *ws)
+{
+	struct wake *w, *next;
+	for (w = TAILQ_FIRST(&ws->deferred); w && ws->in_flight < ws->vc.sc->concurrency; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (w->dev->awake)
+			continue;
+		TAILQ_REMOVE(&ws->deferred, w, link);
+		start_wake(ws, w);
+	}
+}
+
+/* ---------- deadlines ---------- */
+
+static void abort_wake(struct wakes *ws, struct wake *w, enum dormant_err why, const char *detail)
+{
+	if (w->timed_out)
+		return;
+	w->timed_out = 1;
+	pthread_mutex_lock(&ws->q_lock);
+	if (w->err == ERR_OK || why == ERR_INTERRUPTED) {
+		w->err = why;
+		snprintf(w->detail, sizeof(w->detail), "%s", detail);
+	}
+	pthread_mutex_unlock(&ws->q_lock);
+	w->deadline_ns = clock_mono_ns() + ABORT_GRACE_NS;
+	if (!w->modem_done) {
+		modem_conn_abort(w->mc, why, detail);
+		w->modem_done = 1;
+	}
+	ws->vc.ops->abort(w);
+	finish_wake(ws, w);
+}
+
+/* The library never reported back on W: its row is written from a copy,
+ * W itself is kept (a late callback must not find freed memory). */
+static void bury(struct wakes *ws, struct wake *w)
+{
+	struct wake *z = calloc(1, sizeof(*z));
+	if (!w->err)
+		w->err = ERR_TIMEOUT;
+	retire(ws, w);
+	if (z) {
+		*z = *w;
+		z->adapter = NULL;
+		w->mc = NULL; /* the copy writes the row and frees the modem connection */
+		snprintf(z->detail + strlen(z->detail), sizeof(z->detail) - strlen(z->detail),
+		         "; library never reported back");
+		z->end_ns = clock_mono_ns();
+		z->alone = 0;
+		queue_row(ws, z);
+	}
+	/* A late callback must find the wake finished (not finish it twice)
+	 * and no modem (modem_set_phase ignores NULL). */
+	w->reaped = 1;
+	w->adapter_done = w->modem_done = 1;
+	TAILQ_INSERT_TAIL(&ws->zombies, w, link);
+}
+
+void wakes_check_deadlines(struct wakes *ws)
+{
+	uint64_t now = clock_mono_ns();
+	struct wake *w, *next;
+	for (w = TAILQ_FIRST(&ws->active); w; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (now < w->deadline_ns)
+			continue;
+		if (!w->timed_out) {
+			char d[80];
+			snprintf(d, sizeof(d), "wake did not finish within %llu ms",
+			         (unsigned long long)(ws->vc.sc->wake_timeout_us / 1000u));
+			abort_wake(ws, w, ERR_TIMEOUT, d);
+		} else {
+			bury(ws, w);
+		}
+	}
+}
+
+int wakes_idle(const struct wakes *ws)
+{
+	return TAILQ_EMPTY(&ws->deferred) && TAILQ_EMPTY(&ws->active);
+}
+
+void wakes_interrupt(struct wakes *ws)
+{
+	struct wake *w, *next;
+	for (w = TAILQ_FIRST(&ws->active); w; w = next) {
+		next = TAILQ_NEXT(w, link);
+		abort_wake(ws, w, ERR_INTERRUPTED, "run interrupted");
+	}
+	/* Past ABORT_GRACE, wakes_check_deadlines turns what is left into rows. */
+	uint64_t until = clock_mono_ns() + ABORT_GRACE_NS + 1000000000ull;
+	while (!TAILQ_EMPTY(&ws->active) && clock_mono_ns() < until) {
+		loop_run_once(ws->loop, 20);
+		wakes_check_deadlines(ws);
+	}
+	/* Wakes that never started have no row: the summary counts them as not run. */
+	while ((w = TAILQ_FIRST(&ws->deferred))) {
+		TAILQ_REMOVE(&ws->deferred, w, link);
+		free(w);
+	}
+}
+
+void wakes_drain(struct wakes *ws, uint64_t drain_ns)
+{
+	uint64_t until = clock_mono_ns() + drain_ns;
+	while (!TAILQ_EMPTY(&ws->rows) && clock_mono_ns() < until) {
+		wakes_flush_rows(ws, 0);
+		if (!TAILQ_EMPTY(&ws->rows))
+			loop_run_once(ws->loop, 10);
+	}
+	wakes_flush_rows(ws, 1);
+}
+
+/* ---------- the set ---------- */
+
+struct wakes *wakes_create(struct loop *l, struct results *res, char *err, size_t errlen)
+{
+	struct wakes *ws = calloc(1, sizeof(*ws));
+	if (!ws) {
+		snprintf(err, errlen, "out of memory for the wakes");
+		return NULL;
+	}
+	ws->loop = l;
+	ws->res = res;
+	TAILQ_INIT(&ws->active);
+	TAILQ_INIT(&ws->deferred);
+	TAILQ_INIT(&ws->rows);
+	TAILQ_INIT(&ws->zombies);
+	SLIST_INIT(&ws->done_q);
+	pthread_mutex_init(&ws->q_lock, NULL);
+	pthread_mutex_init(&ws->th_lock, NULL);
+	ws->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ws->ev_src.fn = on_done_queue;
+	if (ws->evfd < 0 || loop_add(loop_epfd(l), &ws->ev_src, ws->evfd, EPOLLIN) < 0) {
+		snprintf(err, errlen, "wakes: eventfd: %s", strerror(errno));
+		if (ws->evfd >= 0)
+			close(ws->evfd);
+		pthread_mutex_destroy(&ws->q_lock);
+		pthread_mutex_destroy(&ws->th_lock);
+		free(ws);
+		return NULL;
+	}
+	return ws;
+}
+
+void wakes_destroy(struct wakes *ws)
+{
+	if (!ws)
+		return;
+	/* Zombies stay allocated on purpose: a library thread may still hold
+	 * them. The process ends right after, so nothing is reclaimed late. */
+	loop_del(loop_epfd(ws->loop), &ws->ev_src);
+	close(ws->evfd);
+	free(ws);
+}
+
+void wakes_begin(struct wakes *ws, const struct wakes_variant *vc)
+{
+	ws->vc = *vc;
+	ws->msg_next = 0;
+	ws->started = ws->finished = ws->failed = 0;
+	ws->in_flight = 0;
+	ws->alone = NULL;
+	forget_threads(ws);
+}
+
+void wakes_end(struct wakes *ws)
+{
+	forget_threads(ws);
+}
+
+struct wakes_counts wakes_counts(const struct wakes *ws)
+{
+	return (struct wakes_counts){ .started = ws->started, .finished = ws->finished, .failed = ws->failed,
+	                              .in_flight = ws->in_flight };
+}
