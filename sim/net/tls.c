@@ -86,7 +86,7 @@ struct tls_conn {
 
 static void mbed_detail(int ret, const char *what, char *detail, size_t len)
 {
-	char buf[120];
+	char buf[88]; /* mbedTLS's messages are shorter; DETAIL is 128 in the layer's calls */
 	mbedtls_strerror(ret, buf, sizeof(buf));
 	snprintf(detail, len, "%s: %s (-0x%04x)", what, buf, (unsigned)-ret);
 }
@@ -417,7 +417,7 @@ static int tls_conn_handshake(struct tls_conn *c, enum dormant_err *err, char *d
 			mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 			info[strcspn(info, "\n")] = 0;
 			*err = ERR_TLS_VERIFY;
-			snprintf(detail, detail_len, "server certificate: %s", info);
+			snprintf(detail, detail_len, "server certificate: %.100s", info);
 		} else {
 			*err = ERR_TLS_HANDSHAKE;
 			mbed_detail(ret, "handshake", detail, detail_len);
