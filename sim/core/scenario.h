@@ -91,7 +91,7 @@ struct scenario {
 	char endpoint_host[256];   /* empty: dormant starts its own broker */
 	uint16_t endpoint_port;
 	int tls_verify;            /* verify the server certificate (default 1); 0 is shown in the results */
-	char tls_ciphersuite[64];  /* empty: the mode's pinned default (sim/tls.c) */
+	char tls_ciphersuite[64];  /* empty: the mode's pinned default (sim/net/tls.c) */
 	enum tls_fault tls_fault;
 	enum auth_fault auth_fault;
 
