@@ -188,12 +188,13 @@ def per_connection(packets, device_prefix="127.8"):
     return conns
 
 
-def run_captured(dormant, wd, scenario, timeout=300):
+def run_captured(dormant, wd, scenario, timeout=300, extra=()):
     """Runs SCENARIO under a capture of the devices' range; fails on a non-zero exit.
     Returns (capture, rundir, rows, summary), having checked that the run has
     exactly the rows its plan expects and that every wake succeeded."""
     cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
-    rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=timeout)
+    rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=timeout,
+                                       extra=extra)
     cap.stop()
     if rc != 0:
         show_server_logs(rundir)
@@ -236,8 +237,13 @@ def check_bytes_equal_capture(rs, cap):
     streams = stream_bytes(cap)
     resent = retransmitted_by_server(cap)
     diff = nmarked = nshort = 0
+    # Per variant: rows compared, exact, marked and short, GSO frames, differing.
+    per = {}
     for r in rs:
         key = row_key(r)
+        v = per.setdefault(r["variant"], dict(rows=0, exact=0, short=0, gso=0, differ=0))
+        v["rows"] += 1
+        diff_before = diff
         c = conns.get(key)
         if not c:
             fail(f"wake {r['variant']} {r['device']}/{r['seq']} ({key}) is not in the capture")
@@ -246,6 +252,7 @@ def check_bytes_equal_capture(rs, cap):
         s_want, s_got = tuple(streams.get(key, [0, 0])), (int(r["stream_up"]), int(r["stream_down"]))
         if s_want != s_got:
             diff += 1
+            v["differ"] += 1
             print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']} {key}: TCP payload up/down in the capture "
                   f"{s_want}, stream bytes {s_got}")
         # A RST without timestamps (40 B: RabbitMQ's kernel answering our close_notify
@@ -256,11 +263,13 @@ def check_bytes_equal_capture(rs, cap):
         nmarked += marked
         if key in resent and not marked:
             diff += 1
+            v["differ"] += 1
             print(f"MISSED {r['variant']} {r['device']}/{r['seq']} {key}: the server retransmitted, the row is not "
                   f"marked ip_lower_bound; capture {want}, dormant {got}")
             continue
         if marked and want != got and want[2:] == got[2:] and got[0] <= want[0] and got[1] <= want[1]:
             nshort += 1
+            v["short"] += 1
             print(f"NOTE {r['variant']} {r['device']}/{r['seq']} {key}: marked ip_lower_bound, "
                   f"{want[0] - got[0]}/{want[1] - got[1]} B short up/down (server retransmitted: {key in resent})")
             continue
@@ -273,13 +282,21 @@ def check_bytes_equal_capture(rs, cap):
                 got[0] - want[0] == 52 * k_up and got[1] - want[1] == 52 * k_down:
             print(f"NOTE {r['variant']} {r['device']}/{r['seq']} {key}: {k_up}/{k_down} more segments than "
                   f"frames, from GSO frames (up/down {c['gso_up']}/{c['gso_down']} over 32 KiB)")
+            v["gso"] += 1
             continue
         if want != got:
             diff += 1
+            v["differ"] += 1
             print(f"MISMATCH {r['variant']} {r['device']}/{r['seq']} {key} rst_in {r['rst_in']} "
                   f"bare RSTs in the capture {c['bare_rst_down']} "
                   f"dsack_in {r.get('dsack_in')} retrans {r['retrans']}: capture up/down/segs {want}, dormant {got}; "
                   f"segments with other than 32 B of TCP header up/down {c['odd_hdr_up']}/{c['odd_hdr_down']}")
+        v["exact"] += diff == diff_before and want == got
+    print(f"{'variant':44} {'rows':>5} {'exact':>6} {'short*':>7} {'gso':>4} {'differ':>7}")
+    for name, v in per.items():
+        print(f"{name:44} {v['rows']:5} {v['exact']:6} {v['short']:7} {v['gso']:4} {v['differ']:7}")
+    print("(exact: IP bytes, segments and stream bytes equal the capture; short*: marked ip_lower_bound and "
+          "short of it; gso: more segments than lo's GSO frames, 52 B each)")
     print(f"ip_lower_bound: {nmarked} of {len(rs)} rows marked, {nshort} of them short of the capture; "
           f"{len(resent)} wakes in which the server retransmitted")
     check(diff == 0, f"{diff} of {len(rs)} wakes differ from the capture")
