@@ -117,37 +117,56 @@ class Capture:
         return text
 
     def packets(self):
-        """[(src, sport, dst, dport, ip_len, flags, tcp_hdr_len, tcp_len)] for every IPv4/TCP packet."""
+        """[(src, sport, dst, dport, ip_len, flags, tcp_hdr_len, tcp_len, stream)] for every IPv4/TCP packet;
+        STREAM is tshark's tcp.stream, a new one for each connection even when a device's
+        next wake reuses the same ports (the server closed first, so no TIME_WAIT held them)."""
         out = subprocess.run(["tshark", "-r", self.path, "-T", "fields", "-E", "separator=,",
                               "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
-                              "-e", "ip.len", "-e", "tcp.flags", "-e", "tcp.hdr_len", "-e", "tcp.len"],
+                              "-e", "ip.len", "-e", "tcp.flags", "-e", "tcp.hdr_len", "-e", "tcp.len",
+                              "-e", "tcp.stream"],
                              capture_output=True, text=True, check=True).stdout
         pk = []
         for line in out.splitlines():
             f = line.split(",")
-            if len(f) < 8 or not f[4]:
+            if len(f) < 9 or not f[4]:
                 continue
-            pk.append((f[0], int(f[1]), f[2], int(f[3]), int(f[4]), int(f[5], 16), int(f[6] or 0), int(f[7] or 0)))
+            pk.append((f[0], int(f[1]), f[2], int(f[3]), int(f[4]), int(f[5], 16), int(f[6] or 0), int(f[7] or 0),
+                       int(f[8])))
         return pk
+
+    def ordinals(self, device_prefix="127.8"):
+        """{tcp.stream: (device addr, device port, server port, n)}: the n-th connection (0, 1, ...)
+        on those ports, so wakes that reused a 4-tuple are told apart (see conn_rows)."""
+        if getattr(self, "_ordinals", None) is None:
+            first = {}
+            for src, sp, dst, dp, *_, st in self.packets():
+                first.setdefault(st, conn_key(src, sp, dst, dp, device_prefix))
+            seen, self._ordinals = {}, {}
+            for st in sorted(first):
+                k = first[st]
+                self._ordinals[st] = k + (seen.get(k, 0),)
+                seen[k] = seen.get(k, 0) + 1
+        return self._ordinals
 
 
 def stream_bytes(cap, device_prefix="127.8"):
-    """{(device addr, device port, server port): [up, down]}: the TCP payload each way,
+    """{(device addr, device port, server port, n): [up, down]}: the TCP payload each way,
     each byte once, from the highest sequence number reached (tshark's relative
     numbers start at 0 on the SYN, which takes one), so a segment the server
     sent twice does not count twice."""
     out = subprocess.run(["tshark", "-r", cap.path, "-o", "tcp.relative_sequence_numbers:TRUE",
                           "-o", "tcp.analyze_sequence_numbers:TRUE", "-T", "fields", "-E", "separator=,",
                           "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
-                          "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.flags"],
+                          "-e", "tcp.seq", "-e", "tcp.len", "-e", "tcp.flags", "-e", "tcp.stream"],
                          capture_output=True, text=True, check=True).stdout
     top = {}
+    ords = cap.ordinals(device_prefix)
     for line in out.splitlines():
         f = line.split(",")
-        if len(f) < 7 or not f[4]:
+        if len(f) < 8 or not f[4]:
             continue
         up = f[0].startswith(device_prefix)
-        t = top.setdefault(conn_key(*f[:4], device_prefix), [0, 0])
+        t = top.setdefault(ords[int(f[7])], [0, 0])
         if int(f[6], 16) & 0x02 or not int(f[5] or 0):
             continue  # the SYN, and segments without payload (an ACK after a FIN is one past the data)
         end = int(f[4]) + int(f[5]) - 1  # payload bytes up to here (seq 1 is the first)
@@ -166,12 +185,26 @@ def row_key(r):
     return (r["local_addr"], int(r["local_port"]), int(r["server_port"]))
 
 
-def per_connection(packets, device_prefix="127.8"):
-    """{(device_addr, device_port, server_port): {up, down, segs_up, segs_down, rst_up, rst_down}}"""
+def conn_rows(rs):
+    """{id(row): (device addr, device port, server port, n)}: rows on the same ports
+    numbered in the order their wakes started, as Capture.ordinals numbers connections."""
+    by = {}
+    for r in rs:
+        by.setdefault(row_key(r), []).append(r)
+    out = {}
+    for k, group in by.items():
+        for n, r in enumerate(sorted(group, key=lambda r: int(r["start_unix_us"]))):
+            out[id(r)] = k + (n,)
+    return out
+
+
+def per_connection(cap, device_prefix="127.8"):
+    """{(device_addr, device_port, server_port, n): {up, down, segs_up, segs_down, rst_up, rst_down}}"""
     conns = {}
-    for src, sp, dst, dp, ln, flags, hl, tl in packets:
+    ords = cap.ordinals(device_prefix)
+    for src, sp, dst, dp, ln, flags, hl, tl, st in cap.packets():
         up = src.startswith(device_prefix)
-        key = conn_key(src, sp, dst, dp, device_prefix)
+        key = ords[st]
         c = conns.setdefault(key, dict(up=0, down=0, segs_up=0, segs_down=0, rst_up=0, rst_down=0,
                                        bare_rst_down=0, odd_hdr_up=0, odd_hdr_down=0, gso_up=0, gso_down=0))
         d = "up" if up else "down"
@@ -212,10 +245,10 @@ def retransmitted_by_server(cap):
     """Device connections in which the server sent a segment again (tshark's TCP analysis)."""
     out = subprocess.run(["tshark", "-r", cap.path, "-Y", "tcp.analysis.retransmission || "
                           "tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission",
-                          "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst",
-                          "-e", "tcp.dstport"],
+                          "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e", "tcp.stream"],
                          capture_output=True, text=True, check=True).stdout
-    return {conn_key(*f) for f in (l.split(",") for l in out.splitlines()) if len(f) == 4
+    ords = cap.ordinals()
+    return {ords[int(f[1])] for f in (l.split(",") for l in out.splitlines()) if len(f) == 2
             and not f[0].startswith("127.8")}
 
 
@@ -233,14 +266,15 @@ def check_bytes_equal_capture(rs, cap):
     marked row must still agree on segments and may only fall short on IP
     bytes; an unmarked row must be exact, and every wake in which the
     capture shows the server retransmitting must be marked."""
-    conns = per_connection(cap.packets())
+    conns = per_connection(cap)
     streams = stream_bytes(cap)
     resent = retransmitted_by_server(cap)
+    keys = conn_rows(rs)
     diff = nmarked = nshort = 0
     # Per variant: rows compared, exact, marked and short, GSO frames, differing.
     per = {}
     for r in rs:
-        key = row_key(r)
+        key = keys[id(r)]
         v = per.setdefault(r["variant"], dict(rows=0, exact=0, short=0, gso=0, differ=0))
         v["rows"] += 1
         diff_before = diff
