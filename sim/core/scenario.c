@@ -1081,6 +1081,15 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 			return fail(ld, at, keys[K_TLS].name,
 			            "psk with protocol http: nginx has no TLS-PSK; use ecdsa or rsa, or a list of matrices");
 		}
+	/* AMQP runs on RabbitMQ alone (broker: default too), and dormant runs no PSK there. */
+	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_AMQP) && i < ax->n[AXIS_TLS]; i++)
+		if (ax->value[AXIS_TLS][i] == TLS_PSK) {
+			const struct node *at = ax->at[AXIS_TLS][i] ? ax->at[AXIS_TLS][i] : matrix;
+			return fail(ld, at, keys[K_TLS].name,
+			            "psk with protocol amqp: RabbitMQ, the AMQP 1.0 broker, runs no TLS-PSK here "
+			            "(Erlang's PSK needs a lookup function inside the broker); use ecdsa or rsa, "
+			            "or a list of matrices");
+		}
 	/* An HTTP request always has its response: there is no fire-and-forget POST. */
 	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_HTTP) && i < ax->n[AXIS_QOS]; i++)
 		if (ax->value[AXIS_QOS][i] == 0) {

@@ -3,7 +3,7 @@
 
 scenarios/quickstart.yaml (MQTT, AMQP and HTTP, plaintext at QoS 0 and 1,
 ECDSA with session-id resumption, commands) and scenarios/tls-large.yaml
-(ECDSA and RSA with tickets, PSK, mutual TLS, 3 x 300 B and 70 KiB
+(ECDSA and RSA with tickets, PSK on MQTT, mutual TLS, 3 x 300 B and 70 KiB
 payloads, commands every 3 s, 33 devices) run under a tshark capture of the
 devices' range. Every row must agree with the capture on IP bytes,
 segments and stream bytes each way, or say why not (ip_lower_bound, lo's

@@ -416,6 +416,9 @@ static void test_matrix(void)
 	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, http]\n  tls: [ecdsa, psk]\n",
 	            "t.yaml:9:16: tls: psk with protocol http: nginx has no TLS-PSK; use ecdsa or rsa, or a list of "
 	            "matrices");
+	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, amqp]\n  tls: [ecdsa, psk]\n",
+	            "t.yaml:9:16: tls: psk with protocol amqp: RabbitMQ, the AMQP 1.0 broker, runs no TLS-PSK here "
+	            "(Erlang's PSK needs a lookup function inside the broker); use ecdsa or rsa, or a list of matrices");
 	CHECK_ERROR(BASE "matrix:\n  protocol: http\n  qos: [1, 0]\n",
 	            "t.yaml:9:12: qos: 0 with protocol http: every POST is answered, so HTTP is qos 1; use a list "
 	            "of matrices for extra variants");
