@@ -35,6 +35,18 @@ void loop_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
+int loop_signal_pending(void)
+{
+	sigset_t run, pending;
+	signal_set(&run);
+	if (sigpending(&pending) != 0)
+		return 0;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&run, sig) == 1 && sigismember(&pending, sig) == 1)
+			return 1;
+	return 0;
+}
+
 int loop_signals(struct loop *l)
 {
 	struct signalfd_siginfo si;

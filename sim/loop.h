@@ -52,6 +52,10 @@ struct loop;
 /* The signals that interrupt a run, blocked in the calling thread (and so
  * in every thread it creates afterwards). The one place they are listed. */
 void loop_block_signals(void);
+/* 1 when one of those signals is pending (blocked and not yet taken), else 0.
+ * It stays pending: asking again says 1 again. For work after the loop (the
+ * figures of `dormant run`, `dormant plot`), which has no signalfd. */
+int loop_signal_pending(void);
 /* ON_SECOND(ARG) runs at a second signal, right before _exit(130): it must
  * only kill and say where the results are. NULL with errno on failure. */
 struct loop *loop_create(void (*on_second)(void *arg), void *arg);

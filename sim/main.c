@@ -16,6 +16,7 @@
 
 #include "compare.h"
 #include "engine.h"
+#include "loop.h"
 #include "plot.h"
 #include "scenario.h"
 #include "sched.h"
@@ -95,7 +96,8 @@ static const struct cli_cmd commands[] = {
 	  "scenario.yaml, env.json, wakes.csv, summary.json and servers/, prints a\n"
 	  "summary table, then draws the figures and report.html (as `dormant plot`).\n"
 	  "Ctrl-C stops scheduling, ends the wakes in flight, writes what it has and\n"
-	  "stops the servers (exit 130); a second Ctrl-C stops at once.\n",
+	  "stops the servers (exit 130); a second Ctrl-C stops at once. Ctrl-C while\n"
+	  "the figures are drawn stops them as for `dormant plot` (exit 130).\n",
 	  OPTS(run_opts), cmd_run },
 	{ "check", { NULL }, "FILE", 1, 1, "a scenario FILE is required",
 	  "validate a scenario and print its plan",
@@ -109,7 +111,9 @@ static const struct cli_cmd commands[] = {
 	  "the script NAME.gp to edit and re-run with `gnuplot NAME.gp` there, NAME.png,\n"
 	  "NAME.svg) and writes RUN_DIR/report.html, one self-contained page. Figures a\n"
 	  "run has no data for are left out with a note. Exit 0, 2 if RUN_DIR is not a\n"
-	  "run directory, 5 if files cannot be written, 1 if gnuplot is missing or fails.\n",
+	  "run directory, 5 if files cannot be written, 1 if gnuplot is missing or fails,\n"
+	  "130 if interrupted (Ctrl-C): gnuplot is stopped, the figures not drawn whole\n"
+	  "are removed and report.html is not written.\n",
 	  .opts = NULL, .nopts = 0, cmd_plot },
 	{ "compare", { NULL }, "RUN_A RUN_B [...]", 2, -1, "two or more run directories are required",
 	  "the same variants across runs, with differences",
@@ -402,13 +406,9 @@ static int cmd_run(const struct cli_cmd *c, const struct cli_args *a)
 		return EXIT_SCENARIO;
 
 	/* Signals are taken by the engine's signalfd; block them before any
-	 * library starts a thread, so every thread inherits the mask. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	 * library starts a thread, so every thread inherits the mask. They stay
+	 * blocked after the window, so the figures can ask loop_signal_pending(). */
+	loop_block_signals();
 	signal(SIGPIPE, SIG_IGN);
 
 	char rundir[4096] = "", err[2048] = "";
@@ -421,16 +421,29 @@ static int cmd_run(const struct cli_cmd *c, const struct cli_args *a)
 	/* The run's outcome is its exit code; a figure gnuplot could not draw is reported, not fatal. */
 	if (rundir[0] && !a->no_plot && (rc == EXIT_OK || rc == EXIT_INTERRUPTED)) {
 		char perr[2048] = "";
-		if (plot_run(rundir, PLOT_ALL, stdout, perr, sizeof(perr)) != ERR_OK)
+		enum dormant_err e = plot_run(rundir, PLOT_ALL, loop_signal_pending, stdout, perr, sizeof(perr));
+		if (e == ERR_INTERRUPTED) {
+			fprintf(stderr, "dormant: plot %s; the run's rows and summary are kept ('dormant plot %s' draws it)\n",
+			        perr, rundir);
+			rc = EXIT_INTERRUPTED;
+		} else if (e != ERR_OK) {
 			fprintf(stderr, "dormant: plot: %s\n", perr);
+		}
 	}
 	return rc;
 }
 
 static int cmd_plot(const struct cli_cmd *c, const struct cli_args *a)
 {
+	/* Ctrl-C is taken between figures (plot_run asks), not by a default
+	 * action that would leave a figure half-written. */
+	loop_block_signals();
 	char err[2048] = "";
-	enum dormant_err e = plot_run(a->operands[0], PLOT_ALL, stdout, err, sizeof(err));
+	enum dormant_err e = plot_run(a->operands[0], PLOT_ALL, loop_signal_pending, stdout, err, sizeof(err));
+	if (e == ERR_INTERRUPTED) {
+		fprintf(stderr, "dormant: plot %s\n", err);
+		return EXIT_INTERRUPTED;
+	}
 	if (e != ERR_OK)
 		fprintf(stderr, "dormant: plot: %s\n", err);
 	return plot_exit(e);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "columns.h"
+#include "phases.h"
 #include "results.h"
 #include "stats.h"
 
@@ -188,54 +189,29 @@ static int64_t span_us(uint64_t from_ns, uint64_t to_ns)
 	return (int64_t)((to_ns - from_ns) / 1000u);
 }
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+/* Each phase's time on the wire, T, and their union, the wire time
+ * (sim/core/phases.h says how), from the modem's socket timestamps. */
+_Static_assert((int)PHASE_COUNT == PHASES_COUNT && (int)PHASE_TCP == PHASES_TCP && (int)PHASE_TLS == PHASES_TLS &&
+                       (int)PHASE_SETUP == PHASES_FIRST_FRAMED && (int)PHASE_TEARDOWN == PHASES_TEARDOWN,
+               "sim/core/phases.h numbers the phases as enum phase does");
 
-/* Wire time of each phase, from the modem's socket timestamps: first byte
- * the library wrote in the phase to the last byte the server sent in it. */
-/* Each phase's time on the wire, T, and their union, the wire time: phases
- * may overlap (a command coming down while the telemetry goes up). */
 static int64_t phase_times(const struct modem_counts *c, int64_t t[PHASE_COUNT])
 {
-	uint64_t from[PHASE_COUNT] = { 0 }, to[PHASE_COUNT] = { 0 };
-	memset(t, 0, sizeof(int64_t) * PHASE_COUNT);
-	if (!c)
-		return 0;
-	from[PHASE_TCP] = c->connect_ns;
-	to[PHASE_TCP] = c->established_ns;
-	if (c->tls.used) {
-		from[PHASE_TLS] = c->established_ns;
-		to[PHASE_TLS] = c->ready_ns;
-	}
-	for (int p = PHASE_SETUP; p < PHASE_COUNT; p++) {
-		const struct phase_counts *ph = &c->ph[p];
-		if (!ph->first_up_ns)
-			continue;
-		/* bytes the library wrote before TCP and TLS were up waited for them, already counted */
-		from[p] = max_u64(ph->first_up_ns, c->ready_ns);
-		to[p] = max_u64(ph->last_up_ns, ph->last_down_ns);
-		if (p == PHASE_TEARDOWN)
-			to[p] = max_u64(to[p], max_u64(c->lib_eof_ns, c->server_eof_ns));
-	}
-	for (int p = 0; p < PHASE_COUNT; p++)
-		t[p] = span_us(from[p], to[p]);
-	/* the union: sweep the intervals in order of their start */
-	int64_t wire = 0;
-	uint64_t reach = 0;
-	for (;;) {
-		int next = -1;
-		for (int p = 0; p < PHASE_COUNT; p++)
-			if (to[p] > from[p] && (next < 0 || from[p] < from[next]))
-				next = p;
-		if (next < 0)
-			break;
-		uint64_t a = max_u64(from[next], reach), b = to[next];
-		if (b > a) {
-			wire += span_us(a, b);
-			reach = b;
+	struct phases_stamps s = { 0 };
+	if (c) {
+		s.connect_ns = c->connect_ns;
+		s.established_ns = c->established_ns;
+		s.ready_ns = c->ready_ns;
+		s.tls = c->tls.used != 0;
+		s.lib_eof_ns = c->lib_eof_ns;
+		s.server_eof_ns = c->server_eof_ns;
+		for (int p = 0; p < PHASE_COUNT; p++) {
+			s.ph[p].first_up_ns = c->ph[p].first_up_ns;
+			s.ph[p].last_up_ns = c->ph[p].last_up_ns;
+			s.ph[p].last_down_ns = c->ph[p].last_down_ns;
 		}
-		to[next] = from[next]; /* taken */
 	}
-	return wire;
+	return phases_times(&s, t);
 }
 
 static int64_t i64(uint64_t x)

@@ -9,11 +9,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <yaml.h>
 
 #include "adapter.h"
 #include "clock.h"
-#include "json.h"
 #include "rundir.h"
 #include "server.h"
 #include "stack.h"
@@ -74,38 +74,67 @@ static void cpu_model(char *buf, size_t len)
 		fclose(f);
 }
 
-static void put_version(void *arg, const char *key, const char *value)
+/* S as a JSON string; a byte jansson refuses (not UTF-8) becomes '?'. NULL when out of memory. */
+static json_t *jstr(const char *s)
 {
-	FILE *f = arg;
-	fprintf(f, ",\n  \"%s\": ", key);
-	json_write_str(f, value);
+	json_t *v = json_string(s);
+	if (v)
+		return v;
+	char *copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
 }
 
-static int write_env(const char *dir)
+/* json_object_set_new takes V even when it fails (V NULL: out of memory);
+ * *BAD remembers that the tree is not whole. */
+static void put(json_t *o, const char *key, json_t *v, int *bad)
 {
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/env.json", dir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
+	if (json_object_set_new(o, key, v) != 0)
+		*bad = 1;
+}
+
+struct put_arg {
+	json_t *o;
+	int *bad;
+};
+
+static void put_version(void *arg, const char *key, const char *value)
+{
+	struct put_arg *a = arg;
+	put(a->o, key, jstr(value), a->bad);
+}
+
+/* env.json's tree, its keys in file order (tests/it/test_plot.py and
+ * sim/report/rundata.c read it). NULL when out of memory. */
+static json_t *env_tree(void)
+{
+	int bad = 0;
+	json_t *root = json_object(), *sysctl = json_object();
+	if (!root || !sysctl) {
+		json_decref(root);
+		json_decref(sysctl);
+		return NULL;
+	}
 	struct utsname u;
 	uname(&u);
 	char buf[512];
-	fprintf(f, "{\n  \"dormant\": \"%s\",\n  \"libraries\": ", DORMANT_VERSION);
+	put(root, "dormant", jstr(DORMANT_VERSION), &bad);
 	adapter_versions(buf, sizeof(buf));
-	json_write_str(f, buf);
-	fprintf(f, ",\n  \"libyaml\": \"%s\"", yaml_get_version_string());
-	stack_versions(put_version, f);
-	fputs(",\n  \"kernel\": ", f);
+	put(root, "libraries", jstr(buf), &bad);
+	put(root, "libyaml", jstr(yaml_get_version_string()), &bad);
+	stack_versions(put_version, &(struct put_arg){ root, &bad });
 	snprintf(buf, sizeof(buf), "%s %s %s", u.sysname, u.release, u.version);
-	json_write_str(f, buf);
-	fputs(",\n  \"machine\": ", f);
-	json_write_str(f, u.machine);
+	put(root, "kernel", jstr(buf), &bad);
+	put(root, "machine", jstr(u.machine), &bad);
 	cpu_model(buf, sizeof(buf));
-	fputs(",\n  \"cpu\": ", f);
-	json_write_str(f, buf);
-	fprintf(f, ",\n  \"cpus_online\": %ld", sysconf(_SC_NPROCESSORS_ONLN));
-	fputs(",\n  \"sysctl\": {", f);
+	put(root, "cpu", jstr(buf), &bad);
+	put(root, "cpus_online", json_integer(sysconf(_SC_NPROCESSORS_ONLN)), &bad);
 	static const char *const knobs[] = {
 		"net/ipv4/tcp_congestion_control", "net/ipv4/tcp_timestamps", "net/ipv4/tcp_sack",
 		"net/ipv4/tcp_window_scaling", "net/ipv4/tcp_slow_start_after_idle", "net/ipv4/tcp_no_metrics_save",
@@ -116,13 +145,52 @@ static int write_env(const char *dir)
 		char p[128];
 		snprintf(p, sizeof(p), "/proc/sys/%s", knobs[i]);
 		read_first_line(p, buf, sizeof(buf));
-		fprintf(f, "%s\n    \"%s\": ", i ? "," : "", knobs[i]);
-		json_write_str(f, buf);
+		put(sysctl, knobs[i], jstr(buf), &bad);
 	}
-	fputs("\n  }\n}\n", f);
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad) {
-		unlink(path);
+	put(root, "sysctl", sysctl, &bad);
+	if (bad) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* DIR/env.json through DIR/.env.json.tmp and rename(), so it is whole or
+ * not there, and the temporary file never stays. 0, or -1 with ERR naming
+ * env.json. */
+static int write_env(const char *dir, char *err, size_t errlen)
+{
+	char tmp[4200], path[4200];
+	snprintf(tmp, sizeof(tmp), "%s/.env.json.tmp", dir);
+	snprintf(path, sizeof(path), "%s/env.json", dir);
+	json_t *root = env_tree();
+	if (!root) {
+		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+		return -1;
+	}
+	int e = 0;
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		e = errno;
+	} else {
+		errno = 0;
+		int bad = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0;
+		bad |= fputc('\n', f) == EOF;
+		bad |= ferror(f);
+		e = bad ? errno : 0;
+		/* a buffered write that failed shows at the close's flush */
+		if (fclose(f) != 0 && !e)
+			e = errno ? errno : EIO;
+		if (bad && !e)
+			e = EIO;
+		if (!e && rename(tmp, path) != 0)
+			e = errno;
+		if (e)
+			unlink(tmp);
+	}
+	json_decref(root);
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -1;
 	}
 	return 0;
@@ -164,11 +232,8 @@ enum dormant_err rundir_create(const struct scenario *sc, const char *root, char
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ERR_IO;
 	}
-	errno = 0;
-	if (write_env(out) != 0) {
-		snprintf(err, errlen, "%s/env.json: %s", out, strerror(errno ? errno : EIO));
+	if (write_env(out, err, errlen) != 0)
 		return ERR_IO;
-	}
 	return ERR_OK;
 }
 

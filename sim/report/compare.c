@@ -425,7 +425,7 @@ enum dormant_err compare_run(int n, char *const *rundirs, const char *outdir, FI
 	if (fig > 0) {
 		const char *names[] = { "compare" };
 		int ok = 0;
-		drawn = gnuplot_run(dir, names, 1, "png svg", 120, &ok, gerr, sizeof(gerr)) == 0 && ok;
+		drawn = gnuplot_run(dir, names, 1, "png svg", 120, NULL, &ok, gerr, sizeof(gerr)) == 0 && ok;
 		/* gnuplot exits 0 when it could not write its images: a cut one is an I/O failure */
 		char ioerr[1024];
 		int chk = gnuplot_outputs_check(dir, "compare", "png svg", ioerr, sizeof(ioerr));

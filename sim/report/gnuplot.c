@@ -254,8 +254,24 @@ static void log_summary(const char *dir, const char *name, char *buf, size_t len
 		unlink(path);
 }
 
-int gnuplot_run(const char *dir, const char *const *names, size_t n, const char *fmts, int deadline_s, int *ok,
-                char *err, size_t errlen)
+/* Kills every job still running and waits for it: after a stop, no gnuplot
+ * writes into DIR any more. */
+static void stop_all(struct job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!jobs[i].done && jobs[i].pid > 0)
+			kill(jobs[i].pid, SIGKILL);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].done || jobs[i].pid <= 0)
+			continue;
+		while (waitpid(jobs[i].pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		jobs[i].done = 1;
+	}
+}
+
+int gnuplot_run(const char *dir, const char *const *names, size_t n, const char *fmts, int deadline_s,
+                int (*interrupted)(void), int *ok, char *err, size_t errlen)
 {
 	char gp[4096];
 	int failed = 0;
@@ -274,6 +290,12 @@ int gnuplot_run(const char *dir, const char *const *names, size_t n, const char 
 	}
 	size_t next = 0, running = 0, finished = 0;
 	while (finished < n) {
+		if (interrupted && interrupted()) {
+			stop_all(jobs, next);
+			free(jobs);
+			snprintf(err, errlen, "interrupted");
+			return -1;
+		}
 		while (running < par && next < n) {
 			char e[512];
 			jobs[next].pid = spawn_one(gp, dir, names[next], fmts, e, sizeof(e));

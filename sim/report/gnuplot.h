@@ -39,9 +39,14 @@ void gnuplot_xtics(FILE *f, const char *const *labels, size_t n, int w);
 /* Runs `gnuplot -e 'fmts="FMTS"' NAME.gp` in DIR for each of the N names, a
  * few at a time, each with DEADLINE_S seconds; stderr goes to DIR/NAME.log
  * (removed when empty). OK[i] is set to 1 when script i exited 0. Returns the
- * number that failed; on the first failure ERR says which and why. */
-int gnuplot_run(const char *dir, const char *const *names, size_t n, const char *fmts, int deadline_s, int *ok,
-                char *err, size_t errlen);
+ * number that failed; on the first failure ERR says which and why.
+ * INTERRUPTED (NULL: never) is asked before each script starts and while
+ * they run; once it returns nonzero, no script is started, the running ones
+ * are killed and waited for, and gnuplot_run returns -1 with ERR
+ * "interrupted": OK[i] is 1 only for scripts that had finished (the caller
+ * removes the others' files, which may be cut short). */
+int gnuplot_run(const char *dir, const char *const *names, size_t n, const char *fmts, int deadline_s,
+                int (*interrupted)(void), int *ok, char *err, size_t errlen);
 
 /* Checks that gnuplot wrote each of FMTS ("png svg") of DIR/NAME whole: a
  * PNG ends in its IEND chunk, an SVG in </svg>. gnuplot exits 0 when its

@@ -1,5 +1,4 @@
 /* json.c: lookups over jansson trees, and reading a file with the place of an error. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -45,21 +44,4 @@ const char *json_str_at(const json_t *j, const char *key, const char *fallback)
 {
 	const json_t *v = key ? json_path(j, key) : j;
 	return json_is_string(v) ? json_string_value(v) : fallback;
-}
-
-void json_write_str(FILE *f, const char *s)
-{
-	json_t *v = json_string(s);
-	char *copy = NULL;
-	if (!v && (copy = strdup(s))) {
-		/* not UTF-8 (jansson refuses it): keep what is ASCII */
-		for (char *p = copy; *p; p++)
-			if ((unsigned char)*p >= 0x80)
-				*p = '?';
-		v = json_string(copy);
-	}
-	if (!v || json_dumpf(v, f, JSON_ENCODE_ANY) != 0)
-		fputs("\"\"", f);
-	json_decref(v);
-	free(copy);
 }

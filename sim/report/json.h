@@ -1,5 +1,6 @@
 /* json.h: dormant's own JSON files (summary.json, env.json) read back for
- * plots, the report and compare, over libjansson.
+ * plots, the report and compare, over libjansson. (The runtime writes them
+ * with jansson directly: sim/results.c, sim/rundir.c.)
  *
  * Lookups on a NULL node or a node of the wrong type return the fallback,
  * so a reader asks for what it wants and gets "absent" for a file of an
@@ -27,10 +28,5 @@ const json_t *json_path(const json_t *j, const char *key);
 double json_num_at(const json_t *j, const char *key, double fallback);
 /* The string at KEY (NULL: J itself), or FALLBACK. */
 const char *json_str_at(const json_t *j, const char *key, const char *fallback);
-
-/* Writes S to F as a JSON string, quoted and escaped by jansson (a byte
- * that is not UTF-8 becomes '?'). For writers that place their own keys
- * (sim/env.c). */
-void json_write_str(FILE *f, const char *s);
 
 #endif

@@ -990,7 +990,28 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err, size_t errlen)
+/* Stops plotting at an interrupt: every figure of FIGS not drawn whole loses
+ * its files, so only whole figures stay; report.html is left as it was. */
+static enum dormant_err plot_stop(struct rundata *rd, const char *dir, const struct report_fig *figs, FILE *log,
+                                  char *err, size_t errlen)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < NFIGS; i++) {
+		if (figs[i].drawn)
+			kept++;
+		else
+			remove_outputs(dir, figs[i].name);
+	}
+	snprintf(err, errlen, "interrupted: report.html not written; %zu whole figure%s kept in %s", kept,
+	         kept == 1 ? "" : "s", dir);
+	if (log)
+		fflush(log);
+	rundata_free(rd);
+	return ERR_INTERRUPTED;
+}
+
+enum dormant_err plot_run(const char *rundir, int formats, int (*interrupted)(void), FILE *log, char *err,
+                          size_t errlen)
 {
 	double t0 = mono_s();
 	struct rundata *rd = NULL;
@@ -1018,8 +1039,11 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 	const char *torun[NFIGS];
 	size_t idx[NFIGS], nrun = 0;
 	memset(figs, 0, sizeof(figs));
-	for (size_t i = 0; i < NFIGS; i++) {
+	for (size_t i = 0; i < NFIGS; i++)
 		figs[i].name = figdefs[i].name;
+	for (size_t i = 0; i < NFIGS; i++) {
+		if (interrupted && interrupted())
+			return plot_stop(rd, c.dir, figs, log, err, errlen);
 		remove_outputs(c.dir, figdefs[i].name);
 		int r = figdefs[i].write(&c, &figs[i]);
 		if (r < 0) {
@@ -1042,7 +1066,15 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 
 	int ok[NFIGS];
 	char gerr[1024] = "";
-	int failed = nrun ? gnuplot_run(c.dir, torun, nrun, fmts, 120, ok, gerr, sizeof(gerr)) : 0;
+	int failed = nrun ? gnuplot_run(c.dir, torun, nrun, fmts, 120, interrupted, ok, gerr, sizeof(gerr)) : 0;
+	if (failed < 0) {
+		/* the scripts that finished before the stop may still have drawn whole images */
+		for (size_t k = 0; k < nrun; k++) {
+			char e[1024];
+			figs[idx[k]].drawn = ok[k] && gnuplot_outputs_check(c.dir, figs[idx[k]].name, fmts, e, sizeof(e)) == 0;
+		}
+		return plot_stop(rd, c.dir, figs, log, err, errlen);
+	}
 	/* gnuplot exits 0 even when it could not write its images: each is checked whole */
 	char ioerr[1024] = "";
 	for (size_t k = 0; k < nrun; k++) {
@@ -1069,6 +1101,8 @@ enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err,
 			if (figs[i].note[0])
 				fprintf(log, "plot: %s: %s%s\n", figs[i].name, figs[i].drawn ? "" : "left out: ", figs[i].note);
 	}
+	if (interrupted && interrupted())
+		return plot_stop(rd, c.dir, figs, log, err, errlen);
 	char rerr[1024];
 	rc = report_write(rd, figs, NFIGS, rerr, sizeof(rerr));
 	if (ioerr[0]) {

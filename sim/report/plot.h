@@ -32,10 +32,18 @@ enum plot_format { PLOT_PNG = 1, PLOT_SVG = 2, PLOT_ALL = PLOT_PNG | PLOT_SVG };
 /* Returns ERR_OK; ERR_USAGE when RUNDIR is not a run directory (no
  * wakes.csv); ERR_IO when plots/ or report.html cannot be written;
  * ERR_INTERNAL when gnuplot is missing or failed on a figure (report.html
- * is still written, without that figure). ERR holds one line. Progress and
- * notes (figures left out and why, where the report is) go to LOG, which
- * may be NULL. FORMATS: PLOT_* bits; the report needs PLOT_SVG to inline
- * figures, else it embeds the PNGs. */
-enum dormant_err plot_run(const char *rundir, int formats, FILE *log, char *err, size_t errlen);
+ * is still written, without that figure); ERR_INTERRUPTED when INTERRUPTED
+ * (NULL: never) returned nonzero, which it is asked between figures and
+ * while gnuplot runs: the running gnuplot is killed, every figure not yet
+ * drawn whole has its files (NAME.dat, .gp, .png, .svg, .log) removed, and
+ * report.html is not written (one written before stays as it was).
+ * ERR holds one line. Progress and notes (figures left out and why, where
+ * the report is) go to LOG, which may be NULL. FORMATS: PLOT_* bits; the
+ * report needs PLOT_SVG to inline figures, else it embeds the PNGs.
+ *
+ * The analysis does not know how the caller takes signals: INTERRUPTED is
+ * typically "is SIGINT pending" for a caller that keeps it blocked. */
+enum dormant_err plot_run(const char *rundir, int formats, int (*interrupted)(void), FILE *log, char *err,
+                          size_t errlen);
 
 #endif
