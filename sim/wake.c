@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "results.h"
 #include "sched.h"
+#include "tls.h"
 #include "wake.h"
 
 #define ROW_GRACE_NS (1000ull * 1000 * 1000)     /* a row waits this long for its messages at the backend */
@@ -180,6 +181,8 @@ static void retire(struct wakes *ws, struct wake *w)
 /* A set-up connection is done: counted apart, no row. */
 static void count_setup(struct wakes *ws, const struct wake *w)
 {
+	/* The set-up leaves the device's session at the broker, not its TLS session in the profile. */
+	tls_profile_forget_session(ws->vc.tlsp, w->device);
 	if (w->err == ERR_OK) {
 		ws->setups_ok++;
 		return;
