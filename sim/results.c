@@ -809,7 +809,8 @@ static void print_table(struct results *r, FILE *out)
 				        "next wake gets them\n", w, vs->v->name,
 				        (unsigned long long)(vs->cmd_pending - vs->cmd_pending_missed));
 			if (vs->cmd_pending_missed)
-				fprintf(out, "%-*s %llu pending though a wake of the device began after them: not explained\n", w,
+				fprintf(out, "%-*s %llu of them though a wake of the device began after them (an HTTP poll takes one "
+				        "command; elsewhere not explained)\n", w,
 				        vs->v->name, (unsigned long long)vs->cmd_pending_missed);
 			if (vs->setups_ran)
 				fprintf(out, "%-*s sessions made before the window: %u in %.0f ms (not wakes, in no figure)%s%s\n",

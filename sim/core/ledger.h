@@ -75,7 +75,8 @@ struct cmd_table {
  * issued before SESSION_NS was dropped; one issued after it is pending,
  * queued for the device (CMD_PENDING_AFTER_LAST: issued after the device's
  * last wake began, so it waits for the next; CMD_PENDING_MISSED: a wake
- * began after it and did not get it). */
+ * began after it and did not get it, as when an HTTP poll, which takes one
+ * command, found two queued). */
 enum cmd_fate {
 	CMD_NOT_SENT,          /* due after an interrupt, or the publish failed */
 	CMD_DELIVERED,

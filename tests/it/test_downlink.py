@@ -104,9 +104,10 @@ check(section and all(f">{v['name']}<" in section for v in sm["variants"]),
       "report.html lacks the downlink table or one of its variants")
 
 # session: first-wake. Wakes start up to 900 ms into their slot; the first command is due half a period in.
+# Seed 1 puts 3 of the 4 devices' first wakes after their first command, none within 50 ms of it.
 scenario = wd.file("first-wake.yaml", """
 name: first-wake
-seed: 5
+seed: 1
 duration: 4s
 fleets:
   - name: a
@@ -130,7 +131,9 @@ for v in sm["variants"]:
     c = v["commands"]
     # The schedule: device j's commands are due at j/4 s + 0.5 s + k s, within the window (timeline.c).
     due = [(j, t) for j in range(4) for t in range(j * 250000 + 500000, 4000000, 1000000)]
-    check(c["issued"] == len(due) and c["not_sent"] == 0 and c["duplicates"] == 0 and c["pending_missed"] == 0 and
+    # An HTTP poll takes one command: two queued between wakes (jitter) leave one for a later wake.
+    check(c["issued"] == len(due) and c["not_sent"] == 0 and c["duplicates"] == 0 and
+          (c["pending_missed"] == 0 or v["protocol"] == "http") and
           c["issued"] == c["delivered"] + c["pending"] + c["dropped"], f"{v['name']}: commands {c}")
     check("sessions" not in v, f"{v['name']}: no session is made before the window with first-wake: {v}")
     if v["protocol"] != "mqtt":
@@ -142,7 +145,7 @@ for v in sm["variants"]:
     check(lo <= c["dropped"] <= hi and c["dropped"] > 0,
           f"{v['name']}: {c['dropped']} dropped, the schedule says {lo}..{hi} (and some, for this test to mean it)")
     pend_hi = sum(t > last[(v["name"], j)] - 20000 for j, t in due)
-    check(c["pending"] <= pend_hi, f"{v['name']}: {c['pending']} pending, at most {pend_hi} due after a last wake")
+    check(c["pending"] - c["pending_missed"] <= pend_hi, f"{v['name']}: {c['pending']} pending, at most {pend_hi} due after a last wake")
     dropped_total += c["dropped"]
     # Each device's first wake subscribes (its CONNACK said no session), later ones do not.
     firsts = first_wakes(rs)
