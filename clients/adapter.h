@@ -38,6 +38,15 @@ struct adapter_ops {
 	/* Starts wake W asynchronously; must end in exactly one wake_adapter_done(W, ...),
 	 * possibly before returning. Returning non-OK means it did not start (no done call). */
 	enum dormant_err (*start)(struct wake *w);
+	/* Optional: before the window, makes what the server keeps for device
+	 * W->device so it can hold commands while the device sleeps (MQTT: the
+	 * persistent session and its QoS 1 subscription), over W's modem
+	 * endpoint like start(), with W->setup set and no messages (W->nmsg 0);
+	 * must call wake_session(W) once the server holds it, and end in exactly
+	 * one wake_adapter_done(W, ...). Not a wake: no row, in no figure. NULL:
+	 * the server queues each device's commands from before the window
+	 * without it (AMQP's queues, the HTTP ingest). */
+	enum dormant_err (*prepare)(struct wake *w);
 	/* Tells the phase of each packet of the protocol (see modem_frame_fn). May be NULL. */
 	modem_frame_fn frame;
 	/* Set for a library that runs on the engine thread over the modem's byte

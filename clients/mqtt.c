@@ -21,8 +21,15 @@
  *   wakes) is not hidden: it shows in t_client_us.
  * - Downlink (fleet downlink: true): a persistent session (clean session
  *   0, client id dev<N>) with a QoS 1 subscription to
- *   dormant/dev<N>/commands, made when CONNACK says the broker has no
- *   session yet (the first wake against a fresh broker). The broker sends
+ *   dormant/dev<N>/commands. mosquitto routes a command only to the
+ *   subscriptions it holds when the command comes; with none it drops it,
+ *   so the device's session counts from the SUBACK (wake_session). With
+ *   session: before-window (the default) prepare() makes it before the
+ *   window on a set-up connection through the modem (CONNECT, SUBSCRIBE,
+ *   DISCONNECT; no row), as a deployed device has had it for long; else
+ *   the device's first wake subscribes, when CONNACK says the broker has no
+ *   session yet, or when no SUBACK of it was seen (a wake that failed
+ *   between CONNACK and SUBACK leaves a session without the subscription). The broker sends
  *   queued commands right after CONNACK, before it reads our PUBLISH, and
  *   paho acknowledges each as it reads it, so by our PUBACK every queued
  *   command is in and acknowledged: checking costs no bytes when there is
@@ -146,6 +153,7 @@ static void on_subscribe_ok(void *ctx, MQTTAsync_successData *d)
 		done(mw, ERR_PROTOCOL, why);
 		return;
 	}
+	wake_session(mw->w); /* the broker holds the subscription: commands from now on are queued */
 	message_finished(mw);
 }
 
@@ -163,7 +171,8 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
 	struct wake *w = mw->w;
 	wake_note_thread(w);
 	mw->steps = w->nmsg;
-	if (w->fleet->downlink && (w->qos == 0 || !(d && d->alt.connect.sessionPresent))) {
+	if (w->fleet->downlink &&
+	    (w->setup || w->qos == 0 || !(d && d->alt.connect.sessionPresent) || !wake_has_session(w))) {
 		/* No session on the broker yet: ask for the commands once; the
 		 * session keeps the subscription across the device's sleeps. At
 		 * QoS 0 the SUBACK is also the mark that every queued command is in. */
@@ -397,8 +406,8 @@ static enum dormant_err mqtt_start(struct wake *w)
 	if (!mw)
 		return ERR_NOMEM;
 	mw->w = w;
-	mw->payload = malloc((size_t)w->nmsg * w->fleet->payload_bytes);
-	mw->mctx = calloc(w->nmsg, sizeof(*mw->mctx));
+	mw->payload = malloc(w->nmsg ? (size_t)w->nmsg * w->fleet->payload_bytes : 1); /* a set-up sends none */
+	mw->mctx = calloc(w->nmsg ? w->nmsg : 1, sizeof(*mw->mctx));
 	if (!mw->payload || !mw->mctx) {
 		mqtt_wake_free(mw);
 		return ERR_NOMEM;
@@ -439,6 +448,14 @@ static enum dormant_err mqtt_start(struct wake *w)
 	return ERR_OK;
 }
 
+/* The device's persistent session and subscription, before the window:
+ * the same connection as a wake's (CONNECT clean session 0, SUBSCRIBE QoS 1,
+ * DISCONNECT), no PUBLISH (w->nmsg is 0). */
+static enum dormant_err mqtt_prepare(struct wake *w)
+{
+	return mqtt_start(w);
+}
+
 static void mqtt_abort(struct wake *w)
 {
 	/* The modem side is closed already; paho reports the lost connection
@@ -470,6 +487,7 @@ const struct adapter_ops mqtt_adapter = {
 	.init = mqtt_init,
 	.fini = mqtt_fini,
 	.start = mqtt_start,
+	.prepare = mqtt_prepare,
 	.frame = mqtt_frame,
 	.accepted = mqtt_accepted,
 	.abort = mqtt_abort,

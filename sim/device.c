@@ -1,6 +1,7 @@
 /* device.c: per-device state that outlives a wake (see device.h). */
 #include <stdlib.h>
 
+#include "clock.h"
 #include "device.h"
 
 int device_table_create(struct device_table *t, uint32_t n)
@@ -27,9 +28,16 @@ void device_wake(struct device *d, struct wake *w)
 {
 	d->awake = w;
 	d->wakes++;
+	d->last_wake_ns = clock_mono_ns();
 }
 
 void device_sleep(struct device *d)
 {
 	d->awake = NULL;
+}
+
+void device_session(struct device *d, uint64_t now_ns)
+{
+	uint64_t none = 0;
+	__atomic_compare_exchange_n(&d->session_ns, &none, now_ns ? now_ns : 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }

@@ -12,8 +12,8 @@
  *   - its queue of messages a failed wake could not send, bounded, sent at
  *     the next wake, overflow counted as dropped at the device; its
  *     reconnect backoff;
- *   - whether the broker holds a session for it (MQTT clean session 0), so
- *     a command the broker dropped for want of one is counted as dropped.
+ *   - since when the broker holds its session (session_ns below), so a
+ *     command the broker dropped for want of one is counted as dropped.
  * The device table lives for one variant: a broker start is a new world.
  *
  * Ownership: device_table_create/device_table_destroy. Engine thread only.
@@ -29,6 +29,13 @@ struct device {
 	uint32_t id;
 	struct wake *awake;   /* the wake in flight, NULL while the device sleeps */
 	uint32_t wakes;       /* wakes started in this variant */
+	uint64_t last_wake_ns; /* CLOCK_MONOTONIC start of its latest wake; 0: none yet */
+	/* Since when the server keeps commands for it (CLOCK_MONOTONIC), 0: not
+	 * yet. MQTT: when the SUBACK of its persistent session's subscription
+	 * came (a set-up before the window, or its first wake); protocols whose
+	 * server queues per device from before the window: the window's start.
+	 * Written once, by the adapter's thread (device_session) or the engine. */
+	uint64_t session_ns;
 };
 
 struct device_table {
@@ -47,5 +54,11 @@ static inline struct device *device_get(struct device_table *t, uint32_t id)
 /* W has started: its device is awake until device_sleep(). */
 void device_wake(struct device *d, struct wake *w);
 void device_sleep(struct device *d);
+/* The server holds D's session from NOW_NS on, unless it did already. Any thread. */
+void device_session(struct device *d, uint64_t now_ns);
+static inline uint64_t device_session_ns(const struct device *d)
+{
+	return __atomic_load_n(&d->session_ns, __ATOMIC_ACQUIRE);
+}
 
 #endif

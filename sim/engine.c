@@ -176,6 +176,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	enum dormant_err de;
 	uint64_t engine_cpu0 = clock_thread_cpu_ns(), t0 = clock_mono_ns();
 	double window_s = 0;
+	uint64_t setup_lib_cpu = 0;
 
 	/* the server side's files first: the devices' TLS profile is built from the run's PKI */
 	if ((de = stack_prepare(e->stack, v, err, errlen)) != ERR_OK) {
@@ -241,6 +242,21 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		goto out;
 	}
 
+	/* The devices' sessions, before the window and outside its figures: the
+	 * library threads' CPU meanwhile (the process's less this thread's) is
+	 * taken off theirs. */
+	uint64_t proc_cpu0 = clock_process_cpu_ns(), eng_cpu0 = clock_thread_cpu_ns(), setup_t0 = clock_mono_ns();
+	uint32_t setups_failed = 0;
+	char setup_why[200];
+	uint32_t setups = wakes_prepare_sessions(e->wakes, &setups_failed, setup_why, sizeof(setup_why));
+	uint64_t proc_d = clock_process_cpu_ns() - proc_cpu0, eng_d = clock_thread_cpu_ns() - eng_cpu0;
+	setup_lib_cpu = proc_d > eng_d ? proc_d - eng_d : 0;
+	if (setups || setups_failed)
+		results_variant_sessions(e->res, setups, setups_failed, setup_why,
+		                         (double)(clock_mono_ns() - setup_t0) / 1e6, (double)setup_lib_cpu / 1e6);
+	if (loop_signals(e->loop))
+		goto out;
+
 	engine_cpu0 = clock_thread_cpu_ns();
 	t0 = clock_mono_ns();
 	wv.t0_ns = t0;
@@ -262,6 +278,7 @@ out:
 	/* The library's threads start and end with the variant (the adapter's
 	 * init and fini), so their whole CPU clock belongs to it. */
 	uint64_t lib_cpu = r.adapter_up ? wakes_lib_cpu_ns(e->wakes) : 0;
+	lib_cpu = lib_cpu > setup_lib_cpu ? lib_cpu - setup_lib_cpu : 0;
 	if (r.window_done)
 		progress(e, vi, t0, clock_mono_ns(), 1);
 	uint64_t foreign = r.backend ? backend_foreign(r.backend) : 0;
@@ -282,7 +299,7 @@ out:
 	}
 	/* An interrupted variant says so, however far it got. */
 	if (r.window_done || rc == EXIT_INTERRUPTED)
-		results_variant_end(e->res, &r.msgs, &r.cmds, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0,
+		results_variant_end(e->res, &r.msgs, &r.cmds, &r.devices, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0,
 		                    window_s, rc == EXIT_INTERRUPTED);
 	sched_destroy(r.sched);
 	tls_profile_destroy(r.tlsp);

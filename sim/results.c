@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "columns.h"
+#include "device.h"
 #include "phases.h"
 #include "results.h"
 #include "stats.h"
@@ -40,6 +41,11 @@ struct vstats {
 	uint64_t sent, acked, received, lost, dups, unacked, foreign;
 	/* downlink: wakes that checked for commands, and the commands themselves */
 	uint64_t polls, cmd_issued, cmd_delivered, cmd_dups, cmd_unsent;
+	uint64_t cmd_dropped, cmd_pending, cmd_pending_missed; /* pending: issued after the session began */
+	int setups_ran;                  /* sessions made before the window (results_variant_sessions) */
+	uint32_t setups_ok, setups_failed;
+	char setup_why[240];
+	double setup_ms, setup_cpu_ms;
 	struct samples cmd_delay_ms;
 	uint64_t lib_cpu_ns, engine_cpu_ns;
 	double window_s;
@@ -167,6 +173,18 @@ void results_variant_tls(struct results *r, const char *suite, enum resume_mode 
 	vs->offered_mode = offered;
 	vs->verify = verify;
 	vs->tls_init_ms = init_ms;
+}
+
+void results_variant_sessions(struct results *r, uint32_t ok, uint32_t failed, const char *why, double ms,
+                              double lib_cpu_ms)
+{
+	struct vstats *vs = r->cur;
+	vs->setups_ran = 1;
+	vs->setups_ok = ok;
+	vs->setups_failed = failed;
+	snprintf(vs->setup_why, sizeof(vs->setup_why), "%s", why ? why : "");
+	vs->setup_ms = ms;
+	vs->setup_cpu_ms = lib_cpu_ms;
 }
 
 void results_variant_broker(struct results *r, const struct results_server_cost *t)
@@ -420,19 +438,28 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	return wrc;
 }
 
-void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct, uint64_t foreign,
-                         uint64_t lib_cpu_ns, uint64_t engine_cpu_ns, double window_s, int interrupted)
+void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct,
+                         const struct device_table *dev, uint64_t foreign, uint64_t lib_cpu_ns, uint64_t engine_cpu_ns,
+                         double window_s, int interrupted)
 {
 	struct vstats *vs = r->cur;
 	for (uint32_t i = 0; ct && i < ct->n; i++) {
 		const struct cmd_rec *c = &ct->r[i];
 		uint32_t n = __atomic_load_n(&c->recv_count, __ATOMIC_ACQUIRE);
-		if (!c->issue_ns) {
+		const struct device *d = dev && c->device < dev->n ? &dev->d[c->device] : NULL;
+		enum cmd_fate fate = ledger_command_fate(c, d ? device_session_ns(d) : 1, d ? d->last_wake_ns : 0);
+		if (fate == CMD_NOT_SENT) {
 			vs->cmd_unsent++; /* due after an interrupt, or the publish failed */
 			continue;
 		}
 		vs->cmd_issued++;
-		if (!n)
+		if (fate == CMD_DROPPED)
+			vs->cmd_dropped++;
+		else if (fate == CMD_PENDING_AFTER_LAST)
+			vs->cmd_pending++;
+		else if (fate == CMD_PENDING_MISSED)
+			vs->cmd_pending++, vs->cmd_pending_missed++;
+		if (fate != CMD_DELIVERED)
 			continue;
 		vs->cmd_delivered++;
 		vs->cmd_dups += n - 1;
@@ -560,11 +587,24 @@ static json_t *variant_json(struct vstats *vs)
 	put(cmd, "polls", ju64(vs->polls));
 	put(cmd, "issued", ju64(vs->cmd_issued));
 	put(cmd, "delivered", ju64(vs->cmd_delivered));
-	put(cmd, "pending", ju64(vs->cmd_issued - vs->cmd_delivered));
+	/* issued = delivered + pending + dropped */
+	put(cmd, "pending", ju64(vs->cmd_pending));
+	put(cmd, "pending_missed", ju64(vs->cmd_pending_missed)); /* pending though a wake of the device came after */
+	put(cmd, "dropped", ju64(vs->cmd_dropped)); /* by the broker: no session for the device yet */
 	put(cmd, "duplicates", ju64(vs->cmd_dups));
 	put(cmd, "not_sent", ju64(vs->cmd_unsent));
 	put(o, "commands", cmd);
 	put(o, "command_delay_ms", jdist(&vs->cmd_delay_ms));
+	if (vs->setups_ran) {
+		/* Sessions made before the window (session: before-window): not wakes, in no figure above. */
+		json_t *ss = json_object();
+		put(ss, "made_before_window", ju64(vs->setups_ok));
+		put(ss, "failed", ju64(vs->setups_failed));
+		put(ss, "first_failure", vs->setups_failed ? json_string(vs->setup_why) : json_null());
+		put(ss, "set_up_ms", jnum(vs->setup_ms));
+		put(ss, "library_cpu_ms", jnum(vs->setup_cpu_ms));
+		put(o, "sessions", ss);
+	}
 	json_t *cpu = json_object();
 	put(cpu, "library_threads_ms", jnum((double)vs->lib_cpu_ns / 1e6));
 	put(cpu, "engine_thread_ms", jnum((double)vs->engine_cpu_ns / 1e6));
@@ -712,7 +752,7 @@ static void print_table(struct results *r, FILE *out)
 		any_poll |= r->vs[i].v && r->vs[i].polls;
 	if (any_poll) {
 		/* What checking for commands costs: the downlink phase's bytes per poll. */
-		fprintf(out, "\n%-*s %7s %15s %17s %15s %13s\n", w, "downlink", "polls", "commands sent/got",
+		fprintf(out, "\n%-*s %7s %22s %17s %15s %13s\n", w, "downlink", "polls", "cmds sent/got/pend/drop",
 		        "delay ms p50/99", "plain B up/dn", "IP B up/dn");
 		for (size_t i = 0; i < r->nvs; i++) {
 			struct vstats *vs = &r->vs[i];
@@ -720,15 +760,38 @@ static void print_table(struct results *r, FILE *out)
 				continue;
 			const double *d = vs->ph_sum[PHASE_DOWNLINK];
 			double n = (double)vs->polls;
-			char cmds[32], delay[32], plain[32], ip[32];
-			snprintf(cmds, sizeof(cmds), "%llu/%llu", (unsigned long long)vs->cmd_issued,
-			         (unsigned long long)vs->cmd_delivered);
+			char cmds[64], delay[32], plain[32], ip[32];
+			snprintf(cmds, sizeof(cmds), "%llu/%llu/%llu/%llu", (unsigned long long)vs->cmd_issued,
+			         (unsigned long long)vs->cmd_delivered, (unsigned long long)vs->cmd_pending,
+			         (unsigned long long)vs->cmd_dropped);
 			snprintf(delay, sizeof(delay), "%.1f/%.1f", samples_pct(&vs->cmd_delay_ms, 50),
 			         samples_pct(&vs->cmd_delay_ms, 99));
 			snprintf(plain, sizeof(plain), "%.0f/%.0f", d[0] / n, d[1] / n);
 			snprintf(ip, sizeof(ip), "%.0f/%.0f", d[4] / n, d[5] / n);
-			fprintf(out, "%-*s %7llu %15s %17s %15s %13s\n", w, vs->v->name, (unsigned long long)vs->polls, cmds,
+			fprintf(out, "%-*s %7llu %22s %17s %15s %13s\n", w, vs->v->name, (unsigned long long)vs->polls, cmds,
 			        delay, plain, ip);
+		}
+		/* Why a command was not delivered. */
+		for (size_t i = 0; i < r->nvs; i++) {
+			struct vstats *vs = &r->vs[i];
+			if (!vs->v || !vs->polls)
+				continue;
+			if (vs->cmd_dropped)
+				fprintf(out, "%-*s %llu dropped by the broker: no session for the device yet (issued before "
+				        "its first subscription; session: first-wake, or its set-up failed)\n",
+				        w, vs->v->name, (unsigned long long)vs->cmd_dropped);
+			if (vs->cmd_pending > vs->cmd_pending_missed)
+				fprintf(out, "%-*s %llu pending: queued for the device, issued after its last wake began; its "
+				        "next wake gets them\n", w, vs->v->name,
+				        (unsigned long long)(vs->cmd_pending - vs->cmd_pending_missed));
+			if (vs->cmd_pending_missed)
+				fprintf(out, "%-*s %llu of them though a wake of the device began after them (an HTTP poll takes one "
+				        "command; elsewhere not explained)\n", w,
+				        vs->v->name, (unsigned long long)vs->cmd_pending_missed);
+			if (vs->setups_ran)
+				fprintf(out, "%-*s sessions made before the window: %u in %.0f ms (not wakes, in no figure)%s%s\n",
+				        w, vs->v->name, vs->setups_ok, vs->setup_ms, vs->setups_failed ? "; failed: " : "",
+				        vs->setups_failed ? vs->setup_why : "");
 		}
 	}
 	int sw = 10;

@@ -27,6 +27,8 @@
 
 struct results;
 
+struct device_table;
+
 struct results *results_create(const char *dir, const struct scenario *sc, char *err, size_t errlen);
 void results_destroy(struct results *r);
 
@@ -50,8 +52,17 @@ void results_variant_broker(struct results *r, const struct results_server_cost 
  * why; later rows are not written either). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
 /* Closes the variant: message accounting from T, CPU totals. */
-void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct, uint64_t foreign,
-                         uint64_t lib_cpu_ns, uint64_t engine_cpu_ns, double window_s, int interrupted);
+/* The set-up connections before the window that made the devices' sessions
+ * (OK made, FAILED not; WHY the first failure), how long they took and the
+ * library threads' CPU meanwhile; none of it is in the window's figures. */
+void results_variant_sessions(struct results *r, uint32_t ok, uint32_t failed, const char *why, double ms,
+                              double lib_cpu_ms);
+/* The variant's end: its messages T, its commands CT, judged against the
+ * sessions of its devices DEV (a command issued before its device's session
+ * began and not delivered was dropped by the broker). */
+void results_variant_end(struct results *r, const struct msg_table *t, const struct cmd_table *ct,
+                         const struct device_table *dev, uint64_t foreign, uint64_t lib_cpu_ns, uint64_t engine_cpu_ns,
+                         double window_s, int interrupted);
 /* Writes summary.json and prints the table to OUT (may be NULL). Returns 0,
  * or -1 with ERR naming the file: wakes.csv when rows could not be written
  * (how many, and why), else summary.json. */

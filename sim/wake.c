@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "results.h"
 #include "sched.h"
+#include "tls.h"
 #include "wake.h"
 
 #define ROW_GRACE_NS (1000ull * 1000 * 1000)     /* a row waits this long for its messages at the backend */
@@ -42,6 +43,8 @@ struct wakes {
 	uint32_t in_flight;
 	struct wake *alone;              /* the one wake in flight, while it has been alone */
 	uint64_t started, finished, failed;
+	uint32_t setups_ok, setups_failed; /* set-up connections before the window (not wakes) */
+	char setup_why[240];             /* the first set-up failure */
 
 	int evfd;                        /* library threads: "the done queue has wakes" */
 	struct loop_src ev_src;
@@ -78,6 +81,16 @@ int wake_command(struct wake *w, const void *p, size_t len)
 	if (waited > w->cmd_delay_ns)
 		w->cmd_delay_ns = waited; /* one adapter thread per wake writes it */
 	return 0;
+}
+
+void wake_session(struct wake *w)
+{
+	device_session(w->dev, clock_mono_ns());
+}
+
+int wake_has_session(const struct wake *w)
+{
+	return device_session_ns(w->dev) != 0;
 }
 
 void wake_message_sent(struct wake *w, uint32_t k)
@@ -165,6 +178,29 @@ static void retire(struct wakes *ws, struct wake *w)
 		ws->alone = NULL;
 }
 
+/* A set-up connection is done: counted apart, no row. */
+static void count_setup(struct wakes *ws, const struct wake *w)
+{
+	/* The set-up leaves the device's session at the broker, not its TLS session in the profile. */
+	tls_profile_forget_session(ws->vc.tlsp, w->device);
+	if (w->err == ERR_OK) {
+		ws->setups_ok++;
+		return;
+	}
+	if (!ws->setups_failed++)
+		snprintf(ws->setup_why, sizeof(ws->setup_why), "device %u: %s: %s", w->device, dormant_strerror(w->err),
+		         w->detail);
+}
+
+static void end_setup(struct wakes *ws, struct wake *w)
+{
+	TAILQ_REMOVE(&ws->active, w, link);
+	ws->in_flight--;
+	count_setup(ws, w);
+	modem_conn_free(w->mc);
+	free(w);
+}
+
 static void finish_wake(struct wakes *ws, struct wake *w)
 {
 	if (!w->adapter_done || !w->modem_done || w->reaped)
@@ -185,6 +221,10 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 	ws->vc.ops->reap(w);
 	w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
 	w->reaped = 1;
+	if (w->setup) {
+		end_setup(ws, w);
+		return;
+	}
 	/* Wakes that saw a library thread for the first time carry its start-up: not a wake's cost. */
 	if (w->alone && ws->alone == w && ws->nth == w->nth_at_start)
 		w->cpu_ns = wakes_lib_cpu_ns(ws) - w->cpu_start_ns + w->cpu_main_ns;
@@ -419,9 +459,18 @@ static void abort_wake(struct wakes *ws, struct wake *w, enum dormant_err why, c
  * W itself is kept (a late callback must not find freed memory). */
 static void bury(struct wakes *ws, struct wake *w)
 {
-	struct wake *z = calloc(1, sizeof(*z));
 	if (!w->err)
 		w->err = ERR_TIMEOUT;
+	if (w->setup) {
+		TAILQ_REMOVE(&ws->active, w, link);
+		ws->in_flight--;
+		count_setup(ws, w);
+		w->reaped = 1;
+		w->adapter_done = w->modem_done = 1;
+		TAILQ_INSERT_TAIL(&ws->zombies, w, link);
+		return;
+	}
+	struct wake *z = calloc(1, sizeof(*z));
 	retire(ws, w);
 	if (z) {
 		*z = *w;
@@ -493,6 +542,101 @@ void wakes_drain(struct wakes *ws, uint64_t drain_ns)
 			loop_run_once(ws->loop, 10);
 	}
 	wakes_flush_rows(ws, 1);
+}
+
+/* ---------- sessions before the window ---------- */
+
+/* A set-up connection for DEVICE of fleet FI: a wake's modem connection and
+ * adapter state, but no messages, no schedule slot, no row. */
+static void start_setup(struct wakes *ws, size_t fi, uint32_t device)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	const struct adapter_ops *ops = vc->ops;
+	const struct fleet *f = &vc->sc->fleets[fi];
+	struct wake *w = calloc(1, sizeof(*w));
+	if (!w) {
+		struct wake none = { .device = device, .err = ERR_NOMEM };
+		snprintf(none.detail, sizeof(none.detail), "out of memory for the set-up");
+		count_setup(ws, &none);
+		return;
+	}
+	*w = (struct wake){ .set = ws, .dev = device_get(vc->devices, device), .sc = vc->sc, .fleet = f,
+	                    .variant = vc->v, .variant_index = vc->vi, .device = device, .qos = scenario_qos(vc->v, f),
+	                    .msgs = vc->msgs, .cmds = vc->cmds, .setup = 1 };
+	w->start_ns = clock_mono_ns();
+	w->start_wall_us = clock_wall_us();
+	w->deadline_ns = w->start_ns + vc->sc->wake_timeout_us * 1000u;
+	enum dormant_err err = ERR_OK;
+	struct modem_open_args oa = { .target = *vc->target, .device = device, .tls = vc->tlsp, .frame = ops->frame,
+	                              .direct = ops->direct, .on_accept = on_modem_accept, .on_done = on_modem_done,
+	                              .arg = w };
+	w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+	if (w->mc) {
+		w->modem_port = modem_conn_port(w->mc);
+		modem_conn_set_close_notify(w->mc, ops->tls_close_notify);
+		err = ops->prepare(w);
+		if (err == ERR_OK)
+			modem_conn_start(w->mc);
+	}
+	if (err != ERR_OK) {
+		w->err = err;
+		if (!w->detail[0])
+			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start the set-up", ops->name);
+		if (w->mc)
+			modem_conn_abort(w->mc, err, w->detail);
+		count_setup(ws, w);
+		modem_conn_free(w->mc);
+		free(w);
+		return;
+	}
+	ws->in_flight++;
+	TAILQ_INSERT_TAIL(&ws->active, w, link);
+}
+
+static void run_setups(struct wakes *ws, uint32_t below)
+{
+	while (ws->in_flight > below) {
+		if (loop_signals(ws->loop)) {
+			struct wake *w, *next;
+			for (w = TAILQ_FIRST(&ws->active); w; w = next) {
+				next = TAILQ_NEXT(w, link);
+				abort_wake(ws, w, ERR_INTERRUPTED, "run interrupted");
+			}
+		}
+		loop_run_once(ws->loop, 20);
+		wakes_check_deadlines(ws);
+	}
+}
+
+uint32_t wakes_prepare_sessions(struct wakes *ws, uint32_t *failed, char *why, size_t whylen)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	ws->setups_ok = ws->setups_failed = 0;
+	ws->setup_why[0] = 0;
+	uint64_t now = clock_mono_ns();
+	for (size_t fi = 0; fi < vc->sc->nfleets; fi++) {
+		const struct fleet *f = &vc->sc->fleets[fi];
+		if (!f->downlink)
+			continue;
+		for (uint32_t j = 0; j < f->count; j++) {
+			uint32_t device = f->first_device + j;
+			if (!vc->ops->prepare) {
+				/* The server queues this device's commands from before the window without one. */
+				device_session(device_get(vc->devices, device), now);
+				continue;
+			}
+			if (f->session != SESSION_BEFORE_WINDOW)
+				continue;
+			if (loop_signals(ws->loop))
+				break;
+			run_setups(ws, vc->sc->concurrency - 1);
+			start_setup(ws, fi, device);
+		}
+	}
+	run_setups(ws, 0);
+	*failed = ws->setups_failed;
+	snprintf(why, whylen, "%s", ws->setup_why);
+	return ws->setups_ok;
 }
 
 /* ---------- the set ---------- */

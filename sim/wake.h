@@ -36,6 +36,8 @@ struct wake {
 	uint64_t start_ns;        /* CLOCK_MONOTONIC when start() was called */
 	uint64_t start_wall_us;   /* label only */
 	uint64_t sched_lag_us;    /* start_ns - due: the device or the concurrency limit was busy */
+	int setup;                /* a set-up connection before the window (adapter prepare()), not a wake:
+	                           * no messages (nmsg 0), no row, in none of the window's figures */
 	struct modem_conn *mc;    /* the modem endpoint the library must use */
 	uint16_t modem_port;      /* ... on 127.0.0.1 */
 	void *adapter;            /* the adapter's per-wake state */
@@ -77,6 +79,13 @@ void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
 /* The device received command payload P (LEN bytes). Returns 0 if it is
  * one of the variant's, -1 if it is not a command dormant sent. Any thread. */
 int wake_command(struct wake *w, const void *p, size_t len);
+/* The server holds W's device's session from now on (MQTT: its subscription
+ * was acknowledged; or CONNACK said a session is present); the first call of
+ * a device counts. Commands issued before it and not delivered are counted
+ * as dropped by the broker. Any thread. */
+void wake_session(struct wake *w);
+/* Whether wake_session() was called for W's device (or its server needs none). Any thread. */
+int wake_has_session(const struct wake *w);
 /* The library's thread that called this counts as a client thread for CPU accounting. */
 void wake_note_thread(struct wake *w);
 
@@ -138,6 +147,17 @@ void wakes_check_deadlines(struct wakes *ws);
 void wakes_flush_rows(struct wakes *ws, int all);
 int wakes_idle(const struct wakes *ws);          /* nothing deferred or in flight */
 int wakes_rows_waiting(const struct wakes *ws);  /* finished rows not written yet */
+/* Before the window: runs the adapter's prepare() for every downlink device
+ * of a fleet with session: before-window, on set-up connections through the
+ * modem like a wake's (up to `concurrency` at once, each within
+ * wake_timeout) that produce no row and count in none of the window's
+ * figures; returns when all are done (Ctrl-C aborts them). Returns how many
+ * succeeded, sets *FAILED and WHY (the first failure); a device whose
+ * set-up failed gets its session at its first wake instead. With an adapter
+ * without prepare(), the server queues commands per device anyway: every
+ * downlink device's session is marked as begun now. Call after
+ * wakes_begin, before the window. */
+uint32_t wakes_prepare_sessions(struct wakes *ws, uint32_t *failed, char *why, size_t whylen);
 /* Interrupted: aborts every wake in flight (rows say `interrupted`), gives
  * the library up to a few seconds to report back, drops deferred wakes. */
 void wakes_interrupt(struct wakes *ws);

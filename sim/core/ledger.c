@@ -43,3 +43,16 @@ int ledger_command(struct cmd_table *t, uint32_t device, const void *p, size_t l
 	*waited_ns = now_ns > h.issue_ns ? now_ns - h.issue_ns : 0;
 	return 0;
 }
+
+enum cmd_fate ledger_command_fate(const struct cmd_rec *c, uint64_t session_ns, uint64_t last_wake_ns)
+{
+	if (!c->issue_ns)
+		return CMD_NOT_SENT;
+	if (__atomic_load_n(&c->recv_count, __ATOMIC_ACQUIRE))
+		return CMD_DELIVERED;
+	/* Issued before the SUBACK came: the broker routed it before it held the
+	 * subscription (a command routed after it would be queued). */
+	if (!session_ns || c->issue_ns < session_ns)
+		return CMD_DROPPED;
+	return c->issue_ns >= last_wake_ns ? CMD_PENDING_AFTER_LAST : CMD_PENDING_MISSED;
+}

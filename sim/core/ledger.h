@@ -66,6 +66,26 @@ struct cmd_table {
 	struct cmd_rec *r;
 };
 
+/* What became of a command by the end of the variant. A broker that routes
+ * a command while it holds no session for the device (MQTT: no persistent
+ * session with the subscription yet) drops it: real MQTT behaviour, not a
+ * loss. SESSION_NS is when the device's session began (CLOCK_MONOTONIC; the
+ * SUBACK's arrival, or before the window), 0 if it never did; LAST_WAKE_NS
+ * when the device's last wake began (0: none). A command not delivered and
+ * issued before SESSION_NS was dropped; one issued after it is pending,
+ * queued for the device (CMD_PENDING_AFTER_LAST: issued after the device's
+ * last wake began, so it waits for the next; CMD_PENDING_MISSED: a wake
+ * began after it and did not get it, as when an HTTP poll, which takes one
+ * command, found two queued). */
+enum cmd_fate {
+	CMD_NOT_SENT,          /* due after an interrupt, or the publish failed */
+	CMD_DELIVERED,
+	CMD_DROPPED,
+	CMD_PENDING_AFTER_LAST,
+	CMD_PENDING_MISSED,
+};
+enum cmd_fate ledger_command_fate(const struct cmd_rec *c, uint64_t session_ns, uint64_t last_wake_ns);
+
 /* Backend side: PAYLOAD (LEN bytes) arrived at RECV_NS. Returns 0 if it is
  * a message of T (its first receipt stamps recv_ns; later ones count as
  * duplicates), -1 if it is foreign or malformed. Thread-safe. */

@@ -74,6 +74,10 @@ static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
 	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, NOT_BUILT },
 };
+static const struct enum_value session_values[] = {
+	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
+	[SESSION_FIRST_WAKE] = { "first-wake", SESSION_FIRST_WAKE, BUILT },
+};
 static const struct enum_value qos_values[] = {
 	{ "0", 0, BUILT },
 	{ "1", 1, BUILT },
@@ -102,6 +106,7 @@ _Static_assert(NELEMS(tls_values) == TLS_COUNT, "tls_values");
 _Static_assert(NELEMS(resume_values) == RESUME_COUNT, "resume_values");
 _Static_assert(NELEMS(broker_values) == BROKER_COUNT, "broker_values");
 _Static_assert(NELEMS(conn_values) == CONN_COUNT, "conn_values");
+_Static_assert(NELEMS(session_values) == SESSION_COUNT, "session_values");
 
 static const char *value_name(const struct enum_value *v, size_t n, int value)
 {
@@ -143,6 +148,11 @@ const char *tls_fault_name(enum tls_fault f)
 const char *conn_mode_name(enum conn_mode c)
 {
 	return value_name(conn_values, NELEMS(conn_values), (int)c);
+}
+
+const char *session_mode_name(enum session_mode m)
+{
+	return value_name(session_values, NELEMS(session_values), (int)m);
 }
 
 int scenario_ciphersuite_known(const char *name)
@@ -190,7 +200,7 @@ enum key_id {
 	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
 	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
-	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY,
+	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION,
 	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS,
 	NKEYS
 };
@@ -275,6 +285,13 @@ static const struct key keys[NKEYS] = {
 	[K_COMMAND_EVERY] = { "command_every", LEVEL_FLEET, T_DURATION, .def = "0s", .min = 0, .max = SECONDS(86400),
 	                      .expected = "a duration like 10s (0s: no commands)",
 	                      FIELD(struct fleet, command_every_us) },
+	/* before-window: each downlink device's session is made before the window,
+	 * on a set-up connection that is no wake (no row, not in the figures);
+	 * first-wake: the device's first wake makes it, and commands issued before
+	 * that are dropped by the broker (MQTT; AMQP and HTTP queue per device
+	 * from before the window either way). */
+	[K_SESSION] = { "session", LEVEL_FLEET, T_ENUM, .def = "before-window", VALUES(session_values),
+	                FIELD(struct fleet, session) },
 
 	[K_PROTOCOL] = { "protocol", LEVEL_MATRIX, T_AXIS, .def = "mqtt",
 	                 VALUES(protocol_values), .axis = AXIS_PROTOCOL },
@@ -1007,6 +1024,9 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 		if (f->command_every_us && !f->downlink)
 			return fail(ld, seen.value[K_COMMAND_EVERY], keys[K_COMMAND_EVERY].name,
 			            "commands need devices that check for them: add downlink: true");
+		if (seen.value[K_SESSION] && !f->downlink)
+			return fail(ld, seen.value[K_SESSION], keys[K_SESSION].name,
+			            "a session holds commands for devices that check for them: add downlink: true");
 		if (f->command_every_us && f->command_every_us < 100000)
 			return fail(ld, seen.value[K_COMMAND_EVERY], keys[K_COMMAND_EVERY].name,
 			            "at least 100ms (or 0s for none), got %s",

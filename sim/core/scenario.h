@@ -24,6 +24,11 @@ enum tls_mode { TLS_NONE, TLS_ECDSA, TLS_RSA, TLS_PSK, TLS_COUNT };
 enum resume_mode { RESUME_NONE, RESUME_SESSION_ID, RESUME_TICKET, RESUME_COUNT };
 enum broker_kind { BROKER_DEFAULT, BROKER_MOSQUITTO, BROKER_RABBITMQ, BROKER_COUNT };
 enum conn_mode { CONN_PER_WAKE, CONN_PERSISTENT, CONN_COUNT };
+/* When the broker first holds a downlink device's session (MQTT: its persistent
+ * session and QoS 1 subscription): made for each device before the window, as a
+ * deployed device has had it for long; or only by the device's first wake, so
+ * the commands issued before it are dropped by the broker and counted so. */
+enum session_mode { SESSION_BEFORE_WINDOW, SESSION_FIRST_WAKE, SESSION_COUNT };
 /* Fault injection for the device's TLS: what a device with a stale CA, a
  * server with the wrong certificate or a mistyped key sees. */
 enum tls_fault { TLS_FAULT_NONE, TLS_FAULT_WRONG_CA, TLS_FAULT_WRONG_NAME, TLS_FAULT_WRONG_PSK, TLS_FAULT_COUNT };
@@ -35,6 +40,7 @@ const char *tls_mode_name(enum tls_mode t);
 const char *resume_mode_name(enum resume_mode r);
 const char *broker_kind_name(enum broker_kind b);
 const char *conn_mode_name(enum conn_mode c);
+const char *session_mode_name(enum session_mode m);
 const char *tls_fault_name(enum tls_fault f);
 const char *auth_fault_name(enum auth_fault f);
 /* Whether NAME is a cipher suite the linked mbedTLS knows. */
@@ -67,6 +73,7 @@ struct fleet {
 	enum conn_mode connection; /* per-wake (persistent: parsed, rejected as not built yet) */
 	int downlink;              /* check for a command each wake (HTTP: a GET) */
 	uint64_t command_every_us; /* the backend sends each device a command this often; 0: never */
+	enum session_mode session; /* downlink: when the broker first holds the device's session */
 	uint32_t first_device;     /* global id of this fleet's first device (set by the loader) */
 };
 

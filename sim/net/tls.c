@@ -208,6 +208,16 @@ struct tls_profile *tls_profile_create(const struct scenario *sc, const struct v
 	return p;
 }
 
+void tls_profile_forget_session(struct tls_profile *p, uint32_t device)
+{
+	if (!p || device >= p->sc->ndevices || !p->dev[device].ready)
+		return;
+	struct tls_device *d = &p->dev[device];
+	mbedtls_ssl_session_free(&d->session);
+	mbedtls_ssl_session_init(&d->session);
+	d->has_session = 0;
+}
+
 void tls_profile_destroy(struct tls_profile *p)
 {
 	if (!p)

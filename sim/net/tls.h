@@ -56,6 +56,10 @@ struct tls_profile *tls_profile_create(const struct scenario *sc, const struct v
 void tls_profile_destroy(struct tls_profile *p);
 const char *tls_profile_suite(const struct tls_profile *p);
 enum resume_mode tls_profile_resume(const struct tls_profile *p);
+/* DEVICE keeps no TLS session from now on: what a set-up connection before
+ * the window stored is forgotten, so the window's first wake of the device
+ * handshakes as it would have without the set-up. */
+void tls_profile_forget_session(struct tls_profile *p, uint32_t device);
 /* CPU spent building the profile (CA parse, device keys): first-use cost, reported apart. */
 uint64_t tls_profile_init_ns(const struct tls_profile *p);
 

@@ -318,10 +318,10 @@ static void downlink_table(FILE *f, struct rundata *rd)
 		if (!strcmp(rd_phase_names[p], "downlink"))
 			d = p;
 	fputs("<h3 id=\"downlink\">Downlink: commands</h3>\n<div class=\"scroll\"><table>\n<thead><tr>"
-	      "<th class=\"l\" rowspan=\"2\">variant</th><th class=\"grp\" colspan=\"3\">commands</th>"
+	      "<th class=\"l\" rowspan=\"2\">variant</th><th class=\"grp\" colspan=\"5\">commands</th>"
 	      "<th class=\"grp\" colspan=\"2\">delay, ms</th><th class=\"grp\" colspan=\"2\">plaintext bytes / wake</th>"
 	      "<th class=\"grp\" colspan=\"2\">IP bytes / wake</th></tr>\n<tr><th class=\"grp\">checks</th><th>sent</th>"
-	      "<th>received</th><th class=\"grp\">p50</th><th>p99</th><th class=\"grp\">up</th><th>down</th>"
+	      "<th>received</th><th>pending</th><th>dropped</th><th class=\"grp\">p50</th><th>p99</th><th class=\"grp\">up</th><th>down</th>"
 	      "<th class=\"grp\">up</th><th>down</th></tr></thead>\n<tbody>\n",
 	      f);
 	for (size_t i = 0; i < rd->nv; i++) {
@@ -335,6 +335,8 @@ static void downlink_table(FILE *f, struct rundata *rd)
 		td_num(f, v->polls, 0, 1);
 		td_num(f, v->cmd_issued, 0, 0);
 		td_num(f, (double)v->commands, 0, 0);
+		td_num(f, v->cmd_pending, 0, 0);
+		td_num(f, v->cmd_dropped, 0, 0);
 		td_auto(f, samples_pct(&v->cmd_delay_ms, 50), 1);
 		td_auto(f, samples_pct(&v->cmd_delay_ms, 99), 0);
 		td_num(f, v->ph[d][RD_PLAIN_UP] / n, 0, 1);
@@ -346,8 +348,23 @@ static void downlink_table(FILE *f, struct rundata *rd)
 	fputs("</tbody></table></div>\n<p class=\"sub\">The downlink phase of every wake that checked: MQTT's "
 	      "commands come with its persistent session (nothing to ask), AMQP's through a receiver link, HTTP's "
 	      "by a GET poll. <b>delay</b>: from the backend's publish to the device's receipt; commands wait for "
-	      "the device's next wake.</p>\n",
+	      "the device's next wake. <b>pending</b>: still queued for the device at the end, issued after its "
+	      "last wake began. <b>dropped</b>: dropped by the broker: no session for the device yet. An MQTT "
+	      "broker keeps a command only for a session that holds the subscription when the command comes; "
+	      "with <code>session: before-window</code> (the default, as for a deployed device) each device's "
+	      "session is made before the window on a set-up connection that is not a wake, with "
+	      "<code>session: first-wake</code> only at its first wake's SUBACK. AMQP's queues and HTTP's ingest "
+	      "keep commands per device from before the window. issued = received + pending + dropped.</p>\n",
 	      f);
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct rd_variant *v = &rd->v[i];
+		if (!(v->polls > 0) || !(v->cmd_dropped > 0))
+			continue;
+		fputs("<p class=\"sub\">", f);
+		report_esc(f, v->name);
+		fprintf(f, ": %.0f of %.0f commands dropped by the broker: no session for the device yet (issued "
+		        "before its first subscription).</p>\n", v->cmd_dropped, v->cmd_issued);
+	}
 }
 
 static void tls_table(FILE *f, struct rundata *rd)

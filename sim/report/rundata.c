@@ -239,6 +239,9 @@ static void read_summary(struct rundata *rd)
 		v->interrupted = json_num_at(j, "interrupted", 0) != 0;
 		v->cmd_issued = json_num_at(j, "commands.issued", NAN);
 		v->polls = json_num_at(j, "commands.polls", NAN);
+		v->cmd_pending = json_num_at(j, "commands.pending", NAN);
+		v->cmd_dropped = json_num_at(j, "commands.dropped", NAN);
+		v->sessions_before = json_num_at(j, "sessions.made_before_window", NAN);
 	}
 }
 

@@ -72,6 +72,8 @@ struct rd_variant {
 	/* from summary.json; NaN when absent */
 	double expected, late, sent, received, lost, dups, unacked, lib_us_per_wake;
 	double cmd_issued, polls;                /* commands sent by the backend; wakes that checked */
+	double cmd_pending, cmd_dropped;         /* still queued at the end; dropped by the broker (no session) */
+	double sessions_before;                  /* sessions made before the window (NaN: none made) */
 	int interrupted;
 };
 

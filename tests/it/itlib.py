@@ -252,7 +252,7 @@ def retransmitted_by_server(cap):
             and not f[0].startswith("127.8")}
 
 
-def check_bytes_equal_capture(rs, cap):
+def check_bytes_equal_capture(rs, cap, setups=0):
     """Every wake's stream bytes, IP bytes and segments, each way, equal the capture's for its connection.
 
     dormant models what loss does to headers: each DSACK block the server
@@ -335,7 +335,9 @@ def check_bytes_equal_capture(rs, cap):
           f"{len(resent)} wakes in which the server retransmitted")
     check(diff == 0, f"{diff} of {len(rs)} wakes differ from the capture")
     check(len(resent) * 10 <= len(rs), f"{len(resent)} of {len(rs)} wakes had retransmissions: too many to trust")
-    check(len(conns) == len(rs), f"the capture has {len(conns)} device connections, wakes.csv {len(rs)}")
+    # SETUPS: connections of the devices before the window that are no wakes (session: before-window)
+    check(len(conns) == len(rs) + setups,
+          f"the capture has {len(conns)} device connections, wakes.csv {len(rs)}, set-ups {setups}")
 
 
 def first_wakes(rs):

@@ -154,6 +154,7 @@ static void test_defaults(void)
 	CHECK_INT_EQ(f->qos, 1);
 	CHECK_INT_EQ(f->connection, CONN_PER_WAKE);
 	CHECK_INT_EQ(f->downlink, 0);
+	CHECK_INT_EQ(f->session, SESSION_BEFORE_WINDOW);
 	/* No matrix: one variant, named by its protocol, qos from the fleet. */
 	CHECK_INT_EQ(s->nvariants, 1);
 	CHECK_STR_EQ(s->variants[0].name, "mqtt");
@@ -243,14 +244,14 @@ static void test_keys(void)
 	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
-	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every");
+	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every, session");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
 	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
 	            "broker, qos");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
 	            "valid fleet keys: name, count, wake_every, jitter, payload, messages_per_wake, "
-	            "qos, connection, downlink, command_every");
+	            "qos, connection, downlink, command_every, session");
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
@@ -383,6 +384,23 @@ static void test_values(void)
 	CHECK_ERROR(BASE "matrix: []\n", "t.yaml:7:9: matrix: must have at least 1 matrix");
 }
 
+/* session: when the broker first holds a downlink device's session. */
+static void test_session(void)
+{
+	struct scenario *s = load_ok(BASE "    downlink: true\n    session: first-wake\n"
+	                                  "  - name: b\n    count: 2\n    wake_every: 1s\n    downlink: true\n"
+	                                  "  - name: c\n    count: 1\n    wake_every: 1s\n    downlink: true\n"
+	                                  "    session: before-window\n");
+	if (!s)
+		return;
+	CHECK_INT_EQ(s->fleets[0].session, SESSION_FIRST_WAKE);
+	CHECK_INT_EQ(s->fleets[1].session, SESSION_BEFORE_WINDOW);
+	CHECK_INT_EQ(s->fleets[2].session, SESSION_BEFORE_WINDOW);
+	CHECK_STR_EQ(session_mode_name(SESSION_FIRST_WAKE), "first-wake");
+	CHECK_STR_EQ(session_mode_name(SESSION_BEFORE_WINDOW), "before-window");
+	scenario_free(s);
+}
+
 static void test_fleet_limits(void)
 {
 	/* 17 fleets: the 17th is the offending one. */
@@ -425,6 +443,12 @@ static void test_matrix(void)
 	CHECK_ERROR(BASE "    qos: 0\nmatrix:\n  protocol: [mqtt, http]\n",
 	            "t.yaml:7:10: qos: fleet \"a\" has qos 0 and variant \"http\" is http: every POST is answered, "
 	            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1");
+	CHECK_ERROR(BASE "    session: first-wake\n",
+	            "t.yaml:7:14: session: a session holds commands for devices that check for them: add downlink: true");
+	CHECK_ERROR(BASE "    downlink: true\n    session: later\n",
+	            "t.yaml:8:14: session: expected one of before-window, first-wake, got \"later\"");
+	CHECK_ERROR(BASE "    downlink: true\n    session: [first-wake]\n",
+	            "t.yaml:8:14: session: expected one of before-window, first-wake, got a sequence");
 	CHECK_ERROR(BASE "    command_every: 10s\n",
 	            "t.yaml:7:20: command_every: commands need devices that check for them: add downlink: true");
 	CHECK_ERROR(BASE "    downlink: true\n    command_every: 10ms\nmatrix:\n  protocol: http\n",
@@ -635,6 +659,7 @@ int main(void)
 	RUN(test_quickstart);
 	RUN(test_keys);
 	RUN(test_values);
+	RUN(test_session);
 	RUN(test_fleet_limits);
 	RUN(test_matrix);
 	RUN(test_yaml);
