@@ -40,6 +40,7 @@ struct wakes {
 	struct wake_list deferred;       /* due, waiting for its device or a slot */
 	struct wake_list rows;           /* finished, row not written yet */
 	struct wake_list zombies;        /* the library never reported back: kept, never freed */
+	struct wake_list setups_done;    /* finished session set-ups, freed once the loop has returned */
 	uint32_t in_flight;
 	struct wake *alone;              /* the one wake in flight, while it has been alone */
 	uint64_t started, finished, failed;
@@ -197,8 +198,19 @@ static void end_setup(struct wakes *ws, struct wake *w)
 	TAILQ_REMOVE(&ws->active, w, link);
 	ws->in_flight--;
 	count_setup(ws, w);
-	modem_conn_free(w->mc);
-	free(w);
+	/* Not freed here: this runs inside the modem's done callback, and later
+	 * events of the same epoll batch may still name its connection. */
+	TAILQ_INSERT_TAIL(&ws->setups_done, w, link);
+}
+
+static void free_setups(struct wakes *ws)
+{
+	struct wake *w;
+	while ((w = TAILQ_FIRST(&ws->setups_done))) {
+		TAILQ_REMOVE(&ws->setups_done, w, link);
+		modem_conn_free(w->mc);
+		free(w);
+	}
 }
 
 static void finish_wake(struct wakes *ws, struct wake *w)
@@ -604,8 +616,10 @@ static void run_setups(struct wakes *ws, uint32_t below)
 			}
 		}
 		loop_run_once(ws->loop, 20);
+		free_setups(ws);
 		wakes_check_deadlines(ws);
 	}
+	free_setups(ws);
 }
 
 uint32_t wakes_prepare_sessions(struct wakes *ws, uint32_t *failed, char *why, size_t whylen)
@@ -654,6 +668,7 @@ struct wakes *wakes_create(struct loop *l, struct results *res, char *err, size_
 	TAILQ_INIT(&ws->deferred);
 	TAILQ_INIT(&ws->rows);
 	TAILQ_INIT(&ws->zombies);
+	TAILQ_INIT(&ws->setups_done);
 	SLIST_INIT(&ws->done_q);
 	pthread_mutex_init(&ws->q_lock, NULL);
 	pthread_mutex_init(&ws->th_lock, NULL);
@@ -677,6 +692,7 @@ void wakes_destroy(struct wakes *ws)
 		return;
 	/* Zombies stay allocated on purpose: a library thread may still hold
 	 * them. The process ends right after, so nothing is reclaimed late. */
+	free_setups(ws);
 	loop_del(loop_epfd(ws->loop), &ws->ev_src);
 	close(ws->evfd);
 	free(ws);

@@ -318,6 +318,14 @@ def check_bytes_equal_capture(rs, cap, setups=0):
                   f"frames, from GSO frames (up/down {c['gso_up']}/{c['gso_down']} over 32 KiB)")
             v["gso"] += 1
             continue
+        # The one RST case the modem cannot tell apart (sim/net/tcp.c): RabbitMQ's own RST
+        # (52 B) did not reach the device and a bare one (40 B, the server's kernel answering
+        # our last segment) is the only RST: charged 52, so exactly 12 B over, nothing else.
+        if (want[:2] == (got[0], got[1] - 12) and want[2:] == got[2:] and r["rst_in"] == "1"
+                and c["bare_rst_down"] == 1 and c["rst_down"] == 1):
+            print(f"NOTE {r['variant']} {r['device']}/{r['seq']} {key}: a lone bare RST, charged 52 B: 12 B over")
+            v["rst"] = v.get("rst", 0) + 1
+            continue
         if want != got:
             diff += 1
             v["differ"] += 1
