@@ -55,6 +55,7 @@ struct vstats {
 	int broker_sampled;
 	struct results_server_cost broker;
 	uint64_t ip_lower_bound; /* wakes whose ip_* may fall short of the wire */
+	uint64_t ip_rst_unsure;  /* wakes whose ip_down may be one bare RST off */
 };
 
 struct results {
@@ -287,6 +288,7 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 	row->rst_in = cc->rst_in;
 	row->tcp_info_ok = cc->tcp_info_ok;
 	row->ip_lower_bound = cc->ip_lower_bound;
+	row->ip_rst_unsure = cc->ip_rst_unsure;
 	const struct tls_stats *ts = &cc->tls;
 	if (ts->used) {
 		snprintf(row->tls_suite, sizeof(row->tls_suite), "%s", vs->suite);
@@ -384,6 +386,8 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 
 	if (cc->ip_lower_bound)
 		vs->ip_lower_bound++;
+	if (cc->ip_rst_unsure)
+		vs->ip_rst_unsure++;
 	vs->wakes++;
 	if (w->sched_lag_us > 1000)
 		vs->late++;
@@ -559,6 +563,8 @@ static json_t *variant_json(struct vstats *vs)
 	put(o, "late_wakes", ju64(vs->late));
 	/* rows whose ip_* the kernel could not make exact: the figures below are lower bounds for them */
 	put(o, "ip_lower_bound_wakes", ju64(vs->ip_lower_bound));
+	/* rows whose ip_down may be one bare RST off (a RST crossed our last segment) */
+	put(o, "ip_rst_unsure_wakes", ju64(vs->ip_rst_unsure));
 	json_t *fails = json_object();
 	for (int e = 0; e < ERR__COUNT; e++)
 		if (vs->fails[e])
@@ -708,6 +714,10 @@ static void print_table(struct results *r, FILE *out)
 			fprintf(out, "%-*s   IP B: %llu of %llu wakes are lower bounds (ip_lower_bound: the server sent a "
 			             "segment twice, which TCP_INFO does not count)\n",
 			        w, "", (unsigned long long)vs->ip_lower_bound, (unsigned long long)vs->wakes);
+		if (vs->ip_rst_unsure)
+			fprintf(out, "%-*s   IP B: %llu of %llu wakes may be one bare RST off, -40 or +12 B down "
+			             "(ip_rst_unsure: a RST crossed a segment of ours, which TCP_INFO may not count)\n",
+			        w, "", (unsigned long long)vs->ip_rst_unsure, (unsigned long long)vs->wakes);
 		for (int e = 0; e < ERR__COUNT; e++)
 			if (vs->fails[e])
 				fprintf(out, "%-*s   %llu failed: %s\n", w, "", (unsigned long long)vs->fails[e],

@@ -73,6 +73,7 @@ const struct column columns_table[] = {
 	I(rst_in, "", "1: the connection was reset"),
 	I(tcp_info_ok, "", "1: the final TCP_INFO was read in TCP_CLOSE"),
 	I(ip_lower_bound, "", "1: ip_* may fall short of the wire (a duplicate the kernel does not count)"),
+	I(ip_rst_unsure, "", "1: ip_down may be one bare RST off: 40 B and a segment short, or 12 B over"),
 	T(tls_suite, "", "the pinned cipher suite; empty without TLS"),
 	I(resume_offered, "", "1: a stored session was offered"),
 	I(resumed, "", "1: resumption proven on the wire"),

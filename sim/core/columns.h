@@ -58,7 +58,7 @@ struct wake_row {
 	double cmd_delay_us;
 	int64_t t_downlink_us;
 	int64_t plain_up, plain_down, stream_up, stream_down, ip_up, ip_down, segs_up, segs_down;
-	int64_t retrans, dsack_in, fin_in, rst_in, tcp_info_ok, ip_lower_bound;
+	int64_t retrans, dsack_in, fin_in, rst_in, tcp_info_ok, ip_lower_bound, ip_rst_unsure;
 	char tls_suite[64];
 	int64_t resume_offered, resumed, resume_refused, sid_echo, cert_msgs, tickets;
 	char tls_hs_server[48];

@@ -102,10 +102,12 @@ struct net_layer {
  * lower bound. Read from /proc/net/netstat (tcp.c); one per namespace,
  * owned by whoever owns the sockets (the modem), -1 fd until first use. */
 struct net_dup_watch {
-	int fd;
-	uint64_t last;              /* the last reading */
-	int ok;                     /* LAST is valid */
+	int fd, snmp_fd;            /* /proc/net/netstat, /proc/net/snmp */
+	uint64_t last;              /* the last reading: duplicates */
+	uint64_t rsts, aborts;      /* RSTs sent (Tcp OutRsts), abortive closes (see tcp.c: ip_rst_unsure) */
+	int ok;                     /* the readings are valid */
 	int idx[3];                 /* positions of the counters in the TcpExt line; 0: not found yet */
+	int abort_idx[2], rst_idx[1];
 };
 void net_dup_watch_init(struct net_dup_watch *w);
 void net_dup_watch_close(struct net_dup_watch *w);

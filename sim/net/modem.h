@@ -74,6 +74,7 @@ struct modem_counts {
 	int tcp_info_ok;                 /* final TCP_INFO was read in TCP_CLOSE */
 	int ip_lower_bound;              /* ip_* may fall short of the wire (a duplicate from the server, its SACK
 	                                  * blocks after our loss): never missed, may over-mark; see tcp.c */
+	int ip_rst_unsure;               /* ip_down may be one bare RST off (40 B short or 12 B over); likewise */
 	uint64_t accept_ns;              /* library connected to the modem */
 	uint64_t connect_ns;             /* connect() to the server issued */
 	uint64_t established_ns;         /* TCP handshake complete */

@@ -549,13 +549,21 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	/* wakes.csv marks rows whose IP figures TCP_INFO could not make exact: say how many, where */
 	for (size_t i = 0; i < rd->nv; i++) {
 		const struct rd_variant *v = &rd->v[i];
-		if (!v->ip_lower_bound)
-			continue;
-		fputs("<p class=\"warn\">", f);
-		report_esc(f, v->name);
-		fprintf(f, ": the IP bytes of %llu of %llu wakes are lower bounds (<code>ip_lower_bound</code>: the "
-		           "server sent a segment twice, which TCP_INFO does not count).</p>\n",
-		        (unsigned long long)v->ip_lower_bound, (unsigned long long)v->rows);
+		if (v->ip_lower_bound) {
+			fputs("<p class=\"warn\">", f);
+			report_esc(f, v->name);
+			fprintf(f, ": the IP bytes of %llu of %llu wakes are lower bounds (<code>ip_lower_bound</code>: the "
+			           "server sent a segment twice, which TCP_INFO does not count).</p>\n",
+			        (unsigned long long)v->ip_lower_bound, (unsigned long long)v->rows);
+		}
+		if (v->ip_rst_unsure) {
+			fputs("<p class=\"warn\">", f);
+			report_esc(f, v->name);
+			fprintf(f, ": the IP bytes down of %llu of %llu wakes may be one bare RST off, 40 B short or 12 B "
+			           "over (<code>ip_rst_unsure</code>: a RST crossed a segment of the device's, which "
+			           "TCP_INFO may not count).</p>\n",
+			        (unsigned long long)v->ip_rst_unsure, (unsigned long long)v->rows);
+		}
 	}
 	if (rd->any_tls)
 		tls_table(f, rd);

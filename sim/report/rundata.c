@@ -155,6 +155,8 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 	rd->rows++;
 	if (r->ip_lower_bound == 1)
 		v->ip_lower_bound++;
+	if (r->ip_rst_unsure == 1)
+		v->ip_rst_unsure++;
 	if (strcmp(r->outcome, "ok")) {
 		v->failed++;
 		size_t k = kind_index(rd, r->error_kind);

@@ -58,6 +58,7 @@ struct rd_variant {
 	char name[128], protocol[32], broker[32], tls[32], resume[32], qos[24];
 	uint64_t rows, ok, failed;
 	uint64_t ip_lower_bound;                 /* wakes whose ip_* may fall short of the wire (ip_lower_bound=1) */
+	uint64_t ip_rst_unsure;                  /* wakes whose ip_down may be one bare RST off (ip_rst_unsure=1) */
 	uint64_t fails[RD_MAX_KINDS];            /* by rundata.kinds */
 	char fail_example[RD_MAX_KINDS][160];    /* first error_detail of each kind */
 	struct samples wake_ms, acked_ms, e2e_ms, cpu_us;

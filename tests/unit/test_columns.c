@@ -84,7 +84,8 @@ static void test_header_is_the_table(void)
 	/* the columns readers and tests look for, where they have always been */
 	CHECK_STR_EQ(columns_table[0].name, "variant");
 	CHECK_INT_EQ(columns_find("tcp_info_ok") + 1, columns_find("ip_lower_bound"));
-	CHECK_INT_EQ(columns_find("ip_lower_bound") + 1, columns_find("tls_suite"));
+	CHECK_INT_EQ(columns_find("ip_lower_bound") + 1, columns_find("ip_rst_unsure"));
+	CHECK_INT_EQ(columns_find("ip_rst_unsure") + 1, columns_find("tls_suite"));
 	CHECK_STR_EQ(columns_table[columns_count - 1].name, "segs_down_teardown");
 	CHECK_INT_EQ(columns_find("no_such_column"), -1);
 	free(h);
