@@ -4,6 +4,7 @@
  * found there, not in PATH, so a run never picks up another build's. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -103,7 +104,7 @@ enum dormant_err ingest_start(struct server *s, const char *dir, uint16_t broker
 		char listen[8];
 		snprintf(listen, sizeof(listen), "%u", port);
 		char *argv[] = { exe, "--listen", listen, "--broker", broker, "--secret-file", secret_path, NULL };
-		e = server_start_on(s, argv, port, START_TIMEOUT_MS, err, errlen);
+		e = server_start_on(s, argv, INADDR_LOOPBACK, port, START_TIMEOUT_MS, err, errlen);
 		if (e == ERR_OK || e == ERR_INTERRUPTED || e == ERR_IO)
 			return e;
 	}

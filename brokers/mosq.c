@@ -2,6 +2,7 @@
  * Facts measured on Debian 12 (shared/DESIGN.md): starts in ~60 ms; 2.0
  * needs allow_anonymous on anonymous listeners; as root it drops to user
  * mosquitto unless told `user root`; its listen backlog is fixed at 100. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,8 +13,10 @@
 #define START_TIMEOUT_MS 5000
 #define PORT_TRIES 3
 
-static int write_conf(const char *path, uint16_t port, uint16_t backend_port, const struct mosq_tls *tls)
+static int write_conf(const char *path, uint32_t listen_addr, uint16_t port, uint16_t backend_port,
+                      const struct mosq_tls *tls)
 {
+	char ip[INET_ADDRSTRLEN];
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
@@ -39,9 +42,10 @@ static int write_conf(const char *path, uint16_t port, uint16_t backend_port, co
 	        "set_tcp_nodelay true\n"
 	        /* dormant's backend subscribes here, in plaintext, outside every wake's figures */
 	        "listener %u 127.0.0.1\n"
-	        /* the devices' listener; TLS settings below apply to it, the last one */
-	        "listener %u 127.0.0.1\n",
-	        backend_port, port);
+	        /* the devices' listener (an emulated link's server address with links);
+	         * TLS settings below apply to it, the last one */
+	        "listener %u %s\n",
+	        backend_port, port, server_addr_str(listen_addr, ip, sizeof(ip)));
 	if (geteuid() == 0)
 		fprintf(f, "user root\n"); /* else it drops to user mosquitto, who cannot read the run's 0600 keys */
 	if (tls) {
@@ -56,7 +60,8 @@ static int write_conf(const char *path, uint16_t port, uint16_t backend_port, co
 	return fclose(f);
 }
 
-enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq_tls *tls, char *err, size_t errlen)
+enum dormant_err mosq_start(struct server *s, const char *dir, uint32_t listen_addr, const struct mosq_tls *tls, char *err,
+                            size_t errlen)
 {
 	enum dormant_err e = ERR_SERVER;
 	memset(s, 0, sizeof(*s));
@@ -75,14 +80,14 @@ enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq
 		uint16_t p[2];
 		if ((e = server_pick_ports(p, 2, err, errlen)) != ERR_OK)
 			return e;
-		if (write_conf(conf, p[0], p[1], tls) != 0) {
+		if (write_conf(conf, listen_addr, p[0], p[1], tls) != 0) {
 			snprintf(err, errlen, "mosquitto: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}
 		char *argv[] = { "mosquitto", "-c", conf, NULL };
 		if ((e = server_spawn(s, argv, err, errlen)) != ERR_OK)
 			return e;
-		if ((e = server_wait_ready(s, p[0], START_TIMEOUT_MS, err, errlen)) == ERR_OK &&
+		if ((e = server_wait_ready_on(s, listen_addr, p[0], START_TIMEOUT_MS, err, errlen)) == ERR_OK &&
 		    (e = server_wait_ready(s, p[1], START_TIMEOUT_MS, err, errlen)) == ERR_OK) {
 			s->port = p[0];
 			s->backend_port = p[1];

@@ -18,7 +18,10 @@ struct mosq_tls {
 	int require_certificate; /* mutual TLS */
 };
 
-enum dormant_err mosq_start(struct server *s, const char *dir, const struct mosq_tls *tls, char *err, size_t errlen);
+/* LISTEN_ADDR (host order): where the devices' listener binds (127.0.0.1, or
+ * an emulated link's server address); the backend's stays on 127.0.0.1. */
+enum dormant_err mosq_start(struct server *s, const char *dir, uint32_t listen_addr, const struct mosq_tls *tls, char *err,
+                            size_t errlen);
 /* "mosquitto version 2.0.11" */
 void mosq_version(char *buf, size_t len);
 

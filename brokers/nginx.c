@@ -18,6 +18,7 @@
  *   cannot drop Server or Date without a third-party module, so responses
  *   carry both, as a real deployment's would.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,9 +29,10 @@
 #define START_TIMEOUT_MS 5000
 #define PORT_TRIES 3
 
-static int write_conf(const char *path, const char *dir, uint16_t port, uint16_t upstream,
+static int write_conf(const char *path, const char *dir, uint32_t listen_addr, uint16_t port, uint16_t upstream,
                       const struct nginx_tls *tls)
 {
+	char ip[INET_ADDRSTRLEN];
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
@@ -63,8 +65,9 @@ static int write_conf(const char *path, const char *dir, uint16_t port, uint16_t
 	        "        keepalive 64;\n"
 	        "    }\n"
 	        "    server {\n"
-	        "        listen 127.0.0.1:%u%s;\n",
-	        dir, dir, dir, dir, dir, dir, upstream, port, tls ? " ssl" : "");
+	        "        listen %s:%u%s;\n",
+	        dir, dir, dir, dir, dir, dir, upstream, server_addr_str(listen_addr, ip, sizeof(ip)), port,
+	        tls ? " ssl" : "");
 	if (tls) {
 		fprintf(f,
 		        "        ssl_certificate %s;\n"
@@ -90,8 +93,8 @@ static int write_conf(const char *path, const char *dir, uint16_t port, uint16_t
 	return fclose(f);
 }
 
-enum dormant_err nginx_start(struct server *s, const char *dir, uint16_t upstream_port, const struct nginx_tls *tls,
-                             char *err, size_t errlen)
+enum dormant_err nginx_start(struct server *s, const char *dir, uint32_t listen_addr, uint16_t upstream_port,
+                             const struct nginx_tls *tls, char *err, size_t errlen)
 {
 	enum dormant_err e = ERR_SERVER;
 	memset(s, 0, sizeof(*s));
@@ -110,13 +113,13 @@ enum dormant_err nginx_start(struct server *s, const char *dir, uint16_t upstrea
 		uint16_t port;
 		if ((e = server_pick_ports(&port, 1, err, errlen)) != ERR_OK)
 			return e;
-		if (write_conf(conf, dir, port, upstream_port, tls) != 0) {
+		if (write_conf(conf, dir, listen_addr, port, upstream_port, tls) != 0) {
 			snprintf(err, errlen, "nginx: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}
 		char *argv[] = { "nginx", "-p", s->dir, "-c", conf, "-e", "stderr", "-g", "daemon off;", NULL };
 		/* a port taken meanwhile makes nginx exit at once: try another */
-		e = server_start_on(s, argv, port, START_TIMEOUT_MS, err, errlen);
+		e = server_start_on(s, argv, listen_addr, port, START_TIMEOUT_MS, err, errlen);
 		if (e == ERR_OK || e == ERR_INTERRUPTED || e == ERR_IO)
 			return e;
 	}

@@ -21,8 +21,9 @@ struct nginx_tls {
 	int require_certificate;
 };
 
-enum dormant_err nginx_start(struct server *s, const char *dir, uint16_t upstream_port, const struct nginx_tls *tls,
-                             char *err, size_t errlen);
+/* LISTEN_ADDR (host order): where the devices' listener binds. */
+enum dormant_err nginx_start(struct server *s, const char *dir, uint32_t listen_addr, uint16_t upstream_port,
+                             const struct nginx_tls *tls, char *err, size_t errlen);
 /* "nginx/1.22.1" */
 void nginx_version(char *buf, size_t len);
 

@@ -119,15 +119,16 @@ static int write_text(const char *path, const char *text)
 	return fclose(f);
 }
 
-static int write_conf(const char *path, const struct rabbitmq *r, const struct mosq_tls *tls)
+static int write_conf(const char *path, const struct rabbitmq *r, uint32_t listen_addr, const struct mosq_tls *tls)
 {
+	char ip[INET_ADDRSTRLEN];
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
 	fprintf(f,
 	        "# written by dormant for one variant; see brokers/rabbitmq.c\n"
 	        /* plaintext AMQP always: the devices' port without TLS, a diagnostic one with it */
-	        "listeners.tcp.1 = 127.0.0.1:%u\n"
+	        "listeners.tcp.1 = %s:%u\n"
 	        /* dormant's backend subscribes here (libmosquitto), outside every wake's figures */
 	        "mqtt.listeners.tcp.1 = 127.0.0.1:%u\n"
 	        "mqtt.allow_anonymous = true\n"
@@ -140,7 +141,7 @@ static int write_conf(const char *path, const struct rabbitmq *r, const struct m
 	        "amqp1_0.default_user = guest\n"
 	        "amqp1_0.default_vhost = /\n"
 	        /* guest is refused from non-loopback peers by default; devices may come
-	         * from an emulated link's addresses (198.18.0.0/15). Listeners stay on 127.0.0.1. */
+	         * from an emulated link's addresses (198.18.0.0/15) */
 	        "loopback_users.guest = false\n"
 	        /* one log: stdout, which is the file server_spawn opened */
 	        "log.file = false\n"
@@ -152,16 +153,19 @@ static int write_conf(const char *path, const struct rabbitmq *r, const struct m
 	        /* the run directory may sit on a small file system: a disk alarm would
 	         * block publishers and look like a protocol failure */
 	        "disk_free_limit.absolute = 8MB\n",
-	        r->amqp, r->mqtt);
+	        server_addr_str(tls ? INADDR_LOOPBACK : listen_addr, ip, sizeof(ip)), r->amqp, r->mqtt);
+	/* MQTT devices without TLS share the backend's port; on a link they reach it at LISTEN_ADDR */
+	if (!tls && listen_addr != INADDR_LOOPBACK)
+		fprintf(f, "mqtt.listeners.tcp.2 = %s:%u\n", server_addr_str(listen_addr, ip, sizeof(ip)), r->mqtt);
 	if (tls) {
 		fprintf(f,
-		        "listeners.ssl.1 = 127.0.0.1:%u\n"
-		        "mqtt.listeners.ssl.1 = 127.0.0.1:%u\n"
+		        "listeners.ssl.1 = %s:%u\n"
+		        "mqtt.listeners.ssl.1 = %s:%u\n"
 		        /* TLS 1.2 only; Erlang's default reuse_sessions = true keeps session-ID resumption */
 		        "ssl_options.versions.1 = tlsv1.2\n"
 		        "ssl_options.certfile = %s\n"
 		        "ssl_options.keyfile = %s\n",
-		        r->amqps, r->mqtts, tls->certfile, tls->keyfile);
+		        server_addr_str(listen_addr, ip, sizeof(ip)), r->amqps, ip, r->mqtts, tls->certfile, tls->keyfile);
 		if (tls->cafile)
 			fprintf(f, "ssl_options.cacertfile = %s\n", tls->cafile);
 		if (tls->require_certificate)
@@ -366,8 +370,8 @@ static enum dormant_err spawn_broker(struct rabbitmq *r, const char *dir, char *
 	return server_spawn(&r->srv, a.v, err, errlen);
 }
 
-enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struct mosq_tls *tls, char *err,
-                                size_t errlen)
+enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, uint32_t listen_addr, const struct mosq_tls *tls,
+                                char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	snprintf(r->srv.name, sizeof(r->srv.name), "rabbitmq");
@@ -430,7 +434,7 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
 		r->epmd_port = p[3];
 		r->amqps = tls ? p[4] : 0;
 		r->mqtts = tls ? p[5] : 0;
-		if (write_conf(conf, r, tls) != 0) {
+		if (write_conf(conf, r, listen_addr, tls) != 0) {
 			snprintf(err, errlen, "rabbitmq: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}
@@ -453,7 +457,9 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struc
 				continue;
 			uint64_t now = clock_mono_ns();
 			int left_ms = now < deadline ? (int)((deadline - now) / 1000000u) : 1;
-			e = server_wait_ready(&r->srv, need[i], left_ms, err, errlen);
+			/* the devices' ports are on LISTEN_ADDR, the backend's (the second) on 127.0.0.1 */
+			e = server_wait_ready_on(&r->srv, i == 1 ? INADDR_LOOPBACK : listen_addr, need[i], left_ms, err,
+			                         errlen);
 		}
 		if (e == ERR_OK) {
 			r->srv.port = need[0];

@@ -50,8 +50,11 @@ struct rabbitmq {
 
 /* TLS: cafile, certfile, keyfile and require_certificate are used; psk_file
  * is refused (ERR_SERVER): Erlang's TLS-PSK needs code in the broker. */
-enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, const struct mosq_tls *tls, char *err,
-                                size_t errlen);
+/* LISTEN_ADDR (host order): where the devices' AMQP listener binds (with TLS
+ * the amqps one; the plaintext diagnostic one and the backend's MQTT stay
+ * on 127.0.0.1). */
+enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, uint32_t listen_addr, const struct mosq_tls *tls,
+                                char *err, size_t errlen);
 /* Declares (if needed), binds to amq.topic and empties a durable queue
  * dormant.dev<D>.commands for each device D of the N ranges FIRST[i] ..
  * FIRST[i] + COUNT[i] - 1: where AMQP devices find the commands the backend

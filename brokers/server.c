@@ -195,11 +195,16 @@ enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, s
 	return ERR_OK;
 }
 
-static int try_connect(uint16_t port)
+const char *server_addr_str(uint32_t addr, char *buf, size_t len)
+{
+	struct in_addr ia = { .s_addr = htonl(addr) };
+	return inet_ntop(AF_INET, &ia, buf, (socklen_t)len) ? buf : "?";
+}
+
+static int try_connect(uint32_t addr, uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
 	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	if (fd >= 0)
 		close(fd);
@@ -208,9 +213,9 @@ static int try_connect(uint16_t port)
 
 #define MAX_LISTENERS 16
 
-/* Inodes of the sockets listening on 127.0.0.1:PORT (IPv4), from
+/* Inodes of the sockets listening on ADDR:PORT (IPv4, host order), from
  * /proc/net/tcp; how many (at most MAX), or -1 if it cannot be read. */
-static int listeners(uint16_t port, unsigned long *inodes, int max)
+static int listeners(uint32_t want, uint16_t port, unsigned long *inodes, int max)
 {
 	FILE *f = fopen("/proc/net/tcp", "re");
 	if (!f)
@@ -229,7 +234,7 @@ static int listeners(uint16_t port, unsigned long *inodes, int max)
 		           &inode) != 4)
 			continue;
 		/* the address is printed as the in-memory __be32 */
-		if (st == 0x0A && lport == port && addr == htonl(INADDR_LOOPBACK) && n < max)
+		if (st == 0x0A && lport == port && addr == htonl(want) && n < max)
 			inodes[n++] = inode;
 	}
 	fclose(f);
@@ -260,12 +265,12 @@ static int holds_socket(pid_t pid, unsigned long inode)
 	return found;
 }
 
-/* 1: every listener on 127.0.0.1:PORT is S's process's or a descendant's;
+/* 1: every listener on ADDR:PORT is S's process's or a descendant's;
  * 0: none listens yet; -1: one belongs to a process dormant did not start. */
-static int port_owned(const struct server *s, uint16_t port)
+static int port_owned(const struct server *s, uint32_t addr, uint16_t port)
 {
 	unsigned long inodes[MAX_LISTENERS];
-	int n = listeners(port, inodes, MAX_LISTENERS);
+	int n = listeners(addr, port, inodes, MAX_LISTENERS);
 	if (n <= 0)
 		return 0;
 	pid_t tree[64];
@@ -280,8 +285,10 @@ static int port_owned(const struct server *s, uint16_t port)
 	return 1;
 }
 
-enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_ms, char *err, size_t errlen)
+enum dormant_err server_wait_ready_on(struct server *s, uint32_t addr, uint16_t port, int timeout_ms, char *err,
+                                      size_t errlen)
 {
+	char ip[INET_ADDRSTRLEN];
 	uint64_t deadline = clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
 	s->port_taken = 0;
 	for (;;) {
@@ -300,15 +307,15 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 		/* Something accepts: ready only if it is the process we started.
 		 * Whatever else listens there is not our server, even when ours
 		 * is still alive (it will die of "address in use"). */
-		int owned = try_connect(port) ? port_owned(s, port) : 0;
+		int owned = try_connect(addr, port) ? port_owned(s, addr, port) : 0;
 		if (owned > 0 && waitpid(s->pid, &status, WNOHANG) == 0) {
 			s->ready_ns = clock_mono_ns();
 			return ERR_OK;
 		}
 		if (owned < 0) {
 			s->port_taken = 1;
-			snprintf(err, errlen, "%s: 127.0.0.1:%u is held by a process dormant did not start; not using it",
-			         s->name, port);
+			snprintf(err, errlen, "%s: %s:%u is held by a process dormant did not start; not using it",
+			         s->name, server_addr_str(addr, ip, sizeof(ip)), port);
 			server_stop(s);
 			return ERR_SERVER;
 		}
@@ -321,8 +328,8 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 		if (clock_mono_ns() > deadline) {
 			char tail[600];
 			server_log_tail(s, tail, sizeof(tail), 5);
-			snprintf(err, errlen, "%s did not accept on 127.0.0.1:%u within %d ms; log %s:\n%s", s->name,
-			         port, timeout_ms, s->log, tail);
+			snprintf(err, errlen, "%s did not accept on %s:%u within %d ms; log %s:\n%s", s->name,
+			         server_addr_str(addr, ip, sizeof(ip)), port, timeout_ms, s->log, tail);
 			server_stop(s);
 			return ERR_SERVER;
 		}
@@ -330,11 +337,16 @@ enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_
 	}
 }
 
-enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t port, int timeout_ms, char *err,
-                                 size_t errlen)
+enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_ms, char *err, size_t errlen)
+{
+	return server_wait_ready_on(s, INADDR_LOOPBACK, port, timeout_ms, err, errlen);
+}
+
+enum dormant_err server_start_on(struct server *s, char *const argv[], uint32_t addr, uint16_t port, int timeout_ms,
+                                 char *err, size_t errlen)
 {
 	enum dormant_err e = server_spawn(s, argv, err, errlen);
-	if (e == ERR_OK && (e = server_wait_ready(s, port, timeout_ms, err, errlen)) == ERR_OK)
+	if (e == ERR_OK && (e = server_wait_ready_on(s, addr, port, timeout_ms, err, errlen)) == ERR_OK)
 		s->port = port;
 	return e;
 }

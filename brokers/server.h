@@ -41,17 +41,22 @@ struct server {
 enum dormant_err server_pick_ports(uint16_t *ports, int n, char *err, size_t errlen);
 /* Starts ARGV (argv[0] a path or name in PATH) in S->dir with stdout and stderr to S->log. */
 enum dormant_err server_spawn(struct server *s, char *const argv[], char *err, size_t errlen);
-/* Waits until S is ready on 127.0.0.1:PORT: the process is alive and every
+/* Waits until S is ready on ADDR:PORT (host order): the process is alive and every
  * listening socket on that address and port belongs to it (or to one of its
  * descendants), matched by socket inode between /proc/net/tcp and
  * /proc/PID/fd. Whatever else answers there is not the server dormant
  * started: then S is stopped, S->port_taken set and ERR_SERVER returned, so
  * the caller can try other ports. Also ERR_SERVER when the process died or
  * TIMEOUT_MS passed, ERR_INTERRUPTED on a signal (see server_set_interrupt). */
+enum dormant_err server_wait_ready_on(struct server *s, uint32_t addr, uint16_t port, int timeout_ms, char *err,
+                                      size_t errlen);
+/* ADDR (host order) as dotted quad into BUF (at least 16 bytes); returns BUF. */
+const char *server_addr_str(uint32_t addr, char *buf, size_t len);
+/* server_wait_ready_on 127.0.0.1. */
 enum dormant_err server_wait_ready(struct server *s, uint16_t port, int timeout_ms, char *err, size_t errlen);
-/* server_spawn, then server_wait_ready on PORT; on success S->port = PORT. */
-enum dormant_err server_start_on(struct server *s, char *const argv[], uint16_t port, int timeout_ms, char *err,
-                                 size_t errlen);
+/* server_spawn, then server_wait_ready_on ADDR:PORT; on success S->port = PORT. */
+enum dormant_err server_start_on(struct server *s, char *const argv[], uint32_t addr, uint16_t port, int timeout_ms,
+                                 char *err, size_t errlen);
 /* For a command started with server_spawn: waits up to TIMEOUT_MS for it to
  * exit by itself, its wait status in *STATUS. Past the deadline, or when the
  * interrupt fd is readable, it is stopped and ERR_SERVER / ERR_INTERRUPTED

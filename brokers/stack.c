@@ -48,6 +48,7 @@ struct stack {
 	enum broker_kind kind;
 	struct mosq_tls tls;            /* the servers' TLS listener settings */
 	int use_tls;
+	uint32_t listen_addr;           /* the devices' listeners, host order */
 	char crt[4300], key[4300];
 	struct server mosq;
 	struct server ingest, nginx;
@@ -171,7 +172,7 @@ static enum dormant_err http_front_start(struct stack *s, const char *dir, char 
 		nt.cafile = s->tls.cafile;
 		nt.require_certificate = s->tls.require_certificate;
 	}
-	if ((e = nginx_start(&s->nginx, dir, s->ingest.port, s->use_tls ? &nt : NULL, err, errlen)) != ERR_OK) {
+	if ((e = nginx_start(&s->nginx, dir, s->listen_addr, s->ingest.port, s->use_tls ? &nt : NULL, err, errlen)) != ERR_OK) {
 		server_stop(&s->ingest);
 		return e;
 	}
@@ -203,8 +204,10 @@ static void stop_servers(struct stack *s)
 		server_stop(&s->mosq);
 }
 
-enum dormant_err stack_start(struct stack *s, const struct variant *v, const char *dir, char *err, size_t errlen)
+enum dormant_err stack_start(struct stack *s, const struct variant *v, const char *dir, uint32_t listen_addr, char *err,
+                             size_t errlen)
 {
+	s->listen_addr = listen_addr ? listen_addr : INADDR_LOOPBACK;
 	const struct scenario *sc = s->sc;
 	memset(&s->info, 0, sizeof(s->info));
 	memset(&s->totals, 0, sizeof(s->totals));
@@ -240,7 +243,7 @@ enum dormant_err stack_start(struct stack *s, const struct variant *v, const cha
 		/* The variants of a run share one node directory, so only the first start is cold. */
 		char shared[sizeof(s->rundir) + 32];
 		snprintf(shared, sizeof(shared), "%s/servers/rabbitmq", s->rundir);
-		if ((e = rabbitmq_start(&s->rmq, shared, btls, err, errlen)) != ERR_OK)
+		if ((e = rabbitmq_start(&s->rmq, shared, s->listen_addr, btls, err, errlen)) != ERR_OK)
 			return e;
 		s->info.backend_port = s->rmq.mqtt;
 		s->info.device_port = s->d->listener == LISTEN_MQTT ? (btls ? s->rmq.mqtts : s->rmq.mqtt) : s->rmq.srv.port;
@@ -251,7 +254,9 @@ enum dormant_err stack_start(struct stack *s, const struct variant *v, const cha
 		write_pid(dir, "epmd.pid", s->rmq.epmd_pid);
 		nroots = rabbitmq_pids(&s->rmq, roots, 4);
 	} else {
-		if ((e = mosq_start(&s->mosq, dir, btls, err, errlen)) != ERR_OK)
+		/* behind an HTTP front the devices reach nginx, not mosquitto */
+		uint32_t at = s->d->http_front ? INADDR_LOOPBACK : s->listen_addr;
+		if ((e = mosq_start(&s->mosq, dir, at, btls, err, errlen)) != ERR_OK)
 			return e;
 		s->info.device_port = s->mosq.port;
 		s->info.backend_port = s->mosq.backend_port;
@@ -276,8 +281,10 @@ enum dormant_err stack_start(struct stack *s, const struct variant *v, const cha
 		stack_stop(s);
 		return e;
 	}
-	s->info.device_addr = INADDR_LOOPBACK;
-	snprintf(s->info.endpoint, sizeof(s->info.endpoint), "127.0.0.1:%u", s->info.device_port);
+	s->info.device_addr = s->listen_addr;
+	char ip[INET_ADDRSTRLEN];
+	snprintf(s->info.endpoint, sizeof(s->info.endpoint), "%s:%u", server_addr_str(s->listen_addr, ip, sizeof(ip)),
+	         s->info.device_port);
 	snprintf(s->info.backend_host, sizeof(s->info.backend_host), "127.0.0.1");
 	char csv[4300];
 	snprintf(csv, sizeof(csv), "%s/broker.csv", dir);

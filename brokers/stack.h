@@ -57,9 +57,12 @@ enum dormant_err stack_prepare(struct stack *s, const struct variant *v, char *e
 struct pki *stack_pki(struct stack *s);
 /* The secret devices derive their bearer tokens from (ingest_token.h). */
 const unsigned char *stack_secret(const struct stack *s, size_t *len);
-/* Starts V's stack in DIR (the variant's own directory). ERR_SERVER (a
+/* Starts V's stack in DIR (the variant's own directory), the devices'
+ * listeners on LISTEN_ADDR (host order; 0: 127.0.0.1; with links the
+ * emulator's server address), everything else on 127.0.0.1. ERR_SERVER (a
  * server would not start or did not prove ready), ERR_IO, ERR_INTERRUPTED. */
-enum dormant_err stack_start(struct stack *s, const struct variant *v, const char *dir, char *err, size_t errlen);
+enum dormant_err stack_start(struct stack *s, const struct variant *v, const char *dir, uint32_t listen_addr,
+                             char *err, size_t errlen);
 const struct stack_info *stack_info(const struct stack *s);
 /* Stops sampling and the servers; returns the servers' CPU and RSS over the
  * variant (NULL when nothing was started: external, or not started). Valid

@@ -196,7 +196,7 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 
 	char dir[sizeof(e->rundir) + 256];
 	rundir_servers(e->rundir, vi, v->name, dir, sizeof(dir));
-	if ((de = stack_start(e->stack, v, dir, err, errlen)) != ERR_OK) {
+	if ((de = stack_start(e->stack, v, dir, 0, err, errlen)) != ERR_OK) {
 		rc = exit_for(de);
 		goto out;
 	}

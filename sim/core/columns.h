@@ -66,6 +66,10 @@ struct wake_row {
 	double tls_hs_cpu_us, tls_cpu_us;
 	int64_t tls_heap_peak, tls_session_bytes;
 	char resumed_by[12];
+	char link[32];
+	int64_t ti_ip_up, ti_ip_down, ti_segs_up, ti_segs_down;
+	int64_t link_lost_up, link_lost_down, link_overhead_up, link_overhead_down, radio_attaches;
+	double radio_on_ms, attach_ms, tx_ms, rx_ms, idle_ms, tail_ms, energy_mj;
 	struct wake_row_phase ph[WAKE_ROW_PHASES];
 };
 
