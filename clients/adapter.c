@@ -20,7 +20,14 @@ void adapter_versions(char *buf, size_t len)
 	for (int p = 0; p < PROTO_COUNT; p++) {
 		const struct adapter_ops *a = adapters[p];
 		size_t l = strlen(buf);
-		if (a && a->version && l + 1 < len)
+		if (!a || !a->version)
+			continue;
+		/* each adapter writes its own name and version; "; " between them */
+		if (l && l + 2 < len) {
+			memcpy(buf + l, "; ", 3);
+			l += 2;
+		}
+		if (l + 1 < len)
 			a->version(buf + l, len - l);
 	}
 }

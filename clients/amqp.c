@@ -487,7 +487,7 @@ static void amqp_fini(void) { }
 
 static void amqp_version(char *buf, size_t len)
 {
-	snprintf(buf, len, "; qpid-proton-c %d.%d.%d", PN_VERSION_MAJOR, PN_VERSION_MINOR, PN_VERSION_POINT);
+	snprintf(buf, len, "qpid-proton-c %d.%d.%d", PN_VERSION_MAJOR, PN_VERSION_MINOR, PN_VERSION_POINT);
 }
 
 const struct adapter_ops amqp_adapter = {

@@ -1,7 +1,7 @@
 /* amqp_frame.h: which phase each AMQP 1.0 frame belongs to, for the modem,
  * and enough of AMQP's type system to read an attach and a flow.
  *
- * amqp_frame() is a modem_frame_fn (sim/modem.h). A frame is a 4-byte
+ * amqp_frame() is a modem_frame_fn (sim/core/phase.h). A frame is a 4-byte
  * size, a data offset in 4-byte words, a type (0 AMQP, 1 SASL) and a
  * channel, then the performative's descriptor 0x00 0x53 <code>; the 8-byte
  * protocol headers ("AMQP" then 3 1 0 0 for SASL, 0 1 0 0 for AMQP) open a
@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "modem.h"
+#include "phase.h"
 
 int amqp_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state);
 

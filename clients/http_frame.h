@@ -1,6 +1,6 @@
 /* http_frame.h: which phase each HTTP/1.1 message belongs to, for the modem.
  *
- * http_frame() is a modem_frame_fn (sim/modem.h). A message is its head up
+ * http_frame() is a modem_frame_fn (sim/core/phase.h). A message is its head up
  * to the blank line plus Content-Length bytes of body. Going up, a POST
  * (telemetry) is data and a GET (a command poll) downlink; a response does
  * not say which request it answers, but they come back in order (no
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "modem.h"
+#include "phase.h"
 
 int http_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state);
 

@@ -1,6 +1,6 @@
 /* mqtt_frame.h: which phase each MQTT 3.1.1 packet belongs to, for the modem.
  *
- * mqtt_frame() is a modem_frame_fn (sim/modem.h): from the first AVAIL bytes
+ * mqtt_frame() is a modem_frame_fn (sim/core/phase.h): from the first AVAIL bytes
  * of a packet it tells its whole length (fixed header, 1-4 bytes of
  * remaining length, then that many bytes) and its phase: CONNECT and
  * CONNACK setup; PUBLISH data going up, downlink coming down; PUBACK to
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "modem.h"
+#include "phase.h"
 
 int mqtt_frame(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph, uint32_t *state);
 

@@ -1,5 +1,6 @@
 /* phases.c: per-phase wire time and its union (see phases.h). */
 #include "phases.h"
+#include "phase.h"
 
 static int64_t span_us(uint64_t from_ns, uint64_t to_ns)
 {
@@ -51,4 +52,14 @@ int64_t phases_times(const struct phases_stamps *s, int64_t t_us[PHASES_COUNT])
 		to[next] = from[next]; /* taken */
 	}
 	return wire;
+}
+
+static const char *const phase_names[PHASE_COUNT] = {
+	[PHASE_TCP] = "tcp", [PHASE_TLS] = "tls", [PHASE_SETUP] = "setup",
+	[PHASE_DATA] = "data", [PHASE_DOWNLINK] = "downlink", [PHASE_TEARDOWN] = "teardown",
+};
+
+const char *phase_name(enum phase p)
+{
+	return (unsigned)p < PHASE_COUNT ? phase_names[p] : "?";
 }

@@ -91,16 +91,6 @@ struct modem {
 	struct net_dup_watch dups;  /* the namespace of the device sockets */
 };
 
-static const char *const phase_names[PHASE_COUNT] = {
-	[PHASE_TCP] = "tcp", [PHASE_TLS] = "tls", [PHASE_SETUP] = "setup",
-	[PHASE_DATA] = "data", [PHASE_DOWNLINK] = "downlink", [PHASE_TEARDOWN] = "teardown",
-};
-
-const char *phase_name(enum phase p)
-{
-	return (unsigned)p < PHASE_COUNT ? phase_names[p] : "?";
-}
-
 uint32_t modem_device_addr(uint32_t device)
 {
 	return MODEM_DEVICE_NET + device + 1;

@@ -38,21 +38,12 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "phase.h"
 #include "tls.h"
 
 #define MODEM_DEVICE_NET 0x7f500000u /* 127.80.0.0: device d has 127.80.0.0 + d + 1 */
 #define MODEM_DEVICE_NET_CIDR "127.80.0.0/14"
 
-enum phase {
-	PHASE_TCP,       /* TCP handshake */
-	PHASE_TLS,       /* TLS handshake (mbedTLS, sim/net/tls.c); empty without TLS */
-	PHASE_SETUP,     /* protocol connection set-up: MQTT CONNECT/CONNACK */
-	PHASE_DATA,      /* uplink messages and their acknowledgements */
-	PHASE_DOWNLINK,  /* checking for / receiving a command */
-	PHASE_TEARDOWN,  /* protocol close, TCP close */
-	PHASE_COUNT
-};
-const char *phase_name(enum phase p);
 
 struct phase_counts {
 	uint64_t plain_up, plain_down;   /* what the protocol stack wrote / read */
@@ -100,16 +91,7 @@ struct modem_target {
 
 typedef void (*modem_cb)(struct modem_conn *mc, void *arg);
 
-/* A protocol's framer: P holds the first AVAIL bytes of a packet in one
- * direction (DOWN: server to library). Returns 1 and sets *LEN (the whole
- * packet, header included) and *PH (the phase it belongs to) once it can
- * tell, 0 if it needs more bytes (it is never given more than
- * MODEM_FRAME_MAX), -1 if the bytes are not its protocol. STATE is the
- * connection's, shared by both directions, 0 at first: HTTP keeps there
- * which phase each unanswered request was, since a response does not say. */
-#define MODEM_FRAME_MAX 2048u
-typedef int (*modem_frame_fn)(int down, const unsigned char *p, size_t avail, size_t *len, enum phase *ph,
-                              uint32_t *state);
+/* The protocols' framers: modem_frame_fn in phase.h. */
 
 struct modem *modem_create(int epfd);
 void modem_destroy(struct modem *m);
