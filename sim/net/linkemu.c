@@ -31,6 +31,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -102,6 +103,7 @@ struct linkemu {
 	int ep, tfd, stopfd;
 	char nsname[32], nspath[64], srv_ifname[IFNAMSIZ];
 	int mounted;
+	int realtime;               /* the thread got SCHED_FIFO */
 	int mtu;                    /* radio0's and the route's: largest device mtu */
 	size_t ndev;
 	struct device **devs;       /* 65536, by addr & 0xffff */
@@ -699,6 +701,13 @@ static void *emu_thread(void *arg)
 {
 	struct linkemu *e = arg;
 	static __thread unsigned char buf[65536];
+	/* The default 50 us timer slack would make every release that late. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	/* A loaded machine delays a sleeping thread's wake-up by a millisecond
+	 * and more: the lowest real-time priority takes that out (best effort;
+	 * the kernel's RT throttling still bounds a runaway loop). */
+	struct sched_param sp = { .sched_priority = 1 };
+	e->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
 	for (;;) {
 		struct epoll_event ev[4];
 		int n = epoll_wait(e->ep, ev, 4, -1);
