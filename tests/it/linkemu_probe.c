@@ -416,7 +416,39 @@ static void check_counts(const char *name, struct session *s, int lossless)
 
 /* ---- the tests ---- */
 
-static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings)
+/* connect() alone, `n` times: the SYN / SYN-ACK round trip; median in ms */
+static double connect_median(uint32_t dev, int n)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(linkemu_server_addr()) };
+	socklen_t sl = sizeof sin;
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(l, 64) != 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &sl) != 0)
+		return -1;
+	double v[16];
+	int k = 0, cs[16], as[16], nc = 0;
+	for (int i = 0; i < n && i < 16; i++) {
+		/* 20 ms apart, all kept open: no FIN or handshake ACK still on the
+		 * air when the next SYN is sent */
+		sleep_ms(20);
+		int c = linkemu_socket(emu, dev, SOCK_STREAM);
+		uint64_t t0 = now_ns();
+		if (c >= 0 && connect(c, (struct sockaddr *)&sin, sizeof sin) == 0)
+			v[k++] = (double)(now_ns() - t0) / 1e6;
+		cs[nc] = c;
+		as[nc++] = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	}
+	for (int i = 0; i < nc; i++) {
+		if (cs[i] >= 0)
+			close(cs[i]);
+		if (as[i] >= 0)
+			close(as[i]);
+	}
+	close(l);
+	return k == n ? median(v, (size_t)k) : -1;
+}
+
+static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings, int connects)
 {
 	struct session s = { .dev = dev, .mode = M_ECHO, .n = (size_t)pings, .delay_ms = p->delay_ms };
 	if (session_run(&s) != 0) {
@@ -428,21 +460,25 @@ static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings)
 	double want_conn = 2 * p->delay_ms + ser_ms(60, p->up_kbps) + ser_ms(60, p->down_kbps);
 	double want_ping = 2 * p->delay_ms + ser_ms(53, p->up_kbps) + ser_ms(53, p->down_kbps);
 	double med = median(s.ping_ms, s.n), mn = s.ping_ms[0], mx = s.ping_ms[s.n - 1];
-	printf("rtt %.0f ms one-way, %.0f/%.0f kbit/s: connect %.3f ms (expected %.3f), ping median %.3f ms "
-	       "min %.3f max %.3f over %d (expected %.3f)\n",
-	       p->delay_ms, p->up_kbps, p->down_kbps, s.connect_ms, want_conn, med, mn, mx, pings, want_ping);
-	CHECK(fabs(s.connect_ms - want_conn) < 1, "connect %.3f ms, expected %.3f", s.connect_ms, want_conn);
-	CHECK(fabs(med - want_ping) < 1, "ping median %.3f ms, expected %.3f", med, want_ping);
 	struct linkemu_burst b[8];
 	size_t nb = linkemu_bursts(emu, dev, s.t_connect, b, 8);
-	if (nb >= 2)
-		printf("  connect: SYN on the air %.3f ms after connect(), SYN-ACK received %.3f ms after, "
-		       "connect() returned %.3f ms after that\n", (double)(b[0].start_ns - s.t_connect) / 1e6,
-		       (double)(b[1].end_ns - s.t_connect) / 1e6, s.connect_ms - (double)(b[1].end_ns - s.t_connect) / 1e6);
 	char name[32];
 	snprintf(name, sizeof name, "rtt%.0f", p->delay_ms);
 	check_counts(name, &s, 1);
 	session_close(&s);
+	double conn = connect_median(dev, connects);
+	printf("rtt %.0f ms one-way, %.0f/%.0f kbit/s: connect median %.3f ms over %d (expected %.3f, %+.3f), "
+	       "ping median %.3f ms min %.3f max %.3f over %d (expected %.3f, %+.3f)\n",
+	       p->delay_ms, p->up_kbps, p->down_kbps, conn, connects, want_conn, conn - want_conn, med, mn, mx,
+	       pings, want_ping, med - want_ping);
+	if (nb >= 2)
+		printf("  first connect: %.3f ms; SYN read by the emulator %.3f ms after connect(), SYN-ACK delivered "
+		       "%.3f ms after it, connect() returned %.3f ms after that\n",
+		       s.connect_ms, (double)(b[0].start_ns - s.t_connect) / 1e6,
+		       (double)(b[1].end_ns - b[0].start_ns) / 1e6,
+		       s.connect_ms - (double)(b[1].end_ns - s.t_connect) / 1e6);
+	CHECK(fabs(conn - want_conn) < 1, "connect median %.3f ms, expected %.3f", conn, want_conn);
+	CHECK(fabs(med - want_ping) < 1, "ping median %.3f ms, expected %.3f", med, want_ping);
 }
 
 static void test_rate(uint32_t dev, const struct linkemu_params *p, enum mode m, size_t n)
@@ -745,8 +781,8 @@ int main(void)
 	CHECK(linkemu_add_device(emu, ADDR(10), &p50, err, sizeof err) != 0 && errno == EEXIST, "duplicate accepted");
 	CHECK(linkemu_add_device(emu, 0x0a000001u, &p50, err, sizeof err) != 0, "10.0.0.1 accepted");
 
-	test_rtt(ADDR(10), &p50, 10);
-	test_rtt(ADDR(11), &p200, 5);
+	test_rtt(ADDR(10), &p50, 10, 9);
+	test_rtt(ADDR(11), &p200, 5, 5);
 	test_rate(ADDR(12), &pbulk, M_UP, 100 * 1024);
 	test_rate(ADDR(12), &pbulk, M_DOWN, 100 * 1024);
 	test_loss(ADDR(13), &ploss, M_UP, 200 * 1024);
