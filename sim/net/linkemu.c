@@ -126,6 +126,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t len, const char *fmt, ...)
 {
@@ -676,7 +683,10 @@ static void release(struct linkemu *e, struct pkt *p, uint64_t now)
 	e->late[e->late_n++ % LATE_RING] = late > UINT32_MAX ? UINT32_MAX : (uint32_t)late;
 	if (!p->lost) {
 		int out = d->idx == LINKEMU_UP ? e->tun_srv : e->tun_dev;
-		if (write(out, p->data, p->pi.len) == (ssize_t)p->pi.len) {
+		uint64_t c0 = thread_cpu_ns();
+		ssize_t w = write(out, p->data, p->pi.len);
+		e->st.deliver_cpu_ns += thread_cpu_ns() - c0;
+		if (w == (ssize_t)p->pi.len) {
 			e->st.moved++;
 			if (d->idx == LINKEMU_DOWN)
 				count(e, d->dev, LINKEMU_DOWN, &p->pi, W_AIR, now);
@@ -1094,6 +1104,7 @@ void linkemu_get_stats(struct linkemu *e, struct linkemu_stats *out)
 	pthread_mutex_lock(&tmp_lock);
 	pthread_mutex_lock(&e->lock);
 	*out = e->st;
+	out->realtime = e->realtime;
 	size_t n = e->late_n < LATE_RING ? e->late_n : LATE_RING;
 	memcpy(tmp, e->late, n * sizeof *tmp);
 	pthread_mutex_unlock(&e->lock);

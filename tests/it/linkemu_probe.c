@@ -101,7 +101,15 @@ static struct linkemu *emu;
 /* ---- the capture on radio0 ---- */
 
 struct cap_dir { uint64_t pkts, bytes, data_pkts, first_data_len, maxlen; };
-struct cap_conn { uint32_t addr; uint16_t dport, sport; struct cap_dir up, down; };
+struct cap_conn {
+	uint32_t addr;
+	uint16_t dport, sport;
+	struct cap_dir up, down;
+	/* kernel timestamps (CLOCK_REALTIME, ns) at radio0: the first SYN out and
+	 * SYN-ACK in, and the first 32 data packets each way */
+	uint64_t syn_out, synack_in, data_out[32], data_in[32];
+	int ndata_out, ndata_in;
+};
 static struct {
 	pthread_mutex_t lock;
 	struct cap_conn c[64];
@@ -109,7 +117,7 @@ static struct {
 	pthread_t th;
 } cap = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
-static void cap_packet(const unsigned char *b, size_t n, int outgoing)
+static void cap_packet(const unsigned char *b, size_t n, int outgoing, uint64_t ts)
 {
 	if (n < 40 || (b[0] >> 4) != 4 || b[9] != IPPROTO_TCP)
 		return;
@@ -137,6 +145,16 @@ static void cap_packet(const unsigned char *b, size_t n, int outgoing)
 		d->bytes += tot;
 		if (tot > d->maxlen)
 			d->maxlen = tot;
+		struct cap_conn *cc = &cap.c[i];
+		uint8_t fl = t[13];
+		if ((fl & 0x02) && outgoing && !cc->syn_out)
+			cc->syn_out = ts;
+		if ((fl & 0x12) == 0x12 && !outgoing && !cc->synack_in)
+			cc->synack_in = ts;
+		if (payload && outgoing && cc->ndata_out < 32)
+			cc->data_out[cc->ndata_out++] = ts;
+		if (payload && !outgoing && cc->ndata_in < 32)
+			cc->data_in[cc->ndata_in++] = ts;
 		if (payload) {
 			if (!d->data_pkts)
 				d->first_data_len = tot;
@@ -154,10 +172,21 @@ static void *cap_thread(void *arg)
 		if (poll(&p, 1, 50) <= 0)
 			continue;
 		struct sockaddr_ll sll;
-		socklen_t sl = sizeof sll;
-		ssize_t n = recvfrom(cap.fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&sll, &sl);
+		char ctl[256];
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr mh = { .msg_name = &sll, .msg_namelen = sizeof sll, .msg_iov = &iov, .msg_iovlen = 1,
+		                     .msg_control = ctl, .msg_controllen = sizeof ctl };
+		ssize_t n = recvmsg(cap.fd, &mh, MSG_DONTWAIT);
+		uint64_t ts = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec t;
+				memcpy(&t, CMSG_DATA(c), sizeof t);
+				ts = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+			}
+		}
 		if (n > 0 && (sll.sll_pkttype == PACKET_OUTGOING || sll.sll_pkttype == PACKET_HOST))
-			cap_packet(buf, (size_t)n, sll.sll_pkttype == PACKET_OUTGOING);
+			cap_packet(buf, (size_t)n, sll.sll_pkttype == PACKET_OUTGOING, ts);
 	}
 	return NULL;
 }
@@ -185,6 +214,8 @@ static int cap_start(void)
 	}
 	int big = 8 << 20;
 	setsockopt(cap.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	int one = 1;
+	setsockopt(cap.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 	return pthread_create(&cap.th, NULL, cap_thread, NULL);
 }
 
@@ -466,6 +497,18 @@ static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings, in
 	snprintf(name, sizeof name, "rtt%.0f", p->delay_ms);
 	check_counts(name, &s, 1);
 	session_close(&s);
+	struct cap_conn k;
+	cap_get(dev, s.cport, s.sport, &k);
+	double if_conn = (double)(k.synack_in - k.syn_out) / 1e6, if_ping[32];
+	int np = k.ndata_out < k.ndata_in ? k.ndata_out : k.ndata_in;
+	for (int i = 0; i < np; i++)
+		if_ping[i] = (double)(k.data_in[i] - k.data_out[i]) / 1e6;
+	double if_med = np ? median(if_ping, (size_t)np) : -1;
+	printf("rtt %.0f ms one-way at radio0 (kernel timestamps): SYN to SYN-ACK %.3f ms (expected %.3f, %+.3f), "
+	       "ping median %.3f ms over %d (expected %.3f, %+.3f)\n",
+	       p->delay_ms, if_conn, want_conn, if_conn - want_conn, if_med, np, want_ping, if_med - want_ping);
+	CHECK(fabs(if_conn - want_conn) < 1, "SYN/SYN-ACK at radio0 %.3f ms, expected %.3f", if_conn, want_conn);
+	CHECK(np == pings && fabs(if_med - want_ping) < 1, "ping at radio0 %.3f ms, expected %.3f", if_med, want_ping);
 	double conn = connect_median(dev, connects);
 	printf("rtt %.0f ms one-way, %.0f/%.0f kbit/s: connect median %.3f ms over %d (expected %.3f, %+.3f), "
 	       "ping median %.3f ms min %.3f max %.3f over %d (expected %.3f, %+.3f)\n",
@@ -477,8 +520,11 @@ static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings, in
 		       s.connect_ms, (double)(b[0].start_ns - s.t_connect) / 1e6,
 		       (double)(b[1].end_ns - b[0].start_ns) / 1e6,
 		       s.connect_ms - (double)(b[1].end_ns - s.t_connect) / 1e6);
-	CHECK(fabs(conn - want_conn) < 1, "connect median %.3f ms, expected %.3f", conn, want_conn);
-	CHECK(fabs(med - want_ping) < 1, "ping median %.3f ms, expected %.3f", med, want_ping);
+	/* The application's view adds the host's wake-ups (the device thread in
+	 * connect()/read(), the server thread, the emulator reading a packet):
+	 * 0.3-2 ms on these VMs, so it gets a looser bound than the link. */
+	CHECK(fabs(conn - want_conn) < 3, "connect median %.3f ms, expected %.3f", conn, want_conn);
+	CHECK(fabs(med - want_ping) < 3, "ping median %.3f ms, expected %.3f", med, want_ping);
 }
 
 static void test_rate(uint32_t dev, const struct linkemu_params *p, enum mode m, size_t n)
@@ -781,7 +827,7 @@ int main(void)
 	CHECK(linkemu_add_device(emu, ADDR(10), &p50, err, sizeof err) != 0 && errno == EEXIST, "duplicate accepted");
 	CHECK(linkemu_add_device(emu, 0x0a000001u, &p50, err, sizeof err) != 0, "10.0.0.1 accepted");
 
-	test_rtt(ADDR(10), &p50, 10, 9);
+	test_rtt(ADDR(10), &p50, 20, 9);
 	test_rtt(ADDR(11), &p200, 5, 5);
 	test_rate(ADDR(12), &pbulk, M_UP, 100 * 1024);
 	test_rate(ADDR(12), &pbulk, M_DOWN, 100 * 1024);
@@ -802,11 +848,13 @@ int main(void)
 
 	struct linkemu_stats st;
 	linkemu_get_stats(emu, &st);
-	printf("emulator: %llu packets moved, %llu unknown, %llu non-IPv4; CPU %.1f us per packet moved; "
-	       "release lateness p50 %.1f us, p99 %.1f us, max %.1f us (last %d releases)\n",
+	printf("emulator: %llu packets moved, %llu unknown, %llu non-IPv4; CPU %.1f us per packet moved "
+	       "(%.1f us of it in write() to a TUN, the receiving stack); "
+	       "release lateness p50 %.1f us, p99 %.1f us, max %.1f us (last %d releases); SCHED_FIFO %s\n",
 	       (unsigned long long)st.moved, (unsigned long long)st.unknown, (unsigned long long)st.non_ipv4,
-	       st.moved ? (double)st.cpu_ns / (double)st.moved / 1e3 : 0, (double)st.late_p50_ns / 1e3,
-	       (double)st.late_p99_ns / 1e3, (double)st.late_max_ns / 1e3, 8192);
+	       st.moved ? (double)st.cpu_ns / (double)st.moved / 1e3 : 0,
+	       st.moved ? (double)st.deliver_cpu_ns / (double)st.moved / 1e3 : 0, (double)st.late_p50_ns / 1e3,
+	       (double)st.late_p99_ns / 1e3, (double)st.late_max_ns / 1e3, 8192, st.realtime ? "yes" : "no");
 
 	__atomic_store_n(&cap.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(cap.th, NULL);
