@@ -112,18 +112,28 @@ struct net_dup_watch {
 void net_dup_watch_init(struct net_dup_watch *w);
 void net_dup_watch_close(struct net_dup_watch *w);
 
+struct linkemu;
+
 struct net_tcp_args {
 	uint32_t local_addr;        /* source address, host order (the device's own) */
 	uint32_t remote_addr;       /* host order */
 	uint16_t remote_port;
 	struct net_dup_watch *dups; /* the namespace's; must outlive the layer */
+	/* An emulated link (linkemu.h), or NULL for loopback. With one, the
+	 * socket is made in the devices' namespace and the wire figures are the
+	 * link's count of every packet; TCP_INFO's become the cross-check.
+	 * SETTLE_NS: how long after the connection's last packet a reply to it
+	 * may still be on its way (two one-way delays and air time), so the
+	 * figures count as final only after it. */
+	struct linkemu *link;
+	uint64_t settle_ns;
 };
 
 /* The one function that creates a device's socket: non-blocking, TCP_NODELAY,
- * bound to LOCAL_ADDR with the port left to connect(). A device network
- * namespace (links) creates it there, and nothing else changes. Returns
- * the fd, or -1 with errno set. */
-int net_tcp_socket(uint32_t local_addr);
+ * bound to LOCAL_ADDR with the port left to connect(); with LINK, inside
+ * the devices' namespace (a socket belongs to the namespace it was made
+ * in), and nothing else changes. Returns the fd, or -1 with errno set. */
+int net_tcp_socket(struct linkemu *link, uint32_t local_addr);
 
 /* Creates the socket and starts a non-blocking connect. NULL with IO's
  * err and detail set on failure. */

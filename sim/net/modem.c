@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "layer.h"
+#include "linkemu.h"
 #include "loop.h"
 #include "modem.h"
 #include "tls.h"
@@ -89,11 +90,19 @@ struct modem {
 	int epfd;
 	struct modem_conn *closing;
 	struct net_dup_watch dups;  /* the namespace of the device sockets */
+	struct linkemu *link;       /* NULL: loopback */
+	uint64_t settle_ns;         /* with a link: see net_tcp_args */
 };
 
-uint32_t modem_device_addr(uint32_t device)
+uint32_t modem_device_addr(const struct modem *m, uint32_t device)
 {
-	return MODEM_DEVICE_NET + device + 1;
+	return (m->link ? LINKEMU_DEVICE_NET : MODEM_DEVICE_NET) + device + 1;
+}
+
+void modem_set_link(struct modem *m, struct linkemu *link, double settle_ms)
+{
+	m->link = link;
+	m->settle_ns = link ? (uint64_t)(settle_ms * 1e6) : 0;
 }
 
 struct modem *modem_create(int epfd)
@@ -768,8 +777,9 @@ static void on_lsn(struct loop_src *src, uint32_t events)
  * here (and its own file); nothing else in the modem knows which there are. */
 static int build_stack(struct modem_conn *mc, struct net_io *io)
 {
-	struct net_tcp_args ta = { .local_addr = modem_device_addr(mc->device), .remote_addr = mc->target.addr,
-	                           .remote_port = mc->target.port, .dups = &mc->m->dups };
+	struct net_tcp_args ta = { .local_addr = modem_device_addr(mc->m, mc->device), .remote_addr = mc->target.addr,
+	                           .remote_port = mc->target.port, .dups = &mc->m->dups, .link = mc->m->link,
+	                           .settle_ns = mc->m->settle_ns };
 	struct net_layer *l = net_tcp_open(&ta, io);
 	if (!l)
 		return -1;
@@ -786,7 +796,7 @@ static int build_stack(struct modem_conn *mc, struct net_io *io)
 /* The device asked for a connection: build its stack and connect. */
 static void start_connect(struct modem_conn *mc)
 {
-	mc->c.local_addr = modem_device_addr(mc->device);
+	mc->c.local_addr = modem_device_addr(mc->m, mc->device);
 	mc->state = ST_CONNECTING;
 	mc->c.connect_ns = clock_mono_ns();
 	struct net_io io = { 0 };
@@ -945,7 +955,7 @@ void modem_tick(struct modem *m)
 		struct modem_conn *mc = *pp;
 		struct net_wire w;
 		int closed = sample_wire(mc, &w) == 0 && w.closed;
-		if (closed || now - mc->closing_since_ns > CLOSE_WAIT_NS) {
+		if (closed || now - mc->closing_since_ns > CLOSE_WAIT_NS + m->settle_ns) {
 			*pp = mc->next_closing;
 			finish(mc, closed);
 			continue;

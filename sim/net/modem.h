@@ -66,6 +66,9 @@ struct modem_counts {
 	int ip_lower_bound;              /* ip_* may fall short of the wire (a duplicate from the server, its SACK
 	                                  * blocks after our loss): never missed, may over-mark; see tcp.c */
 	int ip_rst_unsure;               /* ip_down may be one bare RST off (40 B short or 12 B over); likewise */
+	int link_on;                     /* through an emulated link: ip_ and segs_ are its counts, exact */
+	uint64_t ti_ip_up, ti_ip_down, ti_segs_up, ti_segs_down; /* with a link: TCP_INFO's, the cross-check */
+	uint64_t link_lost_up, link_lost_down; /* with a link: packets lost on the air each way */
 	uint64_t accept_ns;              /* library connected to the modem */
 	uint64_t connect_ns;             /* connect() to the server issued */
 	uint64_t established_ns;         /* TCP handshake complete */
@@ -147,6 +150,13 @@ void modem_conn_free(struct modem_conn *mc);
 void modem_tick(struct modem *m);
 int modem_timeout_ms(const struct modem *m);
 
-uint32_t modem_device_addr(uint32_t device);
+uint32_t modem_device_addr(const struct modem *m, uint32_t device);
+/* From now on, devices reach the servers through LINK (linkemu.h; NULL:
+ * loopback again): sockets in its namespace, addresses in 198.18.0.0/16,
+ * the wire figures its counts. SETTLE_MS: the longest a reply to a
+ * connection's last packet can take to arrive (two one-way delays and air
+ * time); a connection's figures are final only after it. */
+struct linkemu;
+void modem_set_link(struct modem *m, struct linkemu *link, double settle_ms);
 
 #endif

@@ -81,6 +81,8 @@
 #include <unistd.h>
 
 #include "layer.h"
+#include "clock.h"
+#include "linkemu.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -117,6 +119,11 @@ struct tcp_layer {
 	int shut;                              /* our direction ended: watch each call for the crossing */
 	struct tcp_info ti;                    /* the last reading */
 	int ti_ok;
+	uint16_t remote_port;
+	struct linkemu *link;                  /* NULL: loopback, TCP_INFO counts */
+	uint64_t settle_ns;
+	struct net_wire ti_wire;               /* with a link: TCP_INFO's figures, the cross-check */
+	struct linkemu_counts lc;              /* with a link: its last count of this connection */
 };
 
 static int read_info(struct tcp_layer *t)
@@ -267,9 +274,16 @@ static int dup_read(struct net_dup_watch *w)
 	return 0;
 }
 
-int net_tcp_socket(uint32_t local_addr)
+int net_tcp_socket(struct linkemu *link, uint32_t local_addr)
 {
 	int one = 1;
+	if (link) {
+		/* made in the devices' namespace, bound, its MSS fitted to the link's MTU */
+		int s = linkemu_socket(link, local_addr, SOCK_STREAM | SOCK_NONBLOCK);
+		if (s >= 0)
+			setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		return s;
+	}
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -1;
@@ -308,7 +322,10 @@ struct net_layer *net_tcp_open(const struct net_tcp_args *a, struct net_io *io)
 		t->aborts_at_open = t->dups->aborts;
 		t->dups_ok = 1;
 	}
-	t->fd = net_tcp_socket(a->local_addr);
+	t->link = a->link;
+	t->settle_ns = a->settle_ns;
+	t->remote_port = a->remote_port;
+	t->fd = net_tcp_socket(a->link, a->local_addr);
 	if (t->fd < 0) {
 		io_fail(io, ERR_CONNECT, "socket", errno, 1);
 		free(t);
@@ -434,6 +451,24 @@ static size_t tcp_nothing(const struct net_layer *l)
 	return 0;
 }
 
+/* With a link, the wire figures are its count of every packet of the
+ * connection (linkemu.h, "Counting": up, what the radio sent, lost ones
+ * included; down, what reached the device), exact whatever the loss,
+ * retransmissions, RSTs or SYN retries; TCP_INFO's formula is kept as the
+ * cross-check. The figures are final once TCP is closed and no reply to
+ * the last packet can still be on its way. */
+static void link_counts(struct tcp_layer *t, struct net_wire *w)
+{
+	t->ti_wire = *w;
+	if (linkemu_conn_counts(t->link, t->local_addr, t->local_port, t->remote_port, &t->lc) < 0)
+		memset(&t->lc, 0, sizeof(t->lc));
+	w->ip_up = t->lc.up.bytes;
+	w->segs_up = t->lc.up.packets;
+	w->ip_down = t->lc.down.bytes;
+	w->segs_down = t->lc.down.packets;
+	w->closed = w->closed && clock_mono_ns() > t->lc.last_ns + t->settle_ns;
+}
+
 /* The counts provider: TCP_INFO through the formula at the top. */
 static int tcp_counts(struct net_layer *l, struct net_wire *w)
 {
@@ -459,6 +494,8 @@ static int tcp_counts(struct net_layer *l, struct net_wire *w)
 	if (t->bare_rst && t->rst_in)
 		w->ip_down -= HDR_SEGMENT - HDR_BARE_RST;
 	w->closed = st == TCPS_CLOSE;
+	if (t->link)
+		link_counts(t, w);
 	return 0;
 }
 
@@ -476,6 +513,19 @@ static void tcp_report(struct net_layer *l, struct modem_counts *c)
 	/* After the last TCP_INFO (report follows the final counts): without
 	 * both readings nothing says the figures are exact. */
 	int resent = t->ti_ok && t->ti.tcpi_total_retrans > t->syn_retrans;
+	if (t->link) {
+		/* the link counted every packet: nothing to mark */
+		c->link_on = 1;
+		c->ti_ip_up = t->ti_wire.ip_up;
+		c->ti_ip_down = t->ti_wire.ip_down;
+		c->ti_segs_up = t->ti_wire.segs_up;
+		c->ti_segs_down = t->ti_wire.segs_down;
+		c->link_lost_up = t->lc.up.lost;
+		c->link_lost_down = t->lc.down.lost;
+		c->ip_lower_bound = c->ip_rst_unsure = 0;
+		linkemu_conn_forget(t->link, t->local_addr, t->local_port, t->remote_port);
+		return;
+	}
 	int seen = t->dups_ok && t->dups && dup_read(t->dups) == 0;
 	c->ip_lower_bound = resent || !seen || t->dups->last != t->dups_at_open;
 	/* a bare RST sent in the namespace: more RSTs than abortive closes */
