@@ -165,6 +165,29 @@ int scenario_qos(const struct variant *v, const struct fleet *f)
 	return v->qos >= 0 ? v->qos : f->qos;
 }
 
+const struct link_profile *scenario_link(const struct scenario *s, const struct variant *v,
+                                         const struct fleet *f)
+{
+	int i = v->link >= 0 ? v->link : f->link;
+	return i >= 0 && (size_t)i < s->nlinks ? &s->links[i] : NULL;
+}
+
+int scenario_has_links(const struct scenario *s)
+{
+	for (size_t v = 0; v < s->nvariants; v++)
+		for (size_t f = 0; f < s->nfleets; f++)
+			if (scenario_link(s, &s->variants[v], &s->fleets[f]))
+				return 1;
+	return 0;
+}
+
+double scenario_sleep_uw(const struct fleet *f, const struct link_profile *p)
+{
+	if (f->sleep_uw >= 0)
+		return f->sleep_uw;
+	return p ? p->sleep_uw : 0;
+}
+
 /* ---- The key table -------------------------------------------------- */
 
 enum level { LEVEL_TOP, LEVEL_FLEET, LEVEL_MATRIX };
@@ -183,11 +206,13 @@ enum key_type {
 	T_ENDPOINT,  /* A.B.C.D:PORT into endpoint_host/endpoint_port */
 	T_FLEETS,    /* sequence of LEVEL_FLEET mappings */
 	T_MATRIX,    /* mapping of LEVEL_MATRIX axes */
-	T_AXIS,      /* one value or a sequence of values of an enum */
+	T_AXIS,      /* one value or a sequence of values of an enum (link: of link names) */
+	T_DECIMAL,   /* a double, parse_decimal() within [dmin, dmax] */
+	T_LINK,      /* a link name or profile path, loaded into scenario.links; the index into an int */
 };
 
 /* Matrix axes in the order of the cross product (the last varies fastest). */
-enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_COUNT };
+enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_LINK, AXIS_COUNT };
 
 struct axes {
 	int value[AXIS_COUNT][AXIS_MAX];
@@ -198,10 +223,10 @@ struct axes {
 /* Every key, by level. The ids index the `seen` arrays. */
 enum key_id {
 	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
-	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_FLEETS, K_MATRIX,
+	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_BATTERY, K_SLEEP, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
-	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION,
-	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS,
+	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION, K_FLEET_LINK, K_FLEET_BATTERY, K_FLEET_SLEEP,
+	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS, K_AXIS_LINK,
 	NKEYS
 };
 
@@ -218,6 +243,7 @@ struct key {
 	const struct enum_value *values; /* T_ENUM, T_BOOL, T_AXIS */
 	size_t nvalues;
 	enum axis axis;          /* T_AXIS */
+	double dmin, dmax;       /* T_DECIMAL */
 	size_t offset, width;    /* the field in struct scenario or struct fleet */
 };
 
@@ -226,6 +252,7 @@ struct key {
 #define SECONDS(n) ((uint64_t)(n) * US_PER_S)
 
 #define EXPECT_NAME "a name of letters, digits, '_', '.' and '-'"
+#define EXPECT_LINK "a link like nbiot (links/nbiot.yaml beside the scenario) or a profile path"
 
 static const struct key keys[NKEYS] = {
 	[K_NAME] = { "name", LEVEL_TOP, T_NAME, .required = 1, .expected = EXPECT_NAME,
@@ -254,6 +281,12 @@ static const struct key keys[NKEYS] = {
 	                  FIELD(struct scenario, tls_fault) },
 	[K_AUTH_FAULT] = { "auth_fault", LEVEL_TOP, T_ENUM, .def = "none", VALUES(auth_fault_values),
 	                   FIELD(struct scenario, auth_fault) },
+	/* 3GPP TR 45.820's battery-life assumption (5 Wh, no self-discharge). */
+	[K_BATTERY] = { "battery_wh", LEVEL_TOP, T_DECIMAL, .def = "5", .dmin = 0.01, .dmax = 100000,
+	                .expected = "a capacity in Wh like 5", FIELD(struct scenario, battery_wh) },
+	/* No default: each link profile's sleep floor. */
+	[K_SLEEP] = { "sleep_uw", LEVEL_TOP, T_DECIMAL, .dmin = 0, .dmax = 1e6,
+	              .expected = "a power in uW like 15", FIELD(struct scenario, sleep_uw) },
 	[K_FLEETS] = { "fleets", LEVEL_TOP, T_FLEETS, .required = 1, .min = 1, .max = FLEETS_MAX,
 	               .expected = "a sequence of fleets" },
 	[K_MATRIX] = { "matrix", LEVEL_TOP, T_MATRIX,
@@ -293,6 +326,14 @@ static const struct key keys[NKEYS] = {
 	[K_SESSION] = { "session", LEVEL_FLEET, T_ENUM, .def = "before-window", VALUES(session_values),
 	                FIELD(struct fleet, session) },
 
+	/* scenarios/links/NAME.yaml beside the scenario, or a profile's path. */
+	[K_FLEET_LINK] = { "link", LEVEL_FLEET, T_LINK, .expected = EXPECT_LINK, FIELD(struct fleet, link) },
+	/* No defaults: the scenario's battery_wh and sleep_uw. */
+	[K_FLEET_BATTERY] = { "battery_wh", LEVEL_FLEET, T_DECIMAL, .dmin = 0.01, .dmax = 100000,
+	                      .expected = "a capacity in Wh like 5", FIELD(struct fleet, battery_wh) },
+	[K_FLEET_SLEEP] = { "sleep_uw", LEVEL_FLEET, T_DECIMAL, .dmin = 0, .dmax = 1e6,
+	                    .expected = "a power in uW like 15", FIELD(struct fleet, sleep_uw) },
+
 	[K_PROTOCOL] = { "protocol", LEVEL_MATRIX, T_AXIS, .def = "mqtt",
 	                 VALUES(protocol_values), .axis = AXIS_PROTOCOL },
 	[K_TLS] = { "tls", LEVEL_MATRIX, T_AXIS, .def = "none", VALUES(tls_values), .axis = AXIS_TLS },
@@ -304,6 +345,9 @@ static const struct key keys[NKEYS] = {
 	               VALUES(broker_values), .axis = AXIS_BROKER },
 	/* No default: without a qos axis each fleet's qos applies. */
 	[K_AXIS_QOS] = { "qos", LEVEL_MATRIX, T_AXIS, VALUES(qos_values), .axis = AXIS_QOS },
+	/* No default: without a link axis each fleet's link applies. Values are
+	 * link names, not an enum: indices into scenario.links. */
+	[K_AXIS_LINK] = { "link", LEVEL_MATRIX, T_AXIS, .expected = EXPECT_LINK, .axis = AXIS_LINK },
 };
 
 /* ---- The loader ---------------------------------------------------- */
@@ -315,6 +359,10 @@ struct loader {
 	const struct ynode *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX];
 	/* and its messages_per_wake and command_every (NULL: defaulted), for the plan's bounds */
 	const struct ynode *mpw_at[FLEETS_MAX], *cmd_at[FLEETS_MAX];
+	/* and its battery_wh and sleep_uw (NULL: the scenario's) */
+	const struct ynode *battery_at[FLEETS_MAX], *sleep_at[FLEETS_MAX];
+	struct scenario *s;       /* being loaded: links are loaded into it */
+	char *link_real[LINKS_MAX]; /* realpath() of each of s->links, to load each once */
 };
 
 #define fail(ld, node, key, ...) ytree_fail_at(&(ld)->yr, (node), (key), __VA_ARGS__)
@@ -522,18 +570,115 @@ static int set_endpoint(struct loader *ld, const struct key *k, const struct yno
 	return 0;
 }
 
+/* A decimal (T_DECIMAL): parses, bounds-checks and stores a double. */
+static int set_decimal(struct loader *ld, const struct key *k, const struct ynode *at,
+                       const char *text, void *base)
+{
+	char got[QUOTED_SIZE];
+	double v = 0;
+
+	ytree_quoted(text, got, sizeof got);
+	switch (parse_decimal(text, k->dmin, k->dmax, &v)) {
+	case PARSE_OK:
+		memcpy((char *)base + k->offset, &v, sizeof v);
+		return 0;
+	case PARSE_NEGATIVE:
+		return fail(ld, at, k->name, "must not be negative, got %s", got);
+	case PARSE_TOO_SMALL:
+		return fail(ld, at, k->name, "must be at least %g, got %s", k->dmin, got);
+	case PARSE_TOO_LARGE:
+		return fail(ld, at, k->name, "must be at most %g, got %s", k->dmax, got);
+	default:
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	}
+}
+
+/* The directory of the scenario file, for paths relative to it: "." for a
+ * bare file name. */
+static void scenario_dir(const char *path, char *buf, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(buf, n, ".");
+	else if (slash == path)
+		snprintf(buf, n, "/");
+	else
+		snprintf(buf, n, "%.*s", (int)(slash - path), path);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The profile TEXT names, loaded into ld->s->links once: its index, or -1.
+ * A bare name is DIR/links/NAME.yaml, DIR the scenario file's directory; a
+ * value with a '/' or ending in .yaml is a path, relative to DIR unless
+ * absolute. A profile that does not load gives the profile's own message,
+ * with where the scenario named it. */
+static int resolve_link(struct loader *ld, const struct key *k, const struct ynode *at, const char *text)
+{
+	struct scenario *s = ld->s;
+	char dir[LINK_PATH_MAX], path[LINK_PATH_MAX + 64], got[QUOTED_SIZE];
+	int is_path = strchr(text, '/') || ends_with(text, ".yaml");
+
+	ytree_quoted(text, got, sizeof got);
+	if (text[0] == '\0')
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	for (const char *c = text; !is_path && *c; c++)
+		if (!name_char(*c))
+			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	scenario_dir(ld->yr.path, dir, sizeof dir);
+	if (is_path && text[0] == '/')
+		snprintf(path, sizeof path, "%s", text);
+	else if (is_path)
+		snprintf(path, sizeof path, "%s/%s", dir, text);
+	else
+		snprintf(path, sizeof path, "%s/links/%s.yaml", dir, text);
+	if (strlen(path) >= LINK_PATH_MAX)
+		return fail(ld, at, k->name, "the profile's path is longer than %d bytes", LINK_PATH_MAX - 1);
+
+	char *real = realpath(path, NULL);
+	if (!real) {
+		if (errno == ENOMEM)
+			return ytree_nomem(&ld->yr);
+		return fail(ld, at, k->name, "no link profile %s: %s: %s%s", got, path, strerror(errno),
+		            is_path ? "" : " (the shipped profiles are in scenarios/links/)");
+	}
+	for (size_t i = 0; i < s->nlinks; i++)
+		if (strcmp(ld->link_real[i], real) == 0) {
+			free(real);
+			return (int)i;
+		}
+	if (s->nlinks == LINKS_MAX) {
+		free(real);
+		return fail(ld, at, k->name, "at most %d different links in a scenario", LINKS_MAX);
+	}
+	char perr[1024], msg[1200];
+	enum dormant_err rc = link_profile_load(path, &s->links[s->nlinks], perr, sizeof perr);
+	if (rc != ERR_OK) {
+		free(real);
+		snprintf(msg, sizeof msg, "%s (the link of %s:%lu:%lu)", perr, ld->yr.path, at->line, at->col);
+		return ytree_fail_as_is(&ld->yr, rc, msg);
+	}
+	ld->link_real[s->nlinks] = real;
+	return (int)s->nlinks++;
+}
+
 /* Adds one value to a matrix axis. */
 static int add_axis_value(struct loader *ld, const struct key *k, const struct ynode *at,
                           const char *text)
 {
 	struct axes *ax = &ld->axes;
-	int idx = lookup_value(ld, k, at, text);
+	int idx = k->axis == AXIS_LINK ? resolve_link(ld, k, at, text) : lookup_value(ld, k, at, text);
 	if (idx < 0)
 		return -1;
-	int v = k->values[idx].value;
+	int v = k->axis == AXIS_LINK ? idx : k->values[idx].value;
 	for (size_t i = 0; i < ax->n[k->axis]; i++)
 		if (ax->value[k->axis][i] == v)
-			return fail(ld, at, k->name, "%s is listed twice", k->values[idx].name);
+			return fail(ld, at, k->name, "%s is listed twice",
+			            k->axis == AXIS_LINK ? ld->s->links[idx].name : k->values[idx].name);
 	ax->at[k->axis][ax->n[k->axis]] = at;
 	ax->value[k->axis][ax->n[k->axis]++] = v;
 	return 0;
@@ -563,6 +708,14 @@ static int set_scalar(struct loader *ld, const struct key *k, const struct ynode
 		return set_endpoint(ld, k, at, text, base);
 	case T_AXIS:
 		return add_axis_value(ld, k, at, text);
+	case T_DECIMAL:
+		return set_decimal(ld, k, at, text, base);
+	case T_LINK:
+		idx = resolve_link(ld, k, at, text);
+		if (idx < 0)
+			return -1;
+		memcpy((char *)base + k->offset, &idx, sizeof idx);
+		return 0;
 	case T_FLEETS:
 	case T_MATRIX:
 		break;
@@ -645,6 +798,8 @@ static int load_axis(struct loader *ld, const struct key *k, const struct ynode 
 	case YNODE_SCALAR:
 		return add_axis_value(ld, k, v, v->text);
 	case YNODE_MAPPING:
+		if (k->expected)
+			return fail(ld, v, k->name, "expected %s or a list of them, got a mapping", k->expected);
 		return fail(ld, v, k->name, "expected one of %s or a list of them, got a mapping",
 		            value_list(k, 0, list, sizeof list));
 	case YNODE_SEQUENCE:
@@ -656,6 +811,9 @@ static int load_axis(struct loader *ld, const struct key *k, const struct ynode 
 		return fail(ld, v, k->name, "must have at most %d values, got %zu", AXIS_MAX, v->nchild);
 	for (size_t i = 0; i < v->nchild; i++) {
 		const struct ynode *item = v->child[i];
+		if (item->kind != YNODE_SCALAR && k->expected)
+			return fail(ld, item, k->name, "expected %s, got %s", k->expected,
+			            ytree_describe(item, got, sizeof got));
 		if (item->kind != YNODE_SCALAR)
 			return fail(ld, item, k->name, "expected one of %s, got %s",
 			            value_list(k, 0, list, sizeof list), ytree_describe(item, got, sizeof got));
@@ -687,6 +845,9 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct ynod
 		struct seen seen;
 
 		snprintf(where, sizeof where, "fleets[%zu]", i);
+		f->link = -1;          /* none: loopback */
+		f->battery_wh = -1;    /* the scenario's, set after the top level is read */
+		f->sleep_uw = -1;
 		if (item->kind != YNODE_MAPPING)
 			return fail(ld, item, where, "expected a mapping of fleet keys, got %s",
 			            ytree_describe(item, got, sizeof got));
@@ -719,6 +880,8 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct ynod
 		ld->qos_at[i] = seen.value[K_FLEET_QOS];
 		ld->mpw_at[i] = seen.value[K_MESSAGES_PER_WAKE];
 		ld->cmd_at[i] = seen.value[K_COMMAND_EVERY];
+		ld->battery_at[i] = seen.value[K_FLEET_BATTERY];
+		ld->sleep_at[i] = seen.value[K_FLEET_SLEEP];
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->fleets[j].name, f->name) == 0)
 				return fail(ld, name_at[i], keys[K_FLEET_NAME].name,
@@ -839,6 +1002,7 @@ static int expand_variants(struct loader *ld, const struct ynode *at, struct sce
 		v->resume = (enum resume_mode)ax->value[AXIS_RESUME][idx[AXIS_RESUME]];
 		v->client_cert = ax->value[AXIS_CLIENT_CERT][idx[AXIS_CLIENT_CERT]];
 		v->qos = ax->n[AXIS_QOS] ? ax->value[AXIS_QOS][idx[AXIS_QOS]] : -1;
+		v->link = ax->n[AXIS_LINK] ? ax->value[AXIS_LINK][idx[AXIS_LINK]] : -1;
 
 		/* Name: the protocol, then key=value for each axis that varies or
 		 * was set to other than its default. */
@@ -848,7 +1012,7 @@ static int expand_variants(struct loader *ld, const struct ynode *at, struct sce
 			if (ax->n[a] == 0)
 				continue;
 			int val = ax->value[a][idx[a]];
-			const char *vname = value_name(k->values, k->nvalues, val);
+			const char *vname = a == AXIS_LINK ? s->links[val].name : value_name(k->values, k->nvalues, val);
 			int is_default = k->def && strcmp(k->def, vname) == 0;
 			if ((ax->n[a] > 1 || !is_default) && o < sizeof v->name)
 				o += (size_t)snprintf(v->name + o, sizeof v->name - o, " %s=%s", k->name,
@@ -986,6 +1150,31 @@ static int check_plan(struct loader *ld, const struct scenario *s, const struct 
 	return 0;
 }
 
+/* The fleets take the scenario's battery_wh and sleep_uw where they give
+ * none; and either key without any link is a mistake: no energy is figured
+ * on loopback. */
+static int check_energy_keys(struct loader *ld, struct scenario *s, const struct seen *seen)
+{
+	const struct ynode *given = seen->value[K_BATTERY] ? seen->value[K_BATTERY] : seen->value[K_SLEEP];
+	const char *key = seen->value[K_BATTERY] ? keys[K_BATTERY].name : keys[K_SLEEP].name;
+
+	for (size_t i = 0; i < s->nfleets; i++) {
+		struct fleet *f = &s->fleets[i];
+		if (f->battery_wh < 0)
+			f->battery_wh = s->battery_wh;
+		if (f->sleep_uw < 0)
+			f->sleep_uw = s->sleep_uw;
+		if (!given && (ld->battery_at[i] || ld->sleep_at[i])) {
+			given = ld->battery_at[i] ? ld->battery_at[i] : ld->sleep_at[i];
+			key = ld->battery_at[i] ? keys[K_FLEET_BATTERY].name : keys[K_FLEET_SLEEP].name;
+		}
+	}
+	if (given && !scenario_has_links(s))
+		return fail(ld, given, key, "battery life needs a link: give a fleet a link (link: nbiot) "
+		                            "or the matrix a link axis");
+	return 0;
+}
+
 static int load_scenario(struct loader *ld, struct scenario *s)
 {
 	char got[QUOTED_SIZE];
@@ -997,6 +1186,8 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 		            root->kind == YNODE_SCALAR && root->text[0] == '\0'
 		                    ? "nothing"
 		                    : ytree_describe(root, got, sizeof got));
+	ld->s = s;
+	s->sleep_uw = -1; /* each link profile's */
 	if (load_mapping(ld, root, LEVEL_TOP, s, NULL, &seen) < 0)
 		return -1;
 	if (!seen.key[K_MATRIX]) {
@@ -1006,6 +1197,8 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 		if (expand_variants(ld, root, s) < 0)
 			return -1;
 	}
+	if (check_energy_keys(ld, s, &seen) < 0)
+		return -1;
 	/* TLS towards a broker dormant did not start needs that broker's CA and names. */
 	for (size_t i = 0; s->endpoint_host[0] && i < s->nvariants; i++)
 		if (s->variants[i].tls != TLS_NONE)
@@ -1065,6 +1258,8 @@ enum dormant_err scenario_load_buffer(const char *path, const char *text, size_t
 		snprintf(s->path, sizeof s->path, "%s", path);
 
 	ytree_free(ld.yr.root);
+	for (size_t i = 0; i < LINKS_MAX; i++)
+		free(ld.link_real[i]);
 	if (ld.yr.rc != ERR_OK) {
 		free(s);
 		return ld.yr.rc;

@@ -72,6 +72,15 @@ int ytree_fail(struct yreader *ld, unsigned long line, unsigned long col, const 
 	return -1;
 }
 
+int ytree_fail_as_is(struct yreader *ld, enum dormant_err rc, const char *msg)
+{
+	if (ld->rc != ERR_OK)
+		return -1;
+	ld->rc = rc;
+	if (ld->err && ld->errlen)
+		snprintf(ld->err, ld->errlen, "%s", msg);
+	return -1;
+}
 
 int ytree_nomem(struct yreader *ld)
 {

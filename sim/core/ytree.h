@@ -59,6 +59,9 @@ int ytree_fail(struct yreader *r, unsigned long line, unsigned long col, const c
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* The same, for a node. */
 #define ytree_fail_at(r, node, key, ...) ytree_fail((r), (node)->line, (node)->col, (key), __VA_ARGS__)
+/* Records MSG as it is, with RC: another file's message (a link profile's
+ * named by a scenario). Later calls are ignored. Returns -1. */
+int ytree_fail_as_is(struct yreader *r, enum dormant_err rc, const char *msg);
 /* Records "PATH: out of memory" with rc ERR_NOMEM. Returns -1. */
 int ytree_nomem(struct yreader *r);
 

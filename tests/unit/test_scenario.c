@@ -241,25 +241,25 @@ static void test_keys(void)
 {
 	CHECK_ERROR(BASE "colour: red\n",
 	            "t.yaml:7:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
-	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every, session");
+	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
 	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
-	            "broker, qos");
+	            "broker, qos, link");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
 	            "valid fleet keys: name, count, wake_every, jitter, payload, messages_per_wake, "
-	            "qos, connection, downlink, command_every, session");
+	            "qos, connection, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
-	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	/* Unprintable key bytes are escaped: the message stays one line. */
 	CHECK_ERROR(BASE "\"a\\nb\": 1\n",
 	            "t.yaml:7:1: a\\x0ab: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a sequence");
 
 	CHECK_ERROR("name: t\nfleets:\n  - name: a\n    count: 5\n    wake_every: 1s\n",
@@ -538,7 +538,7 @@ static void test_files(void)
 {
 	check_file("unknown_key.yaml",
 	           ":4:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
