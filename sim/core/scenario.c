@@ -655,11 +655,15 @@ static int resolve_link(struct loader *ld, const struct key *k, const struct yno
 		free(real);
 		return fail(ld, at, k->name, "at most %d different links in a scenario", LINKS_MAX);
 	}
-	char perr[1024], msg[1200];
+	char perr[1024], where[LINK_PATH_MAX + 64], msg[sizeof perr + sizeof where];
 	enum dormant_err rc = link_profile_load(path, &s->links[s->nlinks], perr, sizeof perr);
 	if (rc != ERR_OK) {
 		free(real);
-		snprintf(msg, sizeof msg, "%s (the link of %s:%lu:%lu)", perr, ld->yr.path, at->line, at->col);
+		/* The profile's message, shortened if need be so that where the
+		 * scenario names it always fits the caller's buffer. */
+		int wl = snprintf(where, sizeof where, " (the link of %s:%lu:%lu)", ld->yr.path, at->line, at->col);
+		size_t room = ld->yr.errlen > (size_t)wl + 1 ? ld->yr.errlen - (size_t)wl - 1 : 0;
+		snprintf(msg, sizeof msg, "%.*s%s", (int)(strlen(perr) < room ? strlen(perr) : room), perr, where);
 		return ytree_fail_as_is(&ld->yr, rc, msg);
 	}
 	ld->link_real[s->nlinks] = real;
