@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct unit {
@@ -199,6 +200,41 @@ enum parse_result parse_bool(const char *s, int *out)
 		return PARSE_OK;
 	}
 	return PARSE_BAD;
+}
+
+enum parse_result parse_decimal(const char *s, double min, double max, double *out)
+{
+	int neg = s[0] == '-';
+	const char *p = s + neg;
+	size_t digits = 0;
+
+	while (is_digit(*p)) {
+		p++;
+		digits++;
+	}
+	if (digits == 0)
+		return PARSE_BAD;
+	if (*p == '.') {
+		const char *frac = ++p;
+		while (is_digit(*p))
+			p++;
+		if (p == frac)
+			return PARSE_BAD;
+		digits += (size_t)(p - frac);
+	}
+	if (*p != '\0' || digits > DECIMAL_DIGITS_MAX)
+		return PARSE_BAD;
+	if (neg)
+		return PARSE_NEGATIVE;
+	/* The form is checked: strtod reads it exactly as written (dormant never
+	 * calls setlocale, so the decimal point is '.'). */
+	double v = strtod(s, NULL);
+	if (v > max)
+		return PARSE_TOO_LARGE;
+	if (v < min)
+		return PARSE_TOO_SMALL;
+	*out = v;
+	return PARSE_OK;
 }
 
 char *format_duration(uint64_t us, char *buf, size_t n)

@@ -13,6 +13,10 @@
  *   parse_size_bytes   "48B" "2KiB" "1MB"        integer + B KB KiB MB MiB GB GiB
  *                                                (KB = 1000, KiB = 1024)
  *   parse_bool         "true" "false"            nothing else
+ *   parse_decimal      "5" "0.015" "792"         digits, optionally '.' and more
+ *                                                digits (no exponent, no ".5"
+ *                                                or "5."); for physical figures
+ *                                                such as mW, kbit/s, Wh
  *
  * The format_* helpers write the shortest exact form ("100ms", "15m", "2KiB")
  * into buf (always NUL-terminated when n > 0) and return buf.
@@ -35,6 +39,10 @@ enum parse_result parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t
 enum parse_result parse_duration_us(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 enum parse_result parse_size_bytes(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 enum parse_result parse_bool(const char *s, int *out);
+/* At most DECIMAL_DIGITS_MAX digits in all, so the value is the double
+ * nearest the decimal as written. */
+#define DECIMAL_DIGITS_MAX 15
+enum parse_result parse_decimal(const char *s, double min, double max, double *out);
 
 /* Big enough for any uint64_t in any unit. */
 #define FORMAT_MAX 32

@@ -28,6 +28,7 @@
 #include "ledger.h"
 #include "parse.h"
 #include "sched.h"
+#include "ytree.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define STR_(x) #x
@@ -35,7 +36,6 @@
 
 #define US_PER_S UINT64_C(1000000)
 #define DEVICES_MAX 100000     /* over all fleets */
-#define DEPTH_MAX 16           /* YAML nesting; a valid scenario needs 4 */
 #define FILE_MAX (1u << 20)    /* a scenario file larger than this is a mistake */
 
 /* ---- Axis values ---------------------------------------------------- */
@@ -165,6 +165,29 @@ int scenario_qos(const struct variant *v, const struct fleet *f)
 	return v->qos >= 0 ? v->qos : f->qos;
 }
 
+const struct link_profile *scenario_link(const struct scenario *s, const struct variant *v,
+                                         const struct fleet *f)
+{
+	int i = v->link >= 0 ? v->link : f->link;
+	return i >= 0 && (size_t)i < s->nlinks ? &s->links[i] : NULL;
+}
+
+int scenario_has_links(const struct scenario *s)
+{
+	for (size_t v = 0; v < s->nvariants; v++)
+		for (size_t f = 0; f < s->nfleets; f++)
+			if (scenario_link(s, &s->variants[v], &s->fleets[f]))
+				return 1;
+	return 0;
+}
+
+double scenario_sleep_uw(const struct fleet *f, const struct link_profile *p)
+{
+	if (f->sleep_uw >= 0)
+		return f->sleep_uw;
+	return p ? p->sleep_uw : 0;
+}
+
 /* ---- The key table -------------------------------------------------- */
 
 enum level { LEVEL_TOP, LEVEL_FLEET, LEVEL_MATRIX };
@@ -183,25 +206,27 @@ enum key_type {
 	T_ENDPOINT,  /* A.B.C.D:PORT into endpoint_host/endpoint_port */
 	T_FLEETS,    /* sequence of LEVEL_FLEET mappings */
 	T_MATRIX,    /* mapping of LEVEL_MATRIX axes */
-	T_AXIS,      /* one value or a sequence of values of an enum */
+	T_AXIS,      /* one value or a sequence of values of an enum (link: of link names) */
+	T_DECIMAL,   /* a double, parse_decimal() within [dmin, dmax] */
+	T_LINK,      /* a link name or profile path, loaded into scenario.links; the index into an int */
 };
 
 /* Matrix axes in the order of the cross product (the last varies fastest). */
-enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_COUNT };
+enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_LINK, AXIS_COUNT };
 
 struct axes {
 	int value[AXIS_COUNT][AXIS_MAX];
-	const struct node *at[AXIS_COUNT][AXIS_MAX]; /* NULL for defaults */
+	const struct ynode *at[AXIS_COUNT][AXIS_MAX]; /* NULL for defaults */
 	size_t n[AXIS_COUNT];
 };
 
 /* Every key, by level. The ids index the `seen` arrays. */
 enum key_id {
 	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
-	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_FLEETS, K_MATRIX,
+	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_BATTERY, K_SLEEP, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
-	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION,
-	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS,
+	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION, K_FLEET_LINK, K_FLEET_BATTERY, K_FLEET_SLEEP,
+	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS, K_AXIS_LINK,
 	NKEYS
 };
 
@@ -218,6 +243,7 @@ struct key {
 	const struct enum_value *values; /* T_ENUM, T_BOOL, T_AXIS */
 	size_t nvalues;
 	enum axis axis;          /* T_AXIS */
+	double dmin, dmax;       /* T_DECIMAL */
 	size_t offset, width;    /* the field in struct scenario or struct fleet */
 };
 
@@ -226,6 +252,7 @@ struct key {
 #define SECONDS(n) ((uint64_t)(n) * US_PER_S)
 
 #define EXPECT_NAME "a name of letters, digits, '_', '.' and '-'"
+#define EXPECT_LINK "a link like nbiot (links/nbiot.yaml beside the scenario) or a profile path"
 
 static const struct key keys[NKEYS] = {
 	[K_NAME] = { "name", LEVEL_TOP, T_NAME, .required = 1, .expected = EXPECT_NAME,
@@ -254,6 +281,12 @@ static const struct key keys[NKEYS] = {
 	                  FIELD(struct scenario, tls_fault) },
 	[K_AUTH_FAULT] = { "auth_fault", LEVEL_TOP, T_ENUM, .def = "none", VALUES(auth_fault_values),
 	                   FIELD(struct scenario, auth_fault) },
+	/* 3GPP TR 45.820's battery-life assumption (5 Wh, no self-discharge). */
+	[K_BATTERY] = { "battery_wh", LEVEL_TOP, T_DECIMAL, .def = "5", .dmin = 0.01, .dmax = 100000,
+	                .expected = "a capacity in Wh like 5", FIELD(struct scenario, battery_wh) },
+	/* No default: each link profile's sleep floor. */
+	[K_SLEEP] = { "sleep_uw", LEVEL_TOP, T_DECIMAL, .dmin = 0, .dmax = 1e6,
+	              .expected = "a power in uW like 15", FIELD(struct scenario, sleep_uw) },
 	[K_FLEETS] = { "fleets", LEVEL_TOP, T_FLEETS, .required = 1, .min = 1, .max = FLEETS_MAX,
 	               .expected = "a sequence of fleets" },
 	[K_MATRIX] = { "matrix", LEVEL_TOP, T_MATRIX,
@@ -293,6 +326,14 @@ static const struct key keys[NKEYS] = {
 	[K_SESSION] = { "session", LEVEL_FLEET, T_ENUM, .def = "before-window", VALUES(session_values),
 	                FIELD(struct fleet, session) },
 
+	/* scenarios/links/NAME.yaml beside the scenario, or a profile's path. */
+	[K_FLEET_LINK] = { "link", LEVEL_FLEET, T_LINK, .expected = EXPECT_LINK, FIELD(struct fleet, link) },
+	/* No defaults: the scenario's battery_wh and sleep_uw. */
+	[K_FLEET_BATTERY] = { "battery_wh", LEVEL_FLEET, T_DECIMAL, .dmin = 0.01, .dmax = 100000,
+	                      .expected = "a capacity in Wh like 5", FIELD(struct fleet, battery_wh) },
+	[K_FLEET_SLEEP] = { "sleep_uw", LEVEL_FLEET, T_DECIMAL, .dmin = 0, .dmax = 1e6,
+	                    .expected = "a power in uW like 15", FIELD(struct fleet, sleep_uw) },
+
 	[K_PROTOCOL] = { "protocol", LEVEL_MATRIX, T_AXIS, .def = "mqtt",
 	                 VALUES(protocol_values), .axis = AXIS_PROTOCOL },
 	[K_TLS] = { "tls", LEVEL_MATRIX, T_AXIS, .def = "none", VALUES(tls_values), .axis = AXIS_TLS },
@@ -304,134 +345,28 @@ static const struct key keys[NKEYS] = {
 	               VALUES(broker_values), .axis = AXIS_BROKER },
 	/* No default: without a qos axis each fleet's qos applies. */
 	[K_AXIS_QOS] = { "qos", LEVEL_MATRIX, T_AXIS, VALUES(qos_values), .axis = AXIS_QOS },
+	/* No default: without a link axis each fleet's link applies. Values are
+	 * link names, not an enum: indices into scenario.links. */
+	[K_AXIS_LINK] = { "link", LEVEL_MATRIX, T_AXIS, .expected = EXPECT_LINK, .axis = AXIS_LINK },
 };
 
-/* ---- The YAML tree -------------------------------------------------- */
-
-enum node_kind { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
-
-struct node {
-	enum node_kind kind;
-	unsigned long line, col;  /* 1-based start */
-	char *text;               /* scalar: the value, NUL-terminated */
-	struct node **child;      /* sequence: items; mapping: key, value, key, value, ... */
-	size_t nchild, cap;
-};
+/* ---- The loader ---------------------------------------------------- */
 
 struct loader {
-	const char *path;
-	const char *text;
-	size_t len;
-	char *err;
-	size_t errlen;
-	enum dormant_err rc;      /* ERR_OK until the first error */
-	yaml_parser_t parser;
-	struct node *root;
+	struct yreader yr;        /* the file, its tree (yr.root) and the first error */
 	struct axes axes;
 	/* where each fleet and its qos are (NULL: defaulted), for rules checked per variant */
-	const struct node *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX];
+	const struct ynode *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX];
 	/* and its messages_per_wake and command_every (NULL: defaulted), for the plan's bounds */
-	const struct node *mpw_at[FLEETS_MAX], *cmd_at[FLEETS_MAX];
+	const struct ynode *mpw_at[FLEETS_MAX], *cmd_at[FLEETS_MAX];
+	/* and its battery_wh and sleep_uw (NULL: the scenario's) */
+	const struct ynode *battery_at[FLEETS_MAX], *sleep_at[FLEETS_MAX];
+	struct scenario *s;       /* being loaded: links are loaded into it */
+	char *link_real[LINKS_MAX]; /* realpath() of each of s->links, to load each once */
 };
 
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->nchild; i++)
-		node_free(n->child[i]);
-	free(n->child);
-	free(n->text);
-	free(n);
-}
-
-/* ---- Messages ------------------------------------------------------- */
-
-#define QUOTE_MAX 60 /* characters of a value shown in a message */
-
-/* TEXT made printable and bounded, for a one-line message: control and
- * non-ASCII bytes become \xNN, a long value ends in "...". */
-static const char *printable(const char *text, char *buf, size_t n)
-{
-	size_t o = 0, shown = 0;
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (shown == QUOTE_MAX) {
-			o += (size_t)snprintf(buf + o, n - o, "...");
-			break;
-		}
-		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-			buf[o++] = (char)*p;
-		else
-			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", *p);
-		shown++;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-#define PRINTABLE_SIZE (QUOTE_MAX * 4 + 8)
-#define QUOTED_SIZE (PRINTABLE_SIZE + 2)
-
-/* TEXT, printable, in double quotes: for "got ..." */
-static const char *quoted(const char *text, char *buf, size_t n)
-{
-	char p[PRINTABLE_SIZE];
-	snprintf(buf, n, "\"%s\"", printable(text, p, sizeof p));
-	return buf;
-}
-
-/* Records the first error: "PATH:LINE:COL: KEY: message" (no KEY part when
- * key is NULL). Later calls are ignored. Always returns -1. */
-static int fail_mark(struct loader *ld, unsigned long line, unsigned long col, const char *key,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int fail_mark(struct loader *ld, unsigned long line, unsigned long col, const char *key,
-                     const char *fmt, ...)
-{
-	if (ld->rc != ERR_OK)
-		return -1;
-	ld->rc = ERR_SCENARIO;
-	if (!ld->err || ld->errlen == 0)
-		return -1;
-
-	char msg[1024], keybuf[PRINTABLE_SIZE];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (key)
-		snprintf(ld->err, ld->errlen, "%s:%lu:%lu: %s: %s", ld->path, line, col,
-		         printable(key, keybuf, sizeof keybuf), msg);
-	else
-		snprintf(ld->err, ld->errlen, "%s:%lu:%lu: %s", ld->path, line, col, msg);
-	return -1;
-}
-
-#define fail(ld, node, key, ...) fail_mark((ld), (node)->line, (node)->col, (key), __VA_ARGS__)
-
-static int fail_nomem(struct loader *ld)
-{
-	if (ld->rc == ERR_OK) {
-		ld->rc = ERR_NOMEM;
-		if (ld->err && ld->errlen)
-			snprintf(ld->err, ld->errlen, "%s: out of memory", ld->path);
-	}
-	return -1;
-}
-
-/* What a node is, for "got ...": the quoted value of a scalar, else its kind. */
-static const char *describe(const struct node *n, char *buf, size_t len)
-{
-	switch (n->kind) {
-	case NODE_SEQUENCE:
-		return "a sequence";
-	case NODE_MAPPING:
-		return "a mapping";
-	case NODE_SCALAR:
-		break;
-	}
-	return quoted(n->text, buf, len);
-}
+#define fail(ld, node, key, ...) ytree_fail_at(&(ld)->yr, (node), (key), __VA_ARGS__)
+#define QUOTED_SIZE YTREE_QUOTED_SIZE
 
 /* "a, b, c": the names of LEVEL's keys. */
 static const char *key_list(enum level level, char *buf, size_t n)
@@ -454,211 +389,6 @@ static const char *value_list(const struct key *k, int built_only, char *buf, si
 			o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "",
 			                      k->values[i].name);
 	return buf;
-}
-
-/* ---- Pass 1: YAML events to a tree ---------------------------------- */
-
-/* Line and column (1-based, in bytes) of byte OFFSET of the input. */
-static void offset_mark(const struct loader *ld, size_t offset, unsigned long *line,
-                        unsigned long *col)
-{
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < offset && i < ld->len; i++) {
-		if (ld->text[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else {
-			(*col)++;
-		}
-	}
-}
-
-static int fail_yaml(struct loader *ld)
-{
-	const yaml_parser_t *p = &ld->parser;
-	unsigned long line, col;
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		return fail_nomem(ld);
-	case YAML_READER_ERROR:
-		offset_mark(ld, p->problem_offset, &line, &col);
-		return fail_mark(ld, line, col, NULL, "not valid UTF-8 text: %s",
-		                 p->problem ? p->problem : "unreadable input");
-	default:
-		line = (unsigned long)p->problem_mark.line + 1;
-		col = (unsigned long)p->problem_mark.column + 1;
-		if (p->context)
-			return fail_mark(ld, line, col, NULL, "YAML syntax error: %s (%s starting at %lu:%lu)",
-			                 p->problem ? p->problem : "unknown problem", p->context,
-			                 (unsigned long)p->context_mark.line + 1,
-			                 (unsigned long)p->context_mark.column + 1);
-		return fail_mark(ld, line, col, NULL, "YAML syntax error: %s",
-		                 p->problem ? p->problem : "unknown problem");
-	}
-}
-
-static int next_event(struct loader *ld, yaml_event_t *ev)
-{
-	if (!yaml_parser_parse(&ld->parser, ev))
-		return fail_yaml(ld);
-	return 0;
-}
-
-/* A node for the event EV, appended to PARENT (or made the root). */
-static struct node *add_node(struct loader *ld, struct node *parent, enum node_kind kind,
-                             const yaml_event_t *ev)
-{
-	struct node *n = calloc(1, sizeof *n);
-	if (!n) {
-		fail_nomem(ld);
-		return NULL;
-	}
-	n->kind = kind;
-	n->line = (unsigned long)ev->start_mark.line + 1;
-	n->col = (unsigned long)ev->start_mark.column + 1;
-	if (!parent) {
-		ld->root = n;
-		return n;
-	}
-	if (parent->nchild == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 8;
-		struct node **c = realloc(parent->child, cap * sizeof *c);
-		if (!c) {
-			free(n);
-			fail_nomem(ld);
-			return NULL;
-		}
-		parent->child = c;
-		parent->cap = cap;
-	}
-	parent->child[parent->nchild++] = n;
-	return n;
-}
-
-/* Reads the node that starts with EV (owned by the caller) and everything
- * in it into PARENT. */
-static int read_node(struct loader *ld, const yaml_event_t *ev, struct node *parent, int depth)
-{
-	struct node *n;
-	yaml_event_type_t end;
-
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT: {
-		char p[PRINTABLE_SIZE];
-		return fail_mark(ld, (unsigned long)ev->start_mark.line + 1,
-		                 (unsigned long)ev->start_mark.column + 1, NULL,
-		                 "aliases (*%s) are not supported, write the value out",
-		                 printable((const char *)ev->data.alias.anchor, p, sizeof p));
-	}
-	case YAML_SCALAR_EVENT: {
-		size_t len = ev->data.scalar.length;
-		const char *v = (const char *)ev->data.scalar.value;
-		if (memchr(v, '\0', len))
-			return fail_mark(ld, (unsigned long)ev->start_mark.line + 1,
-			                 (unsigned long)ev->start_mark.column + 1, NULL,
-			                 "values must not contain NUL characters");
-		n = add_node(ld, parent, NODE_SCALAR, ev);
-		if (!n)
-			return -1;
-		n->text = malloc(len + 1);
-		if (!n->text)
-			return fail_nomem(ld);
-		memcpy(n->text, v, len);
-		n->text[len] = '\0';
-		return 0;
-	}
-	case YAML_SEQUENCE_START_EVENT:
-		n = add_node(ld, parent, NODE_SEQUENCE, ev);
-		end = YAML_SEQUENCE_END_EVENT;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		n = add_node(ld, parent, NODE_MAPPING, ev);
-		end = YAML_MAPPING_END_EVENT;
-		break;
-	default:
-		return fail_mark(ld, (unsigned long)ev->start_mark.line + 1,
-		                 (unsigned long)ev->start_mark.column + 1, NULL,
-		                 "unexpected YAML event");
-	}
-	if (!n)
-		return -1;
-	if (depth >= DEPTH_MAX)
-		return fail(ld, n, NULL, "nested deeper than %d levels", DEPTH_MAX);
-
-	for (;;) {
-		yaml_event_t child;
-		if (next_event(ld, &child) < 0)
-			return -1;
-		if (child.type == end) {
-			yaml_event_delete(&child);
-			return 0;
-		}
-		int rc = read_node(ld, &child, n, depth + 1);
-		yaml_event_delete(&child);
-		if (rc < 0)
-			return -1;
-	}
-}
-
-/* Reads the next event, which must be of TYPE (libyaml guarantees the
- * order of a good stream; this only guards it). */
-static int expect_event(struct loader *ld, yaml_event_type_t type)
-{
-	yaml_event_t ev;
-	if (next_event(ld, &ev) < 0)
-		return -1;
-	int ok = ev.type == type;
-	unsigned long line = (unsigned long)ev.start_mark.line + 1;
-	unsigned long col = (unsigned long)ev.start_mark.column + 1;
-	yaml_event_delete(&ev);
-	if (!ok)
-		return fail_mark(ld, line, col, NULL, "unexpected YAML event");
-	return 0;
-}
-
-/* The one document of the stream into ld->root. */
-static int read_tree(struct loader *ld)
-{
-	yaml_event_t ev;
-	char req[256];
-
-	if (expect_event(ld, YAML_STREAM_START_EVENT) < 0)
-		return -1;
-	if (next_event(ld, &ev) < 0)
-		return -1;
-	if (ev.type == YAML_STREAM_END_EVENT) {
-		yaml_event_delete(&ev);
-		size_t o = 0;
-		req[0] = '\0';
-		for (size_t i = 0; i < NKEYS; i++)
-			if (keys[i].level == LEVEL_TOP && keys[i].required)
-				o += (size_t)snprintf(req + o, sizeof req - o, "%s%s", o ? ", " : "",
-				                      keys[i].name);
-		return fail_mark(ld, 1, 1, NULL,
-		                 "empty file, expected a mapping of scenario keys (required: %s)", req);
-	}
-	yaml_event_delete(&ev); /* DOCUMENT_START */
-
-	if (next_event(ld, &ev) < 0)
-		return -1;
-	int rc = read_node(ld, &ev, NULL, 0);
-	yaml_event_delete(&ev);
-	if (rc < 0)
-		return -1;
-	if (expect_event(ld, YAML_DOCUMENT_END_EVENT) < 0)
-		return -1;
-
-	if (next_event(ld, &ev) < 0)
-		return -1;
-	int more = ev.type == YAML_DOCUMENT_START_EVENT;
-	unsigned long line = (unsigned long)ev.start_mark.line + 1;
-	unsigned long col = (unsigned long)ev.start_mark.column + 1;
-	yaml_event_delete(&ev);
-	if (more)
-		return fail_mark(ld, line, col, NULL, "a scenario file holds one YAML document, found a second");
-	return 0;
 }
 
 /* ---- Pass 2: the tree against the key table ------------------------- */
@@ -697,14 +427,14 @@ static const char *format_bound(const struct key *k, uint64_t v, char *buf, size
 }
 
 /* A number, duration or size: parses, bounds-checks and stores. */
-static int set_number(struct loader *ld, const struct key *k, const struct node *at,
+static int set_number(struct loader *ld, const struct key *k, const struct ynode *at,
                       const char *text, void *base)
 {
 	enum parse_result r;
 	uint64_t v = 0;
 	char got[QUOTED_SIZE], bound[FORMAT_MAX], why[256] = "";
 
-	quoted(text, got, sizeof got);
+	ytree_quoted(text, got, sizeof got);
 
 	switch (k->type) {
 	case T_DURATION:
@@ -745,13 +475,13 @@ static int name_char(char c)
 	       c == '_' || c == '.' || c == '-';
 }
 
-static int set_name(struct loader *ld, const struct key *k, const struct node *at,
+static int set_name(struct loader *ld, const struct key *k, const struct ynode *at,
                     const char *text, void *base)
 {
 	char got[QUOTED_SIZE];
 	size_t len = strlen(text);
 
-	quoted(text, got, sizeof got);
+	ytree_quoted(text, got, sizeof got);
 	for (size_t i = 0; i < len; i++)
 		if (!name_char(text[i]))
 			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
@@ -765,7 +495,7 @@ static int set_name(struct loader *ld, const struct key *k, const struct node *a
 }
 
 /* The index of TEXT among k->values, refusing values not built; -1 on error. */
-static int lookup_value(struct loader *ld, const struct key *k, const struct node *at,
+static int lookup_value(struct loader *ld, const struct key *k, const struct ynode *at,
                         const char *text)
 {
 	char got[QUOTED_SIZE], list[256];
@@ -783,7 +513,7 @@ static int lookup_value(struct loader *ld, const struct key *k, const struct nod
 				idx = (int)i;
 	}
 	if (idx < 0) {
-		quoted(text, got, sizeof got);
+		ytree_quoted(text, got, sizeof got);
 		if (k->expected)
 			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
 		return fail(ld, at, k->name, "expected one of %s, got %s",
@@ -815,13 +545,13 @@ static size_t scan_ipv4(const char *s)
 	return (size_t)(p - s);
 }
 
-static int set_endpoint(struct loader *ld, const struct key *k, const struct node *at,
+static int set_endpoint(struct loader *ld, const struct key *k, const struct ynode *at,
                         const char *text, struct scenario *s)
 {
 	char got[QUOTED_SIZE];
 	uint64_t port;
 
-	quoted(text, got, sizeof got);
+	ytree_quoted(text, got, sizeof got);
 	size_t n = scan_ipv4(text);
 	if (n == 0 || text[n] != ':')
 		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
@@ -840,25 +570,126 @@ static int set_endpoint(struct loader *ld, const struct key *k, const struct nod
 	return 0;
 }
 
+/* A decimal (T_DECIMAL): parses, bounds-checks and stores a double. */
+static int set_decimal(struct loader *ld, const struct key *k, const struct ynode *at,
+                       const char *text, void *base)
+{
+	char got[QUOTED_SIZE];
+	double v = 0;
+
+	ytree_quoted(text, got, sizeof got);
+	switch (parse_decimal(text, k->dmin, k->dmax, &v)) {
+	case PARSE_OK:
+		memcpy((char *)base + k->offset, &v, sizeof v);
+		return 0;
+	case PARSE_NEGATIVE:
+		return fail(ld, at, k->name, "must not be negative, got %s", got);
+	case PARSE_TOO_SMALL:
+		return fail(ld, at, k->name, "must be at least %g, got %s", k->dmin, got);
+	case PARSE_TOO_LARGE:
+		return fail(ld, at, k->name, "must be at most %g, got %s", k->dmax, got);
+	default:
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	}
+}
+
+/* The directory of the scenario file, for paths relative to it: "." for a
+ * bare file name. */
+static void scenario_dir(const char *path, char *buf, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(buf, n, ".");
+	else if (slash == path)
+		snprintf(buf, n, "/");
+	else
+		snprintf(buf, n, "%.*s", (int)(slash - path), path);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The profile TEXT names, loaded into ld->s->links once: its index, or -1.
+ * A bare name is DIR/links/NAME.yaml, DIR the scenario file's directory; a
+ * value with a '/' or ending in .yaml is a path, relative to DIR unless
+ * absolute. A profile that does not load gives the profile's own message,
+ * with where the scenario named it. */
+static int resolve_link(struct loader *ld, const struct key *k, const struct ynode *at, const char *text)
+{
+	struct scenario *s = ld->s;
+	char dir[LINK_PATH_MAX], path[LINK_PATH_MAX + 64], got[QUOTED_SIZE];
+	int is_path = strchr(text, '/') || ends_with(text, ".yaml");
+
+	ytree_quoted(text, got, sizeof got);
+	if (text[0] == '\0')
+		return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	for (const char *c = text; !is_path && *c; c++)
+		if (!name_char(*c))
+			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
+	scenario_dir(ld->yr.path, dir, sizeof dir);
+	if (is_path && text[0] == '/')
+		snprintf(path, sizeof path, "%s", text);
+	else if (is_path)
+		snprintf(path, sizeof path, "%s/%s", dir, text);
+	else
+		snprintf(path, sizeof path, "%s/links/%s.yaml", dir, text);
+	if (strlen(path) >= LINK_PATH_MAX)
+		return fail(ld, at, k->name, "the profile's path is longer than %d bytes", LINK_PATH_MAX - 1);
+
+	char *real = realpath(path, NULL);
+	if (!real) {
+		if (errno == ENOMEM)
+			return ytree_nomem(&ld->yr);
+		return fail(ld, at, k->name, "no link profile %s: %s: %s%s", got, path, strerror(errno),
+		            is_path ? "" : " (the shipped profiles are in scenarios/links/)");
+	}
+	for (size_t i = 0; i < s->nlinks; i++)
+		if (strcmp(ld->link_real[i], real) == 0) {
+			free(real);
+			return (int)i;
+		}
+	if (s->nlinks == LINKS_MAX) {
+		free(real);
+		return fail(ld, at, k->name, "at most %d different links in a scenario", LINKS_MAX);
+	}
+	char perr[1024], where[LINK_PATH_MAX + 64], msg[sizeof perr + sizeof where];
+	enum dormant_err rc = link_profile_load(path, &s->links[s->nlinks], perr, sizeof perr);
+	if (rc != ERR_OK) {
+		free(real);
+		/* The profile's message, shortened if need be so that where the
+		 * scenario names it always fits the caller's buffer. */
+		int wl = snprintf(where, sizeof where, " (the link of %s:%lu:%lu)", ld->yr.path, at->line, at->col);
+		size_t room = ld->yr.errlen > (size_t)wl + 1 ? ld->yr.errlen - (size_t)wl - 1 : 0;
+		snprintf(msg, sizeof msg, "%.*s%s", (int)(strlen(perr) < room ? strlen(perr) : room), perr, where);
+		return ytree_fail_as_is(&ld->yr, rc, msg);
+	}
+	ld->link_real[s->nlinks] = real;
+	return (int)s->nlinks++;
+}
+
 /* Adds one value to a matrix axis. */
-static int add_axis_value(struct loader *ld, const struct key *k, const struct node *at,
+static int add_axis_value(struct loader *ld, const struct key *k, const struct ynode *at,
                           const char *text)
 {
 	struct axes *ax = &ld->axes;
-	int idx = lookup_value(ld, k, at, text);
+	int idx = k->axis == AXIS_LINK ? resolve_link(ld, k, at, text) : lookup_value(ld, k, at, text);
 	if (idx < 0)
 		return -1;
-	int v = k->values[idx].value;
+	int v = k->axis == AXIS_LINK ? idx : k->values[idx].value;
 	for (size_t i = 0; i < ax->n[k->axis]; i++)
 		if (ax->value[k->axis][i] == v)
-			return fail(ld, at, k->name, "%s is listed twice", k->values[idx].name);
+			return fail(ld, at, k->name, "%s is listed twice",
+			            k->axis == AXIS_LINK ? ld->s->links[idx].name : k->values[idx].name);
 	ax->at[k->axis][ax->n[k->axis]] = at;
 	ax->value[k->axis][ax->n[k->axis]++] = v;
 	return 0;
 }
 
 /* A scalar value (given, or a default) of a key. AT locates messages. */
-static int set_scalar(struct loader *ld, const struct key *k, const struct node *at,
+static int set_scalar(struct loader *ld, const struct key *k, const struct ynode *at,
                       const char *text, void *base)
 {
 	int idx;
@@ -881,6 +712,14 @@ static int set_scalar(struct loader *ld, const struct key *k, const struct node 
 		return set_endpoint(ld, k, at, text, base);
 	case T_AXIS:
 		return add_axis_value(ld, k, at, text);
+	case T_DECIMAL:
+		return set_decimal(ld, k, at, text, base);
+	case T_LINK:
+		idx = resolve_link(ld, k, at, text);
+		if (idx < 0)
+			return -1;
+		memcpy((char *)base + k->offset, &idx, sizeof idx);
+		return 0;
 	case T_FLEETS:
 	case T_MATRIX:
 		break;
@@ -890,28 +729,28 @@ static int set_scalar(struct loader *ld, const struct key *k, const struct node 
 
 /* Where a level's keys were seen: key and value nodes, by key id. */
 struct seen {
-	const struct node *key[NKEYS];
-	const struct node *value[NKEYS];
+	const struct ynode *key[NKEYS];
+	const struct ynode *value[NKEYS];
 };
 
-static int load_value(struct loader *ld, const struct key *k, const struct node *v, void *base);
-static int finish_mapping(struct loader *ld, const struct node *at, enum level level, void *base,
+static int load_value(struct loader *ld, const struct key *k, const struct ynode *v, void *base);
+static int finish_mapping(struct loader *ld, const struct ynode *at, enum level level, void *base,
                           const char *where, const struct seen *seen);
 
 /* Checks every key of MAP against LEVEL, stores values into BASE, then
  * applies defaults. WHERE names the mapping in a missing-key message
  * ("fleets[1]"; NULL at the top level). */
-static int load_mapping(struct loader *ld, const struct node *map, enum level level, void *base,
+static int load_mapping(struct loader *ld, const struct ynode *map, enum level level, void *base,
                         const char *where, struct seen *seen)
 {
 	char buf[512];
 
 	memset(seen, 0, sizeof *seen);
 	for (size_t i = 0; i + 1 < map->nchild; i += 2) {
-		const struct node *kn = map->child[i], *vn = map->child[i + 1];
-		if (kn->kind != NODE_SCALAR)
+		const struct ynode *kn = map->child[i], *vn = map->child[i + 1];
+		if (kn->kind != YNODE_SCALAR)
 			return fail(ld, kn, NULL, "expected a key name, got %s",
-			            describe(kn, buf, sizeof buf));
+			            ytree_describe(kn, buf, sizeof buf));
 		const struct key *k = find_key(level, kn->text);
 		if (!k) {
 			const struct key *other = NULL;
@@ -940,7 +779,7 @@ static int load_mapping(struct loader *ld, const struct node *map, enum level le
 
 /* After the keys of a mapping at AT: missing required keys are errors, the
  * others get their defaults. */
-static int finish_mapping(struct loader *ld, const struct node *at, enum level level, void *base,
+static int finish_mapping(struct loader *ld, const struct ynode *at, enum level level, void *base,
                           const char *where, const struct seen *seen)
 {
 	for (size_t id = 0; id < NKEYS; id++) {
@@ -955,17 +794,19 @@ static int finish_mapping(struct loader *ld, const struct node *at, enum level l
 	return 0;
 }
 
-static int load_axis(struct loader *ld, const struct key *k, const struct node *v)
+static int load_axis(struct loader *ld, const struct key *k, const struct ynode *v)
 {
 	char got[QUOTED_SIZE], list[256];
 
 	switch (v->kind) {
-	case NODE_SCALAR:
+	case YNODE_SCALAR:
 		return add_axis_value(ld, k, v, v->text);
-	case NODE_MAPPING:
+	case YNODE_MAPPING:
+		if (k->expected)
+			return fail(ld, v, k->name, "expected %s or a list of them, got a mapping", k->expected);
 		return fail(ld, v, k->name, "expected one of %s or a list of them, got a mapping",
 		            value_list(k, 0, list, sizeof list));
-	case NODE_SEQUENCE:
+	case YNODE_SEQUENCE:
 		break;
 	}
 	if (v->nchild == 0)
@@ -973,26 +814,29 @@ static int load_axis(struct loader *ld, const struct key *k, const struct node *
 	if (v->nchild > AXIS_MAX)
 		return fail(ld, v, k->name, "must have at most %d values, got %zu", AXIS_MAX, v->nchild);
 	for (size_t i = 0; i < v->nchild; i++) {
-		const struct node *item = v->child[i];
-		if (item->kind != NODE_SCALAR)
+		const struct ynode *item = v->child[i];
+		if (item->kind != YNODE_SCALAR && k->expected)
+			return fail(ld, item, k->name, "expected %s, got %s", k->expected,
+			            ytree_describe(item, got, sizeof got));
+		if (item->kind != YNODE_SCALAR)
 			return fail(ld, item, k->name, "expected one of %s, got %s",
-			            value_list(k, 0, list, sizeof list), describe(item, got, sizeof got));
+			            value_list(k, 0, list, sizeof list), ytree_describe(item, got, sizeof got));
 		if (add_axis_value(ld, k, item, item->text) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int load_fleets(struct loader *ld, const struct key *k, const struct node *v,
+static int load_fleets(struct loader *ld, const struct key *k, const struct ynode *v,
                        struct scenario *s)
 {
 	char got[QUOTED_SIZE], where[32];
-	const struct node *name_at[FLEETS_MAX];
+	const struct ynode *name_at[FLEETS_MAX];
 	uint64_t total = 0;
 
-	if (v->kind != NODE_SEQUENCE)
+	if (v->kind != YNODE_SEQUENCE)
 		return fail(ld, v, k->name, "expected %s, got %s", k->expected,
-		            describe(v, got, sizeof got));
+		            ytree_describe(v, got, sizeof got));
 	if (v->nchild < k->min)
 		return fail(ld, v, k->name, "must have at least %" PRIu64 " fleet", k->min);
 	if (v->nchild > k->max)
@@ -1000,25 +844,28 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 		            k->max, v->nchild);
 
 	for (size_t i = 0; i < v->nchild; i++) {
-		const struct node *item = v->child[i];
+		const struct ynode *item = v->child[i];
 		struct fleet *f = &s->fleets[i];
 		struct seen seen;
 
 		snprintf(where, sizeof where, "fleets[%zu]", i);
-		if (item->kind != NODE_MAPPING)
+		f->link = -1;          /* none: loopback */
+		f->battery_wh = -1;    /* the scenario's, set after the top level is read */
+		f->sleep_uw = -1;
+		if (item->kind != YNODE_MAPPING)
 			return fail(ld, item, where, "expected a mapping of fleet keys, got %s",
-			            describe(item, got, sizeof got));
+			            ytree_describe(item, got, sizeof got));
 		if (load_mapping(ld, item, LEVEL_FLEET, f, where, &seen) < 0)
 			return -1;
 
 		/* The default jitter (0s) is always below the shortest period. */
 		if (f->jitter_us >= f->wake_every_us) {
-			const struct node *at = seen.value[K_JITTER] ? seen.value[K_JITTER] : item;
+			const struct ynode *at = seen.value[K_JITTER] ? seen.value[K_JITTER] : item;
 			char every[FORMAT_MAX];
 			return fail(ld, at, keys[K_JITTER].name,
 			            "must be less than wake_every (%s), got %s",
 			            format_duration(f->wake_every_us, every, sizeof every),
-			            describe(at, got, sizeof got));
+			            ytree_describe(at, got, sizeof got));
 		}
 
 		if (f->command_every_us && !f->downlink)
@@ -1030,13 +877,15 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct node
 		if (f->command_every_us && f->command_every_us < 100000)
 			return fail(ld, seen.value[K_COMMAND_EVERY], keys[K_COMMAND_EVERY].name,
 			            "at least 100ms (or 0s for none), got %s",
-			            describe(seen.value[K_COMMAND_EVERY], got, sizeof got));
+			            ytree_describe(seen.value[K_COMMAND_EVERY], got, sizeof got));
 
 		name_at[i] = seen.value[K_FLEET_NAME];
 		ld->fleet_at[i] = item;
 		ld->qos_at[i] = seen.value[K_FLEET_QOS];
 		ld->mpw_at[i] = seen.value[K_MESSAGES_PER_WAKE];
 		ld->cmd_at[i] = seen.value[K_COMMAND_EVERY];
+		ld->battery_at[i] = seen.value[K_FLEET_BATTERY];
+		ld->sleep_at[i] = seen.value[K_FLEET_SLEEP];
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->fleets[j].name, f->name) == 0)
 				return fail(ld, name_at[i], keys[K_FLEET_NAME].name,
@@ -1074,21 +923,21 @@ static int axis_has(const struct axes *ax, enum axis a, int v)
 
 /* Rules between axes. Every combination of the axes is run, so a rule
  * between two values holds if it holds for any pair of them. */
-static int check_combinations(struct loader *ld, const struct node *matrix)
+static int check_combinations(struct loader *ld, const struct ynode *matrix)
 {
 	const struct axes *ax = &ld->axes;
 
 	for (size_t i = 0; i < ax->n[AXIS_RESUME]; i++) {
 		int r = ax->value[AXIS_RESUME][i];
 		if (r != RESUME_NONE && axis_has(ax, AXIS_TLS, TLS_NONE)) {
-			const struct node *at = ax->at[AXIS_RESUME][i] ? ax->at[AXIS_RESUME][i] : matrix;
+			const struct ynode *at = ax->at[AXIS_RESUME][i] ? ax->at[AXIS_RESUME][i] : matrix;
 			return fail(ld, at, keys[K_RESUME].name, "%s needs tls", resume_mode_name(r));
 		}
 	}
 	/* Which broker speaks what: mosquitto has no AMQP; dormant runs no PSK on RabbitMQ. */
 	for (size_t i = 0; i < ax->n[AXIS_BROKER]; i++) {
 		int br = ax->value[AXIS_BROKER][i];
-		const struct node *at = ax->at[AXIS_BROKER][i] ? ax->at[AXIS_BROKER][i] : matrix;
+		const struct ynode *at = ax->at[AXIS_BROKER][i] ? ax->at[AXIS_BROKER][i] : matrix;
 		if (br == BROKER_MOSQUITTO && axis_has(ax, AXIS_PROTOCOL, PROTO_AMQP))
 			return fail(ld, at, keys[K_BROKER].name, "mosquitto speaks no AMQP (protocol amqp needs rabbitmq)");
 		if (br == BROKER_RABBITMQ && axis_has(ax, AXIS_TLS, TLS_PSK))
@@ -1097,14 +946,14 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 	/* HTTP is served by nginx, which (1.22) has no TLS-PSK. */
 	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_HTTP) && i < ax->n[AXIS_TLS]; i++)
 		if (ax->value[AXIS_TLS][i] == TLS_PSK) {
-			const struct node *at = ax->at[AXIS_TLS][i] ? ax->at[AXIS_TLS][i] : matrix;
+			const struct ynode *at = ax->at[AXIS_TLS][i] ? ax->at[AXIS_TLS][i] : matrix;
 			return fail(ld, at, keys[K_TLS].name,
 			            "psk with protocol http: nginx has no TLS-PSK; use ecdsa or rsa, or a list of matrices");
 		}
 	/* AMQP runs on RabbitMQ alone (broker: default too), and dormant runs no PSK there. */
 	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_AMQP) && i < ax->n[AXIS_TLS]; i++)
 		if (ax->value[AXIS_TLS][i] == TLS_PSK) {
-			const struct node *at = ax->at[AXIS_TLS][i] ? ax->at[AXIS_TLS][i] : matrix;
+			const struct ynode *at = ax->at[AXIS_TLS][i] ? ax->at[AXIS_TLS][i] : matrix;
 			return fail(ld, at, keys[K_TLS].name,
 			            "psk with protocol amqp: RabbitMQ, the AMQP 1.0 broker, runs no TLS-PSK here "
 			            "(Erlang's PSK needs a lookup function inside the broker); use ecdsa or rsa, "
@@ -1113,7 +962,7 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 	/* An HTTP request always has its response: there is no fire-and-forget POST. */
 	for (size_t i = 0; axis_has(ax, AXIS_PROTOCOL, PROTO_HTTP) && i < ax->n[AXIS_QOS]; i++)
 		if (ax->value[AXIS_QOS][i] == 0) {
-			const struct node *at = ax->at[AXIS_QOS][i] ? ax->at[AXIS_QOS][i] : matrix;
+			const struct ynode *at = ax->at[AXIS_QOS][i] ? ax->at[AXIS_QOS][i] : matrix;
 			return fail(ld, at, keys[K_AXIS_QOS].name,
 			            "0 with protocol http: every POST is answered, so HTTP is qos 1; "
 			            "use a list of matrices for extra variants");
@@ -1125,7 +974,7 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 		for (size_t j = 0; j < ax->n[AXIS_TLS]; j++) {
 			int t = ax->value[AXIS_TLS][j];
 			if (t == TLS_NONE || t == TLS_PSK) {
-				const struct node *at = ax->at[AXIS_CLIENT_CERT][i] ? ax->at[AXIS_CLIENT_CERT][i] : matrix;
+				const struct ynode *at = ax->at[AXIS_CLIENT_CERT][i] ? ax->at[AXIS_CLIENT_CERT][i] : matrix;
 				return fail(ld, at, keys[K_CLIENT_CERT].name,
 				            "true needs a certificate mode (tls: ecdsa or rsa), the matrix has tls %s; "
 				            "use a list of matrices for extra variants",
@@ -1138,7 +987,7 @@ static int check_combinations(struct loader *ld, const struct node *matrix)
 
 /* The cross product of the axes, in axis order, the last varying fastest. */
 /* Appends the cross product of the axes to s->variants. */
-static int expand_variants(struct loader *ld, const struct node *at, struct scenario *s)
+static int expand_variants(struct loader *ld, const struct ynode *at, struct scenario *s)
 {
 	const struct axes *ax = &ld->axes;
 	size_t total = 1, idx[AXIS_COUNT] = { 0 };
@@ -1157,6 +1006,7 @@ static int expand_variants(struct loader *ld, const struct node *at, struct scen
 		v->resume = (enum resume_mode)ax->value[AXIS_RESUME][idx[AXIS_RESUME]];
 		v->client_cert = ax->value[AXIS_CLIENT_CERT][idx[AXIS_CLIENT_CERT]];
 		v->qos = ax->n[AXIS_QOS] ? ax->value[AXIS_QOS][idx[AXIS_QOS]] : -1;
+		v->link = ax->n[AXIS_LINK] ? ax->value[AXIS_LINK][idx[AXIS_LINK]] : -1;
 
 		/* Name: the protocol, then key=value for each axis that varies or
 		 * was set to other than its default. */
@@ -1166,7 +1016,7 @@ static int expand_variants(struct loader *ld, const struct node *at, struct scen
 			if (ax->n[a] == 0)
 				continue;
 			int val = ax->value[a][idx[a]];
-			const char *vname = value_name(k->values, k->nvalues, val);
+			const char *vname = a == AXIS_LINK ? s->links[val].name : value_name(k->values, k->nvalues, val);
 			int is_default = k->def && strcmp(k->def, vname) == 0;
 			if ((ax->n[a] > 1 || !is_default) && o < sizeof v->name)
 				o += (size_t)snprintf(v->name + o, sizeof v->name - o, " %s=%s", k->name,
@@ -1189,14 +1039,14 @@ static int expand_variants(struct loader *ld, const struct node *at, struct scen
 
 /* One matrix (a mapping of axes), or a list of them whose variants are
  * joined: the way to add a variant the cross product cannot express. */
-static int load_one_matrix(struct loader *ld, const struct key *k, const struct node *v, struct scenario *s)
+static int load_one_matrix(struct loader *ld, const struct key *k, const struct ynode *v, struct scenario *s)
 {
 	char got[QUOTED_SIZE];
 	struct seen seen;
 
-	if (v->kind != NODE_MAPPING)
+	if (v->kind != YNODE_MAPPING)
 		return fail(ld, v, k->name, "expected %s, got %s", k->expected,
-		            describe(v, got, sizeof got));
+		            ytree_describe(v, got, sizeof got));
 	memset(&ld->axes, 0, sizeof(ld->axes));
 	if (load_mapping(ld, v, LEVEL_MATRIX, &ld->axes, k->name, &seen) < 0)
 		return -1;
@@ -1205,9 +1055,9 @@ static int load_one_matrix(struct loader *ld, const struct key *k, const struct 
 	return expand_variants(ld, v, s);
 }
 
-static int load_matrix(struct loader *ld, const struct key *k, const struct node *v, struct scenario *s)
+static int load_matrix(struct loader *ld, const struct key *k, const struct ynode *v, struct scenario *s)
 {
-	if (v->kind != NODE_SEQUENCE)
+	if (v->kind != YNODE_SEQUENCE)
 		return load_one_matrix(ld, k, v, s);
 	if (v->nchild == 0)
 		return fail(ld, v, k->name, "must have at least 1 matrix");
@@ -1217,7 +1067,7 @@ static int load_matrix(struct loader *ld, const struct key *k, const struct node
 	return 0;
 }
 
-static int load_value(struct loader *ld, const struct key *k, const struct node *v, void *base)
+static int load_value(struct loader *ld, const struct key *k, const struct ynode *v, void *base)
 {
 	char got[QUOTED_SIZE], list[256];
 
@@ -1231,12 +1081,12 @@ static int load_value(struct loader *ld, const struct key *k, const struct node 
 	default:
 		break;
 	}
-	if (v->kind != NODE_SCALAR) {
+	if (v->kind != YNODE_SCALAR) {
 		if (k->expected)
 			return fail(ld, v, k->name, "expected %s, got %s", k->expected,
-			            describe(v, got, sizeof got));
+			            ytree_describe(v, got, sizeof got));
 		return fail(ld, v, k->name, "expected one of %s, got %s",
-		            value_list(k, 0, list, sizeof list), describe(v, got, sizeof got));
+		            value_list(k, 0, list, sizeof list), ytree_describe(v, got, sizeof got));
 	}
 	return set_scalar(ld, k, v, v->text, base);
 }
@@ -1255,7 +1105,7 @@ static size_t largest(const struct scenario *s, const uint64_t *n)
  * bounds. DURATION_AT is the duration key's node; a message points at the
  * key most to blame: duration for wakes and memory, the largest fleet's
  * messages_per_wake or command_every for messages or commands. */
-static int check_plan(struct loader *ld, const struct scenario *s, const struct node *duration_at)
+static int check_plan(struct loader *ld, const struct scenario *s, const struct ynode *duration_at)
 {
 	uint64_t wakes[FLEETS_MAX], msgs[FLEETS_MAX], cmds[FLEETS_MAX];
 	uint64_t nw = 0, nm = 0, nc = 0;
@@ -1304,17 +1154,44 @@ static int check_plan(struct loader *ld, const struct scenario *s, const struct 
 	return 0;
 }
 
+/* The fleets take the scenario's battery_wh and sleep_uw where they give
+ * none; and either key without any link is a mistake: no energy is figured
+ * on loopback. */
+static int check_energy_keys(struct loader *ld, struct scenario *s, const struct seen *seen)
+{
+	const struct ynode *given = seen->value[K_BATTERY] ? seen->value[K_BATTERY] : seen->value[K_SLEEP];
+	const char *key = seen->value[K_BATTERY] ? keys[K_BATTERY].name : keys[K_SLEEP].name;
+
+	for (size_t i = 0; i < s->nfleets; i++) {
+		struct fleet *f = &s->fleets[i];
+		if (f->battery_wh < 0)
+			f->battery_wh = s->battery_wh;
+		if (f->sleep_uw < 0)
+			f->sleep_uw = s->sleep_uw;
+		if (!given && (ld->battery_at[i] || ld->sleep_at[i])) {
+			given = ld->battery_at[i] ? ld->battery_at[i] : ld->sleep_at[i];
+			key = ld->battery_at[i] ? keys[K_FLEET_BATTERY].name : keys[K_FLEET_SLEEP].name;
+		}
+	}
+	if (given && !scenario_has_links(s))
+		return fail(ld, given, key, "battery life needs a link: give a fleet a link (link: nbiot) "
+		                            "or the matrix a link axis");
+	return 0;
+}
+
 static int load_scenario(struct loader *ld, struct scenario *s)
 {
 	char got[QUOTED_SIZE];
 	struct seen seen;
-	const struct node *root = ld->root;
+	const struct ynode *root = ld->yr.root;
 
-	if (root->kind != NODE_MAPPING)
+	if (root->kind != YNODE_MAPPING)
 		return fail(ld, root, NULL, "expected a mapping of scenario keys at the top level, got %s",
-		            root->kind == NODE_SCALAR && root->text[0] == '\0'
+		            root->kind == YNODE_SCALAR && root->text[0] == '\0'
 		                    ? "nothing"
-		                    : describe(root, got, sizeof got));
+		                    : ytree_describe(root, got, sizeof got));
+	ld->s = s;
+	s->sleep_uw = -1; /* each link profile's */
 	if (load_mapping(ld, root, LEVEL_TOP, s, NULL, &seen) < 0)
 		return -1;
 	if (!seen.key[K_MATRIX]) {
@@ -1324,6 +1201,8 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 		if (expand_variants(ld, root, s) < 0)
 			return -1;
 	}
+	if (check_energy_keys(ld, s, &seen) < 0)
+		return -1;
 	/* TLS towards a broker dormant did not start needs that broker's CA and names. */
 	for (size_t i = 0; s->endpoint_host[0] && i < s->nvariants; i++)
 		if (s->variants[i].tls != TLS_NONE)
@@ -1353,120 +1232,57 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 
 /* ---- Entry points --------------------------------------------------- */
 
+/* "name, duration, fleets": the required top-level keys, for the empty-file message. */
+static const char *required_list(char *buf, size_t n)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < NKEYS && o < n; i++)
+		if (keys[i].level == LEVEL_TOP && keys[i].required)
+			o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", keys[i].name);
+	return buf;
+}
+
 enum dormant_err scenario_load_buffer(const char *path, const char *text, size_t len,
                                       struct scenario **out, char *errbuf, size_t errlen)
 {
-	struct loader ld = { .path = path, .text = text, .len = len, .err = errbuf,
-	                     .errlen = errlen, .rc = ERR_OK };
+	char req[256];
+	struct loader ld = { .yr = { .path = path, .text = text, .len = len, .what = "scenario",
+	                             .required = required_list(req, sizeof req), .err = errbuf,
+	                             .errlen = errlen } };
 	struct scenario *s = NULL;
 
 	*out = NULL;
 	if (errbuf && errlen)
 		errbuf[0] = '\0';
-	if (!yaml_parser_initialize(&ld.parser)) {
-		fail_nomem(&ld);
-		return ld.rc;
-	}
-	yaml_parser_set_input_string(&ld.parser, (const unsigned char *)text, len);
-
 	s = calloc(1, sizeof *s);
 	if (!s)
-		fail_nomem(&ld);
-	else if (read_tree(&ld) == 0 && load_scenario(&ld, s) == 0)
+		ytree_nomem(&ld.yr);
+	else if (ytree_read(&ld.yr) == 0 && load_scenario(&ld, s) == 0)
 		snprintf(s->path, sizeof s->path, "%s", path);
 
-	node_free(ld.root);
-	yaml_parser_delete(&ld.parser);
-	if (ld.rc != ERR_OK) {
+	ytree_free(ld.yr.root);
+	for (size_t i = 0; i < LINKS_MAX; i++)
+		free(ld.link_real[i]);
+	if (ld.yr.rc != ERR_OK) {
 		free(s);
-		return ld.rc;
+		return ld.yr.rc;
 	}
 	*out = s;
 	return ERR_OK;
 }
 
-/* What a file that is not a regular file is, for the message. */
-static const char *file_kind(mode_t m)
-{
-	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
-	       : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
-}
-
-/* Opens PATH for reading only if it is a regular file: a FIFO or a device
- * would block or never end. The kind is checked before opening (opening a
- * FIFO blocks until a writer comes) and again on the descriptor (the path
- * may have changed in between). Returns the stream, or NULL with the
- * message in errbuf. */
-static FILE *open_regular(const char *path, char *errbuf, size_t errlen)
-{
-	struct stat st;
-	int fd = -1;
-
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-		goto not_regular;
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		int saved = errno;
-		if (fd >= 0)
-			close(fd);
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(saved));
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode))
-		goto not_regular;
-	FILE *f = fdopen(fd, "rb");
-	if (!f) {
-		int saved = errno;
-		close(fd);
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(saved));
-	}
-	return f;
-
-not_regular:
-	if (fd >= 0)
-		close(fd);
-	if (errbuf && errlen)
-		snprintf(errbuf, errlen, "%s: not a regular file (%s); a scenario is a YAML file", path,
-		         file_kind(st.st_mode));
-	return NULL;
-}
-
 enum dormant_err scenario_load(const char *path, struct scenario **out, char *errbuf,
                                size_t errlen)
 {
-	char *text = NULL;
 	size_t len = 0;
-	int saved;
+	enum dormant_err rc;
 
 	*out = NULL;
-	FILE *f = open_regular(path, errbuf, errlen);
-	if (!f)
-		return ERR_SCENARIO;
-	text = malloc(FILE_MAX + 1);
-	if (!text) {
-		fclose(f);
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "%s: out of memory", path);
-		return ERR_NOMEM;
-	}
-	len = fread(text, 1, FILE_MAX + 1, f);
-	saved = errno;
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || len > FILE_MAX) {
-		if (errbuf && errlen) {
-			if (bad)
-				snprintf(errbuf, errlen, "%s: cannot read: %s", path, strerror(saved));
-			else
-				snprintf(errbuf, errlen, "%s: larger than %uMiB, not a scenario file", path,
-				         FILE_MAX >> 20);
-		}
-		free(text);
-		return ERR_SCENARIO;
-	}
-	enum dormant_err rc = scenario_load_buffer(path, text, len, out, errbuf, errlen);
+	char *text = ytree_slurp(path, "a scenario", FILE_MAX, &len, &rc, errbuf, errlen);
+	if (!text)
+		return rc;
+	rc = scenario_load_buffer(path, text, len, out, errbuf, errlen);
 	free(text);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "link.h"
 
 /* Axis values. The *_COUNT entries are sizes, not values. */
 enum protocol { PROTO_MQTT, PROTO_AMQP, PROTO_HTTP, PROTO_COUNT };
@@ -50,6 +51,7 @@ int scenario_ciphersuite_known(const char *name);
 #define FLEETS_MAX 16
 #define AXIS_MAX 8             /* values per matrix axis */
 #define VARIANTS_MAX 256       /* product of all axes */
+#define LINKS_MAX 32           /* different link profiles in one scenario */
 #define PAYLOAD_MIN 24         /* the message header every payload carries (sim/core/ledger.h) */
 
 /* What one variant's plan may cost, checked by scenario_load() from the
@@ -75,6 +77,9 @@ struct fleet {
 	uint64_t command_every_us; /* the backend sends each device a command this often; 0: never */
 	enum session_mode session; /* downlink: when the broker first holds the device's session */
 	uint32_t first_device;     /* global id of this fleet's first device (set by the loader) */
+	int link;                  /* index into scenario.links; -1: none (loopback); a matrix link axis overrides */
+	double battery_wh;         /* battery capacity for battery life, default the scenario's (5 Wh) */
+	double sleep_uw;           /* sleep floor between wakes; < 0: the link profile's */
 };
 
 /* One point of the matrix. */
@@ -86,6 +91,7 @@ struct variant {
 	int client_cert;           /* mutual TLS: each device presents its own certificate */
 	enum broker_kind broker;
 	int qos;                   /* -1: take each fleet's qos */
+	int link;                  /* index into scenario.links; -1: take each fleet's link */
 };
 
 struct scenario {
@@ -101,6 +107,13 @@ struct scenario {
 	char tls_ciphersuite[64];  /* empty: the mode's pinned default (sim/net/tls.c) */
 	enum tls_fault tls_fault;
 	enum auth_fault auth_fault;
+	double battery_wh;         /* default of the fleets' battery_wh: 5 Wh, 3GPP TR 45.820's assumption */
+	double sleep_uw;           /* default of the fleets' sleep_uw; < 0: each link profile's */
+
+	/* The link profiles the fleets and the matrix name, each loaded once
+	 * (scenarios/links/NAME.yaml beside the scenario file, or a path). */
+	size_t nlinks;
+	struct link_profile links[LINKS_MAX];
 
 	size_t nfleets;
 	struct fleet fleets[FLEETS_MAX];
@@ -122,5 +135,14 @@ void scenario_free(struct scenario *s);
 
 /* The qos a device of FLEET uses in VARIANT. */
 int scenario_qos(const struct variant *v, const struct fleet *f);
+/* The link a device of FLEET is behind in VARIANT (the variant's link axis,
+ * else the fleet's link), or NULL: loopback, no link. Points into s->links. */
+const struct link_profile *scenario_link(const struct scenario *s, const struct variant *v,
+                                         const struct fleet *f);
+/* Whether any device of any variant is behind a link. */
+int scenario_has_links(const struct scenario *s);
+/* The sleep floor of FLEET's devices behind link P, uW: the fleet's
+ * sleep_uw if set, else P's. */
+double scenario_sleep_uw(const struct fleet *f, const struct link_profile *p);
 
 #endif

@@ -173,6 +173,38 @@ static void test_bool(void)
 	CHECK_INT_EQ(b, 7);
 }
 
+static void test_decimal(void)
+{
+	double d = -1;
+	CHECK_INT_EQ(parse_decimal("5", 0, 100, &d), PARSE_OK);
+	CHECK(d == 5.0);
+	CHECK_INT_EQ(parse_decimal("0.015", 0, 100, &d), PARSE_OK);
+	CHECK(d == 0.015);
+	CHECK_INT_EQ(parse_decimal("792.0", 0, 1000, &d), PARSE_OK);
+	CHECK(d == 792.0);
+	CHECK_INT_EQ(parse_decimal("0", 0, 1, &d), PARSE_OK);
+	CHECK(d == 0.0);
+	CHECK_INT_EQ(parse_decimal("123456789012345", 0, 1e15, &d), PARSE_OK);
+	CHECK(d == 123456789012345.0);
+	d = -1;
+	CHECK_INT_EQ(parse_decimal("1234567890123456", 0, 1e16, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal(".5", 0, 1, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("5.", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("1e3", 0, 1e4, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("+1", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal(" 1", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("1 ", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("-", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("0x10", 0, 100, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("nan", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("inf", 0, 10, &d), PARSE_BAD);
+	CHECK_INT_EQ(parse_decimal("-0.5", 0, 10, &d), PARSE_NEGATIVE);
+	CHECK_INT_EQ(parse_decimal("1.5", 0, 1, &d), PARSE_TOO_LARGE);
+	CHECK_INT_EQ(parse_decimal("0.5", 1, 2, &d), PARSE_TOO_SMALL);
+	CHECK(d == -1); /* untouched on every error */
+}
+
 static void test_format(void)
 {
 	char buf[FORMAT_MAX];
@@ -226,6 +258,7 @@ int main(void)
 	RUN(test_duration);
 	RUN(test_size);
 	RUN(test_bool);
+	RUN(test_decimal);
 	RUN(test_format);
 	return UNIT_EXIT();
 }

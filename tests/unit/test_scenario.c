@@ -241,25 +241,25 @@ static void test_keys(void)
 {
 	CHECK_ERROR(BASE "colour: red\n",
 	            "t.yaml:7:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
-	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every, session");
+	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
 	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
-	            "broker, qos");
+	            "broker, qos, link");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
 	            "valid fleet keys: name, count, wake_every, jitter, payload, messages_per_wake, "
-	            "qos, connection, downlink, command_every, session");
+	            "qos, connection, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
-	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	/* Unprintable key bytes are escaped: the message stays one line. */
 	CHECK_ERROR(BASE "\"a\\nb\": 1\n",
 	            "t.yaml:7:1: a\\x0ab: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a sequence");
 
 	CHECK_ERROR("name: t\nfleets:\n  - name: a\n    count: 5\n    wake_every: 1s\n",
@@ -538,7 +538,7 @@ static void test_files(void)
 {
 	check_file("unknown_key.yaml",
 	           ":4:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, fleets, matrix");
+	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
@@ -640,6 +640,151 @@ static void test_errbuf(void)
 	scenario_free(NULL);
 }
 
+/* Loads TEXT as if it were SCENARIOS_DIR/t.yaml, so link names resolve
+ * against the shipped scenarios/links/. */
+static struct scenario *load_beside(const char *text, char *err, size_t n)
+{
+	struct scenario *s = NULL;
+	scenario_load_buffer(SCENARIOS_DIR "/t.yaml", text, strlen(text), &s, err, n);
+	return s;
+}
+
+#define CHECK_BESIDE_ERROR(text, want)                                          \
+	do {                                                                    \
+		char e_[1024];                                                  \
+		struct scenario *s_ = load_beside((text), e_, sizeof e_);       \
+		CHECK(s_ == NULL);                                              \
+		CHECK_STR_EQ(e_, SCENARIOS_DIR "/t.yaml" want);                 \
+		scenario_free(s_);                                              \
+	} while (0)
+
+static void test_links(void)
+{
+	char err[1024] = "";
+
+	/* No link anywhere: loopback as before, the energy defaults unused. */
+	struct scenario *s = load_ok(BASE);
+	if (s) {
+		CHECK_INT_EQ(s->nlinks, 0);
+		CHECK_INT_EQ(s->fleets[0].link, -1);
+		CHECK_INT_EQ(s->variants[0].link, -1);
+		CHECK(scenario_link(s, &s->variants[0], &s->fleets[0]) == NULL);
+		CHECK(!scenario_has_links(s));
+		CHECK(s->battery_wh == 5 && s->fleets[0].battery_wh == 5);
+		CHECK(s->sleep_uw < 0 && s->fleets[0].sleep_uw < 0);
+	}
+	scenario_free(s);
+
+	/* A fleet's link by name; the variant name does not change. */
+	s = load_beside(BASE "    link: nbiot\n", err, sizeof err);
+	CHECK_STR_EQ(err, "");
+	if (s) {
+		CHECK_INT_EQ(s->nlinks, 1);
+		CHECK_STR_EQ(s->links[0].name, "nbiot");
+		CHECK_STR_EQ(s->links[0].path, SCENARIOS_DIR "/links/nbiot.yaml");
+		CHECK_INT_EQ(s->fleets[0].link, 0);
+		CHECK_STR_EQ(s->variants[0].name, "mqtt");
+		const struct link_profile *p = scenario_link(s, &s->variants[0], &s->fleets[0]);
+		CHECK(p == &s->links[0]);
+		CHECK(scenario_has_links(s));
+		CHECK(scenario_sleep_uw(&s->fleets[0], p) == s->links[0].sleep_uw);
+	}
+	scenario_free(s);
+
+	/* A link axis: one variant per link, overriding the fleets' links; the
+	 * same profile named by the fleet, by the axis and by a path is loaded once. */
+	s = load_beside(BASE "    link: links/nbiot.yaml\n"
+	                     "  - {name: b, count: 1, wake_every: 1s, link: ./links/wifi.yaml, sleep_uw: 3.5}\n"
+	                     "battery_wh: 2.4\n"
+	                     "matrix:\n  qos: 1\n  link: [ethernet, nbiot]\n", err, sizeof err);
+	CHECK_STR_EQ(err, "");
+	if (s) {
+		CHECK_INT_EQ(s->nlinks, 3);
+		CHECK_STR_EQ(s->links[0].name, "nbiot");
+		CHECK_STR_EQ(s->links[1].name, "wifi");
+		CHECK_STR_EQ(s->links[2].name, "ethernet");
+		CHECK_INT_EQ(s->nvariants, 2);
+		CHECK_STR_EQ(s->variants[0].name, "mqtt qos=1 link=ethernet");
+		CHECK_STR_EQ(s->variants[1].name, "mqtt qos=1 link=nbiot");
+		CHECK_INT_EQ(s->variants[0].link, 2);
+		CHECK_INT_EQ(s->variants[1].link, 0);
+		CHECK(scenario_link(s, &s->variants[0], &s->fleets[1]) == &s->links[2]);
+		CHECK_INT_EQ(s->fleets[1].link, 1);
+		CHECK(s->battery_wh == 2.4 && s->fleets[0].battery_wh == 2.4 && s->fleets[1].battery_wh == 2.4);
+		CHECK(scenario_sleep_uw(&s->fleets[1], &s->links[1]) == 3.5);
+		CHECK(scenario_sleep_uw(&s->fleets[0], &s->links[0]) == s->links[0].sleep_uw);
+	}
+	scenario_free(s);
+
+	/* A fleet's own battery. */
+	s = load_beside(BASE "    link: gprs\n    battery_wh: 19.8\nbattery_wh: 5\n", err, sizeof err);
+	CHECK(s && s->fleets[0].battery_wh == 19.8);
+	scenario_free(s);
+
+	CHECK_BESIDE_ERROR(BASE "    link: nbiotx\n",
+	                   ":7:11: link: no link profile \"nbiotx\": " SCENARIOS_DIR "/links/nbiotx.yaml: No such file or "
+	                   "directory (the shipped profiles are in scenarios/links/)");
+	CHECK_BESIDE_ERROR(BASE "    link: other/x.yaml\n",
+	                   ":7:11: link: no link profile \"other/x.yaml\": " SCENARIOS_DIR "/other/x.yaml: No such file or "
+	                   "directory");
+	CHECK_BESIDE_ERROR(BASE "    link: nb iot\n",
+	                   ":7:11: link: expected a link like nbiot (links/nbiot.yaml beside the scenario) or a profile "
+	                   "path, got \"nb iot\"");
+	CHECK_BESIDE_ERROR(BASE "    link: \"\"\n",
+	                   ":7:11: link: expected a link like nbiot (links/nbiot.yaml beside the scenario) or a profile "
+	                   "path, got \"\"");
+	CHECK_BESIDE_ERROR(BASE "    link: [nbiot]\n",
+	                   ":7:11: link: expected a link like nbiot (links/nbiot.yaml beside the scenario) or a profile "
+	                   "path, got a sequence");
+	CHECK_BESIDE_ERROR(BASE "matrix:\n  link: [nbiot, links/nbiot.yaml]\n",
+	                   ":8:17: link: nbiot is listed twice");
+	CHECK_BESIDE_ERROR(BASE "matrix:\n  link: {nbiot: 1}\n",
+	                   ":8:9: link: expected a link like nbiot (links/nbiot.yaml beside the scenario) or a profile "
+	                   "path or a list of them, got a mapping");
+	CHECK_BESIDE_ERROR(BASE "matrix:\n  link: [[nbiot]]\n",
+	                   ":8:10: link: expected a link like nbiot (links/nbiot.yaml beside the scenario) or a profile "
+	                   "path, got a sequence");
+	CHECK_BESIDE_ERROR(BASE "link: nbiot\n",
+	                   ":7:1: link: unknown key at the top level, it belongs in a fleet; valid top-level keys: name, "
+	                   "seed, duration, concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, "
+	                   "auth_fault, battery_wh, sleep_uw, fleets, matrix");
+	CHECK_BESIDE_ERROR(BASE "    link: nbiot\nbattery_wh: 0\n", ":8:13: battery_wh: must be at least 0.01, got \"0\"");
+	CHECK_BESIDE_ERROR(BASE "    link: nbiot\nbattery_wh: 5Wh\n",
+	                   ":8:13: battery_wh: expected a capacity in Wh like 5, got \"5Wh\"");
+	CHECK_BESIDE_ERROR(BASE "    link: nbiot\n    sleep_uw: -1\n", ":8:15: sleep_uw: must not be negative, got \"-1\"");
+	CHECK_BESIDE_ERROR(BASE "    sleep_uw: 15\n",
+	                   ":7:15: sleep_uw: battery life needs a link: give a fleet a link (link: nbiot) or the matrix "
+	                   "a link axis");
+}
+
+static void test_link_files(void)
+{
+	char want[2048];
+	snprintf(want, sizeof want,
+	         "%s/links/range.yaml:3:18: delay_ms: the range's maximum must not be below its minimum (1500), "
+	         "got \"200\" (the link of %s/link_broken.yaml:8:11)", BAD_DIR, BAD_DIR);
+	char path[1024], err[1024];
+	struct scenario *s = NULL;
+	snprintf(path, sizeof path, "%s/link_broken.yaml", BAD_DIR);
+	CHECK_INT_EQ(scenario_load(path, &s, err, sizeof err), ERR_SCENARIO);
+	CHECK_STR_EQ(err, want);
+	check_file("link_unknown.yaml", ":9:10: link: no link profile \"nbiot\": " BAD_DIR "/links/nbiot.yaml: No such file "
+	                                "or directory (the shipped profiles are in scenarios/links/)");
+	check_file("battery_no_link.yaml",
+	           ":4:13: battery_wh: battery life needs a link: give a fleet a link (link: nbiot) or the matrix a "
+	           "link axis");
+
+	/* The shipped example. */
+	s = NULL;
+	CHECK_INT_EQ(scenario_load(SCENARIOS_DIR "/links-demo.yaml", &s, err, sizeof err), ERR_OK);
+	if (s) {
+		CHECK_INT_EQ(s->nvariants, 2);
+		CHECK_STR_EQ(s->variants[0].name, "mqtt link=ethernet");
+		CHECK_STR_EQ(s->variants[1].name, "mqtt link=nbiot");
+	}
+	scenario_free(s);
+}
+
 static void test_names(void)
 {
 	CHECK_STR_EQ(protocol_name(PROTO_MQTT), "mqtt");
@@ -667,6 +812,8 @@ int main(void)
 	RUN(test_not_regular);
 	RUN(test_files);
 	RUN(test_errbuf);
+	RUN(test_links);
+	RUN(test_link_files);
 	RUN(test_names);
 	return UNIT_EXIT();
 }

@@ -1,0 +1,81 @@
+/* link.h: a radio link profile, as read from scenarios/links/NAME.yaml.
+ *
+ * A profile is the figures of one kind of radio access: what the packet
+ * emulator (sim/net/linkemu.c) applies to every IP packet of a device (delay,
+ * rate, loss, queue limit, MTU), what the operator's network does to idle
+ * connections (the NAT timeout), and what the energy model (energy.h) charges
+ * for the radio's states. Every figure in a shipped profile cites its source
+ * in a comment beside it.
+ *
+ * The file is YAML read like a scenario (ytree.h): every key below is
+ * required, unknown keys are refused, and a bad value gives one line
+ *   FILE:LINE:COL: KEY: expected ..., got "..."
+ * Units are in the key names; all figures are plain decimals ("0.015", no
+ * exponent).
+ *
+ *   name                 [A-Za-z0-9_.-]+, names the link in variant names
+ *   delay_ms             one-way delay: a number (fixed), or [min, max] from
+ *                        which each device draws its own (link_delay_ms)
+ *   up_kbps, down_kbps   link rate each way, kbit/s (1 kbit = 1000 bit)
+ *   loss_up, loss_down   fraction of packets lost each way, 0..0.5
+ *   queue_packets        queue limit per direction, packets
+ *   mtu                  largest IP packet, bytes
+ *   link_overhead_bytes  radio header per packet, reported apart from IP bytes
+ *   attach_ms, attach_mj time and energy from sleep to connected (attach, RRC
+ *                        set-up or resume after PSM, Wi-Fi association)
+ *   nat_timeout_s        the operator's NAT/firewall idle timeout; 0: none
+ *   tx_mw, rx_mw         radio power while sending / receiving
+ *   idle_mw              connected, nothing on the air (with its DRX), averaged
+ *   tail_ms, tail_mw     inactivity timer after the last packet, and its power
+ *   release_assist       true: the radio is released right after the last
+ *                        packet (3GPP Release Assistance Indication), no tail
+ *   sleep_uw             the floor between wakes (PSM, eDRX or deep sleep), uW
+ *
+ * Ownership: a struct link_profile is plain data; no call allocates.
+ */
+#ifndef DORMANT_LINK_H
+#define DORMANT_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define LINK_NAME_MAX 32
+#define LINK_PATH_MAX 4096
+#define LINK_FILE_MAX (64u << 10) /* a profile larger than this is a mistake */
+
+struct link_profile {
+	char name[LINK_NAME_MAX];
+	char path[LINK_PATH_MAX];      /* as opened */
+	double delay_ms_min, delay_ms_max; /* one-way; equal: fixed */
+	double up_kbps, down_kbps;
+	double loss_up, loss_down;     /* fractions of packets */
+	int queue_packets, mtu, link_overhead_bytes;
+	double attach_ms, attach_mj;
+	double nat_timeout_s;          /* 0: no NAT timeout */
+	double tx_mw, rx_mw, idle_mw, tail_ms, tail_mw;
+	double sleep_uw;
+	int release_assist;
+};
+
+/* Reads the profile at PATH into *out. Returns ERR_OK, or ERR_SCENARIO
+ * (ERR_NOMEM) with the one-line message in err and *out unspecified. */
+enum dormant_err link_profile_load(const char *path, struct link_profile *out, char *err,
+                                   size_t errlen);
+/* The same from a buffer; PATH is used in messages and copied to out->path. */
+enum dormant_err link_profile_load_buffer(const char *path, const char *text, size_t len,
+                                          struct link_profile *out, char *err, size_t errlen);
+
+/* The one-way delay of DEVICE on this link, drawn uniformly from
+ * [delay_ms_min, delay_ms_max] by a hash of (seed, device): the same for
+ * every variant, every run and both directions, independent of the wake
+ * schedule's jitter draws. A fixed delay is returned as is. */
+double link_delay_ms(const struct link_profile *p, uint64_t seed, uint32_t device);
+
+/* Time to put LEN bytes on the air at KBPS kbit/s, in microseconds
+ * (LEN * 8 bits / (KBPS * 1000 bit/s)); what the emulator's serialisation and
+ * the energy model's TX/RX bursts both use. */
+double link_serialise_us(double kbps, size_t len);
+
+#endif
