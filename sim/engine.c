@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "loop.h"
 #include "modem.h"
+#include "linkemu.h"
 #include "results.h"
 #include "rundir.h"
 #include "sched.h"
@@ -44,6 +45,7 @@ struct engine {
 	struct results *res;
 	struct stack *stack;
 	struct wakes *wakes;
+	struct linkemu *link;      /* the running variant's, for a second Ctrl-C */
 	char rundir[4096];
 };
 
@@ -92,6 +94,8 @@ static void stop_at_once(void *arg)
 {
 	struct engine *e = arg;
 	server_kill_all();
+	/* the TUNs would die with the process, the namespace's mount would not */
+	linkemu_close(e->link);
 	fprintf(stderr, "\ndormant: interrupted twice, servers killed, results in %s\n", e->rundir);
 }
 
@@ -128,8 +132,65 @@ struct variant_run {
 	struct device_table devices;
 	struct backend *backend;
 	struct sched *sched;
+	struct linkemu *link;      /* the variant's emulated links; NULL: loopback */
 	int stack_up, adapter_up, window_done;
 };
+
+/* The longest a reply to a connection's last packet can take on V's links:
+ * two one-way delays, a full-size packet's air time each way, and 50 ms for
+ * the hosts. 0 when V has no link. */
+static double links_settle_ms(const struct scenario *sc, const struct variant *v)
+{
+	double worst = 0;
+	for (size_t f = 0; f < sc->nfleets; f++) {
+		const struct link_profile *p = scenario_link(sc, v, &sc->fleets[f]);
+		if (!p)
+			continue;
+		double t = 2 * p->delay_ms_max + link_serialise_us(p->up_kbps, (size_t)p->mtu) / 1000.0 +
+		           link_serialise_us(p->down_kbps, (size_t)p->mtu) / 1000.0 + 50.0;
+		if (t > worst)
+			worst = t;
+	}
+	return worst;
+}
+
+/* The devices' namespace and radio queues, each device with its fleet's
+ * profile and its own delay drawn from the seed. ERR_SERVER with ERR set
+ * when the emulator cannot start (no CAP_NET_ADMIN, no /dev/net/tun). */
+static enum dormant_err links_open(struct engine *e, const struct variant *v, struct variant_run *r, char *err,
+                                   size_t errlen)
+{
+	const struct scenario *sc = e->sc;
+	if (!(r->link = linkemu_open(err, errlen)))
+		return ERR_SERVER;
+	for (size_t f = 0; f < sc->nfleets; f++) {
+		const struct fleet *fl = &sc->fleets[f];
+		const struct link_profile *p = scenario_link(sc, v, fl);
+		for (uint32_t i = 0; p && i < fl->count; i++) {
+			uint32_t d = fl->first_device + i;
+			struct linkemu_params lp = { .delay_ms = link_delay_ms(p, sc->seed, d), .up_kbps = p->up_kbps,
+			                             .down_kbps = p->down_kbps, .loss_up = p->loss_up,
+			                             .loss_down = p->loss_down, .queue_packets = p->queue_packets,
+			                             .mtu = p->mtu, .seed = sc->seed * 1000003u + d };
+			char why[256];
+			if (linkemu_add_device(r->link, LINKEMU_DEVICE_NET + d + 1, &lp, why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "%s: device %u on link %s: %s", v->name, d, p->name, why);
+				return ERR_INTERNAL;
+			}
+		}
+	}
+	modem_set_link(e->modem, r->link, links_settle_ms(sc, v));
+	e->link = r->link;
+	return ERR_OK;
+}
+
+static void links_close(struct engine *e, struct variant_run *r)
+{
+	modem_set_link(e->modem, NULL, 0);
+	e->link = NULL;
+	linkemu_close(r->link);
+	r->link = NULL;
+}
 
 /* The window: wakes on schedule, commands on time, until both are done (or Ctrl-C). */
 static void run_window(struct engine *e, uint32_t vi, struct variant_run *r, uint64_t t0)
@@ -194,9 +255,14 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		                    (double)tls_profile_init_ns(r.tlsp) / 1e6);
 	}
 
+	/* Links before the servers: these bind the emulator's server address. */
+	if (scenario_variant_has_link(sc, v) && (de = links_open(e, v, &r, err, errlen)) != ERR_OK) {
+		rc = exit_for(de);
+		goto out;
+	}
 	char dir[sizeof(e->rundir) + 256];
 	rundir_servers(e->rundir, vi, v->name, dir, sizeof(dir));
-	if ((de = stack_start(e->stack, v, dir, 0, err, errlen)) != ERR_OK) {
+	if ((de = stack_start(e->stack, v, dir, r.link ? linkemu_server_addr() : 0, err, errlen)) != ERR_OK) {
 		rc = exit_for(de);
 		goto out;
 	}
@@ -225,7 +291,8 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	}
 
 	struct wakes_variant wv = { .sc = sc, .v = v, .vi = vi, .ops = ops, .modem = e->modem, .target = &target,
-	                            .tlsp = r.tlsp, .devices = &r.devices, .msgs = &r.msgs, .cmds = &r.cmds };
+	                            .tlsp = r.tlsp, .devices = &r.devices, .msgs = &r.msgs, .cmds = &r.cmds,
+	                            .link = r.link };
 	wakes_begin(e->wakes, &wv);
 	size_t secret_len;
 	const unsigned char *secret = stack_secret(e->stack, &secret_len);
@@ -297,6 +364,9 @@ out:
 	} else {
 		stack_stop(e->stack); /* a failed start leaves nothing running; this says so */
 	}
+	/* the servers are gone: nothing talks to the link any more */
+	if (r.link)
+		links_close(e, &r);
 	/* An interrupted variant says so, however far it got. */
 	if (r.window_done || rc == EXIT_INTERRUPTED)
 		results_variant_end(e->res, &r.msgs, &r.cmds, &r.devices, foreign, lib_cpu, clock_thread_cpu_ns() - engine_cpu0,
@@ -339,6 +409,12 @@ int engine_run(const struct scenario *sc, const struct engine_opts *o, char *run
 	}
 	loop_set_ticker(e.loop, modem_wait_ms, modem_run, e.modem);
 	server_set_interrupt(interrupted, &e);
+	if (scenario_has_links(sc)) {
+		/* a namespace a killed run left (its TUNs and routes died with it) */
+		char msg[1024];
+		if (linkemu_cleanup_stale(msg, sizeof(msg)) != 0 && msg[0])
+			fprintf(stderr, "dormant: %s\n", msg);
+	}
 
 	rc = EXIT_OK;
 	for (uint32_t vi = 0; vi < sc->nvariants && rc == EXIT_OK; vi++)

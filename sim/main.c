@@ -433,12 +433,45 @@ static void print_plan(const struct scenario *sc)
 	printf("total: %llu wakes\n", (unsigned long long)(wakes * sc->nvariants));
 }
 
+/* Whether this process holds capability CAP (linux/capability.h's number)
+ * in its effective set, from /proc/self/status. */
+static int has_capability(int cap)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+	int found = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			found = 1;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return found && (eff >> cap & 1);
+}
+
+/* A scenario with links needs the emulator's namespace and TUN devices:
+ * one line saying so, at check as at run; none without links. */
+static int links_allowed(const struct scenario *sc)
+{
+	enum { CAP_NET_ADMIN_ = 12, CAP_SYS_ADMIN_ = 21 };
+	if (!scenario_has_links(sc) || (has_capability(CAP_NET_ADMIN_) && has_capability(CAP_SYS_ADMIN_)))
+		return 1;
+	fprintf(stderr, "%s: links need CAP_NET_ADMIN and CAP_SYS_ADMIN (the emulator makes a network namespace and "
+	                "TUN devices): run as root, or remove the scenario's links\n", sc->path);
+	return 0;
+}
 
 static int cmd_check(const struct cli_cmd *c, const struct cli_args *a)
 {
 	struct scenario *sc = load(a->operands[0]);
 	if (!sc)
 		return EXIT_SCENARIO;
+	if (!links_allowed(sc)) {
+		scenario_free(sc);
+		return EXIT_SCENARIO;
+	}
 	print_plan(sc);
 	scenario_free(sc);
 	return EXIT_OK;
@@ -451,10 +484,7 @@ static int cmd_run(const struct cli_cmd *c, const struct cli_args *a)
 	struct scenario *sc = load(a->operands[0]);
 	if (!sc)
 		return EXIT_SCENARIO;
-	/* Link profiles load and check, but until the packet emulator is in
-	 * (sim/net/linkemu.c) a run would quietly measure loopback instead. */
-	if (scenario_has_links(sc)) {
-		fprintf(stderr, "%s: links are not built into run yet (dormant check shows the plan)\n", sc->path);
+	if (!links_allowed(sc)) {
 		scenario_free(sc);
 		return EXIT_SCENARIO;
 	}

@@ -15,6 +15,7 @@
 #include "device.h"
 #include "phases.h"
 #include "results.h"
+#include "energy.h"
 #include "stats.h"
 
 /* wakes.csv's phase columns are the modem's phases, in the same order. */
@@ -56,6 +57,11 @@ struct vstats {
 	struct results_server_cost broker;
 	uint64_t ip_lower_bound; /* wakes whose ip_* may fall short of the wire */
 	uint64_t ip_rst_unsure;  /* wakes whose ip_down may be one bare RST off */
+	/* behind links: the radio per ok wake, and per fleet for battery life */
+	int radio;
+	struct samples energy_mj, radio_on_ms, tx_ms, rx_ms, tail_ms;
+	double fleet_mj[FLEETS_MAX], fleet_on_ms[FLEETS_MAX];
+	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
 };
 
 struct results {
@@ -131,7 +137,8 @@ static void vstats_free(struct vstats *v)
 {
 	struct samples *all[] = { &v->wake_ms, &v->acked_ms, &v->wire_ms, &v->client_ms, &v->e2e_ms, &v->cpu_us,
 	                          &v->plain_up, &v->plain_down, &v->stream_up, &v->stream_down, &v->ip_up,
-	                          &v->ip_down, &v->segs_up, &v->segs_down, &v->cmd_delay_ms };
+	                          &v->ip_down, &v->segs_up, &v->segs_down, &v->cmd_delay_ms, &v->energy_mj,
+	                          &v->radio_on_ms, &v->tx_ms, &v->rx_ms, &v->tail_ms };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		samples_free(all[i]);
 	for (int p = 0; p < PHASE_COUNT; p++)
@@ -289,6 +296,29 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 	row->tcp_info_ok = cc->tcp_info_ok;
 	row->ip_lower_bound = cc->ip_lower_bound;
 	row->ip_rst_unsure = cc->ip_rst_unsure;
+	if (cc->link_on) {
+		const struct link_profile *lp = scenario_link(w->sc, v, w->fleet);
+		snprintf(row->link, sizeof(row->link), "%s", lp ? lp->name : "?");
+		row->ti_ip_up = i64(cc->ti_ip_up);
+		row->ti_ip_down = i64(cc->ti_ip_down);
+		row->ti_segs_up = i64(cc->ti_segs_up);
+		row->ti_segs_down = i64(cc->ti_segs_down);
+		row->link_lost_up = i64(cc->link_lost_up);
+		row->link_lost_down = i64(cc->link_lost_down);
+	}
+	if (w->radio) {
+		const struct energy_result *en = &w->energy;
+		row->link_overhead_up = i64(w->overhead_up);
+		row->link_overhead_down = i64(w->overhead_down);
+		row->radio_attaches = en->attaches;
+		row->radio_on_ms = en->radio_on_ms;
+		row->attach_ms = en->attach_ms;
+		row->tx_ms = en->tx_ms;
+		row->rx_ms = en->rx_ms;
+		row->idle_ms = en->idle_ms;
+		row->tail_ms = en->tail_ms;
+		row->energy_mj = en->energy_mj;
+	}
 	const struct tls_stats *ts = &cc->tls;
 	if (ts->used) {
 		snprintf(row->tls_suite, sizeof(row->tls_suite), "%s", vs->suite);
@@ -416,6 +446,22 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	samples_add(&vs->ip_down, (double)cc->ip_down);
 	samples_add(&vs->segs_up, (double)cc->segs_up);
 	samples_add(&vs->segs_down, (double)cc->segs_down);
+	if (w->radio) {
+		size_t f = (size_t)(w->fleet - w->sc->fleets);
+		vs->radio = 1;
+		samples_add(&vs->energy_mj, w->energy.energy_mj);
+		samples_add(&vs->radio_on_ms, w->energy.radio_on_ms);
+		samples_add(&vs->tx_ms, w->energy.tx_ms);
+		samples_add(&vs->rx_ms, w->energy.rx_ms);
+		samples_add(&vs->tail_ms, w->energy.tail_ms);
+		if (f < FLEETS_MAX) {
+			vs->fleet_mj[f] += w->energy.energy_mj;
+			vs->fleet_on_ms[f] += w->energy.radio_on_ms;
+			vs->fleet_wakes[f]++;
+		}
+		vs->link_lost_up += cc->link_lost_up;
+		vs->link_lost_down += cc->link_lost_down;
+	}
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		const struct phase_counts *ph = &cc->ph[p];
 		double vals[8] = { (double)ph->plain_up, (double)ph->plain_down, (double)ph->stream_up,
@@ -541,7 +587,60 @@ static json_t *jupdown(struct samples *up, struct samples *down)
 	return o;
 }
 
-static json_t *variant_json(struct vstats *vs)
+/* A fleet's device on the variant's link: wakes a day from its period, the
+ * mean measured wake, and the sleep floor between wakes. */
+struct fleet_battery {
+	double wakes_per_day, wake_mj, awake_ms, day_mj, years;
+	double battery_wh, sleep_uw;
+};
+
+static int fleet_battery(const struct results *r, const struct vstats *vs, size_t f, struct fleet_battery *b)
+{
+	const struct fleet *fl = &r->sc->fleets[f];
+	const struct link_profile *lp = scenario_link(r->sc, vs->v, fl);
+	if (!vs->fleet_wakes[f] || !lp)
+		return -1;
+	b->wakes_per_day = 86400e6 / (double)fl->wake_every_us;
+	b->wake_mj = vs->fleet_mj[f] / (double)vs->fleet_wakes[f];
+	b->awake_ms = vs->fleet_on_ms[f] / (double)vs->fleet_wakes[f];
+	b->battery_wh = fl->battery_wh;
+	b->sleep_uw = scenario_sleep_uw(fl, lp);
+	b->day_mj = energy_day_mj(b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
+	b->years = energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
+	return 0;
+}
+
+static json_t *radio_json(const struct results *r, struct vstats *vs)
+{
+	json_t *o = json_object(), *fleets = json_array();
+	put(o, "energy_mj", jdist(&vs->energy_mj));
+	put(o, "radio_on_ms", jdist(&vs->radio_on_ms));
+	put(o, "tx_ms", jdist(&vs->tx_ms));
+	put(o, "rx_ms", jdist(&vs->rx_ms));
+	put(o, "tail_ms", jdist(&vs->tail_ms));
+	put(o, "link_lost_up", ju64(vs->link_lost_up));
+	put(o, "link_lost_down", ju64(vs->link_lost_down));
+	for (size_t f = 0; f < r->sc->nfleets; f++) {
+		struct fleet_battery b;
+		if (fleet_battery(r, vs, f, &b) < 0)
+			continue;
+		json_t *j = json_object();
+		put(j, "fleet", json_string(r->sc->fleets[f].name));
+		put(j, "link", json_string(scenario_link(r->sc, vs->v, &r->sc->fleets[f])->name));
+		put(j, "wakes_per_day", jnum(b.wakes_per_day));
+		put(j, "wake_mj_mean", jnum(b.wake_mj));
+		put(j, "radio_on_ms_mean", jnum(b.awake_ms));
+		put(j, "sleep_uw", jnum(b.sleep_uw));
+		put(j, "energy_per_day_mj", jnum(b.day_mj));
+		put(j, "battery_wh", jnum(b.battery_wh));
+		put(j, "battery_years", jnum(b.years));
+		json_array_append_new(fleets, j);
+	}
+	put(o, "fleets", fleets);
+	return o;
+}
+
+static json_t *variant_json(const struct results *r, struct vstats *vs)
 {
 	const struct variant *v = vs->v;
 	json_t *o = json_object();
@@ -565,6 +664,8 @@ static json_t *variant_json(struct vstats *vs)
 	put(o, "ip_lower_bound_wakes", ju64(vs->ip_lower_bound));
 	/* rows whose ip_down may be one bare RST off (a RST crossed our last segment) */
 	put(o, "ip_rst_unsure_wakes", ju64(vs->ip_rst_unsure));
+	if (vs->radio)
+		put(o, "radio", radio_json(r, vs));
 	json_t *fails = json_object();
 	for (int e = 0; e < ERR__COUNT; e++)
 		if (vs->fails[e])
@@ -804,6 +905,38 @@ static void print_table(struct results *r, FILE *out)
 				        vs->setups_failed ? vs->setup_why : "");
 		}
 	}
+	int any_radio = 0;
+	for (size_t i = 0; i < r->nvs; i++)
+		any_radio |= r->vs[i].v && r->vs[i].radio;
+	if (any_radio) {
+		fprintf(out, "\n%-*s %-12s %15s %9s %9s %9s %14s %10s %9s %8s\n", w, "radio", "link", "on ms p50/99",
+		        "tx ms", "rx ms", "tail ms", "mJ/wake p50/99", "wakes/day", "J/day", "years");
+		for (size_t i = 0; i < r->nvs; i++) {
+			struct vstats *vs = &r->vs[i];
+			if (!vs->v || !vs->radio)
+				continue;
+			for (size_t f = 0; f < r->sc->nfleets; f++) {
+				struct fleet_battery b;
+				if (fleet_battery(r, vs, f, &b) < 0)
+					continue;
+				char on[32], mj[32];
+				snprintf(on, sizeof(on), "%.0f/%.0f", samples_pct(&vs->radio_on_ms, 50),
+				         samples_pct(&vs->radio_on_ms, 99));
+				snprintf(mj, sizeof(mj), "%.1f/%.1f", samples_pct(&vs->energy_mj, 50),
+				         samples_pct(&vs->energy_mj, 99));
+				fprintf(out, "%-*s %-12s %15s %9.1f %9.1f %9.0f %14s %10.1f %9.2f %8.2f\n", w, vs->v->name,
+				        scenario_link(r->sc, vs->v, &r->sc->fleets[f])->name, on, samples_mean(&vs->tx_ms),
+				        samples_mean(&vs->rx_ms), samples_mean(&vs->tail_ms), mj, b.wakes_per_day,
+				        b.day_mj / 1000.0, b.years);
+			}
+			if (vs->link_lost_up || vs->link_lost_down)
+				fprintf(out, "%-*s   lost on the air: %llu packets up, %llu down (retransmitted by TCP, "
+				             "counted in the bytes and the energy)\n", w, "",
+				        (unsigned long long)vs->link_lost_up, (unsigned long long)vs->link_lost_down);
+		}
+		fprintf(out, "radio: tx/rx/tail ms are means per wake; years: the battery at the fleet's period, "
+		             "its mean wake and the sleep floor (sim/core/energy.h); several fleets: one line each.\n");
+	}
 	int sw = 10;
 	for (size_t i = 0; i < r->nvs; i++)
 		if (r->vs[i].v && (int)strlen(r->vs[i].server) > sw)
@@ -867,7 +1000,7 @@ int results_finish(struct results *r, FILE *out, char *err, size_t errlen)
 	if (root && vars) {
 		put(root, "scenario", json_string(r->sc->name));
 		for (size_t i = 0; i < r->nvs; i++)
-			if (r->vs[i].v && json_array_append_new(vars, variant_json(&r->vs[i])) != 0)
+			if (r->vs[i].v && json_array_append_new(vars, variant_json(r, &r->vs[i])) != 0)
 				put(root, "_incomplete", json_true());
 		put(root, "variants", json_incref(vars));
 	}

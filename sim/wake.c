@@ -18,6 +18,7 @@
 #include "adapter.h"
 #include "clock.h"
 #include "device.h"
+#include "linkemu.h"
 #include "loop.h"
 #include "results.h"
 #include "sched.h"
@@ -51,6 +52,9 @@ struct wakes {
 	struct loop_src ev_src;
 	pthread_mutex_t q_lock;
 	SLIST_HEAD(, wake) done_q;
+
+	struct linkemu_burst *bursts;    /* behind a link: a wake's air intervals, read back */
+	struct radio_burst *air;         /* ... as the energy model takes them */
 
 	pthread_mutex_t th_lock;         /* library threads seen in callbacks */
 	pthread_t th[MAX_LIB_THREADS];
@@ -279,8 +283,43 @@ static void on_modem_accept(struct modem_conn *mc, void *arg)
 
 /* ---------- rows ---------- */
 
+/* Behind a link: the wake's radio timeline is its packets on the air (the
+ * emulator's air intervals from the wake's start to its end, which comes
+ * after the last reply could arrive), preceded by the profile's attach,
+ * which the packet path does not delay: the device starts to send as the
+ * attach ends. The energy model (sim/core/energy.h) turns it into radio
+ * time and energy. A lost downlink packet never reached the receiver: it is
+ * no RX time. */
+static void radio_figures(struct wakes *ws, struct wake *w)
+{
+	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
+	if (!ws->vc.link || !p || !w->mc)
+		return;
+	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
+		return;
+	if (!ws->air && !(ws->air = malloc(LINKEMU_BURSTS * sizeof(*ws->air))))
+		return;
+	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
+	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct linkemu_burst *b = &ws->bursts[i];
+		if (b->start_ns > w->end_ns || b->start_ns < w->start_ns || (b->dir == LINKEMU_DOWN && b->lost))
+			continue;
+		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,
+		                                      .up = b->dir == LINKEMU_UP };
+	}
+	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
+	uint64_t start_us = w->start_ns / 1000;
+	energy_wake(p, start_us > attach_us ? start_us - attach_us : 0, ws->air, k, &w->energy);
+	const struct modem_counts *c = modem_conn_counts(w->mc);
+	w->overhead_up = (uint64_t)p->link_overhead_bytes * c->segs_up;
+	w->overhead_down = (uint64_t)p->link_overhead_bytes * c->segs_down;
+	w->radio = 1;
+}
+
 static void write_row(struct wakes *ws, struct wake *w)
 {
+	radio_figures(ws, w);
 	results_row(ws->res, w, w->mc ? modem_conn_counts(w->mc) : NULL);
 	modem_conn_free(w->mc);
 	free(w);
@@ -695,6 +734,8 @@ void wakes_destroy(struct wakes *ws)
 	free_setups(ws);
 	loop_del(loop_epfd(ws->loop), &ws->ev_src);
 	close(ws->evfd);
+	free(ws->bursts);
+	free(ws->air);
 	free(ws);
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "energy.h"
 #include "error.h"
 #include "ledger.h"
 #include "modem.h"
@@ -65,6 +66,11 @@ struct wake {
 	uint64_t acked_ns;        /* last message acknowledged (QoS 0: written) */
 	uint32_t commands;        /* commands this wake received */
 	uint64_t cmd_delay_ns;    /* the longest a received command waited for the device */
+
+	/* behind an emulated link: the radio's figures, from its packets (wake.c) */
+	int radio;                /* 1: the figures below are set */
+	struct energy_result energy;
+	uint64_t overhead_up, overhead_down; /* the radio's own headers, B */
 };
 
 /* Fills BUF (LEN >= PAYLOAD_MIN bytes) with message K of wake W and stamps
@@ -124,6 +130,7 @@ struct wakes_variant {
 	struct msg_table *msgs;
 	struct cmd_table *cmds;
 	uint64_t t0_ns;                 /* the window's start */
+	struct linkemu *link;           /* the devices' emulated links; NULL: loopback */
 };
 
 struct wakes_counts {

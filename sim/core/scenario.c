@@ -172,6 +172,14 @@ const struct link_profile *scenario_link(const struct scenario *s, const struct 
 	return i >= 0 && (size_t)i < s->nlinks ? &s->links[i] : NULL;
 }
 
+int scenario_variant_has_link(const struct scenario *s, const struct variant *v)
+{
+	for (size_t f = 0; f < s->nfleets; f++)
+		if (scenario_link(s, v, &s->fleets[f]))
+			return 1;
+	return 0;
+}
+
 int scenario_has_links(const struct scenario *s)
 {
 	for (size_t v = 0; v < s->nvariants; v++)
@@ -1223,6 +1231,26 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 				            "so HTTP is qos 1; give the matrix a qos axis or the fleet qos: 1",
 				            fl->name, v->name);
 		}
+	}
+	/* One variant runs either on loopback or behind the emulator, whose
+	 * namespace holds every device socket of it: all its fleets or none. */
+	for (size_t i = 0; i < s->nvariants; i++) {
+		const struct variant *v = &s->variants[i];
+		if (!scenario_variant_has_link(s, v))
+			continue;
+		for (size_t f = 0; f < s->nfleets; f++)
+			if (!scenario_link(s, v, &s->fleets[f]))
+				return fail(ld, ld->fleet_at[f], keys[K_FLEET_LINK].name,
+				            "fleet \"%s\" has no link while another fleet of variant \"%s\" has one; "
+				            "give every fleet a link (ethernet is the lossless baseline)",
+				            s->fleets[f].name, v->name);
+		if (s->ndevices > LINK_DEVICES_MAX)
+			return fail(ld, root, NULL, "%u devices behind links, at most %u (one address each in 198.18.0.0/16)",
+			            s->ndevices, LINK_DEVICES_MAX);
+		if (s->endpoint_host[0])
+			return fail(ld, seen.value[K_ENDPOINT], keys[K_ENDPOINT].name,
+			            "links towards your own broker are not built: the emulator reaches only the servers "
+			            "dormant starts");
 	}
 	if (s->tls_ciphersuite[0] && !scenario_ciphersuite_known(s->tls_ciphersuite))
 		return fail(ld, seen.value[K_TLS_CIPHERSUITE], keys[K_TLS_CIPHERSUITE].name,

@@ -141,6 +141,10 @@ const struct link_profile *scenario_link(const struct scenario *s, const struct 
                                          const struct fleet *f);
 /* Whether any device of any variant is behind a link. */
 int scenario_has_links(const struct scenario *s);
+/* Whether any fleet of V is behind a link (then every one is: the loader checks). */
+int scenario_variant_has_link(const struct scenario *s, const struct variant *v);
+/* Devices a scenario with links may have: one address each in 198.18.0.0/16. */
+#define LINK_DEVICES_MAX 65533u
 /* The sleep floor of FLEET's devices behind link P, uW: the fleet's
  * sleep_uw if set, else P's. */
 double scenario_sleep_uw(const struct fleet *f, const struct link_profile *p);
