@@ -51,7 +51,7 @@ int scenario_ciphersuite_known(const char *name);
 #define FLEETS_MAX 16
 #define AXIS_MAX 8             /* values per matrix axis */
 #define VARIANTS_MAX 256       /* product of all axes */
-#define LINKS_MAX 32           /* different link profiles in one scenario */
+#define LINKS_MAX 16           /* link profiles per scenario; keeps it under 128 KiB */
 #define PAYLOAD_MIN 24         /* the message header every payload carries (sim/core/ledger.h) */
 
 /* What one variant's plan may cost, checked by scenario_load() from the

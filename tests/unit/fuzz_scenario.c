@@ -1,9 +1,10 @@
-/* fuzz_scenario.c: the scenario parser must never crash, leak, or break its
- * contract, whatever the input.
+/* fuzz_scenario.c: the scenario parser and the link profile parser must
+ * never crash, leak, or break their contracts, whatever the input: each
+ * input is fed to both.
  *
  * Built with DORMANT_LIBFUZZER (cmake -DDORMANT_FUZZ=ON, clang) this is a
- * libFuzzer target; seed it with scenarios/ and tests/unit/bad/:
- *   ./fuzz_scenario corpus/ ../scenarios ../tests/unit/bad
+ * libFuzzer target; seed it with scenarios/, scenarios/links/ and tests/unit/bad/:
+ *   ./fuzz_scenario corpus/ ../scenarios ../scenarios/links ../tests/unit/bad
  * Otherwise it is a replay program for ctest: each file given on the command
  * line is fed as is, truncated at every byte, and with single bytes replaced
  * at up to FLIP_POSITIONS positions, all under the sanitizers.
@@ -13,12 +14,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "scenario.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Returns 0; a broken contract aborts so the fuzzer records the input. */
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* A link profile: complete and consistent, or one line naming the file. */
+static void feed_profile(const uint8_t *data, size_t size)
+{
+	struct link_profile p;
+	char err[512];
+
+	memset(err, 'x', sizeof err);
+	enum dormant_err rc = link_profile_load_buffer("fuzz.yaml", (const char *)data, size, &p, err, sizeof err);
+	if (rc == ERR_OK) {
+		if (err[0] != '\0' || !p.name[0] || p.delay_ms_min > p.delay_ms_max || !(p.up_kbps > 0) ||
+		    !(p.down_kbps > 0) || strcmp(p.path, "fuzz.yaml") != 0)
+			abort();
+		return;
+	}
+	if ((rc != ERR_SCENARIO && rc != ERR_NOMEM) || !memchr(err, '\0', sizeof err) ||
+	    strncmp(err, "fuzz.yaml:", 10) != 0 || strchr(err, '\n'))
+		abort();
+}
+
+/* A scenario: complete and consistent, or one line naming the file (or a
+ * link profile it names, and where). */
+static void feed_scenario(const uint8_t *data, size_t size)
 {
 	struct scenario *s = (struct scenario *)1;
 	char err[512];
@@ -31,13 +53,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    s->nvariants < 1 || s->nvariants > VARIANTS_MAX)
 			abort();
 		scenario_free(s);
-		return 0;
+		return;
 	}
-	/* One line, naming the file (or a link profile it names, and where it
-	 * names it), no trailing newline. */
 	if (s != NULL || (rc != ERR_SCENARIO && rc != ERR_NOMEM) || !memchr(err, '\0', sizeof err) ||
 	    (strncmp(err, "fuzz.yaml:", 10) != 0 && !strstr(err, "(the link of fuzz.yaml:")) || strchr(err, '\n'))
 		abort();
+}
+
+/* Returns 0; a broken contract aborts so the fuzzer records the input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	feed_scenario(data, size);
+	feed_profile(data, size);
 	return 0;
 }
 
@@ -51,6 +78,10 @@ static const uint8_t replacements[] = {
 };
 
 static long runs;
+/* The replay feeds a link profile (a file under links/) to the profile
+ * parser alone and the rest to the scenario parser alone: both at once
+ * doubles a run that ctest repeats. */
+static void (*parser)(const uint8_t *data, size_t size);
 
 static void feed(const uint8_t *data, size_t size)
 {
@@ -61,7 +92,7 @@ static void feed(const uint8_t *data, size_t size)
 		exit(2);
 	}
 	memcpy(copy, data, size);
-	LLVMFuzzerTestOneInput(copy, size);
+	parser(copy, size);
 	free(copy);
 	runs++;
 }
@@ -74,6 +105,7 @@ static int replay(const char *path)
 		return -1;
 	}
 	static uint8_t buf[1 << 20];
+	parser = strstr(path, "/links/") ? feed_profile : feed_scenario;
 	size_t n = fread(buf, 1, sizeof buf, f);
 	fclose(f);
 
