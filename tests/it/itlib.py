@@ -45,6 +45,7 @@ class Workdir:
 
     def file(self, name, text):
         p = os.path.join(self.path, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "w") as f:
             f.write(text)
         return p
@@ -76,12 +77,12 @@ def show_server_logs(rundir):
 
 
 class Capture:
-    """tshark on lo, filtered to the devices' source range, started before a run."""
+    """tshark on lo (or IFACE: "any" also sees TUN devices made later), filtered by BPF, started before a run."""
 
-    def __init__(self, path, bpf):
+    def __init__(self, path, bpf, iface="lo"):
         self.path = path
         self.err = open(path + ".stderr", "w+")
-        self.p = subprocess.Popen(["tshark", "-i", "lo", "-f", bpf, "-w", path, "-q"],
+        self.p = subprocess.Popen(["tshark", "-i", iface, "-f", bpf, "-w", path, "-q"],
                                   stdout=subprocess.DEVNULL, stderr=self.err)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

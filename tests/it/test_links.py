@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""MQTT and HTTP wakes behind emulated links (sim/net/linkemu.c), against the real servers.
+
+Two profiles written here: "wire40", 40 ms each way, 200 kbit/s, no loss; and
+"lossy", the same with 3 % loss each way. Checks:
+- every wake ok, with its link named, and every radio column filled;
+- the TCP handshake takes two one-way delays plus the SYN's and SYN-ACK's air
+  time (60 B each at 200 kbit/s: 2.4 ms), within 3 ms, at the median;
+- without loss, the link's counts equal TCP_INFO's cross-check and a capture
+  of the servers' side of the link, packet for packet and byte for byte;
+- with loss, the radio counts what it carried: what the servers' side saw
+  up is what the radio sent less what it lost; down, what the device got
+  plus what was lost; and losses show up as TCP retransmissions;
+- TX time is the air time of the bytes sent; energy_mj follows from the
+  profile's powers and the row's times;
+- nothing of the emulator is left afterwards: namespace, TUN, route.
+Needs root and /dev/net/tun (skips otherwise), mosquitto, nginx, tshark.
+"""
+import collections
+import os
+import statistics
+import subprocess
+import sys
+
+from itlib import SKIP, Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary
+
+need("mosquitto", "nginx", "tshark")
+if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+    print("SKIP: links need root and /dev/net/tun")
+    sys.exit(SKIP)
+dormant = sys.argv[1]
+wd = Workdir("links")
+PROFILE = """
+# A test link: figures chosen for the test, not a radio's.
+name: {name}
+delay_ms: 40             # chosen
+up_kbps: 200             # chosen
+down_kbps: 200           # chosen
+loss_up: {loss}          # chosen
+loss_down: {loss}        # chosen
+queue_packets: 200       # chosen: never full here
+mtu: 1400                # chosen
+link_overhead_bytes: 4   # chosen
+attach_ms: 100           # chosen
+attach_mj: 10            # chosen
+nat_timeout_s: 300       # chosen
+tx_mw: 300               # chosen
+rx_mw: 100               # chosen
+idle_mw: 20              # chosen
+tail_ms: 1000            # chosen
+tail_mw: 20              # chosen
+release_assist: false    # chosen
+sleep_uw: 10             # chosen
+"""
+profiles = {"wire40": 0, "lossy": 0.03}
+powers = {}
+for name, loss in profiles.items():
+    wd.file(f"links/{name}.yaml", PROFILE.format(name=name, loss=loss))
+scenario = wd.file("links.yaml", """
+name: links
+seed: 11
+duration: 6s
+wake_timeout: 1m
+fleets:
+  - name: meters
+    count: 3
+    wake_every: 2s
+    jitter: 500ms
+    payload: 48B
+    qos: 1
+matrix:
+  protocol: [mqtt, http]
+  link: [wire40, lossy]
+""")
+
+def emulator_state():
+    """What an emulator may leave behind: namespaces, TUN devices, routes of 198.18/15."""
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    return {"namespaces": {l.split()[0] for l in ns.splitlines() if l.startswith("dormant-")},
+            "TUN devices": {l.split(":")[1].strip() for l in links.splitlines() if ": dormant" in l},
+            "routes": {l for l in routes.splitlines() if "198.18." in l or "198.19." in l}}
+
+
+before = emulator_state()
+cap = Capture(os.path.join(wd.path, "links.pcapng"), "net 198.18.0.0/16", iface="any")
+rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=400)
+cap.stop()
+print(out)
+if rc != 0:
+    show_server_logs(rundir)
+    fail(f"dormant exited {rc}: {err}")
+rs, sm = rows(rundir), summary(rundir)
+expected = sum(v["expected_wakes"] for v in sm["variants"])
+check(len(rs) == expected, f"{len(rs)} rows, the plan expects {expected}")
+bad = [r for r in rs if r["outcome"] != "ok"]
+check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+
+# Nothing of the emulator is left: namespace, TUN devices, routes (others'
+# may exist meanwhile, e.g. the emulator's own test: only new ones count).
+after = emulator_state()
+for kind, names in after.items():
+    left = names - before[kind]
+    check(not left, f"the run left {kind}: {sorted(left)}")
+
+# The capture on the servers' side of the link (the root namespace's TUN),
+# per connection: (device address, device port, server port).
+txt = subprocess.run(["tshark", "-r", cap.path, "-T", "fields", "-E", "separator=,", "-e", "ip.src", "-e",
+                      "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport", "-e", "ip.len"],
+                     capture_output=True, text=True, check=True).stdout
+seen = collections.defaultdict(lambda: [0, 0, 0, 0])  # up bytes, up packets, down bytes, down packets
+for line in txt.splitlines():
+    f = line.split(",")
+    if len(f) != 5 or not f[4]:
+        continue
+    if f[0].startswith("198.18."):
+        c = seen[(f[0], int(f[1]), int(f[3]))]
+        c[0] += int(f[4])
+        c[1] += 1
+    elif f[2].startswith("198.18."):
+        c = seen[(f[2], int(f[3]), int(f[1]))]
+        c[2] += int(f[4])
+        c[3] += 1
+keys = collections.Counter((r["local_addr"], int(r["local_port"]), int(r["server_port"])) for r in rs)
+
+n = lambda r, k: int(r[k])
+x = lambda r, k: float(r[k])
+by_variant = collections.defaultdict(list)
+for r in rs:
+    by_variant[r["variant"]].append(r)
+for name, vr in by_variant.items():
+    link = vr[0]["link"]
+    check(link in profiles, f"{name}: link column {link!r}")
+    lossy = profiles[link] > 0
+    compared = 0
+    for r in vr:
+        for k in ("ti_ip_up", "ti_ip_down", "link_lost_up", "radio_on_ms", "tx_ms", "rx_ms", "tail_ms",
+                  "energy_mj", "radio_attaches"):
+            check(r[k] != "", f"{name} {r['device']}/{r['seq']}: {k} is empty")
+        # The energy follows from the profile and the row's times (0.1 ms / 0.1 mJ printed).
+        want = n(r, "radio_attaches") * 10 + (300 * x(r, "tx_ms") + 100 * x(r, "rx_ms") + 20 * x(r, "idle_ms") +
+                                             20 * x(r, "tail_ms")) / 1000
+        check(abs(want - x(r, "energy_mj")) < 0.2, f"{name}: energy_mj {r['energy_mj']}, the times give {want:.2f}")
+        on = x(r, "attach_ms") + x(r, "tx_ms") + x(r, "rx_ms") + x(r, "idle_ms") + x(r, "tail_ms")
+        check(abs(on - x(r, "radio_on_ms")) < 0.6, f"{name}: radio_on_ms {r['radio_on_ms']}, its parts {on:.1f}")
+        # TX: every byte the radio sent, at 200 kbit/s (25 B per ms).
+        check(abs(x(r, "tx_ms") - n(r, "ip_up") / 25.0) < 0.1 * n(r, "segs_up") + 0.2,
+              f"{name}: tx_ms {r['tx_ms']} for {r['ip_up']} B sent")
+        check(n(r, "link_overhead_up") == 4 * n(r, "segs_up"), f"{name}: link_overhead_up {r['link_overhead_up']}")
+        key = (r["local_addr"], int(r["local_port"]), int(r["server_port"]))
+        if keys[key] != 1:
+            continue  # a port used twice in the run: the capture cannot tell the two apart
+        c = seen.get(key)
+        check(c is not None, f"{name}: connection {key} is not in the capture")
+        lu, ld = n(r, "link_lost_up"), n(r, "link_lost_down")
+        check(c[1] == n(r, "segs_up") - lu, f"{name} {key}: up packets at the servers {c[1]}, radio sent "
+              f"{r['segs_up']} of which {lu} lost")
+        check(c[3] == n(r, "segs_down") + ld, f"{name} {key}: down packets from the servers {c[3]}, device got "
+              f"{r['segs_down']}, {ld} lost")
+        if not lu:
+            check(c[0] == n(r, "ip_up"), f"{name} {key}: up bytes at the servers {c[0]}, ip_up {r['ip_up']}")
+        if not ld:
+            check(c[2] == n(r, "ip_down"), f"{name} {key}: down bytes {c[2]}, ip_down {r['ip_down']}")
+        if not lossy:
+            for a, b in (("ip_up", "ti_ip_up"), ("ip_down", "ti_ip_down"), ("segs_up", "ti_segs_up"),
+                         ("segs_down", "ti_segs_down")):
+                check(r[a] == r[b], f"{name} {key}: {a} {r[a]} (link) and {b} {r[b]} (TCP_INFO) differ, no loss")
+        compared += 1
+    check(compared >= len(vr) - 2, f"{name}: only {compared} of {len(vr)} wakes compared with the capture")
+    # the handshake: 2 x 40 ms and two 60 B packets on the air at 200 kbit/s
+    tcp_ms = statistics.median(n(r, "t_tcp_us") / 1000 for r in vr)
+    if not lossy:
+        check(abs(tcp_ms - 84.8) < 3, f"{name}: TCP handshake median {tcp_ms:.2f} ms, the link gives 84.8 ms")
+    lost = sum(n(r, "link_lost_up") + n(r, "link_lost_down") for r in vr)
+    if lossy:
+        check(lost > 0, f"{name}: 3 % loss each way and no packet lost in {len(vr)} wakes")
+        check(sum(n(r, "retrans") for r in vr) > 0 or sum(n(r, "link_lost_up") for r in vr) == 0,
+              f"{name}: packets of the devices lost and no retransmission")
+    else:
+        check(lost == 0, f"{name}: {lost} packets lost on a lossless link")
+    print(f"{name}: {len(vr)} wakes, {compared} compared with the capture, handshake {tcp_ms:.2f} ms, "
+          f"lost {lost}, energy p50 {statistics.median(x(r, 'energy_mj') for r in vr):.1f} mJ, "
+          f"radio on p50 {statistics.median(x(r, 'radio_on_ms') for r in vr):.0f} ms")
+for v in sm["variants"]:
+    check("radio" in v and v["radio"]["fleets"], f"{v['name']}: summary.json has no radio figures")
+    b = v["radio"]["fleets"][0]
+    check(b["battery_years"] > 0, f"{v['name']}: battery years {b['battery_years']}")
+print(f"OK: {len(rs)} wakes behind links, counts equal the capture and TCP_INFO, energy from the times")
