@@ -701,6 +701,13 @@ static void drain_tun(struct linkemu *e, int fd, int dir, unsigned char *buf, si
 {
 	for (int i = 0; i < READ_BATCH; i++) {
 		ssize_t n = read(fd, buf, cap);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			/* The TUN broke (deleted under us): stop watching it, or a
+			 * real-time thread would spin on its error. */
+			epoll_ctl(e->ep, EPOLL_CTL_DEL, fd, NULL);
+			e->st.tun_errno = errno;
+			return;
+		}
 		if (n <= 0)
 			return;
 		enqueue(e, dir, buf, (size_t)n, now_ns());

@@ -141,6 +141,7 @@ struct linkemu_stats {
 	                             * stack (IP, TCP, waking the reader) in the writer's context */
 	uint64_t late_p50_ns, late_p99_ns, late_max_ns; /* release lateness, last 8192 releases */
 	int realtime;               /* 1: the thread runs SCHED_FIFO (shorter wake-ups under load) */
+	int tun_errno;              /* != 0: a TUN read failed and the link stopped (errno) */
 };
 
 /* Namespace, TUNs, routes, thread. NULL with a one-line reason in err. */
