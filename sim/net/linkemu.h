@@ -137,7 +137,7 @@ struct linkemu_stats {
 	uint64_t moved;             /* packets released to the other TUN */
 	uint64_t unknown, non_ipv4; /* dropped: no such device / not IPv4 */
 	uint64_t cpu_ns;            /* emulator thread CPU time so far */
-	uint64_t deliver_cpu_ns;    /* of which in write() to a TUN: the kernel runs the receiving
+	uint64_t deliver_cpu_ns;    /* of which in write() to a TUN (sampled): the kernel runs the receiving
 	                             * stack (IP, TCP, waking the reader) in the writer's context */
 	uint64_t late_p50_ns, late_p99_ns, late_max_ns; /* release lateness, last 8192 releases */
 	int realtime;               /* 1: the thread runs SCHED_FIFO (shorter wake-ups under load) */
