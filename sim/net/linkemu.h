@@ -153,7 +153,10 @@ struct linkemu_stats {
 	int tun_errno;              /* != 0: a TUN read failed and the link stopped (errno) */
 };
 
-/* Namespace, TUNs, routes, thread. NULL with a one-line reason in err. */
+/* Namespace, TUNs, routes, thread. NULL with a one-line reason in err;
+ * errno EADDRINUSE when 198.19.0.1 or the route to 198.18.0.0/16 already
+ * exists in the caller's namespace (another run's emulator: one per
+ * namespace; it is never taken over). */
 struct linkemu *linkemu_open(char *err, size_t errlen);
 /* Stops the thread and removes everything linkemu_open created. NULL: no-op. */
 void linkemu_close(struct linkemu *e);
