@@ -112,6 +112,7 @@ struct linkemu {
 	struct pkt **heap;
 	size_t nheap, capheap;
 	uint64_t seq;
+	uint64_t armed;             /* the timerfd's expiry, 0: disarmed */
 	struct linkemu_stats st;
 	uint32_t late[LATE_RING];
 	size_t late_n;
@@ -234,8 +235,9 @@ static void nl_attr(struct nlmsghdr *n, size_t cap, unsigned short type, const v
 	n->nlmsg_len = (uint32_t)(NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len));
 }
 
-/* ip route replace [local] dst/plen dev oif [mtu m]: in the namespace of nl. */
-static int nl_route(int nl, int local, uint32_t dst, int plen, int oif, int mtu, char *err, size_t errlen)
+/* ip route replace (excl: add) [local] dst/plen dev oif [mtu m], in the
+ * namespace of nl. excl: -1 with errno EEXIST when such a route exists. */
+static int nl_route(int nl, int local, int excl, uint32_t dst, int plen, int oif, int mtu, char *err, size_t errlen)
 {
 	struct {
 		struct nlmsghdr n;
@@ -245,7 +247,7 @@ static int nl_route(int nl, int local, uint32_t dst, int plen, int oif, int mtu,
 	memset(&req, 0, sizeof req);
 	req.n.nlmsg_len = NLMSG_LENGTH(sizeof req.r);
 	req.n.nlmsg_type = RTM_NEWROUTE;
-	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (excl ? NLM_F_EXCL : NLM_F_REPLACE);
 	req.n.nlmsg_seq = 1;
 	req.r.rtm_family = AF_INET;
 	req.r.rtm_dst_len = (unsigned char)plen;
@@ -267,7 +269,7 @@ static int nl_route(int nl, int local, uint32_t dst, int plen, int oif, int mtu,
 		nl_attr(&req.n, sizeof req, RTA_METRICS, m, sizeof m);
 	}
 	char what[96];
-	snprintf(what, sizeof what, "ip route replace %s%u.%u.%u.%u/%d", local ? "local " : "",
+	snprintf(what, sizeof what, "ip route %s %s%u.%u.%u.%u/%d", excl ? "add" : "replace", local ? "local " : "",
 	         dst >> 24, (dst >> 16) & 255, (dst >> 8) & 255, dst & 255, plen);
 	if (send(nl, &req, req.n.nlmsg_len, 0) < 0) {
 		errf(err, errlen, "links: %s: netlink send: %s", what, strerror(errno));
@@ -284,6 +286,7 @@ static int nl_route(int nl, int local, uint32_t dst, int plen, int oif, int mtu,
 		struct nlmsgerr *e = NLMSG_DATA(h);
 		if (e->error) {
 			errf(err, errlen, "links: %s: %s", what, strerror(-e->error));
+			errno = -e->error;
 			return -1;
 		}
 	}
@@ -394,14 +397,36 @@ static int setup_dev_side(struct linkemu *e, char *err, size_t errlen)
 	if (if_set(e->ctl_dev, DEV_IFNAME, 1, e->mtu, 0, err, errlen) != 0)
 		return -1;
 	int oif = (int)if_nametoindex(DEV_IFNAME), lo = (int)if_nametoindex("lo");
-	if (nl_route(e->nl_dev, 1, LINKEMU_DEVICE_NET, 16, lo, 0, err, errlen) != 0 ||
-	    nl_route(e->nl_dev, 0, LINKEMU_SERVER_ADDR & 0xffff0000u, 16, oif, e->mtu, err, errlen) != 0)
+	if (nl_route(e->nl_dev, 1, 0, LINKEMU_DEVICE_NET, 16, lo, 0, err, errlen) != 0 ||
+	    nl_route(e->nl_dev, 0, 0, LINKEMU_SERVER_ADDR & 0xffff0000u, 16, oif, e->mtu, err, errlen) != 0)
 		return -1;
 	return 0;
 }
 
+/* 198.19.0.1 and 198.18.0.0/16 are one emulator's per network namespace:
+ * another one's (another dormant run with links) must not be taken over,
+ * or its servers' packets would follow our route, and after we close, the
+ * default route. 1 when 198.19.0.1 is already a local address here. */
+static int server_addr_taken(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(LINKEMU_SERVER_ADDR) };
+	int taken = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+	if (fd >= 0)
+		close(fd);
+	return taken;
+}
+
+#define IN_USE_MSG "links: %s is already in use in this network namespace, most likely by another dormant " \
+	"run with links (`ip -o addr show to 198.19.0.1`, `ip route show 198.18.0.0/16`); one at a time"
+
 static int setup_srv_side(struct linkemu *e, char *err, size_t errlen)
 {
+	if (server_addr_taken()) {
+		errf(err, errlen, IN_USE_MSG, "198.19.0.1");
+		errno = EADDRINUSE;
+		return -1;
+	}
 	e->ctl_srv = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (e->ctl_srv < 0 || nl < 0) {
@@ -418,11 +443,20 @@ static int setup_srv_side(struct linkemu *e, char *err, size_t errlen)
 	write_file(p, "1");
 	if (if_set(e->ctl_srv, e->srv_ifname, 1, e->mtu, LINKEMU_SERVER_ADDR, err, errlen) != 0)
 		goto out;
-	if (nl_route(nl, 0, LINKEMU_DEVICE_NET, 16, (int)if_nametoindex(e->srv_ifname), 0, err, errlen) != 0)
+	if (nl_route(nl, 0, 1, LINKEMU_DEVICE_NET, 16, (int)if_nametoindex(e->srv_ifname), 0, err, errlen) != 0) {
+		if (errno == EEXIST) {
+			errf(err, errlen, IN_USE_MSG, "the route to 198.18.0.0/16");
+			errno = EADDRINUSE;
+		}
 		goto out;
+	}
 	rc = 0;
 out:
-	close(nl);
+	{
+		int saved = errno;
+		close(nl);
+		errno = saved;
+	}
 	return rc;
 }
 
@@ -683,9 +717,12 @@ static void release(struct linkemu *e, struct pkt *p, uint64_t now)
 	e->late[e->late_n++ % LATE_RING] = late > UINT32_MAX ? UINT32_MAX : (uint32_t)late;
 	if (!p->lost) {
 		int out = d->idx == LINKEMU_UP ? e->tun_srv : e->tun_dev;
-		uint64_t c0 = thread_cpu_ns();
+		/* CPU in write(), sampled 1 in 16 (thread CPU clocks are syscalls) */
+		int sample = (e->st.moved & 15) == 0;
+		uint64_t c0 = sample ? thread_cpu_ns() : 0;
 		ssize_t w = write(out, p->data, p->pi.len);
-		e->st.deliver_cpu_ns += thread_cpu_ns() - c0;
+		if (sample)
+			e->st.deliver_cpu_ns += 16 * (thread_cpu_ns() - c0);
 		if (w == (ssize_t)p->pi.len) {
 			e->st.moved++;
 			if (d->idx == LINKEMU_DOWN)
@@ -701,6 +738,13 @@ static void drain_tun(struct linkemu *e, int fd, int dir, unsigned char *buf, si
 {
 	for (int i = 0; i < READ_BATCH; i++) {
 		ssize_t n = read(fd, buf, cap);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			/* The TUN broke (deleted under us): stop watching it, or a
+			 * real-time thread would spin on its error. */
+			epoll_ctl(e->ep, EPOLL_CTL_DEL, fd, NULL);
+			e->st.tun_errno = errno;
+			return;
+		}
 		if (n <= 0)
 			return;
 		enqueue(e, dir, buf, (size_t)n, now_ns());
@@ -750,14 +794,15 @@ static void *emu_thread(void *arg)
 			if (e->nheap && e->heap[0]->release > now)
 				now = now_ns();
 		}
-		struct itimerspec its;
-		memset(&its, 0, sizeof its);
-		if (e->nheap) {
-			uint64_t t = e->heap[0]->release;
+		uint64_t t = e->nheap ? e->heap[0]->release : 0;
+		if (t != e->armed) { /* one syscall less per batch when the head did not change */
+			struct itimerspec its;
+			memset(&its, 0, sizeof its);
 			its.it_value.tv_sec = (time_t)(t / 1000000000u);
 			its.it_value.tv_nsec = (long)(t % 1000000000u);
+			timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+			e->armed = t;
 		}
-		timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL);
 		pthread_mutex_unlock(&e->lock);
 	}
 }
@@ -851,7 +896,11 @@ struct linkemu *linkemu_open(char *err, size_t errlen)
 	e->thread_started = 1;
 	return e;
 fail:
-	linkemu_close(e);
+	{
+		int saved = errno;
+		linkemu_close(e);
+		errno = saved;
+	}
 	return NULL;
 }
 
@@ -912,7 +961,7 @@ static int set_mtu(struct linkemu *e, int mtu, char *err, size_t errlen)
 		errf(err, errlen, "links: index of %s: %s", DEV_IFNAME, strerror(errno));
 		return -1;
 	}
-	if (nl_route(e->nl_dev, 0, LINKEMU_SERVER_ADDR & 0xffff0000u, 16, ifr.ifr_ifindex, mtu, err, errlen) != 0)
+	if (nl_route(e->nl_dev, 0, 0, LINKEMU_SERVER_ADDR & 0xffff0000u, 16, ifr.ifr_ifindex, mtu, err, errlen) != 0)
 		return -1;
 	e->mtu = mtu;
 	return 0;

@@ -9,6 +9,12 @@
  *     198.19.0.0/16 is routed via radio0;
  *   - "dormant<pid>" in the caller's (root) namespace, carrying the server
  *     address 198.19.0.1/32, with 198.18.0.0/16 routed via it.
+ * Both TUNs have IPv6 disabled. The routes are symmetric (a packet from
+ * 198.18.x.y arrives on the TUN that routes back to 198.18.0.0/16, one from
+ * 198.19.0.1 on radio0, which routes 198.19.0.0/16), so strict rp_filter
+ * passes them, and no source address is local where it arrives, so
+ * accept_local is not needed. The device namespace is new: its sysctls
+ * (TCP ones included) are the kernel's defaults, not the root namespace's.
  * The emulator thread moves every IPv4 packet read from one TUN to the
  * other through the device's own queue for that direction (the device is
  * the packet's source address uplink, its destination downlink). Packets
@@ -16,6 +22,9 @@
  * and counted in linkemu_stats.
  *
  * The link model, per device and direction:
+ *   - a packet enters the link when the emulator reads it from the TUN
+ *     (the thread's wake-up, tens of us to a millisecond on a loaded VM,
+ *     comes on top of the delay);
  *   - serialisation: a packet of L IP bytes occupies the radio for
  *     L * 8 / rate; a packet waits for the one before it (rate 0: no limit);
  *   - then the one-way delay (fixed per device), so a packet is released at
@@ -137,13 +146,17 @@ struct linkemu_stats {
 	uint64_t moved;             /* packets released to the other TUN */
 	uint64_t unknown, non_ipv4; /* dropped: no such device / not IPv4 */
 	uint64_t cpu_ns;            /* emulator thread CPU time so far */
-	uint64_t deliver_cpu_ns;    /* of which in write() to a TUN: the kernel runs the receiving
+	uint64_t deliver_cpu_ns;    /* of which in write() to a TUN (sampled): the kernel runs the receiving
 	                             * stack (IP, TCP, waking the reader) in the writer's context */
 	uint64_t late_p50_ns, late_p99_ns, late_max_ns; /* release lateness, last 8192 releases */
 	int realtime;               /* 1: the thread runs SCHED_FIFO (shorter wake-ups under load) */
+	int tun_errno;              /* != 0: a TUN read failed and the link stopped (errno) */
 };
 
-/* Namespace, TUNs, routes, thread. NULL with a one-line reason in err. */
+/* Namespace, TUNs, routes, thread. NULL with a one-line reason in err;
+ * errno EADDRINUSE when 198.19.0.1 or the route to 198.18.0.0/16 already
+ * exists in the caller's namespace (another run's emulator: one per
+ * namespace; it is never taken over). */
 struct linkemu *linkemu_open(char *err, size_t errlen);
 /* Stops the thread and removes everything linkemu_open created. NULL: no-op. */
 void linkemu_close(struct linkemu *e);
@@ -170,7 +183,8 @@ const char *linkemu_server_ifname(const struct linkemu *e); /* the root-side TUN
  * it (out zeroed). */
 int linkemu_conn_counts(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port, uint16_t srv_port,
                         struct linkemu_counts *out);
-/* Forget a connection's counts (after the caller took its final figures). */
+/* Forget a connection's counts (after the caller took its final figures; a
+ * later packet of the same 4-tuple starts a new entry). */
 void linkemu_conn_forget(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port, uint16_t srv_port);
 /* A device's totals; 0, or -1 if no such device. */
 int linkemu_dev_info(struct linkemu *e, uint32_t dev_addr, struct linkemu_dev_info *out);
