@@ -587,11 +587,21 @@ static json_t *jupdown(struct samples *up, struct samples *down)
 	return o;
 }
 
+/* Battery life is also given at these wake periods: a per-wake device pays
+ * the same measured wake whatever its period (its TLS session kept between
+ * wakes), so only the number of wakes a day and the sleep between change. */
+static const struct {
+	const char *name;
+	double s;
+} battery_periods[] = { { "1m", 60 }, { "15m", 900 }, { "1h", 3600 }, { "1d", 86400 } };
+#define NPERIODS (sizeof(battery_periods) / sizeof(battery_periods[0]))
+
 /* A fleet's device on the variant's link: wakes a day from its period, the
  * mean measured wake, and the sleep floor between wakes. */
 struct fleet_battery {
 	double wakes_per_day, wake_mj, awake_ms, day_mj, years;
 	double battery_wh, sleep_uw;
+	double years_at[NPERIODS];      /* the same at battery_periods */
 };
 
 static int fleet_battery(const struct results *r, const struct vstats *vs, size_t f, struct fleet_battery *b)
@@ -607,6 +617,9 @@ static int fleet_battery(const struct results *r, const struct vstats *vs, size_
 	b->sleep_uw = scenario_sleep_uw(fl, lp);
 	b->day_mj = energy_day_mj(b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
 	b->years = energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
+	for (size_t k = 0; k < NPERIODS; k++)
+		b->years_at[k] = energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj, 86400.0 / battery_periods[k].s,
+		                                      b->awake_ms);
 	return 0;
 }
 
@@ -634,6 +647,10 @@ static json_t *radio_json(const struct results *r, struct vstats *vs)
 		put(j, "energy_per_day_mj", jnum(b.day_mj));
 		put(j, "battery_wh", jnum(b.battery_wh));
 		put(j, "battery_years", jnum(b.years));
+		json_t *at = json_object();
+		for (size_t k = 0; k < NPERIODS; k++)
+			put(at, battery_periods[k].name, jnum(b.years_at[k]));
+		put(j, "battery_years_at", at);
 		json_array_append_new(fleets, j);
 	}
 	put(o, "fleets", fleets);
@@ -909,8 +926,9 @@ static void print_table(struct results *r, FILE *out)
 	for (size_t i = 0; i < r->nvs; i++)
 		any_radio |= r->vs[i].v && r->vs[i].radio;
 	if (any_radio) {
-		fprintf(out, "\n%-*s %-12s %15s %9s %9s %9s %14s %10s %9s %8s\n", w, "radio", "link", "on ms p50/99",
-		        "tx ms", "rx ms", "tail ms", "mJ/wake p50/99", "wakes/day", "J/day", "years");
+		fprintf(out, "\n%-*s %-12s %15s %9s %9s %9s %14s %10s %9s %8s  %s\n", w, "radio", "link", "on ms p50/99",
+		        "tx ms", "rx ms", "tail ms", "mJ/wake p50/99", "wakes/day", "J/day", "years",
+		        "years waking every 1m/15m/1h/1d");
 		for (size_t i = 0; i < r->nvs; i++) {
 			struct vstats *vs = &r->vs[i];
 			if (!vs->v || !vs->radio)
@@ -924,10 +942,13 @@ static void print_table(struct results *r, FILE *out)
 				         samples_pct(&vs->radio_on_ms, 99));
 				snprintf(mj, sizeof(mj), "%.1f/%.1f", samples_pct(&vs->energy_mj, 50),
 				         samples_pct(&vs->energy_mj, 99));
-				fprintf(out, "%-*s %-12s %15s %9.1f %9.1f %9.0f %14s %10.1f %9.2f %8.2f\n", w, vs->v->name,
+				char at[64];
+				snprintf(at, sizeof(at), "%.2f/%.2f/%.2f/%.2f", b.years_at[0], b.years_at[1], b.years_at[2],
+				         b.years_at[3]);
+				fprintf(out, "%-*s %-12s %15s %9.1f %9.1f %9.0f %14s %10.1f %9.2f %8.2f  %s\n", w, vs->v->name,
 				        scenario_link(r->sc, vs->v, &r->sc->fleets[f])->name, on, samples_mean(&vs->tx_ms),
 				        samples_mean(&vs->rx_ms), samples_mean(&vs->tail_ms), mj, b.wakes_per_day,
-				        b.day_mj / 1000.0, b.years);
+				        b.day_mj / 1000.0, b.years, at);
 			}
 			if (vs->link_lost_up || vs->link_lost_down)
 				fprintf(out, "%-*s   lost on the air: %llu packets up, %llu down (retransmitted by TCP, "
@@ -935,7 +956,8 @@ static void print_table(struct results *r, FILE *out)
 				        (unsigned long long)vs->link_lost_up, (unsigned long long)vs->link_lost_down);
 		}
 		fprintf(out, "radio: tx/rx/tail ms are means per wake; years: the battery at the fleet's period, "
-		             "its mean wake and the sleep floor (sim/core/energy.h); several fleets: one line each.\n");
+		             "its mean wake and the sleep floor (sim/core/energy.h), and the same wake at other periods; "
+		             "several fleets: one line each.\n");
 	}
 	int sw = 10;
 	for (size_t i = 0; i < r->nvs; i++)

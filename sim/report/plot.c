@@ -530,9 +530,9 @@ static void gp_box_panel(FILE *gp, const char *name, int index, const char *titl
 	fprintf(gp, "plot '%s.dat' index %d using 1:5:4:8:7 with candlesticks whiskerbars 0.5 lc rgb '%s' lw 1.5 "
 	            "notitle, \\\n"
 	            "     '' index %d using 1:6:6:6:6 with candlesticks lc rgb '#000000' lw 2.5 notitle, \\\n"
-	            "     '' index %d using 1:8:(sprintf(\"%%.0f %s\\nn=%%d\", column(6), column(3))) with labels "
+	            "     '' index %d using 1:8:(sprintf(\"%s %s\\nn=%%d\", column(6), column(3))) with labels "
 	            "offset 0,1.4 font \",9\" notitle\n",
-	        name, index, color, index, index, unit);
+	        name, index, color, index, index, strcmp(unit, "s") ? "%.0f" : "%.2f", unit);
 }
 
 static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
@@ -961,6 +961,93 @@ static int fig_failures(struct pctx *c, struct report_fig *fig)
 	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
 }
 
+/* ---- the radio behind links: energy, radio time, battery life ---- */
+
+static int fig_radio(struct pctx *c, struct report_fig *fig)
+{
+	struct rundata *rd = c->rd;
+	const char *name = fig->name;
+	size_t n = 0, nyears = 0;
+	for (size_t i = 0; i < rd->nv; i++) {
+		n += rd->v[i].energy_mj.n != 0;
+		nyears += !isnan(rd->v[i].years_at[0]);
+	}
+	snprintf(fig->title, sizeof(fig->title), "Radio energy, radio time and battery life per wake");
+	snprintf(fig->caption, sizeof(fig->caption),
+	         "Behind emulated links: the radio's energy per successful wake (attach, TX, RX, connected idle and "
+	         "the inactivity tail, sim/core/energy.h) and its time out of sleep; boxes p25 to p75, whiskers p10 "
+	         "to p90, black line and label the median. Bottom: battery life in years (log scale) of a device "
+	         "making the variant's mean measured wake every 1 min, 15 min, 1 h and 1 day, with the profile's "
+	         "sleep floor between wakes and the scenario's battery.");
+	if (!n) {
+		snprintf(fig->note, sizeof(fig->note), "no wake ran behind an emulated link (no energy_mj in wakes.csv)");
+		return 0;
+	}
+	FILE *d = dat_open(c, name);
+	if (!d)
+		return -1;
+	fprintf(d, "# %s: per variant p10 p25 p50 p75 p90 and mean. Block 0: energy_mj; block 1: radio_on s; "
+	           "block 2: battery years at 1m 15m 1h 1d.\n", name);
+	for (int b = 0; b < 2; b++) {
+		fputs(b ? "\n\n# radio on per wake, s\n" : "# energy per wake, mJ\n", d);
+		fputs("# x\tvariant\tn\tp10\tp25\tp50\tp75\tp90\tmean\n", d);
+		for (size_t i = 0; i < rd->nv; i++) {
+			struct samples s = rd->v[i].radio_on_ms;
+			if (b) { /* seconds read better at radio scales */
+				memset(&s, 0, sizeof(s));
+				for (size_t k = 0; k < rd->v[i].radio_on_ms.n; k++)
+					if (samples_add(&s, rd->v[i].radio_on_ms.v[k] / 1000.0) != 0)
+						break;
+			}
+			put_box_row(d, i, rd->v[i].name, b ? &s : &rd->v[i].energy_mj);
+			if (b)
+				samples_free(&s);
+		}
+	}
+	fputs("\n\n# battery life, years\n# x\tvariant", d);
+	for (int k = 0; k < RD_BATTERY_PERIODS; k++)
+		fprintf(d, "\t%s", rd_battery_periods[k]);
+	fputc('\n', d);
+	for (size_t i = 0; i < rd->nv; i++) {
+		fprintf(d, "%zu\t", i);
+		put_text(d, rd->v[i].name);
+		for (int k = 0; k < RD_BATTERY_PERIODS; k++) {
+			fputc('\t', d);
+			put_num(d, rd->v[i].years_at[k]);
+		}
+		fputc('\n', d);
+	}
+	if (dat_close(c, d, name) != 0)
+		return -1;
+
+	int panels = 2 + (nyears != 0);
+	int w = canvas_w(rd->nv);
+	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 380 * panels + 60, c->err, c->errlen);
+	if (!gp)
+		return -1;
+	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
+	fputs("set style fill solid 0.45 border\n"
+	      "set boxwidth 0.45\n"
+	      "set lmargin 11\nset rmargin 4\n"
+	      "set yrange [0:*]\n"
+	      "set offsets 0, 0, graph 0.14, 0\n",
+	      gp);
+	fprintf(gp, "set xrange [-0.6:%zu.6]\n", rd->nv - 1);
+	gp_xtics(gp, rd, w);
+	gp_box_panel(gp, name, 0, "radio energy per wake", "mJ", "mJ", "#e15759");
+	gp_box_panel(gp, name, 1, "radio out of sleep per wake", "s", "s", "#4e79a7");
+	if (nyears) {
+		fputs("set title \"battery life waking every period (mean wake)\"\nset ylabel \"years\"\n"
+		      "set logscale y\nset yrange [*:*]\nset offsets 0, 0, 0, 0\nset key outside right top\n", gp);
+		for (int k = 0; k < RD_BATTERY_PERIODS; k++)
+			fprintf(gp, "%s'%s.dat' index 2 using 1:%d with linespoints lw 2 pt 7 lc rgb '%s' title \"every %s\"%s",
+			        k ? "     " : "plot ", name, 3 + k, series_color((size_t)k), rd_battery_periods[k],
+			        k + 1 < RD_BATTERY_PERIODS ? ", \\\n" : "\n");
+	}
+	fputs("unset multiplot\n", gp);
+	return gnuplot_script_close(gp, c->dir, name, c->err, c->errlen) == 0 ? 1 : -1;
+}
+
 /* ---- the table of figures, in report order ---- */
 
 static const struct figdef {
@@ -969,7 +1056,7 @@ static const struct figdef {
 } figdefs[] = {
 	{ "bytes_ip", fig_bytes_ip },   { "bytes_plain", fig_bytes_plain }, { "tls", fig_tls },
 	{ "cdf_wake", fig_cdf_wake },   { "cdf_e2e", fig_cdf_e2e },         { "cpu_heap", fig_cpu_heap },
-	{ "broker", fig_broker },       { "failures", fig_failures },
+	{ "broker", fig_broker },       { "failures", fig_failures },       { "radio", fig_radio },
 };
 #define NFIGS (sizeof(figdefs) / sizeof(figdefs[0]))
 

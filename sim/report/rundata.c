@@ -169,8 +169,11 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 	    add_sample(&v->acked_ms, inum(r->t_acked_us) / 1000.0) ||
 	    add_sample(&v->e2e_ms, inum(r->e2e_us) / 1000.0) || add_sample(&v->cpu_us, r->cpu_us) ||
 	    add_sample(&v->cmd_delay_ms, r->cmd_delay_us / 1000.0) ||
-	    add_sample(&v->heap_kib, inum(r->tls_heap_peak) / 1024.0))
+	    add_sample(&v->heap_kib, inum(r->tls_heap_peak) / 1024.0) || add_sample(&v->energy_mj, r->energy_mj) ||
+	    add_sample(&v->radio_on_ms, r->radio_on_ms))
 		return -1;
+	if (r->link[0] && !v->link[0])
+		snprintf(v->link, sizeof(v->link), "%s", r->link);
 	if (r->commands != COLUMN_NONE && r->commands > 0)
 		v->commands += (uint64_t)r->commands;
 	for (int t = 0; t < RD_TOTALS; t++) {
@@ -205,6 +208,8 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 		v->resume_refused++;
 	return 0;
 }
+
+const char *const rd_battery_periods[RD_BATTERY_PERIODS] = { "1m", "15m", "1h", "1d" };
 
 static void read_summary(struct rundata *rd)
 {
@@ -244,6 +249,12 @@ static void read_summary(struct rundata *rd)
 		v->cmd_pending = json_num_at(j, "commands.pending", NAN);
 		v->cmd_dropped = json_num_at(j, "commands.dropped", NAN);
 		v->sessions_before = json_num_at(j, "sessions.made_before_window", NAN);
+		const json_t *fl = json_array_get(json_path(j, "radio.fleets"), 0);
+		for (int k = 0; k < RD_BATTERY_PERIODS; k++) {
+			char key[48];
+			snprintf(key, sizeof(key), "battery_years_at.%s", rd_battery_periods[k]);
+			v->years_at[k] = fl ? json_num_at(fl, key, NAN) : NAN;
+		}
 	}
 }
 
@@ -363,6 +374,8 @@ void rundata_free(struct rundata *rd)
 		samples_free(&v->cmd_delay_ms);
 		samples_free(&v->cpu_us);
 		samples_free(&v->heap_kib);
+		samples_free(&v->energy_mj);
+		samples_free(&v->radio_on_ms);
 		for (int k = 0; k < 2; k++) {
 			samples_free(&v->hs[k].t_ms);
 			samples_free(&v->hs[k].cpu_us);

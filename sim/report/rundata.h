@@ -54,6 +54,9 @@ struct rd_handshakes {
 	struct samples session_b;       /* tls_session_bytes */
 };
 
+#define RD_BATTERY_PERIODS 4
+extern const char *const rd_battery_periods[RD_BATTERY_PERIODS]; /* "1m" ... as summary.json names them */
+
 struct rd_variant {
 	char name[128], protocol[32], broker[32], tls[32], resume[32], qos[24];
 	uint64_t rows, ok, failed;
@@ -76,6 +79,10 @@ struct rd_variant {
 	double cmd_pending, cmd_dropped;         /* still queued at the end; dropped by the broker (no session) */
 	double sessions_before;                  /* sessions made before the window (NaN: none made) */
 	int interrupted;
+	/* behind a link: per ok wake, and battery life (summary.json radio.fleets[0]) */
+	char link[32];
+	struct samples energy_mj, radio_on_ms;
+	double years_at[RD_BATTERY_PERIODS];     /* waking every 1m, 15m, 1h, 1d; NaN when absent */
 };
 
 enum rd_col_flag {

@@ -186,4 +186,10 @@ for v in sm["variants"]:
     check("radio" in v and v["radio"]["fleets"], f"{v['name']}: summary.json has no radio figures")
     b = v["radio"]["fleets"][0]
     check(b["battery_years"] > 0, f"{v['name']}: battery years {b['battery_years']}")
+# the run's figures include the radio's
+for ext in ("png", "svg"):
+    f = os.path.join(rundir, "plots", f"radio.{ext}")
+    check(os.path.exists(f) and os.path.getsize(f) > 1000, f"{f} is missing or empty")
+report = open(os.path.join(rundir, "report.html")).read()
+check('<figure id="fig-radio"' in report, "report.html has no radio figure")
 print(f"OK: {len(rs)} wakes behind links, counts equal the capture and TCP_INFO, energy from the times")

@@ -33,7 +33,7 @@ wd = Workdir("plot")
 
 # dormant samples every broker it starts, so a real run always has the broker figure.
 ALWAYS = ["bytes_ip", "bytes_plain", "tls", "cdf_wake", "cdf_e2e", "cpu_heap", "broker"]
-WHEN_DATA = ["failures"]  # drawn only when the run has failed wakes
+WHEN_DATA = ["failures", "radio"]  # drawn only with failed wakes; with emulated links
 
 
 def check_png(path, min_w=300, min_h=200):
