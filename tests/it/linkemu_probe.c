@@ -416,6 +416,8 @@ static void check_counts(const char *name, struct session *s, int lossless)
 		CHECK_EQ(u->lost + d->lost + u->queue_drops + d->queue_drops, 0, name);
 		CHECK_EQ(tc.tcpi_total_retrans + ts.tcpi_total_retrans, 0, name);
 	}
+	linkemu_conn_forget(emu, s->dev, s->cport, s->sport);
+	CHECK(linkemu_conn_counts(emu, s->dev, s->cport, s->sport, &c) == -1 && c.up.packets == 0, "%s: forgotten", name);
 }
 
 /* ---- the tests ---- */
@@ -655,9 +657,21 @@ static void *scale_rx_thread(void *arg)
 	char buf[256];
 	struct pollfd pf = { r->fd, POLLIN, 0 };
 	while (r->got < r->expect && poll(&pf, 1, 2000) == 1) {
-		ssize_t n = recv(r->fd, buf, sizeof buf, 0);
-		uint64_t t = now_ns(), sent;
-		if (n >= (ssize_t)sizeof sent) {
+		/* the kernel's receive time (CLOCK_REALTIME, as the send time):
+		 * this thread's own wake-up is not the link's */
+		char ctl[128];
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+		ssize_t n = recvmsg(r->fd, &mh, 0);
+		uint64_t t = 0, sent;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(c), sizeof ts);
+				t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+			}
+		}
+		if (n >= (ssize_t)sizeof sent && t) {
 			memcpy(&sent, buf, sizeof sent);
 			r->lat[r->got++] = (double)(t - sent) / 1e6;
 		}
@@ -686,6 +700,8 @@ static void test_scale(int ndev, int rounds)
 	socklen_t sl = sizeof sin;
 	int big = 8 << 20;
 	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	int one = 1;
+	setsockopt(r, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 	bind(r, (struct sockaddr *)&sin, sizeof sin);
 	getsockname(r, (struct sockaddr *)&sin, &sl);
 	struct scale_rx rx = { .fd = r, .expect = ndev * rounds, .lat = calloc((size_t)(ndev * rounds), sizeof(double)) };
@@ -701,7 +717,9 @@ static void test_scale(int ndev, int rounds)
 		for (int i = 0; i < ndev; i++) {
 			while (now_ns() < round0 + (uint64_t)i * 40000u)
 				;
-			uint64_t t = now_ns();
+			struct timespec rt;
+			clock_gettime(CLOCK_REALTIME, &rt);
+			uint64_t t = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
 			memcpy(buf, &t, sizeof t);
 			if (fds[i] < 0 || sendto(fds[i], buf, sizeof buf, 0, (struct sockaddr *)&sin, sizeof sin) != sizeof buf)
 				CHECK(0, "send from device %d: %s", i, strerror(errno));
@@ -731,6 +749,45 @@ static void test_scale(int ndev, int rounds)
 			close(fds[i]);
 	close(r);
 	free(rx.lat);
+}
+
+/* The air-time ring keeps the newest LINKEMU_BURSTS and counts the rest. */
+static void test_ring(uint32_t dev, const struct linkemu_params *p)
+{
+	int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(linkemu_server_addr()) };
+	socklen_t sl = sizeof sin;
+	int big = 8 << 20;
+	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	bind(r, (struct sockaddr *)&sin, sizeof sin);
+	getsockname(r, (struct sockaddr *)&sin, &sl);
+	int u = linkemu_socket(emu, dev, SOCK_DGRAM);
+	connect(u, (struct sockaddr *)&sin, sizeof sin);
+	int total = LINKEMU_BURSTS + 904;
+	char buf[20] = { 0 };
+	for (int i = 0; i < total; i++) {
+		if (i % 100 == 99)
+			sleep_ms(3); /* radio0's transmit queue holds 500 */
+		send(u, buf, sizeof buf, 0);
+	}
+	sleep_ms((int)p->delay_ms + 100);
+	static struct linkemu_burst b[LINKEMU_BURSTS + 1];
+	size_t n = linkemu_bursts(emu, dev, 0, b, LINKEMU_BURSTS + 1);
+	struct linkemu_dev_info di;
+	linkemu_dev_info(emu, dev, &di);
+	int oldest_first = 1;
+	for (size_t i = 1; i < n; i++)
+		if (b[i].start_ns < b[i - 1].start_ns)
+			oldest_first = 0;
+	printf("ring: %d datagrams, %llu counted, %zu air intervals kept, %llu overwritten, oldest first: %s\n", total,
+	       (unsigned long long)di.counts.up.packets, n, (unsigned long long)di.bursts_overwritten,
+	       oldest_first ? "yes" : "no");
+	CHECK_EQ(di.counts.up.packets, total, "every datagram reached the emulator");
+	CHECK_EQ(n, LINKEMU_BURSTS, "the ring keeps LINKEMU_BURSTS");
+	CHECK_EQ(di.bursts_overwritten, total - LINKEMU_BURSTS, "overwritten intervals counted");
+	CHECK(oldest_first, "bursts not oldest first");
+	close(u);
+	close(r);
 }
 
 /* ---- without privileges, stale namespaces, leftovers ---- */
@@ -903,6 +960,10 @@ int main(void)
 	test_loss(ADDR(13), &ploss, M_DOWN, 200 * 1024);
 	test_mtu(ADDR(14), &pmtu);
 	test_queue(ADDR(15), &pq);
+	struct linkemu_params pring = p50;
+	pring.delay_ms = 1, pring.up_kbps = pring.down_kbps = 0, pring.queue_packets = 0;
+	if (linkemu_add_device(emu, ADDR(17), &pring, err, sizeof err) == 0)
+		test_ring(ADDR(17), &pring);
 	test_scale(1000, 10);
 
 	struct linkemu_burst b[LINKEMU_BURSTS];
