@@ -825,6 +825,43 @@ static void test_no_caps(void)
 	CHECK(strncmp(msg, "links need CAP_NET_ADMIN", 24) == 0 && !strchr(msg, '\n'), "message: %s", msg);
 }
 
+static int run_has(const char *cmd, const char *needle);
+
+/* A second emulator in the same namespace (another run) is refused and
+ * leaves ours working: its address and route are not taken over. */
+static void test_second_open(void)
+{
+	int pfd[2];
+	if (pipe(pfd) != 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		char err[512] = "";
+		struct linkemu *x = linkemu_open(err, sizeof err);
+		int code = !x && errno == EADDRINUSE ? 0 : 1;
+		if (write(pfd[1], err, strlen(err)) < 0)
+			code = 3;
+		linkemu_close(x);
+		_exit(code);
+	}
+	close(pfd[1]);
+	char msg[512] = "";
+	ssize_t n = read(pfd[0], msg, sizeof msg - 1);
+	msg[n > 0 ? n : 0] = 0;
+	close(pfd[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("second emulator in this namespace: \"%s\"\n", msg);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "second linkemu_open: status %d", st);
+	char dev[40];
+	snprintf(dev, sizeof dev, "dev %s ", linkemu_server_ifname(emu));
+	CHECK(run_has("ip route get 198.18.0.10 2>&1", dev), "our route to 198.18.0.0/16 is gone");
+	char ns[48];
+	snprintf(ns, sizeof ns, "dormant-%d\n", (int)pid);
+	CHECK(!run_has("ip netns list 2>&1 | sed 's/ .*//'", ns), "the refused emulator left its namespace");
+}
+
 static int run_has(const char *cmd, const char *needle)
 {
 	FILE *f = popen(cmd, "r");
@@ -952,6 +989,7 @@ int main(void)
 	CHECK(linkemu_add_device(emu, ADDR(10), &p50, err, sizeof err) != 0 && errno == EEXIST, "duplicate accepted");
 	CHECK(linkemu_add_device(emu, 0x0a000001u, &p50, err, sizeof err) != 0, "10.0.0.1 accepted");
 
+	test_second_open();
 	test_rtt(ADDR(10), &p50, 20, 9);
 	test_rtt(ADDR(11), &p200, 5, 5);
 	test_rate(ADDR(12), &pbulk, M_UP, 100 * 1024);
