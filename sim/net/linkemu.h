@@ -14,7 +14,8 @@
  * 198.19.0.1 on radio0, which routes 198.19.0.0/16), so strict rp_filter
  * passes them, and no source address is local where it arrives, so
  * accept_local is not needed. The device namespace is new: its sysctls
- * (TCP ones included) are the kernel's defaults, not the root namespace's.
+ * (TCP ones included) are the kernel's defaults, not the root namespace's
+ * (identical on these VMs, whose root namespace has the defaults too).
  * The emulator thread moves every IPv4 packet read from one TUN to the
  * other through the device's own queue for that direction (the device is
  * the packet's source address uplink, its destination downlink). Packets
@@ -54,7 +55,8 @@
  * Counting, at the emulator, from each packet's IPv4 and TCP/UDP headers
  * (IP bytes = the IPv4 total length, headers and options included):
  *   uplink:   packets/bytes are what the device's radio transmitted: counted
- *             when a packet enters serialisation, lost ones included (the
+ *             when a packet is accepted into the radio queue (its air time
+ *             is then fixed and it will be sent), lost ones included (the
  *             radio sent them; `lost` says how many the network never got).
  *             Queue and MTU drops never reached the air and are not in
  *             packets/bytes. So a device socket's tcpi_segs_out equals
