@@ -67,11 +67,14 @@
  *             packets sent on the air and not received (not in packets);
  *             queue and MTU drops are counted apart. So the device's
  *             tcpi_segs_in equals packets, and the server's tcpi_segs_out
- *             equals packets + lost + queue_drops + mtu_drops.
+ *             equals packets + lost + queue_drops + mtu_drops minus its
+ *             SYN-ACKs (the request socket sends them; the accepted socket
+ *             does not count them, while its segs_in counts the SYN).
  * syn/fin/rst count packets with that flag among `packets`.
  *
  * Threads: one emulator thread (epoll on both TUNs, the timerfd and a stop
- * eventfd). Every function here may be called from any thread, while the
+ * eventfd), all signals blocked, 1 ns timer slack, SCHED_FIFO priority 1
+ * when allowed (wake-ups under load: see linkemu_stats.realtime). Every function here may be called from any thread, while the
  * emulator runs; reads are consistent snapshots under one mutex.
  * linkemu_socket() switches the *calling* thread into the device namespace
  * and back (setns): the caller must be in the namespace that was current
@@ -84,6 +87,8 @@
  *   - linkemu_close(): nothing (TUNs closed, so they and their routes and
  *     the server address vanish; the namespace unmounted and unlinked; it is
  *     freed once the last socket made in it is closed);
+ *   - Ctrl-C: the emulator thread never takes signals; the caller's SIGINT
+ *     path must reach linkemu_close() like any other exit;
  *   - exit() without linkemu_close, a crash, SIGKILL: the kernel closes the
  *     TUN fds, so both TUNs and every route and address on them vanish; the
  *     bind mount /run/netns/dormant-<pid> (with lo and its local route)
