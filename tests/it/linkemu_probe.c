@@ -494,9 +494,11 @@ static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings, in
 		       s.connect_ms - (double)(b[1].end_ns - s.t_connect) / 1e6);
 	/* The application's view adds the host's wake-ups (the device thread in
 	 * connect()/read(), the server thread, the emulator reading a packet):
-	 * 0.3-2 ms on these VMs, so it gets a looser bound than the link. */
-	CHECK(fabs(conn - want_conn) < 3, "connect median %.3f ms, expected %.3f", conn, want_conn);
-	CHECK(fabs(med - want_ping) < 3, "ping median %.3f ms, expected %.3f", med, want_ping);
+	 * 0.3-2 ms on these VMs, up to 7 ms while other tests load both cores,
+	 * so it only gets a bound that catches a wrong model (a delay counted
+	 * twice or not at all); the link itself is checked on tcpi_min_rtt. */
+	CHECK(fabs(conn - want_conn) < 5, "connect median %.3f ms, expected %.3f", conn, want_conn);
+	CHECK(fabs(med - want_ping) < 5, "ping median %.3f ms, expected %.3f", med, want_ping);
 }
 
 static void test_rate(uint32_t dev, const struct linkemu_params *p, enum mode m, size_t n)
@@ -738,6 +740,14 @@ static void test_scale(int ndev, int rounds)
 	       ndev, rounds, secs, got, med, p99, want, med - want,
 	       moved ? (double)(st1.cpu_ns - st0.cpu_ns) / (double)moved / 1e3 : 0, (unsigned long long)moved,
 	       (double)st1.late_p50_ns / 1e3, (double)st1.late_p99_ns / 1e3);
+	uint64_t counted = 0;
+	for (int i = 0; i < ndev; i++) {
+		struct linkemu_dev_info d;
+		linkemu_dev_info(emu, ADDR(0x100 + (uint32_t)i), &d);
+		counted += d.counts.up.packets;
+	}
+	if (counted != (uint64_t)got)
+		printf("  scale: the emulator took %llu datagrams in, %d arrived\n", (unsigned long long)counted, got);
 	CHECK_EQ(got, ndev * rounds, "every datagram of every device arrives");
 	CHECK(fabs(med - want) < 1, "one-way median %.3f ms at scale, expected %.3f", med, want);
 	struct linkemu_dev_info di;
@@ -749,6 +759,72 @@ static void test_scale(int ndev, int rounds)
 			close(fds[i]);
 	close(r);
 	free(rx.lat);
+}
+
+/* Loss is a function of the seed and the packet's place in its direction:
+ * two devices with the same seed lose the same datagrams, another seed
+ * loses others. */
+static void test_loss_seed(const struct linkemu_params *p, uint64_t other_seed)
+{
+	enum { N = 400 };
+	uint32_t devs[3] = { ADDR(20), ADDR(21), ADDR(22) };
+	char err[256];
+	for (int d = 0; d < 3; d++) {
+		struct linkemu_params q = *p;
+		q.seed = d == 2 ? other_seed : p->seed;
+		if (linkemu_add_device(emu, devs[d], &q, err, sizeof err) != 0) {
+			CHECK(0, "%s", err);
+			return;
+		}
+	}
+	int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(linkemu_server_addr()) };
+	socklen_t sl = sizeof sin;
+	int big = 8 << 20;
+	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	bind(r, (struct sockaddr *)&sin, sizeof sin);
+	getsockname(r, (struct sockaddr *)&sin, &sl);
+	static unsigned char got[3][N];
+	memset(got, 0, sizeof got);
+	for (int d = 0; d < 3; d++) {
+		int u = linkemu_socket(emu, devs[d], SOCK_DGRAM);
+		connect(u, (struct sockaddr *)&sin, sizeof sin);
+		for (int i = 0; i < N; i++) {
+			uint32_t v = (uint32_t)i;
+			if (i % 100 == 99)
+				sleep_ms(3);
+			send(u, &v, sizeof v, 0);
+		}
+		close(u);
+	}
+	struct pollfd pf = { r, POLLIN, 0 };
+	while (poll(&pf, 1, (int)p->delay_ms + 300) == 1) {
+		uint32_t v;
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		if (recvfrom(r, &v, sizeof v, 0, (struct sockaddr *)&from, &fl) == sizeof v && v < N)
+			for (int d = 0; d < 3; d++)
+				if (ntohl(from.sin_addr.s_addr) == devs[d])
+					got[d][v] = 1;
+	}
+	close(r);
+	int lost[3] = { 0, 0, 0 }, same01 = 1, same02 = 1;
+	for (int i = 0; i < N; i++) {
+		for (int d = 0; d < 3; d++)
+			lost[d] += !got[d][i];
+		same01 &= got[0][i] == got[1][i];
+		same02 &= got[0][i] == got[2][i];
+	}
+	struct linkemu_dev_info di;
+	linkemu_dev_info(emu, devs[0], &di);
+	printf("loss seed: %d datagrams at %.0f %%: seed %llu lost %d and %d (same ones: %s), seed %llu lost %d "
+	       "(same ones: %s); counted lost %llu\n",
+	       N, p->loss_up * 100, (unsigned long long)p->seed, lost[0], lost[1], same01 ? "yes" : "no",
+	       (unsigned long long)other_seed, lost[2], same02 ? "yes" : "no", (unsigned long long)di.counts.up.lost);
+	CHECK(same01 && lost[0] == lost[1], "same seed, different losses");
+	CHECK(!same02, "another seed lost the same datagrams");
+	CHECK_EQ(di.counts.up.lost, lost[0], "lost datagrams = the emulator's count");
+	CHECK(lost[0] > N * p->loss_up / 3 && lost[0] < N * p->loss_up * 3, "lost %d of %d at %.2f", lost[0], N, p->loss_up);
 }
 
 /* The air-time ring keeps the newest LINKEMU_BURSTS and counts the rest. */
@@ -1002,6 +1078,9 @@ int main(void)
 	pring.delay_ms = 1, pring.up_kbps = pring.down_kbps = 0, pring.queue_packets = 0;
 	if (linkemu_add_device(emu, ADDR(17), &pring, err, sizeof err) == 0)
 		test_ring(ADDR(17), &pring);
+	struct linkemu_params pseed = pring;
+	pseed.loss_up = 0.1, pseed.seed = 7;
+	test_loss_seed(&pseed, 8);
 	test_scale(1000, 10);
 
 	struct linkemu_burst b[LINKEMU_BURSTS];
