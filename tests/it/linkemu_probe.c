@@ -1067,7 +1067,7 @@ int main(void)
 
 	test_second_open();
 	test_rtt(ADDR(10), &p50, 20, 9);
-	test_rtt(ADDR(11), &p200, 5, 5);
+	test_rtt(ADDR(11), &p200, 10, 5);
 	test_rate(ADDR(12), &pbulk, M_UP, 100 * 1024);
 	test_rate(ADDR(12), &pbulk, M_DOWN, 100 * 1024);
 	test_loss(ADDR(13), &ploss, M_UP, 200 * 1024);
