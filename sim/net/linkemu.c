@@ -772,7 +772,10 @@ static void *emu_thread(void *arg)
 	 * and more: the lowest real-time priority takes that out (best effort;
 	 * the kernel's RT throttling still bounds a runaway loop). */
 	struct sched_param sp = { .sched_priority = 1 };
-	e->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+	int rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+	pthread_mutex_lock(&e->lock);
+	e->realtime = rt;
+	pthread_mutex_unlock(&e->lock);
 	for (;;) {
 		struct epoll_event ev[4];
 		int n = epoll_wait(e->ep, ev, 4, -1);
