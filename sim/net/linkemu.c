@@ -44,6 +44,7 @@
 #define DEV_IFNAME  "radio0"
 #define DEFAULT_MTU 1500
 #define LATE_RING   8192
+#define TUN_TXQLEN  20000
 #define READ_BATCH  256  /* packets per TUN per epoll round, so releases are not starved */
 
 struct pinfo {
@@ -188,6 +189,16 @@ static int if_set(int ctl, const char *name, int up, int mtu, uint32_t addr, cha
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof ifr);
 	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+	if (up && strcmp(name, "lo") != 0) {
+		/* A TUN drops what its reader has not taken once txqueuelen (500)
+		 * packets wait: invisible to our counts, and no radio does that.
+		 * The emulator's own queues are the only limit. */
+		ifr.ifr_qlen = TUN_TXQLEN;
+		if (ioctl(ctl, SIOCSIFTXQLEN, &ifr) != 0) {
+			errf(err, errlen, "links: set txqueuelen on %s: %s", name, strerror(errno));
+			return -1;
+		}
+	}
 	if (mtu > 0) {
 		ifr.ifr_mtu = mtu;
 		if (ioctl(ctl, SIOCSIFMTU, &ifr) != 0) {
@@ -761,7 +772,10 @@ static void *emu_thread(void *arg)
 	 * and more: the lowest real-time priority takes that out (best effort;
 	 * the kernel's RT throttling still bounds a runaway loop). */
 	struct sched_param sp = { .sched_priority = 1 };
-	e->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+	int rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+	pthread_mutex_lock(&e->lock);
+	e->realtime = rt;
+	pthread_mutex_unlock(&e->lock);
 	for (;;) {
 		struct epoll_event ev[4];
 		int n = epoll_wait(e->ep, ev, 4, -1);

@@ -14,7 +14,8 @@
  * 198.19.0.1 on radio0, which routes 198.19.0.0/16), so strict rp_filter
  * passes them, and no source address is local where it arrives, so
  * accept_local is not needed. The device namespace is new: its sysctls
- * (TCP ones included) are the kernel's defaults, not the root namespace's.
+ * (TCP ones included) are the kernel's defaults, not the root namespace's
+ * (identical on these VMs, whose root namespace has the defaults too).
  * The emulator thread moves every IPv4 packet read from one TUN to the
  * other through the device's own queue for that direction (the device is
  * the packet's source address uplink, its destination downlink). Packets
@@ -54,7 +55,8 @@
  * Counting, at the emulator, from each packet's IPv4 and TCP/UDP headers
  * (IP bytes = the IPv4 total length, headers and options included):
  *   uplink:   packets/bytes are what the device's radio transmitted: counted
- *             when a packet enters serialisation, lost ones included (the
+ *             when a packet is accepted into the radio queue (its air time
+ *             is then fixed and it will be sent), lost ones included (the
  *             radio sent them; `lost` says how many the network never got).
  *             Queue and MTU drops never reached the air and are not in
  *             packets/bytes. So a device socket's tcpi_segs_out equals
@@ -65,11 +67,14 @@
  *             packets sent on the air and not received (not in packets);
  *             queue and MTU drops are counted apart. So the device's
  *             tcpi_segs_in equals packets, and the server's tcpi_segs_out
- *             equals packets + lost + queue_drops + mtu_drops.
+ *             equals packets + lost + queue_drops + mtu_drops minus its
+ *             SYN-ACKs (the request socket sends them; the accepted socket
+ *             does not count them, while its segs_in counts the SYN).
  * syn/fin/rst count packets with that flag among `packets`.
  *
  * Threads: one emulator thread (epoll on both TUNs, the timerfd and a stop
- * eventfd). Every function here may be called from any thread, while the
+ * eventfd), all signals blocked, 1 ns timer slack, SCHED_FIFO priority 1
+ * when allowed (wake-ups under load: see linkemu_stats.realtime). Every function here may be called from any thread, while the
  * emulator runs; reads are consistent snapshots under one mutex.
  * linkemu_socket() switches the *calling* thread into the device namespace
  * and back (setns): the caller must be in the namespace that was current
@@ -82,6 +87,8 @@
  *   - linkemu_close(): nothing (TUNs closed, so they and their routes and
  *     the server address vanish; the namespace unmounted and unlinked; it is
  *     freed once the last socket made in it is closed);
+ *   - Ctrl-C: the emulator thread never takes signals; the caller's SIGINT
+ *     path must reach linkemu_close() like any other exit;
  *   - exit() without linkemu_close, a crash, SIGKILL: the kernel closes the
  *     TUN fds, so both TUNs and every route and address on them vanish; the
  *     bind mount /run/netns/dormant-<pid> (with lo and its local route)

@@ -416,6 +416,8 @@ static void check_counts(const char *name, struct session *s, int lossless)
 		CHECK_EQ(u->lost + d->lost + u->queue_drops + d->queue_drops, 0, name);
 		CHECK_EQ(tc.tcpi_total_retrans + ts.tcpi_total_retrans, 0, name);
 	}
+	linkemu_conn_forget(emu, s->dev, s->cport, s->sport);
+	CHECK(linkemu_conn_counts(emu, s->dev, s->cport, s->sport, &c) == -1 && c.up.packets == 0, "%s: forgotten", name);
 }
 
 /* ---- the tests ---- */
@@ -492,9 +494,11 @@ static void test_rtt(uint32_t dev, const struct linkemu_params *p, int pings, in
 		       s.connect_ms - (double)(b[1].end_ns - s.t_connect) / 1e6);
 	/* The application's view adds the host's wake-ups (the device thread in
 	 * connect()/read(), the server thread, the emulator reading a packet):
-	 * 0.3-2 ms on these VMs, so it gets a looser bound than the link. */
-	CHECK(fabs(conn - want_conn) < 3, "connect median %.3f ms, expected %.3f", conn, want_conn);
-	CHECK(fabs(med - want_ping) < 3, "ping median %.3f ms, expected %.3f", med, want_ping);
+	 * 0.3-2 ms on these VMs, up to 7 ms while other tests load both cores,
+	 * so it only gets a bound that catches a wrong model (a delay counted
+	 * twice or not at all); the link itself is checked on tcpi_min_rtt. */
+	CHECK(fabs(conn - want_conn) < 5, "connect median %.3f ms, expected %.3f", conn, want_conn);
+	CHECK(fabs(med - want_ping) < 5, "ping median %.3f ms, expected %.3f", med, want_ping);
 }
 
 static void test_rate(uint32_t dev, const struct linkemu_params *p, enum mode m, size_t n)
@@ -655,9 +659,21 @@ static void *scale_rx_thread(void *arg)
 	char buf[256];
 	struct pollfd pf = { r->fd, POLLIN, 0 };
 	while (r->got < r->expect && poll(&pf, 1, 2000) == 1) {
-		ssize_t n = recv(r->fd, buf, sizeof buf, 0);
-		uint64_t t = now_ns(), sent;
-		if (n >= (ssize_t)sizeof sent) {
+		/* the kernel's receive time (CLOCK_REALTIME, as the send time):
+		 * this thread's own wake-up is not the link's */
+		char ctl[128];
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+		ssize_t n = recvmsg(r->fd, &mh, 0);
+		uint64_t t = 0, sent;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(c), sizeof ts);
+				t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+			}
+		}
+		if (n >= (ssize_t)sizeof sent && t) {
 			memcpy(&sent, buf, sizeof sent);
 			r->lat[r->got++] = (double)(t - sent) / 1e6;
 		}
@@ -686,6 +702,8 @@ static void test_scale(int ndev, int rounds)
 	socklen_t sl = sizeof sin;
 	int big = 8 << 20;
 	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	int one = 1;
+	setsockopt(r, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 	bind(r, (struct sockaddr *)&sin, sizeof sin);
 	getsockname(r, (struct sockaddr *)&sin, &sl);
 	struct scale_rx rx = { .fd = r, .expect = ndev * rounds, .lat = calloc((size_t)(ndev * rounds), sizeof(double)) };
@@ -701,7 +719,9 @@ static void test_scale(int ndev, int rounds)
 		for (int i = 0; i < ndev; i++) {
 			while (now_ns() < round0 + (uint64_t)i * 40000u)
 				;
-			uint64_t t = now_ns();
+			struct timespec rt;
+			clock_gettime(CLOCK_REALTIME, &rt);
+			uint64_t t = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
 			memcpy(buf, &t, sizeof t);
 			if (fds[i] < 0 || sendto(fds[i], buf, sizeof buf, 0, (struct sockaddr *)&sin, sizeof sin) != sizeof buf)
 				CHECK(0, "send from device %d: %s", i, strerror(errno));
@@ -720,6 +740,14 @@ static void test_scale(int ndev, int rounds)
 	       ndev, rounds, secs, got, med, p99, want, med - want,
 	       moved ? (double)(st1.cpu_ns - st0.cpu_ns) / (double)moved / 1e3 : 0, (unsigned long long)moved,
 	       (double)st1.late_p50_ns / 1e3, (double)st1.late_p99_ns / 1e3);
+	uint64_t counted = 0;
+	for (int i = 0; i < ndev; i++) {
+		struct linkemu_dev_info d;
+		linkemu_dev_info(emu, ADDR(0x100 + (uint32_t)i), &d);
+		counted += d.counts.up.packets;
+	}
+	if (counted != (uint64_t)got)
+		printf("  scale: the emulator took %llu datagrams in, %d arrived\n", (unsigned long long)counted, got);
 	CHECK_EQ(got, ndev * rounds, "every datagram of every device arrives");
 	CHECK(fabs(med - want) < 1, "one-way median %.3f ms at scale, expected %.3f", med, want);
 	struct linkemu_dev_info di;
@@ -731,6 +759,111 @@ static void test_scale(int ndev, int rounds)
 			close(fds[i]);
 	close(r);
 	free(rx.lat);
+}
+
+/* Loss is a function of the seed and the packet's place in its direction:
+ * two devices with the same seed lose the same datagrams, another seed
+ * loses others. */
+static void test_loss_seed(const struct linkemu_params *p, uint64_t other_seed)
+{
+	enum { N = 400 };
+	uint32_t devs[3] = { ADDR(20), ADDR(21), ADDR(22) };
+	char err[256];
+	for (int d = 0; d < 3; d++) {
+		struct linkemu_params q = *p;
+		q.seed = d == 2 ? other_seed : p->seed;
+		if (linkemu_add_device(emu, devs[d], &q, err, sizeof err) != 0) {
+			CHECK(0, "%s", err);
+			return;
+		}
+	}
+	int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(linkemu_server_addr()) };
+	socklen_t sl = sizeof sin;
+	int big = 8 << 20;
+	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	bind(r, (struct sockaddr *)&sin, sizeof sin);
+	getsockname(r, (struct sockaddr *)&sin, &sl);
+	static unsigned char got[3][N];
+	memset(got, 0, sizeof got);
+	for (int d = 0; d < 3; d++) {
+		int u = linkemu_socket(emu, devs[d], SOCK_DGRAM);
+		connect(u, (struct sockaddr *)&sin, sizeof sin);
+		for (int i = 0; i < N; i++) {
+			uint32_t v = (uint32_t)i;
+			if (i % 100 == 99)
+				sleep_ms(3);
+			send(u, &v, sizeof v, 0);
+		}
+		close(u);
+	}
+	struct pollfd pf = { r, POLLIN, 0 };
+	while (poll(&pf, 1, (int)p->delay_ms + 300) == 1) {
+		uint32_t v;
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		if (recvfrom(r, &v, sizeof v, 0, (struct sockaddr *)&from, &fl) == sizeof v && v < N)
+			for (int d = 0; d < 3; d++)
+				if (ntohl(from.sin_addr.s_addr) == devs[d])
+					got[d][v] = 1;
+	}
+	close(r);
+	int lost[3] = { 0, 0, 0 }, same01 = 1, same02 = 1;
+	for (int i = 0; i < N; i++) {
+		for (int d = 0; d < 3; d++)
+			lost[d] += !got[d][i];
+		same01 &= got[0][i] == got[1][i];
+		same02 &= got[0][i] == got[2][i];
+	}
+	struct linkemu_dev_info di;
+	linkemu_dev_info(emu, devs[0], &di);
+	printf("loss seed: %d datagrams at %.0f %%: seed %llu lost %d and %d (same ones: %s), seed %llu lost %d "
+	       "(same ones: %s); counted lost %llu\n",
+	       N, p->loss_up * 100, (unsigned long long)p->seed, lost[0], lost[1], same01 ? "yes" : "no",
+	       (unsigned long long)other_seed, lost[2], same02 ? "yes" : "no", (unsigned long long)di.counts.up.lost);
+	CHECK(same01 && lost[0] == lost[1], "same seed, different losses");
+	CHECK(!same02, "another seed lost the same datagrams");
+	CHECK_EQ(di.counts.up.lost, lost[0], "lost datagrams = the emulator's count");
+	CHECK(lost[0] > N * p->loss_up / 3 && lost[0] < N * p->loss_up * 3, "lost %d of %d at %.2f", lost[0], N, p->loss_up);
+}
+
+/* The air-time ring keeps the newest LINKEMU_BURSTS and counts the rest. */
+static void test_ring(uint32_t dev, const struct linkemu_params *p)
+{
+	int r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(linkemu_server_addr()) };
+	socklen_t sl = sizeof sin;
+	int big = 8 << 20;
+	setsockopt(r, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	bind(r, (struct sockaddr *)&sin, sizeof sin);
+	getsockname(r, (struct sockaddr *)&sin, &sl);
+	int u = linkemu_socket(emu, dev, SOCK_DGRAM);
+	connect(u, (struct sockaddr *)&sin, sizeof sin);
+	int total = LINKEMU_BURSTS + 904;
+	char buf[20] = { 0 };
+	for (int i = 0; i < total; i++) {
+		if (i % 100 == 99)
+			sleep_ms(3); /* radio0's transmit queue holds 500 */
+		send(u, buf, sizeof buf, 0);
+	}
+	sleep_ms((int)p->delay_ms + 100);
+	static struct linkemu_burst b[LINKEMU_BURSTS + 1];
+	size_t n = linkemu_bursts(emu, dev, 0, b, LINKEMU_BURSTS + 1);
+	struct linkemu_dev_info di;
+	linkemu_dev_info(emu, dev, &di);
+	int oldest_first = 1;
+	for (size_t i = 1; i < n; i++)
+		if (b[i].start_ns < b[i - 1].start_ns)
+			oldest_first = 0;
+	printf("ring: %d datagrams, %llu counted, %zu air intervals kept, %llu overwritten, oldest first: %s\n", total,
+	       (unsigned long long)di.counts.up.packets, n, (unsigned long long)di.bursts_overwritten,
+	       oldest_first ? "yes" : "no");
+	CHECK_EQ(di.counts.up.packets, total, "every datagram reached the emulator");
+	CHECK_EQ(n, LINKEMU_BURSTS, "the ring keeps LINKEMU_BURSTS");
+	CHECK_EQ(di.bursts_overwritten, total - LINKEMU_BURSTS, "overwritten intervals counted");
+	CHECK(oldest_first, "bursts not oldest first");
+	close(u);
+	close(r);
 }
 
 /* ---- without privileges, stale namespaces, leftovers ---- */
@@ -766,6 +899,43 @@ static void test_no_caps(void)
 	printf("without CAP_NET_ADMIN: \"%s\"\n", msg);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "linkemu_open without capabilities: status %d", st);
 	CHECK(strncmp(msg, "links need CAP_NET_ADMIN", 24) == 0 && !strchr(msg, '\n'), "message: %s", msg);
+}
+
+static int run_has(const char *cmd, const char *needle);
+
+/* A second emulator in the same namespace (another run) is refused and
+ * leaves ours working: its address and route are not taken over. */
+static void test_second_open(void)
+{
+	int pfd[2];
+	if (pipe(pfd) != 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		char err[512] = "";
+		struct linkemu *x = linkemu_open(err, sizeof err);
+		int code = !x && errno == EADDRINUSE ? 0 : 1;
+		if (write(pfd[1], err, strlen(err)) < 0)
+			code = 3;
+		linkemu_close(x);
+		_exit(code);
+	}
+	close(pfd[1]);
+	char msg[512] = "";
+	ssize_t n = read(pfd[0], msg, sizeof msg - 1);
+	msg[n > 0 ? n : 0] = 0;
+	close(pfd[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("second emulator in this namespace: \"%s\"\n", msg);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "second linkemu_open: status %d", st);
+	char dev[40];
+	snprintf(dev, sizeof dev, "dev %s ", linkemu_server_ifname(emu));
+	CHECK(run_has("ip route get 198.18.0.10 2>&1", dev), "our route to 198.18.0.0/16 is gone");
+	char ns[48];
+	snprintf(ns, sizeof ns, "dormant-%d\n", (int)pid);
+	CHECK(!run_has("ip netns list 2>&1 | sed 's/ .*//'", ns), "the refused emulator left its namespace");
 }
 
 static int run_has(const char *cmd, const char *needle)
@@ -895,14 +1065,22 @@ int main(void)
 	CHECK(linkemu_add_device(emu, ADDR(10), &p50, err, sizeof err) != 0 && errno == EEXIST, "duplicate accepted");
 	CHECK(linkemu_add_device(emu, 0x0a000001u, &p50, err, sizeof err) != 0, "10.0.0.1 accepted");
 
+	test_second_open();
 	test_rtt(ADDR(10), &p50, 20, 9);
-	test_rtt(ADDR(11), &p200, 5, 5);
+	test_rtt(ADDR(11), &p200, 10, 5);
 	test_rate(ADDR(12), &pbulk, M_UP, 100 * 1024);
 	test_rate(ADDR(12), &pbulk, M_DOWN, 100 * 1024);
 	test_loss(ADDR(13), &ploss, M_UP, 200 * 1024);
 	test_loss(ADDR(13), &ploss, M_DOWN, 200 * 1024);
 	test_mtu(ADDR(14), &pmtu);
 	test_queue(ADDR(15), &pq);
+	struct linkemu_params pring = p50;
+	pring.delay_ms = 1, pring.up_kbps = pring.down_kbps = 0, pring.queue_packets = 0;
+	if (linkemu_add_device(emu, ADDR(17), &pring, err, sizeof err) == 0)
+		test_ring(ADDR(17), &pring);
+	struct linkemu_params pseed = pring;
+	pseed.loss_up = 0.1, pseed.seed = 7;
+	test_loss_seed(&pseed, 8);
 	test_scale(1000, 10);
 
 	struct linkemu_burst b[LINKEMU_BURSTS];
