@@ -749,7 +749,13 @@ static void test_scale(int ndev, int rounds)
 	if (counted != (uint64_t)got)
 		printf("  scale: the emulator took %llu datagrams in, %d arrived\n", (unsigned long long)counted, got);
 	CHECK_EQ(got, ndev * rounds, "every datagram of every device arrives");
-	CHECK(fabs(med - want) < 1, "one-way median %.3f ms at scale, expected %.3f", med, want);
+	/* The model is checked on the fastest datagram (release timing of the
+	 * emulator, 1 ms); the median adds the host's wake-ups of 1,000 reader
+	 * sockets, +0.05 ms on a quiet machine and +6 ms while other tests load
+	 * both cores, so it only gets a bound that catches a wrong model. */
+	double fastest = got ? rx.lat[0] : 0; /* median() sorted them */
+	CHECK(fabs(fastest - want) < 1, "fastest one-way %.3f ms at scale, expected %.3f", fastest, want);
+	CHECK(fabs(med - want) < 20, "one-way median %.3f ms at scale, expected %.3f", med, want);
 	struct linkemu_dev_info di;
 	linkemu_dev_info(emu, ADDR(0x100 + (uint32_t)ndev - 1), &di);
 	CHECK_EQ(di.counts.up.packets, rounds, "the last device's packet count");
