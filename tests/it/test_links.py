@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """MQTT and HTTP wakes behind emulated links (sim/net/linkemu.c), against the real servers.
 
-Two profiles written here: "wire40", 40 ms each way, 200 kbit/s, no loss; and
-"lossy", the same with 3 % loss each way. Checks:
+Three profiles written here: "wire40", 40 ms each way, 200 kbit/s, no loss;
+"lossy", the same with 3 % loss each way; "far1s", 1 s each way. Checks:
 - every wake ok, with its link named, and every radio column filled;
 - the TCP handshake takes two one-way delays plus the SYN's and SYN-ACK's air
-  time (60 B each at 200 kbit/s: 2.4 ms), within 3 ms, at the median;
+  time (60 B each at 200 kbit/s: 2.4 ms), within 3 ms, at the median; over
+  1 s one way the first SYN times out and goes again on every wake, and each
+  later exchange (MQTT CONNECT, PUBLISH; HTTP POST) takes one round trip;
 - without loss, the link's counts equal TCP_INFO's cross-check and a capture
   of the servers' side of the link, packet for packet and byte for byte;
 - with loss, the radio counts what it carried: what the servers' side saw
@@ -52,10 +54,9 @@ tail_mw: 20              # chosen
 release_assist: false    # chosen
 sleep_uw: 10             # chosen
 """
-profiles = {"wire40": 0, "lossy": 0.03}
-powers = {}
-for name, loss in profiles.items():
-    wd.file(f"links/{name}.yaml", PROFILE.format(name=name, loss=loss))
+profiles = {"wire40": (40, 0), "lossy": (40, 0.03), "far1s": (1000, 0)}
+for name, (delay, loss) in profiles.items():
+    wd.file(f"links/{name}.yaml", PROFILE.format(name=name, loss=loss).replace("delay_ms: 40 ", f"delay_ms: {delay} "))
 scenario = wd.file("links.yaml", """
 name: links
 seed: 11
@@ -70,7 +71,7 @@ fleets:
     qos: 1
 matrix:
   protocol: [mqtt, http]
-  link: [wire40, lossy]
+  link: [wire40, lossy, far1s]
 """)
 
 def emulator_state():
@@ -132,7 +133,8 @@ for r in rs:
 for name, vr in by_variant.items():
     link = vr[0]["link"]
     check(link in profiles, f"{name}: link column {link!r}")
-    lossy = profiles[link] > 0
+    delay, loss = profiles[link]
+    lossy = loss > 0
     compared = 0
     for r in vr:
         for k in ("ti_ip_up", "ti_ip_down", "link_lost_up", "radio_on_ms", "tx_ms", "rx_ms", "tail_ms",
@@ -170,8 +172,17 @@ for name, vr in by_variant.items():
     check(compared >= len(vr) - 2, f"{name}: only {compared} of {len(vr)} wakes compared with the capture")
     # the handshake: 2 x 40 ms and two 60 B packets on the air at 200 kbit/s
     tcp_ms = statistics.median(n(r, "t_tcp_us") / 1000 for r in vr)
+    want_tcp = 2 * delay + 4.8
     if not lossy:
-        check(abs(tcp_ms - 84.8) < 3, f"{name}: TCP handshake median {tcp_ms:.2f} ms, the link gives 84.8 ms")
+        check(abs(tcp_ms - want_tcp) < 3, f"{name}: TCP handshake median {tcp_ms:.2f} ms, the link gives {want_tcp} ms")
+    if delay >= 1000:
+        # a round trip over 1 s: the first SYN times out (initial RTO 1 s) and goes again, on every wake
+        check(all(n(r, "retrans") >= 1 for r in vr), f"{name}: a wake without a SYN sent again over a 2 s round trip")
+        # after the handshake each exchange is one round trip: MQTT CONNECT/CONNACK, PUBLISH/PUBACK;
+        # HTTP's POST and its answer
+        for ph in (("t_setup_us", "t_data_us") if vr[0]["protocol"] == "mqtt" else ("t_data_us",)):
+            m = statistics.median(n(r, ph) / 1000 for r in vr)
+            check(abs(m - 2 * delay) < 30, f"{name}: {ph} median {m:.1f} ms, one round trip is {2 * delay} ms")
     lost = sum(n(r, "link_lost_up") + n(r, "link_lost_down") for r in vr)
     if lossy:
         check(lost > 0, f"{name}: 3 % loss each way and no packet lost in {len(vr)} wakes")
@@ -192,4 +203,61 @@ for ext in ("png", "svg"):
     check(os.path.exists(f) and os.path.getsize(f) > 1000, f"{f} is missing or empty")
 report = open(os.path.join(rundir, "report.html")).read()
 check('<figure id="fig-radio"' in report, "report.html has no radio figure")
+# Ctrl-C in the middle of a linked variant, and a SIGKILL: nothing is left
+# after the first; after the second only the namespace's mount, which the
+# next run with links removes, saying so.
+import signal
+import time
+
+short = wd.file("short.yaml", """
+name: short
+seed: 3
+duration: 20s
+fleets:
+  - name: meters
+    count: 2
+    wake_every: 2s
+    payload: 48B
+    qos: 1
+    link: wire40
+matrix:
+  protocol: mqtt
+""")
+
+
+def start_and_wait_for_namespace():
+    p = subprocess.Popen([dormant, "run", short, "-o", os.path.join(wd.path, "interrupted"), "--no-progress",
+                          "--no-plot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    name = f"dormant-{p.pid}"
+    deadline = time.monotonic() + 30
+    while name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout:
+        if time.monotonic() > deadline or p.poll() is not None:
+            p.kill()
+            fail(f"no namespace {name} within 30 s (exit {p.poll()})")
+        time.sleep(0.1)
+    time.sleep(3)  # wakes in flight
+    return p, name
+
+
+p, name = start_and_wait_for_namespace()
+p.send_signal(signal.SIGINT)
+out, err = p.communicate(timeout=60)
+check(p.returncode == 130, f"Ctrl-C behind a link: exit {p.returncode}, want 130: {err}")
+left = {k: v - before[k] for k, v in emulator_state().items()}
+check(not any(left.values()), f"after Ctrl-C the run left {left}")
+
+p, name = start_and_wait_for_namespace()
+p.kill()
+p.communicate(timeout=30)
+state = emulator_state()
+check(name in state["namespaces"], f"after SIGKILL, {name} is not there (was it removed by someone else?)")
+check(not (state["TUN devices"] - before["TUN devices"]), "a TUN device outlived its SIGKILLed process")
+rc, out2, err2, _ = run_dormant(dormant, short, os.path.join(wd.path, "after-kill"), timeout=120,
+                                extra=("--no-plot",))
+check(rc == 0, f"the run after a SIGKILL exited {rc}: {err2}")
+check(f"removed stale namespace {name}" in err2, f"the next run did not say it removed {name}: {err2}")
+left = {k: v - before[k] for k, v in emulator_state().items()}
+check(not any(left.values()), f"after SIGKILL and a new run, left: {left}")
+print(f"OK: Ctrl-C exits 130 and leaves nothing; after SIGKILL the next run removed {name}")
+
 print(f"OK: {len(rs)} wakes behind links, counts equal the capture and TCP_INFO, energy from the times")
