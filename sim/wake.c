@@ -221,9 +221,14 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 {
 	if (!w->adapter_done || !w->modem_done || w->reaped)
 		return;
-	w->end_ns = clock_mono_ns();
+	w->end_ns = w->accounted_ns = clock_mono_ns();
 	/* A modem-side failure (refused, reset) is what broke the wake, if the adapter saw only its effect. */
 	const struct modem_counts *c = w->mc ? modem_conn_counts(w->mc) : NULL;
+	/* Behind a link the modem waits a settle time after the wire is quiet
+	 * before its figures are final: the wake ended with the wire (or the
+	 * library's last callback, if later). */
+	if (c && c->link_on && c->wire_done_ns && c->wire_done_ns < w->end_ns)
+		w->end_ns = c->wire_done_ns > w->lib_done_ns ? c->wire_done_ns : w->lib_done_ns;
 	if (c && c->err != ERR_OK && (w->err == ERR_OK || w->err == ERR_CLOSED || w->err == ERR_CONNECT) &&
 	    !w->timed_out && w->err != ERR_INTERRUPTED) {
 		w->err = c->err;
@@ -284,7 +289,7 @@ static void on_modem_accept(struct modem_conn *mc, void *arg)
 /* ---------- rows ---------- */
 
 /* Behind a link: the wake's radio timeline is its packets on the air (the
- * emulator's air intervals from the wake's start to its end, which comes
+ * emulator's air intervals from the wake's start to its accounting, which comes
  * after the last reply could arrive), preceded by the profile's attach,
  * which the packet path does not delay: the device starts to send as the
  * attach ends. The energy model (sim/core/energy.h) turns it into radio
@@ -303,7 +308,7 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct linkemu_burst *b = &ws->bursts[i];
-		if (b->start_ns > w->end_ns || b->start_ns < w->start_ns || (b->dir == LINKEMU_DOWN && b->lost))
+		if (b->start_ns > w->accounted_ns || b->start_ns < w->start_ns || (b->dir == LINKEMU_DOWN && b->lost))
 			continue;
 		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,
 		                                      .up = b->dir == LINKEMU_UP };

@@ -48,7 +48,8 @@ struct wake {
 	struct device *dev;
 	TAILQ_ENTRY(wake) link;   /* the list it is on: active, deferred, rows or zombies */
 	SLIST_ENTRY(wake) done_link; /* the done queue from library threads (while still on active) */
-	uint64_t end_ns;          /* both adapter and modem done */
+	uint64_t end_ns;          /* both adapter and modem done (behind a link: the wire, not the settle time) */
+	uint64_t accounted_ns;    /* when it was, settle time included: its packets are all before */
 	uint64_t deadline_ns;
 	int adapter_done, modem_done, timed_out, reaped;
 	uint64_t cpu_ns;          /* client CPU while this wake ran alone */

@@ -257,6 +257,7 @@ static void maybe_close(struct modem_conn *mc)
 	lib_shut(mc);
 	if (mc->state != ST_RELAY)
 		return; /* the library's close callback ended the connection */
+	mc->c.wire_done_ns = clock_mono_ns();
 	struct net_wire w;
 	if (sample_wire(mc, &w) == 0 && w.closed) {
 		finish(mc, 1);

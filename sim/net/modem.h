@@ -76,6 +76,8 @@ struct modem_counts {
 	uint64_t lib_eof_ns;             /* library closed its side */
 	uint64_t server_eof_ns;          /* server's FIN (or error) read */
 	uint64_t closed_ns;              /* final accounting done */
+	uint64_t wire_done_ns;           /* both directions closed on the wire (behind a link the figures are
+	                                  * final a settle time later, which is no part of the wake) */
 	struct tls_stats tls;            /* .used = 0 without TLS */
 	uint32_t local_addr;             /* device source address, host order */
 	uint16_t local_port;

@@ -79,9 +79,14 @@ def emulator_state():
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True).stdout
-    return {"namespaces": {l.split()[0] for l in ns.splitlines() if l.startswith("dormant-")},
-            "TUN devices": {l.split(":")[1].strip() for l in links.splitlines() if ": dormant" in l},
-            "routes": {l for l in routes.splitlines() if "198.18." in l or "198.19." in l}}
+    # a namespace of a live process is another run's, in flight; a dead one's is left behind
+    return {"namespaces": {l.split()[0] for l in ns.splitlines() if l.startswith("dormant-")
+                           and not os.path.exists("/proc/" + l.split()[0][len("dormant-"):])},
+            "TUN devices": {l.split(":")[1].strip() for l in links.splitlines() if ": dormant" in l
+                            and not os.path.exists("/proc/" + l.split(":")[1].strip()[len("dormant"):])},
+            "routes": {l for l in routes.splitlines() if ("198.18." in l or "198.19." in l)
+                       and not any(os.path.exists("/proc/" + w[len("dormant"):]) for w in l.split()
+                                   if w.startswith("dormant") and w[len("dormant"):].isdigit())}}
 
 
 before = emulator_state()
@@ -146,9 +151,14 @@ for name, vr in by_variant.items():
         check(abs(want - x(r, "energy_mj")) < 0.2, f"{name}: energy_mj {r['energy_mj']}, the times give {want:.2f}")
         on = x(r, "attach_ms") + x(r, "tx_ms") + x(r, "rx_ms") + x(r, "idle_ms") + x(r, "tail_ms")
         check(abs(on - x(r, "radio_on_ms")) < 0.6, f"{name}: radio_on_ms {r['radio_on_ms']}, its parts {on:.1f}")
-        # TX: every byte the radio sent, at 200 kbit/s (25 B per ms).
-        check(abs(x(r, "tx_ms") - n(r, "ip_up") / 25.0) < 0.1 * n(r, "segs_up") + 0.2,
-              f"{name}: tx_ms {r['tx_ms']} for {r['ip_up']} B sent")
+        # TX: every byte the radio sent, at 200 kbit/s (25 B per ms); when a gap outlasted the tail,
+        # the re-attach may overlap a packet, which is then attach time (sim/core/energy.h)
+        air = n(r, "ip_up") / 25.0
+        if n(r, "radio_attaches") == 1:
+            check(abs(x(r, "tx_ms") - air) < 0.1 * n(r, "segs_up") + 0.2,
+                  f"{name}: tx_ms {r['tx_ms']} for {r['ip_up']} B sent")
+        else:
+            check(x(r, "tx_ms") <= air + 0.1 * n(r, "segs_up") + 0.2, f"{name}: tx_ms {r['tx_ms']} > air time {air}")
         check(n(r, "link_overhead_up") == 4 * n(r, "segs_up"), f"{name}: link_overhead_up {r['link_overhead_up']}")
         key = (r["local_addr"], int(r["local_port"]), int(r["server_port"]))
         if keys[key] != 1:
@@ -164,7 +174,9 @@ for name, vr in by_variant.items():
             check(c[0] == n(r, "ip_up"), f"{name} {key}: up bytes at the servers {c[0]}, ip_up {r['ip_up']}")
         if not ld:
             check(c[2] == n(r, "ip_down"), f"{name} {key}: down bytes {c[2]}, ip_down {r['ip_down']}")
-        if not lossy:
+        # TCP_INFO's formula is exact without loss, but not when a SYN-ACK came twice (a SYN sent
+        # again over a 2 s round trip: the second comes after the handshake, 8 B of options more)
+        if not lossy and delay < 1000:
             for a, b in (("ip_up", "ti_ip_up"), ("ip_down", "ti_ip_down"), ("segs_up", "ti_segs_up"),
                          ("segs_down", "ti_segs_down")):
                 check(r[a] == r[b], f"{name} {key}: {a} {r[a]} (link) and {b} {r[b]} (TCP_INFO) differ, no loss")
