@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The analytic model (sim/core/model.h) against the emulator (sim/net/linkemu.c).
+
+One scenario, run on two lossless links written here (a matrix `link:` axis,
+so each protocol runs once on each): "fast", 1 ms each way at 100,000 kbit/s,
+and "slow", 200 ms each way at 50 kbit/s. Then `dormant model RUN --link slow`
+replays the fast variants' flight traces (packets.csv) on the slow profile,
+and the prediction is checked against what the slow variants measured: the
+medians of wake time and energy per wake, per protocol, within TOL. The
+same command gives the slow variants' own traces replayed on their own link
+(the model's identity: it must give the measured figures back closely).
+Checks also that packets.csv has every ok wake, whole rows, and that its
+bytes add up to wakes.csv's ip_up / ip_down.
+Needs root and /dev/net/tun (skips otherwise), mosquitto, nginx; AMQP
+(RabbitMQ) is added when rabbitmq-server is installed.
+"""
+import collections
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+from itlib import SKIP, Workdir, check, fail, need, rows, run_dormant, show_server_logs
+
+need("mosquitto", "nginx")
+if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+    print("SKIP: links need root and /dev/net/tun")
+    sys.exit(SKIP)
+dormant = sys.argv[1]
+protocols = ["mqtt", "http"]
+if shutil.which("rabbitmq-server") or os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server"):
+    protocols.append("amqp")
+
+# Model / emulated, medians per protocol: the band measured on this machine
+# type (see README "Analytic model"), with room for a loaded VM.
+TOL = {"wake_ms": 0.10, "energy_mj": 0.05}
+
+wd = Workdir("model")
+PROFILE = """
+# A test link: figures chosen for the test, not a radio's.
+name: {name}
+delay_ms: {delay}        # chosen
+up_kbps: {kbps}          # chosen
+down_kbps: {kbps}        # chosen
+loss_up: 0               # chosen: the model has no loss
+loss_down: 0             # chosen
+queue_packets: 200       # chosen: never full here
+mtu: 1400                # chosen
+link_overhead_bytes: 4   # chosen
+attach_ms: 100           # chosen
+attach_mj: 10            # chosen
+nat_timeout_s: 300       # chosen
+tx_mw: 300               # chosen
+rx_mw: 100               # chosen
+idle_mw: 20              # chosen
+tail_ms: 1000            # chosen
+tail_mw: 20              # chosen
+release_assist: false    # chosen
+sleep_uw: 10             # chosen
+"""
+links = {"fast": (1, 100000), "slow": (200, 50)}
+for name, (delay, kbps) in links.items():
+    wd.file(f"links/{name}.yaml", PROFILE.format(name=name, delay=delay, kbps=kbps))
+scenario = wd.file("model.yaml", f"""
+name: model
+seed: 5
+duration: 10s
+wake_timeout: 1m
+fleets:
+  - name: meters
+    count: 4
+    wake_every: 5s
+    jitter: 1s
+    payload: 48B
+    qos: 1
+matrix:
+  protocol: [{", ".join(protocols)}]
+  link: [fast, slow]
+""")
+
+rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=500,
+                                   extra=("--no-plot",))
+print(out)
+if rc != 0:
+    show_server_logs(rundir)
+    fail(f"dormant exited {rc}: {err}")
+rs = rows(rundir)
+bad = [r for r in rs if r["outcome"] != "ok"]
+check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+
+# packets.csv: whole rows, every ok wake, its bytes = the row's IP bytes.
+with open(os.path.join(rundir, "packets.csv")) as f:
+    text = f.read()
+check(text.endswith("\n"), "packets.csv does not end in a whole row")
+pk = list(csv.DictReader(text.splitlines()))
+check(list(pk[0].keys()) == ["variant", "device", "seq", "offset_us", "air_us", "dir", "ip_bytes", "lost",
+                             "delay_us"], f"packets.csv header {list(pk[0].keys())}")
+per_wake = collections.defaultdict(lambda: [0, 0])
+for p in pk:
+    per_wake[(p["variant"], p["device"], p["seq"])][p["dir"] == "down"] += int(p["ip_bytes"])
+for r in rs:
+    got = per_wake.get((r["variant"], r["device"], r["seq"]))
+    check(got is not None, f"{r['variant']} {r['device']}/{r['seq']}: no packets in packets.csv")
+    # the trace stops at the wake's end, the row's counts two round trips later: at most a last ACK or FIN more
+    check(0 <= int(r["ip_up"]) - got[0] <= 2 * 52 and 0 <= int(r["ip_down"]) - got[1] <= 2 * 52,
+          f"{r['variant']} {r['device']}/{r['seq']}: packets.csv has {got[0]}/{got[1]} B, "
+          f"wakes.csv {r['ip_up']}/{r['ip_down']}")
+
+
+def model(link):
+    p = subprocess.run([dormant, "model", rundir, "--link", link, "--json"], capture_output=True, text=True)
+    check(p.returncode == 0, f"dormant model --link {link}: exit {p.returncode}: {p.stderr}")
+    return {v["name"]: v for v in json.loads(p.stdout)["variants"]}
+
+
+pred = model(os.path.join(wd.path, "links", "slow.yaml"))
+table = subprocess.run([dormant, "model", rundir, "--link", os.path.join(wd.path, "links", "slow.yaml")],
+                       capture_output=True, text=True).stdout
+print(table)
+by = {}
+for name, v in pred.items():
+    by[(v["protocol"], v["from_link"])] = v
+print(f"{'protocol':9} {'':10} {'model':>9} {'emulated':>9} {'ratio':>6}   {'model':>8} {'emulated':>9} {'ratio':>6}"
+      f"   {'identity wake/energy':>20}")
+worst = {"wake_ms": 1.0, "energy_mj": 1.0}
+for proto in protocols:
+    f, s = by.get((proto, "fast")), by.get((proto, "slow"))
+    check(f and s, f"{proto}: variants on fast and slow missing from the model's output")
+    check(f["wakes"] > 0 and s["measured"] is not None, f"{proto}: nothing modelled or measured")
+    line = f"{proto:9} fast->slow"
+    for k in ("wake_ms", "energy_mj"):
+        m, e = f["predicted"][k + "_p50"], s["measured"][k + "_p50"]
+        q = m / e
+        line += f" {m:9.1f} {e:9.1f} {q:6.3f}  "
+        check(abs(q - 1) <= TOL[k], f"{proto}: {k} predicted from the fast link {m:.1f}, emulated on the slow "
+              f"link {e:.1f}: ratio {q:.3f}, outside 1 +- {TOL[k]}")
+        worst[k] = max(worst[k], q, 1 / q)
+        # the slow run's own traces on its own link: the model's identity
+        qi = s["ratio"][k]
+        check(abs(qi - 1) <= TOL[k], f"{proto}: {k} of the slow run replayed on its own link: ratio {qi:.3f}")
+    line += f"   {s['ratio']['wake_ms']:.3f}/{s['ratio']['energy_mj']:.3f}"
+    print(line)
+print(f"OK: the model from the fast link agrees with the slow link's emulation within "
+      f"{(worst['wake_ms'] - 1) * 100:.1f} % (wake time) and {(worst['energy_mj'] - 1) * 100:.1f} % (energy), "
+      f"tolerance {TOL['wake_ms'] * 100:.0f} % / {TOL['energy_mj'] * 100:.0f} %")
