@@ -377,12 +377,12 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 	}
 }
 
-int results_packets(struct results *r, const struct wake *w, int64_t delay_us, const struct trace_packet *p,
-                    size_t n)
+int results_packets(struct results *r, const struct wake *w, int64_t delay_us, int64_t settle_us,
+                    const struct trace_packet *p, size_t n)
 {
 	if (r->pk.fd < 0 || !n)
 		return 0;
-	struct trace_wake tw = { .device = w->device, .seq = w->seq, .delay_us = delay_us };
+	struct trace_wake tw = { .device = w->device, .seq = w->seq, .delay_us = delay_us, .settle_us = settle_us };
 	snprintf(tw.variant, sizeof(tw.variant), "%s", w->variant->name);
 	/* the wake's rows as one block, written whole */
 	if (trace_format_rows(&tw, p, n, &r->pkrows) == 0 && csv_append(&r->pk, r->pkrows.p, r->pkrows.len) == 0)

@@ -54,12 +54,13 @@ void results_variant_broker(struct results *r, const struct results_server_cost 
  * why; later rows are not written either). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
 /* W's flight trace, N packets P, to packets.csv (DELAY_US: its link's
- * one-way delay for the device); nothing without links or packets. 0, or
+ * one-way delay for the device; SETTLE_US: the modem's wait after the
+ * connection's last packet); nothing without links or packets. 0, or
  * -1 when the block could not be written (results_finish tells why; later
  * blocks are not written either). */
 struct trace_packet;
-int results_packets(struct results *r, const struct wake *w, int64_t delay_us, const struct trace_packet *p,
-                    size_t n);
+int results_packets(struct results *r, const struct wake *w, int64_t delay_us, int64_t settle_us,
+                    const struct trace_packet *p, size_t n);
 /* Closes the variant: message accounting from T, CPU totals. */
 /* The set-up connections before the window that made the devices' sessions
  * (OK made, FAILED not; WHY the first failure), how long they took and the

@@ -320,7 +320,8 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 		                                      .up = b->dir == LINKEMU_UP };
 	}
 	double delay_ms = link_delay_ms(p, w->sc->seed, w->device);
-	results_packets(ws->res, w, (int64_t)llround(delay_ms * 1000.0), ws->trace, nt);
+	results_packets(ws->res, w, (int64_t)llround(delay_ms * 1000.0),
+	                (int64_t)(modem_settle_ns(ws->vc.modem) / 1000u), ws->trace, nt);
 	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
 	uint64_t start_us = w->start_ns / 1000;
 	energy_wake(p, start_us > attach_us ? start_us - attach_us : 0, ws->air, k, &w->energy);

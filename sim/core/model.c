@@ -29,27 +29,26 @@ size_t model_flights(const struct model_source *src)
 
 static double air_us(double kbps, int64_t bytes)
 {
-	return kbps > 0 && bytes > 0 ? link_serialise_us(kbps, (size_t)bytes) : 0;
+	return bytes > 0 ? link_serialise_us(kbps, (size_t)bytes) : 0;
 }
 
-static double end_us(const struct trace_packet *p)
+/* In the trace: when the sender put P on the link (uplink: its air start;
+ * downlink: the server started it one delay before it reached the device),
+ * when it had all reached the other host, and when the run counted it
+ * (linkemu.h: uplink entering serialisation, downlink on delivery). */
+static double src_emit(const struct trace_packet *p, double ds)
 {
-	return (double)p->offset_us + (double)p->air_us;
+	return (double)p->offset_us - (p->up ? 0 : ds);
 }
 
-/* The host's time before the flight that starts with packet F, after the
- * flight that ended with packet L (NULL: F starts the wake), from the trace
- * with the source's delay DS taken off (model.h, "Flights"). */
-static double host_gap_us(const struct trace_packet *l, const struct trace_packet *f, double ds)
+static double src_arrive(const struct trace_packet *p, double ds)
 {
-	double g;
-	if (!l)
-		g = (double)f->offset_us - (f->up ? 0 : ds);
-	else if (f->up)
-		g = (double)f->offset_us - end_us(l);               /* the device answers what it received */
-	else
-		g = ((double)f->offset_us - ds) - (end_us(l) + ds); /* the server answers what reached it */
-	return g > 0 ? g : 0;
+	return (double)(p->offset_us + p->air_us) + (p->up ? ds : 0);
+}
+
+static double src_count(const struct trace_packet *p)
+{
+	return (double)(p->offset_us + (p->up ? 0 : p->air_us));
 }
 
 static uint64_t to_us(double t)
@@ -62,61 +61,74 @@ void model_predict(const struct model_source *src, const struct link_profile *ta
 {
 	*out = (struct model_result){ 0 };
 	const double ds = src->delay_ms * 1000.0, dt = target_delay_ms * 1000.0;
-	const double src_wake = src->wake_ms * 1000.0;
 	const uint64_t attach = to_us(target->attach_ms * 1000.0);
 
-	/* The anchor: the last kept packet fully at the device by the wake's end. */
-	size_t anchor = src->n;
-	for (size_t i = next_kept(src, 0); i < src->n; i = next_kept(src, i + 1))
-		if (end_us(&src->p[i]) <= src_wake)
-			anchor = i;
-
-	double free_at[2] = { 0, 0 };       /* [up] when that direction of the target link is free */
-	double arrived = 0;                 /* the previous flight's last packet at its receiving host */
-	double first_ready = 0, first_src = 0;
-	double anchor_end = 0, host = 0;
-	const struct trace_packet *last = NULL;
-	size_t k = 0;
+	/* Per direction [up]: when the link is free again; the last packet the
+	 * sender sent: its emit time in the trace, its ready time here. */
+	double free_at[2] = { 0, 0 }, last_emit[2] = { 0, 0 }, last_ready[2] = { 0, 0 };
+	int sent[2] = { 0, 0 };
+	double count_src = 0, count_tgt = 0, host = 0;
+	size_t k = 0, prev = src->n;
 	for (size_t i = next_kept(src, 0); i < src->n; i = next_kept(src, i + 1)) {
 		const struct trace_packet *p = &src->p[i];
-		if (!last || p->up != last->up) { /* a new flight */
-			double gap = host_gap_us(last, p, ds);
-			host += gap;
-			first_ready = arrived + gap;
-			first_src = (double)p->offset_us;
-			out->flights++;
+		int d = p->up ? 1 : 0;
+		double emit = src_emit(p, ds);
+		/* its cause: the packet of the other direction that reached this
+		 * sender last before it sent P (on a ping-pong, the previous
+		 * flight's last packet) */
+		double cause_src = -1, cause_tgt = 0;
+		for (size_t j = 0, qi = next_kept(src, 0); j < k; j++, qi = next_kept(src, qi + 1)) {
+			const struct trace_packet *q = &src->p[qi];
+			if (q->up == p->up)
+				continue;
+			double a = src_arrive(q, ds);
+			if (a <= emit && a > cause_src) {
+				cause_src = a;
+				/* its arrival here, from its burst (air[j] is kept packet j until the sort below) */
+				cause_tgt = (double)(air[j].end_us - attach) + (q->up ? dt : 0);
+			}
 		}
-		/* the sender's spacing inside the flight is kept */
-		double ready = first_ready + ((double)p->offset_us - first_src);
+		double ready = cause_src >= 0 ? cause_tgt + (emit - cause_src) : emit;
+		/* the sender's own order and spacing */
+		if (sent[d] && ready < last_ready[d] + (emit - last_emit[d]))
+			ready = last_ready[d] + (emit - last_emit[d]);
+		if (prev == src->n || src->p[prev].up != p->up) { /* a flight starts */
+			out->flights++;
+			host += cause_src >= 0 ? emit - cause_src : emit;
+		}
 		double ser = air_us(p->up ? target->up_kbps : target->down_kbps, p->bytes);
-		double s = ready > free_at[p->up] ? ready : free_at[p->up];
+		double s = ready > free_at[d] ? ready : free_at[d];
 		double e = s + ser;
-		free_at[p->up] = e;
+		free_at[d] = e;
+		last_ready[d] = ready;
+		last_emit[d] = emit;
+		sent[d] = 1;
 		/* at the device: uplink as sent, downlink one delay later */
 		double at_s = p->up ? s : s + dt, at_e = p->up ? e : e + dt;
-		arrived = e + dt; /* uplink at the server, downlink at the device */
 		if (p->up)
 			out->air_up_ms += ser / 1000.0;
 		else
 			out->air_down_ms += ser / 1000.0;
-		if (i == anchor)
-			anchor_end = at_e;
+		double c = p->up ? at_s : at_e;
+		if (c > count_tgt)
+			count_tgt = c;
+		if (src_count(p) > count_src)
+			count_src = src_count(p);
 		air[k++] = (struct radio_burst){ .start_us = attach + to_us(at_s), .end_us = attach + to_us(at_e),
 		                                 .up = p->up };
-		last = p;
+		prev = i;
 	}
 	out->packets = k;
-	double post = src_wake;
-	if (anchor < src->n) {
-		post = src_wake - end_us(&src->p[anchor]);
-		if (post < 0)
-			post = 0;
-	}
-	host += post;
+	/* after the last packet: the run's wait (the source's, then the
+	 * target's), and what the hosts took beyond it */
+	double rest = src->wake_ms * 1000.0 - src->settle_ms * 1000.0 - count_src;
+	if (rest < 0)
+		rest = 0;
+	host += rest;
 	out->host_ms = host / 1000.0;
-	out->wake_ms = (anchor_end + post) / 1000.0;
-	/* energy_wake wants the bursts by start: they are, but for a flight that
-	 * overtakes nothing; keep the order exact anyway (insertion sort, n small) */
+	out->active_ms = (count_tgt + rest) / 1000.0;
+	out->wake_ms = out->active_ms + (src->settle_ms > 0 ? link_settle_ms(target) : 0);
+	/* energy_wake wants the bursts by start (insertion sort: nearly sorted) */
 	for (size_t a = 1; a < k; a++) {
 		struct radio_burst b = air[a];
 		size_t j = a;

@@ -10,40 +10,46 @@
  * of an emulated wake.
  *
  * Flights. The packets, in the order they went on the air at the device
- * (lost ones left out), are cut into flights: maximal runs of packets in one
+ * (lost ones left out), form flights: maximal runs of packets in one
  * direction. Between two flights lies a host's time, measured from the
  * trace minus the source link's own delay and air time:
- *   - before an uplink flight, the device's: from the end of the last
- *     downlink packet's arrival to the start of the first uplink packet;
- *   - before a downlink flight, the server's: from the uplink packet's
+ *   - before an uplink packet, the device's: from the end of the arrival of
+ *     the last downlink packet it had received to its start;
+ *   - before a downlink packet, the server's: from the last uplink packet's
  *     arrival at the server (its air end + d_s) to the downlink packet's
- *     start of serialisation there (its air start at the device - d_s);
- *   - before the first flight, the device's from the wake's start (library
- *     start-up, connect); after the flights, from the end of the last packet
- *     that had fully arrived by the wake's end to the wake's end (teardown
- *     callbacks). Packets later than that one (a last ACK on its way) still
- *     cost air time and energy but not wake time.
- *   Host times below 0 (a packet the trace has ahead of what it answers, by
- *   less than the clock's grain) count as 0.
- * Inside a flight the sender's spacing is kept: packet i+1 is ready at the
- * target as long after packet i was ready as it started after it in the
- * trace (on a fast source link that is the sender's own spacing).
+ *     start there (its air start at the device - d_s);
+ *   - before the first packet, the device's from the wake's start (library
+ *     start-up, connect).
+ * That last packet of the other direction is the packet's cause: on a
+ * ping-pong, the previous flight's last packet. A packet the trace shows
+ * sent before anything of the other direction had reached its sender
+ * (the server's close racing the device's, an unsolicited ACK) waits for
+ * nothing of it here either. Inside a flight the sender's spacing is kept:
+ * a packet is never ready sooner after the one before it than in the trace
+ * (on a fast source link that is the sender's own spacing).
  *
- * The target. Flight by flight, each waiting for the one before it:
+ * The target. Packet by packet, flight after flight:
+ *   - a packet is ready at its cause's arrival on the target plus the
+ *     host's time measured above;
  *   - a packet of L bytes takes L * 8 / rate of air time (up_kbps uplink,
- *     down_kbps downlink; rate 0: none) and starts when it is ready and the
- *     link's direction is free: packets of a flight pipeline, their
- *     serialisation adds up, and the one-way delay counts once per flight;
+ *     down_kbps downlink) and starts when it is ready and the link's
+ *     direction is free: packets of a flight pipeline, their serialisation
+ *     adds up, and the one-way delay counts once per flight;
  *   - uplink packets are on the air at the device when sent and reach the
  *     server d_t after their air ends; downlink packets are on the air at
  *     the device d_t after the server starts them (the emulator's
- *     placement, linkemu.h);
- *   - the next flight starts the measured host time after the last packet
- *     of this one has arrived at its host.
- *   predicted wake = end of the anchor packet at the device + the host time
- *   after it; energy = energy_wake(target, the synthesized air intervals),
- *   the wake starting attach_ms before its first host time, as sim/wake.c
- *   does for an emulated wake.
+ *     placement, linkemu.h).
+ * The wake's end. A run ends a wake settle_ms after the connection's last
+ * packet (link_settle_ms, link.h: a wait for late replies that is the
+ * run's, not the device's; the trace gives it as settle_us). So
+ *   active  = the last packet counted on the target (uplink at its start,
+ *             downlink at its arrival, as the emulator counts) + the host
+ *             time the trace has after its own last packet and the wait;
+ *   wake    = active + link_settle_ms(target) (none when the source had no
+ *             wait: a hand-made trace).
+ * energy = energy_wake(target, the synthesized air intervals), the wake
+ * starting attach_ms before its first host time, as sim/wake.c does for an
+ * emulated wake.
  *
  * What the model ignores, and when that matters:
  *   - loss and retransmission: lost packets of the trace are dropped and
@@ -57,15 +63,14 @@
  *     flight of more than about 10 packets (a certificate chain at MTU 576,
  *     a large payload): each extra window costs a round trip the model
  *     leaves out.
- *   - delayed ACK timers: an ACK the source trace shows 40 ms (or up to
- *     200 ms) after data is kept as host time at its place in the chain of
- *     flights, and on the target an ACK that would have ridden on the next
- *     data (or been sent at once in quickack mode) is not; the flights are
- *     a strict chain, so a packet that answers nothing (an unsolicited ACK,
- *     the server's close racing the device's) is made to wait for the one
- *     before it. It matters when the trace shows such timers (wakes whose
- *     ACKs are not piggybacked); Nagle against a delayed ACK (a stall of up
- *     to 200 ms) appears only if the source trace has it.
+ *   - delayed ACK timers: an ACK the source trace shows 40 ms (up to
+ *     200 ms) after data is kept as host time after its cause, and an ACK
+ *     that on the target would have ridden on the next data, or been sent
+ *     at once in quickack mode, is not. Likewise a packet whose cause the
+ *     trace cannot tell apart from a coincidence (within the source's
+ *     2 d_s) is taken to answer it. It matters when the trace shows such
+ *     timers (ACKs not piggybacked); Nagle against a delayed ACK (a stall of
+ *     up to 200 ms) appears only if the source trace has it.
  *   - SYN retries when the RTT exceeds 1 s: Linux's initial RTO is 1 s, so
  *     on a target whose 2 d_t + SYN air time exceeds it, the SYN (and then
  *     the SYN-ACK) is sent again, 2-3 times per connect, adding air time,
@@ -78,7 +83,9 @@
  *   - the host's time is assumed independent of the link (the same CPU
  *     work); library timers that depend on the RTT (paho's polls) are not.
  *
- * Pure: no I/O; no allocation (the caller gives room for the bursts).
+ * Cost: O(n^2) in the packets of a wake (each looks for its cause), a few
+ * thousand at most. Pure: no I/O; no allocation (the caller gives room for
+ * the bursts).
  */
 #ifndef DORMANT_MODEL_H
 #define DORMANT_MODEL_H
@@ -96,11 +103,13 @@ struct model_source {
 	size_t n;
 	double delay_ms;               /* the source link's one-way delay for the device */
 	double wake_ms;                /* the wake's duration there (t_wake_us) */
+	double settle_ms;              /* the run's wait after the last packet, in wake_ms (settle_us) */
 };
 
 struct model_result {
-	double wake_ms;                /* predicted duration on the target */
-	double host_ms;                /* host time kept from the trace (between flights, before, after) */
+	double wake_ms;                /* predicted duration on the target, as t_wake_us measures it */
+	double active_ms;              /* the same without the run's wait after the last packet */
+	double host_ms;                /* host time kept from the trace (before the flights, between, after) */
 	double air_up_ms, air_down_ms; /* serialisation summed per direction on the target */
 	struct energy_result energy;   /* energy_wake() on the synthesized bursts: tx_ms, rx_ms, energy_mj, ... */
 	size_t packets;                /* packets modelled (the trace's, lost ones left out) */

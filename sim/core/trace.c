@@ -10,6 +10,7 @@ const char *const trace_col_names[TRACE_COLS] = {
 	[TRACE_VARIANT] = "variant",     [TRACE_DEVICE] = "device", [TRACE_SEQ] = "seq",
 	[TRACE_OFFSET_US] = "offset_us", [TRACE_AIR_US] = "air_us", [TRACE_DIR] = "dir",
 	[TRACE_IP_BYTES] = "ip_bytes",   [TRACE_LOST] = "lost",     [TRACE_DELAY_US] = "delay_us",
+	[TRACE_SETTLE_US] = "settle_us",
 };
 
 int trace_format_header(struct column_buf *b)
@@ -35,10 +36,10 @@ int trace_format_rows(const struct trace_wake *w, const struct trace_packet *p, 
 		char num[160];
 		if (column_buf_put_text(b, w->variant) != 0)
 			goto oom;
-		int len = snprintf(num, sizeof(num), ",%lld,%lld,%lld,%lld,%s,%lld,%d,%lld\n", (long long)w->device,
+		int len = snprintf(num, sizeof(num), ",%lld,%lld,%lld,%lld,%s,%lld,%d,%lld,%lld\n", (long long)w->device,
 		                   (long long)w->seq, (long long)p[i].offset_us, (long long)p[i].air_us,
 		                   p[i].up ? "up" : "down", (long long)p[i].bytes, p[i].lost ? 1 : 0,
-		                   (long long)w->delay_us);
+		                   (long long)w->delay_us, (long long)w->settle_us);
 		if (column_buf_put(b, num, (size_t)len) != 0)
 			goto oom;
 	}
@@ -95,7 +96,7 @@ int trace_parse_row(char *const *fields, int nf, const int *map, struct trace_wa
 			p->up = !strcmp(s, "up");
 			break;
 		case TRACE_DEVICE: case TRACE_SEQ: case TRACE_OFFSET_US: case TRACE_AIR_US: case TRACE_IP_BYTES:
-		case TRACE_LOST: case TRACE_DELAY_US:
+		case TRACE_LOST: case TRACE_DELAY_US: case TRACE_SETTLE_US:
 			if (int_field(s, &v) != 0)
 				return -1;
 			switch (map[i]) {
@@ -105,7 +106,8 @@ int trace_parse_row(char *const *fields, int nf, const int *map, struct trace_wa
 			case TRACE_AIR_US: if (v < 0) return -1; p->air_us = v; break;
 			case TRACE_IP_BYTES: if (v < 0) return -1; p->bytes = v; break;
 			case TRACE_LOST: if (v != 0 && v != 1) return -1; p->lost = (int)v; break;
-			default: if (v < 0) return -1; w->delay_us = v; break;
+			case TRACE_DELAY_US: if (v < 0) return -1; w->delay_us = v; break;
+			default: if (v < 0) return -1; w->settle_us = v; break;
 			}
 			break;
 		default:

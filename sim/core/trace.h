@@ -17,6 +17,10 @@
  *   delay_us               the one-way delay of the device's link, each way
  *                          (the same on every row of a wake: what the model
  *                          takes off to find the hosts' own time)
+ *   settle_us              how long the run waited after the connection's
+ *                          last packet before the wake ended (link_settle_ms,
+ *                          link.h): part of t_wake_us that is the run's, not
+ *                          the device's
  *
  * The packets are those whose air time starts within the wake (start to
  * t_wake_us), which is what the wake's energy is computed from: packets
@@ -43,7 +47,7 @@
 
 enum trace_col {
 	TRACE_VARIANT, TRACE_DEVICE, TRACE_SEQ, TRACE_OFFSET_US, TRACE_AIR_US, TRACE_DIR, TRACE_IP_BYTES,
-	TRACE_LOST, TRACE_DELAY_US, TRACE_COLS
+	TRACE_LOST, TRACE_DELAY_US, TRACE_SETTLE_US, TRACE_COLS
 };
 
 /* The header's names, in file order. */
@@ -63,6 +67,7 @@ struct trace_wake {
 	char variant[128];
 	int64_t device, seq;
 	int64_t delay_us;    /* the link's one-way delay for this device */
+	int64_t settle_us;   /* the run's wait after the last packet, in t_wake_us */
 };
 
 /* Replaces B's text with the header line; 0, or -1 out of memory. */

@@ -27,14 +27,15 @@ struct pvar {
 	uint64_t wakes;              /* ok wakes modelled */
 	uint64_t untraced;           /* ok wakes with no packets in packets.csv */
 	double src_delay_ms;         /* the first trace's */
-	struct samples wake_ms, energy_mj, tx_ms, rx_ms, air_up_ms, air_down_ms, flights, host_ms;
-	struct samples m_wake_ms, m_energy_mj;
+	struct samples wake_ms, active_ms, energy_mj, tx_ms, rx_ms, air_up_ms, air_down_ms, flights, host_ms;
+	struct samples m_wake_ms, m_active_ms, m_energy_mj;
 };
 
 static void pvar_free(struct pvar *p)
 {
-	struct samples *all[] = { &p->wake_ms, &p->energy_mj, &p->tx_ms, &p->rx_ms, &p->air_up_ms,
-	                          &p->air_down_ms, &p->flights, &p->host_ms, &p->m_wake_ms, &p->m_energy_mj };
+	struct samples *all[] = { &p->wake_ms,   &p->active_ms, &p->energy_mj, &p->tx_ms,     &p->rx_ms,
+	                          &p->air_up_ms, &p->air_down_ms, &p->flights, &p->host_ms, &p->m_wake_ms,
+	                          &p->m_active_ms, &p->m_energy_mj };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		samples_free(all[i]);
 }
@@ -132,18 +133,20 @@ static int flush_wake(struct reader *r)
 		r->air = a;
 		r->air_cap = n;
 	}
-	struct model_source src = { r->p, n, (double)r->w.delay_us / 1000.0, wk->wake_ms };
+	struct model_source src = { r->p, n, (double)r->w.delay_us / 1000.0, wk->wake_ms,
+	                            (double)r->w.settle_us / 1000.0 };
 	double dt = link_delay_ms(r->target, r->seed, (uint32_t)r->w.device);
 	struct model_result m;
 	model_predict(&src, r->target, dt, r->air, &m);
 	if (!pv->wakes)
 		pv->src_delay_ms = src.delay_ms;
 	pv->wakes++;
-	if (add(&pv->wake_ms, m.wake_ms) || add(&pv->energy_mj, m.energy.energy_mj) || add(&pv->tx_ms, m.energy.tx_ms) ||
+	if (add(&pv->wake_ms, m.wake_ms) || add(&pv->active_ms, m.active_ms) || add(&pv->energy_mj, m.energy.energy_mj) || add(&pv->tx_ms, m.energy.tx_ms) ||
 	    add(&pv->rx_ms, m.energy.rx_ms) || add(&pv->air_up_ms, m.air_up_ms) || add(&pv->air_down_ms, m.air_down_ms) ||
 	    add(&pv->flights, (double)m.flights) || add(&pv->host_ms, m.host_ms))
 		return -1;
-	if (pv->measured && (add(&pv->m_wake_ms, wk->wake_ms) || add(&pv->m_energy_mj, wk->energy_mj)))
+	if (pv->measured && (add(&pv->m_wake_ms, wk->wake_ms) || add(&pv->m_active_ms, wk->wake_ms - src.settle_ms) ||
+	                     add(&pv->m_energy_mj, wk->energy_mj)))
 		return -1;
 	return 0;
 }
@@ -245,8 +248,9 @@ static void print_table(const struct reader *r, const char *rundir, FILE *out)
 	for (size_t i = 0; i < r->npv; i++)
 		if ((int)strlen(r->pv[i].v->name) > w)
 			w = (int)strlen(r->pv[i].v->name);
-	fprintf(out, "%-*s %-10s %6s %7s %10s %10s %6s %10s %10s %6s %9s %9s\n", w, "variant", "from link", "wakes",
-	        "flights", "wake ms", "measured", "ratio", "mJ", "measured", "ratio", "tx ms", "rx ms");
+	fprintf(out, "%-*s %-10s %6s %7s %10s %10s %6s %10s %10s %6s %10s %10s %6s %9s %9s\n", w, "variant",
+	        "from link", "wakes", "flights", "wake ms", "measured", "ratio", "active ms", "measured", "ratio", "mJ",
+	        "measured", "ratio", "tx ms", "rx ms");
 	for (size_t i = 0; i < r->npv; i++) {
 		struct pvar *p = &r->pv[i];
 		char src[32];
@@ -255,19 +259,22 @@ static void print_table(const struct reader *r, const char *rundir, FILE *out)
 			fprintf(out, "%-*s %-10s %6s  no ok wake with a trace\n", w, p->v->name, src, "0");
 			continue;
 		}
-		char mw[16] = "-", rw[16] = "-", me[16] = "-", re[16] = "-";
+		char mw[16] = "-", rw[16] = "-", ma[16] = "-", ra[16] = "-", me[16] = "-", re[16] = "-";
 		if (p->measured) {
+			snprintf(ma, sizeof(ma), "%.1f", med(&p->m_active_ms));
+			snprintf(ra, sizeof(ra), "%.3f", ratio(med(&p->active_ms), med(&p->m_active_ms)));
 			snprintf(mw, sizeof(mw), "%.1f", med(&p->m_wake_ms));
 			snprintf(rw, sizeof(rw), "%.3f", ratio(med(&p->wake_ms), med(&p->m_wake_ms)));
 			snprintf(me, sizeof(me), "%.2f", med(&p->m_energy_mj));
 			snprintf(re, sizeof(re), "%.3f", ratio(med(&p->energy_mj), med(&p->m_energy_mj)));
 		}
-		fprintf(out, "%-*s %-10s %6llu %7.0f %10.1f %10s %6s %10.2f %10s %6s %9.1f %9.1f\n", w, p->v->name, src,
-		        (unsigned long long)p->wakes, med(&p->flights), med(&p->wake_ms), mw, rw, med(&p->energy_mj), me,
-		        re, med(&p->tx_ms), med(&p->rx_ms));
+		fprintf(out, "%-*s %-10s %6llu %7.0f %10.1f %10s %6s %10.1f %10s %6s %10.2f %10s %6s %9.1f %9.1f\n", w,
+		        p->v->name, src, (unsigned long long)p->wakes, med(&p->flights), med(&p->wake_ms), mw, rw,
+		        med(&p->active_ms), ma, ra, med(&p->energy_mj), me, re, med(&p->tx_ms), med(&p->rx_ms));
 	}
-	fprintf(out, "medians per wake over the ok wakes with a trace; measured and ratio (model / measured) when the "
-	             "variant ran on a link named %s\n", t->name);
+	fprintf(out, "medians per wake over the ok wakes with a trace; active: without the run's wait after the last "
+	             "packet (%.0f ms on %s); measured and ratio (model / measured) when the variant ran on a link named "
+	             "%s\n", link_settle_ms(t), t->name, t->name);
 }
 
 static json_t *num(double x)
@@ -287,6 +294,7 @@ static int print_json(const struct reader *r, const char *rundir, FILE *out)
 	json_object_set_new(lk, "delay_ms_max", num(t->delay_ms_max));
 	json_object_set_new(lk, "up_kbps", num(t->up_kbps));
 	json_object_set_new(lk, "down_kbps", num(t->down_kbps));
+	json_object_set_new(lk, "settle_ms", num(link_settle_ms(t)));
 	json_object_set_new(root, "link", lk);
 	for (size_t i = 0; i < r->npv; i++) {
 		struct pvar *p = &r->pv[i];
@@ -298,6 +306,7 @@ static int print_json(const struct reader *r, const char *rundir, FILE *out)
 		json_object_set_new(v, "wakes", json_integer((json_int_t)p->wakes));
 		json_object_set_new(v, "untraced_wakes", json_integer((json_int_t)p->untraced));
 		json_object_set_new(pr, "wake_ms_p50", num(med(&p->wake_ms)));
+		json_object_set_new(pr, "active_ms_p50", num(med(&p->active_ms)));
 		json_object_set_new(pr, "energy_mj_p50", num(med(&p->energy_mj)));
 		json_object_set_new(pr, "tx_ms_p50", num(med(&p->tx_ms)));
 		json_object_set_new(pr, "rx_ms_p50", num(med(&p->rx_ms)));
@@ -309,8 +318,10 @@ static int print_json(const struct reader *r, const char *rundir, FILE *out)
 		if (p->measured) {
 			json_t *m = json_object(), *ra = json_object();
 			json_object_set_new(m, "wake_ms_p50", num(med(&p->m_wake_ms)));
+			json_object_set_new(m, "active_ms_p50", num(med(&p->m_active_ms)));
 			json_object_set_new(m, "energy_mj_p50", num(med(&p->m_energy_mj)));
 			json_object_set_new(ra, "wake_ms", num(ratio(med(&p->wake_ms), med(&p->m_wake_ms))));
+			json_object_set_new(ra, "active_ms", num(ratio(med(&p->active_ms), med(&p->m_active_ms))));
 			json_object_set_new(ra, "energy_mj", num(ratio(med(&p->energy_mj), med(&p->m_energy_mj))));
 			json_object_set_new(v, "measured", m);
 			json_object_set_new(v, "ratio", ra);

@@ -50,7 +50,7 @@ static struct link_profile link_of(double delay_ms, double up_kbps, double down_
 /* On its own link the model gives the trace back. */
 static void test_same_link(void)
 {
-	struct model_source src = { connect_trace, NCONNECT, 10, 68.24 };
+	struct model_source src = { connect_trace, NCONNECT, 10, 68.24, 0 };
 	struct link_profile p = link_of(10, 100, 100);
 	struct radio_burst air[NCONNECT];
 	struct model_result r;
@@ -82,7 +82,7 @@ static void test_same_link(void)
  *   500 + (800 * 169.6 + 200 * 46.4 + 20 * 401.7 + 10 * 5000) / 1000 = 702.994 mJ. */
 static void test_slow_link(void)
 {
-	struct model_source src = { connect_trace, NCONNECT, 10, 68.24 };
+	struct model_source src = { connect_trace, NCONNECT, 10, 68.24, 0 };
 	struct link_profile p = link_of(100, 10, 20);
 	struct radio_burst air[NCONNECT];
 	struct model_result r;
@@ -99,19 +99,38 @@ static void test_slow_link(void)
 	CHECK_NEAR(r.energy.idle_ms, 401.7, EPS);
 	CHECK_NEAR(r.energy.tail_ms, 5000, EPS);
 	CHECK_NEAR(r.energy.energy_mj, 702.994, 1e-6);
+	CHECK_NEAR(r.active_ms, 618.0, EPS);
 }
 
-/* Lost packets are left out; a packet after the wake's end costs energy,
- * not wake time; the flight after a lost packet is still one flight.
- * Source: 1 ms each way.
+/* The run's wait after the last packet is the link's, not the device's: the
+ * same wake measured with a 300 ms wait (t_wake 368.24 ms: the CONNACK
+ * counted at 67.94 ms, 0.3 ms of host time, 300 ms) on the slow link above
+ * with a 1000 B MTU: link_settle_ms = 2 * (2 * 100 + 800 + 400) + 300 = 3100 ms.
+ *   active = 617.7 + 0.3 = 618.0 ms; wake = 618.0 + 3100 = 3718.0 ms. */
+static void test_settle(void)
+{
+	struct model_source src = { connect_trace, NCONNECT, 10, 368.24, 300 };
+	struct link_profile p = link_of(100, 10, 20);
+	p.mtu = 1000;
+	CHECK_NEAR(link_settle_ms(&p), 3100, EPS);
+	struct radio_burst air[NCONNECT];
+	struct model_result r;
+	model_predict(&src, &p, 100, air, &r);
+	CHECK_NEAR(r.active_ms, 618.0, EPS);
+	CHECK_NEAR(r.wake_ms, 3718.0, EPS);
+	CHECK_NEAR(r.host_ms, 2.0, EPS);
+}
+
+/* Lost packets are left out; the host's time after the last packet is kept.
+ * Source: 1 ms each way, no wait after the last packet.
  *   up   100 B at 0, air 10                 (end 10, at the server 1010)
  *   down 100 B at 2500, air 10: server gap 2500 - 1000 - 1010 = 490
  *   down 100 B at 2600, lost
- *   up    52 B at 2800, air 5: device gap 2800 - 2510 = 290; ends 2805, after
- *        the wake's end 2803, so the anchor is the downlink packet: post 293
+ *   up    52 B at 2800, air 5: device gap 2800 - 2510 = 290; counted at
+ *        2800 (its start), the wake ends 3 us later
  * Target: 50 ms each way, no rate limit (zero air time):
  *   up [0, 0], at the server 50000; down ready 50490, device 100490;
- *   up ready 100780. wake = 100490 + 293 = 100783 us; host 490 + 290 + 293.
+ *   up ready 100780. wake = 100780 + 3 = 100783 us; host 490 + 290 + 3.
  * Energy on a link with no attach: connected idle 0..100.78 ms at 10 mW,
  * no tail: 1.0078 mJ. */
 static void test_lost_and_late(void)
@@ -119,7 +138,7 @@ static void test_lost_and_late(void)
 	static const struct trace_packet t[] = {
 		{ 0, 10, 1, 100, 0 }, { 2500, 10, 0, 100, 0 }, { 2600, 10, 0, 100, 1 }, { 2800, 5, 1, 52, 0 },
 	};
-	struct model_source src = { t, 4, 1, 2.803 };
+	struct model_source src = { t, 4, 1, 2.803, 0 };
 	struct link_profile p = { .name = "free", .delay_ms_min = 50, .delay_ms_max = 50, .tx_mw = 100,
 	                          .rx_mw = 50, .idle_mw = 10 };
 	struct radio_burst air[4];
@@ -129,26 +148,27 @@ static void test_lost_and_late(void)
 	CHECK_INT_EQ(r.packets, 3);
 	CHECK_INT_EQ(r.flights, 3);
 	CHECK_NEAR(r.wake_ms, 100.783, EPS);
-	CHECK_NEAR(r.host_ms, 1.073, EPS);
+	CHECK_NEAR(r.host_ms, 0.783, EPS);
 	CHECK_U64_EQ(air[2].start_us, 100780);
 	CHECK_NEAR(r.energy.idle_ms, 100.78, EPS);
 	CHECK_NEAR(r.energy.energy_mj, 1.0078, EPS);
 }
 
-/* A negative host time (a packet ahead of what it answers) counts as 0;
- * an empty trace keeps the wake's duration. */
+/* A packet sent before anything of the other direction reached its sender
+ * waits for nothing; an empty trace keeps the wake's duration. */
 static void test_edges(void)
 {
 	static const struct trace_packet t[] = { { 0, 100, 1, 60, 0 }, { 1500, 100, 0, 60, 0 } };
-	/* server gap: 1500 - 1000 - (100 + 1000) = -600 -> 0 */
-	struct model_source src = { t, 2, 1, 1.6 };
+	/* the server started the downlink packet at 1500 - 1000 = 500, before the
+	 * uplink one reached it (1100): no cause, ready at 500 on the target too */
+	struct model_source src = { t, 2, 1, 1.6, 0 };
 	struct link_profile p = { .name = "x", .delay_ms_min = 2, .delay_ms_max = 2 };
 	struct radio_burst air[2];
 	struct model_result r;
 	model_predict(&src, &p, 2, air, &r);
-	CHECK_NEAR(r.host_ms, 0, EPS);
-	CHECK_NEAR(r.wake_ms, 4.0, EPS); /* up [0,0], at the server 2000, down at the device 4000, post 0 */
-	struct model_source none = { t, 0, 1, 12.5 };
+	CHECK_NEAR(r.host_ms, 0.5, EPS);
+	CHECK_NEAR(r.wake_ms, 2.5, EPS); /* down started at 500, at the device 2000 later, nothing after */
+	struct model_source none = { t, 0, 1, 12.5, 0 };
 	model_predict(&none, &p, 2, air, &r);
 	CHECK_INT_EQ(r.packets, 0);
 	CHECK_NEAR(r.wake_ms, 12.5, EPS);
@@ -159,19 +179,19 @@ static void test_trace_rows(void)
 {
 	struct column_buf b = { 0 };
 	CHECK_INT_EQ(trace_format_header(&b), 0);
-	CHECK_STR_EQ(b.p, "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,delay_us\n");
-	struct trace_wake w = { "mqtt, qos=1", 7, 3, 200000 };
+	CHECK_STR_EQ(b.p, "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,delay_us,settle_us\n");
+	struct trace_wake w = { "mqtt, qos=1", 7, 3, 200000, 1200000 };
 	static const struct trace_packet t[] = { { 12, 4800, 1, 60, 0 }, { 400100, 9600, 0, 1500, 1 } };
 	CHECK_INT_EQ(trace_format_rows(&w, t, 2, &b), 0);
-	CHECK_STR_EQ(b.p, "\"mqtt, qos=1\",7,3,12,4800,up,60,0,200000\n"
-	                  "\"mqtt, qos=1\",7,3,400100,9600,down,1500,1,200000\n");
-	char hdr[] = "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,delay_us,later";
+	CHECK_STR_EQ(b.p, "\"mqtt, qos=1\",7,3,12,4800,up,60,0,200000,1200000\n"
+	                  "\"mqtt, qos=1\",7,3,400100,9600,down,1500,1,200000,1200000\n");
+	char hdr[] = "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,delay_us,settle_us,later";
 	char *f[16];
 	int map[16], nf = columns_split(hdr, f, 16);
 	const char *missing = NULL;
 	CHECK_INT_EQ(trace_map_header(f, nf, map, &missing), 0);
-	CHECK_INT_EQ(map[9], -1);
-	char *line = b.p + strlen("\"mqtt, qos=1\",7,3,12,4800,up,60,0,200000\n");
+	CHECK_INT_EQ(map[10], -1);
+	char *line = b.p + strlen("\"mqtt, qos=1\",7,3,12,4800,up,60,0,200000,1200000\n");
 	line[strlen(line) - 1] = 0;
 	nf = columns_split(line, f, 16);
 	struct trace_wake rw;
@@ -181,12 +201,13 @@ static void test_trace_rows(void)
 	CHECK_INT_EQ(rw.device, 7);
 	CHECK_INT_EQ(rw.seq, 3);
 	CHECK_INT_EQ(rw.delay_us, 200000);
+	CHECK_INT_EQ(rw.settle_us, 1200000);
 	CHECK_INT_EQ(rp.offset_us, 400100);
 	CHECK_INT_EQ(rp.air_us, 9600);
 	CHECK_INT_EQ(rp.up, 0);
 	CHECK_INT_EQ(rp.bytes, 1500);
 	CHECK_INT_EQ(rp.lost, 1);
-	char bad[] = "v,1,2,3,4,sideways,5,0,6";
+	char bad[] = "v,1,2,3,4,sideways,5,0,6,7";
 	nf = columns_split(bad, f, 16);
 	CHECK_INT_EQ(trace_parse_row(f, nf, map, &rw, &rp), -1);
 	char short_hdr[] = "variant,device,seq";
@@ -200,6 +221,7 @@ int main(void)
 {
 	RUN(test_same_link);
 	RUN(test_slow_link);
+	RUN(test_settle);
 	RUN(test_lost_and_late);
 	RUN(test_edges);
 	RUN(test_trace_rows);
