@@ -306,6 +306,19 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 		return;
 	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
 	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0, nt = 0;
+	/* The emulator lists a downlink packet when it is queued, one delay
+	 * before it reaches the device, so its list is not in air order: the
+	 * energy model and the trace both want it by start (insertion sort,
+	 * stable: the list is nearly in order). */
+	for (size_t i = 1; i < n; i++) {
+		struct linkemu_burst b = ws->bursts[i];
+		size_t j = i;
+		while (j > 0 && ws->bursts[j - 1].start_ns > b.start_ns) {
+			ws->bursts[j] = ws->bursts[j - 1];
+			j--;
+		}
+		ws->bursts[j] = b;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct linkemu_burst *b = &ws->bursts[i];
 		if (b->start_ns > w->end_ns || b->start_ns < w->start_ns)
@@ -313,7 +326,8 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 		/* the flight trace has every packet on the air; the energy leaves out what the device never got */
 		ws->trace[nt++] = (struct trace_packet){ .offset_us = (int64_t)((b->start_ns - w->start_ns) / 1000),
 		                                         .air_us = (int64_t)((b->end_ns - b->start_ns) / 1000),
-		                                         .up = b->dir == LINKEMU_UP, .bytes = b->bytes, .lost = b->lost };
+		                                         .up = b->dir == LINKEMU_UP, .bytes = b->bytes, .lost = b->lost,
+		                                         .tcp_flags = b->tcp_flags, .data = b->data };
 		if (b->dir == LINKEMU_DOWN && b->lost)
 			continue;
 		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,

@@ -79,8 +79,8 @@ void model_predict(const struct model_source *src, const struct link_profile *ta
 		double cause_src = -1, cause_tgt = 0;
 		for (size_t j = 0, qi = next_kept(src, 0); j < k; j++, qi = next_kept(src, qi + 1)) {
 			const struct trace_packet *q = &src->p[qi];
-			if (q->up == p->up)
-				continue;
+			if (q->up == p->up || !q->data)
+				continue; /* a bare ACK answers; it asks for nothing */
 			double a = src_arrive(q, ds);
 			if (a <= emit && a > cause_src) {
 				cause_src = a;

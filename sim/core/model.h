@@ -21,7 +21,10 @@
  *   - before the first packet, the device's from the wake's start (library
  *     start-up, connect).
  * That last packet of the other direction is the packet's cause: on a
- * ping-pong, the previous flight's last packet. A packet the trace shows
+ * ping-pong, the previous flight's last packet. Only a packet with data
+ * (payload, SYN or FIN: the trace's data column) is a cause; a bare ACK
+ * answers and asks for nothing (the servers here never speak first, and
+ * the congestion window, which an ACK opens, is ignored below). A packet the trace shows
  * sent before anything of the other direction had reached its sender
  * (the server's close racing the device's, an unsolicited ACK) waits for
  * nothing of it here either. Inside a flight the sender's spacing is kept:

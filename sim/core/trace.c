@@ -9,9 +9,34 @@
 const char *const trace_col_names[TRACE_COLS] = {
 	[TRACE_VARIANT] = "variant",     [TRACE_DEVICE] = "device", [TRACE_SEQ] = "seq",
 	[TRACE_OFFSET_US] = "offset_us", [TRACE_AIR_US] = "air_us", [TRACE_DIR] = "dir",
-	[TRACE_IP_BYTES] = "ip_bytes",   [TRACE_LOST] = "lost",     [TRACE_DELAY_US] = "delay_us",
-	[TRACE_SETTLE_US] = "settle_us",
+	[TRACE_IP_BYTES] = "ip_bytes",   [TRACE_LOST] = "lost",     [TRACE_FLAGS] = "flags",
+	[TRACE_DATA] = "data",           [TRACE_DELAY_US] = "delay_us", [TRACE_SETTLE_US] = "settle_us",
 };
+
+/* The flag letters, by bit (FIN is bit 0), and the order they are written in. */
+static const char flag_letter[8] = { 'F', 'S', 'R', 'P', 'A', 'U', 'E', 'C' };
+static const int flag_order[8] = { 1, 0, 2, 3, 4, 5, 6, 7 }; /* S F R P A U E C */
+
+static void flags_text(unsigned f, char out[9])
+{
+	int n = 0;
+	for (int i = 0; i < 8; i++)
+		if (f >> flag_order[i] & 1)
+			out[n++] = flag_letter[flag_order[i]];
+	out[n] = 0;
+}
+
+static int flags_parse(const char *s, unsigned *f)
+{
+	*f = 0;
+	for (; *s; s++) {
+		const char *c = memchr(flag_letter, *s, sizeof(flag_letter));
+		if (!c)
+			return -1;
+		*f |= 1u << (c - flag_letter);
+	}
+	return 0;
+}
 
 int trace_format_header(struct column_buf *b)
 {
@@ -33,13 +58,15 @@ int trace_format_rows(const struct trace_wake *w, const struct trace_packet *p, 
 {
 	b->len = 0;
 	for (size_t i = 0; i < n; i++) {
-		char num[160];
+		char num[200], fl[9];
 		if (column_buf_put_text(b, w->variant) != 0)
 			goto oom;
-		int len = snprintf(num, sizeof(num), ",%lld,%lld,%lld,%lld,%s,%lld,%d,%lld,%lld\n", (long long)w->device,
-		                   (long long)w->seq, (long long)p[i].offset_us, (long long)p[i].air_us,
-		                   p[i].up ? "up" : "down", (long long)p[i].bytes, p[i].lost ? 1 : 0,
-		                   (long long)w->delay_us, (long long)w->settle_us);
+		flags_text(p[i].tcp_flags, fl);
+		int len = snprintf(num, sizeof(num), ",%lld,%lld,%lld,%lld,%s,%lld,%d,%s,%d,%lld,%lld\n",
+		                   (long long)w->device, (long long)w->seq, (long long)p[i].offset_us,
+		                   (long long)p[i].air_us, p[i].up ? "up" : "down", (long long)p[i].bytes,
+		                   p[i].lost ? 1 : 0, fl, p[i].data ? 1 : 0, (long long)w->delay_us,
+		                   (long long)w->settle_us);
 		if (column_buf_put(b, num, (size_t)len) != 0)
 			goto oom;
 	}
@@ -95,8 +122,12 @@ int trace_parse_row(char *const *fields, int nf, const int *map, struct trace_wa
 				return -1;
 			p->up = !strcmp(s, "up");
 			break;
+		case TRACE_FLAGS:
+			if (flags_parse(s, &p->tcp_flags) != 0)
+				return -1;
+			break;
 		case TRACE_DEVICE: case TRACE_SEQ: case TRACE_OFFSET_US: case TRACE_AIR_US: case TRACE_IP_BYTES:
-		case TRACE_LOST: case TRACE_DELAY_US: case TRACE_SETTLE_US:
+		case TRACE_LOST: case TRACE_DATA: case TRACE_DELAY_US: case TRACE_SETTLE_US:
 			if (int_field(s, &v) != 0)
 				return -1;
 			switch (map[i]) {
@@ -106,6 +137,7 @@ int trace_parse_row(char *const *fields, int nf, const int *map, struct trace_wa
 			case TRACE_AIR_US: if (v < 0) return -1; p->air_us = v; break;
 			case TRACE_IP_BYTES: if (v < 0) return -1; p->bytes = v; break;
 			case TRACE_LOST: if (v != 0 && v != 1) return -1; p->lost = (int)v; break;
+			case TRACE_DATA: if (v != 0 && v != 1) return -1; p->data = (int)v; break;
 			case TRACE_DELAY_US: if (v < 0) return -1; w->delay_us = v; break;
 			default: if (v < 0) return -1; w->settle_us = v; break;
 			}

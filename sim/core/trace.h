@@ -14,6 +14,11 @@
  *   dir                    up or down
  *   ip_bytes               IPv4 total length, headers included
  *   lost                   1: on the air but never delivered
+ *   flags                  its TCP flags as letters, in the order
+ *                          S(YN) F(IN) R(ST) P(SH) A(CK) U(RG) E(CE) C(WR):
+ *                          "SA", "PA", "FA", "A"; empty for a packet not TCP
+ *   data                   1: it carries payload, SYN or FIN (0: a bare ACK
+ *                          or RST, which answers and never asks)
  *   delay_us               the one-way delay of the device's link, each way
  *                          (the same on every row of a wake: what the model
  *                          takes off to find the hosts' own time)
@@ -47,7 +52,7 @@
 
 enum trace_col {
 	TRACE_VARIANT, TRACE_DEVICE, TRACE_SEQ, TRACE_OFFSET_US, TRACE_AIR_US, TRACE_DIR, TRACE_IP_BYTES,
-	TRACE_LOST, TRACE_DELAY_US, TRACE_SETTLE_US, TRACE_COLS
+	TRACE_LOST, TRACE_FLAGS, TRACE_DATA, TRACE_DELAY_US, TRACE_SETTLE_US, TRACE_COLS
 };
 
 /* The header's names, in file order. */
@@ -60,6 +65,8 @@ struct trace_packet {
 	int up;              /* 1 uplink (TX), 0 downlink (RX) */
 	int64_t bytes;       /* IP bytes */
 	int lost;            /* 1: lost on the air */
+	unsigned tcp_flags;  /* the TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, ...) */
+	int data;            /* 1: payload, SYN or FIN */
 };
 
 /* The wake a trace belongs to. */

@@ -97,7 +97,7 @@ with open(os.path.join(rundir, "packets.csv")) as f:
 check(text.endswith("\n"), "packets.csv does not end in a whole row")
 pk = list(csv.DictReader(text.splitlines()))
 check(list(pk[0].keys()) == ["variant", "device", "seq", "offset_us", "air_us", "dir", "ip_bytes", "lost",
-                             "delay_us", "settle_us"], f"packets.csv header {list(pk[0].keys())}")
+                             "flags", "data", "delay_us", "settle_us"], f"packets.csv header {list(pk[0].keys())}")
 per_wake = collections.defaultdict(lambda: [0, 0])
 for p in pk:
     per_wake[(p["variant"], p["device"], p["seq"])][p["dir"] == "down"] += int(p["ip_bytes"])

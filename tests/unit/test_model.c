@@ -25,9 +25,13 @@
  *   CONNECT  up  100 B: right behind it: [34960, 42960]; at the server 52960
  *   CONNACK  down 56 B: the server 500 us later, 53460: device air [63460, 67940]
  *   the wake ends 300 us after: 68240. Host time 1000 + 0 + 200 + 500 + 300 = 2000 us. */
+#define SYN 0x02
+#define ACK 0x10
+#define PSH 0x08
 static const struct trace_packet connect_trace[] = {
-	{ 1000, 4800, 1, 60, 0 },  { 25800, 4800, 0, 60, 0 }, { 30800, 4160, 1, 52, 0 },
-	{ 34960, 8000, 1, 100, 0 }, { 63460, 4480, 0, 56, 0 },
+	{ 1000, 4800, 1, 60, 0, SYN, 1 },         { 25800, 4800, 0, 60, 0, SYN | ACK, 1 },
+	{ 30800, 4160, 1, 52, 0, ACK, 0 },        { 34960, 8000, 1, 100, 0, PSH | ACK, 1 },
+	{ 63460, 4480, 0, 56, 0, PSH | ACK, 1 },
 };
 #define NCONNECT (sizeof(connect_trace) / sizeof(connect_trace[0]))
 
@@ -136,7 +140,8 @@ static void test_settle(void)
 static void test_lost_and_late(void)
 {
 	static const struct trace_packet t[] = {
-		{ 0, 10, 1, 100, 0 }, { 2500, 10, 0, 100, 0 }, { 2600, 10, 0, 100, 1 }, { 2800, 5, 1, 52, 0 },
+		{ 0, 10, 1, 100, 0, PSH | ACK, 1 },   { 2500, 10, 0, 100, 0, PSH | ACK, 1 },
+		{ 2600, 10, 0, 100, 1, PSH | ACK, 1 }, { 2800, 5, 1, 52, 0, ACK, 0 },
 	};
 	struct model_source src = { t, 4, 1, 2.803, 0 };
 	struct link_profile p = { .name = "free", .delay_ms_min = 50, .delay_ms_max = 50, .tx_mw = 100,
@@ -158,7 +163,7 @@ static void test_lost_and_late(void)
  * waits for nothing; an empty trace keeps the wake's duration. */
 static void test_edges(void)
 {
-	static const struct trace_packet t[] = { { 0, 100, 1, 60, 0 }, { 1500, 100, 0, 60, 0 } };
+	static const struct trace_packet t[] = { { 0, 100, 1, 60, 0, SYN, 1 }, { 1500, 100, 0, 60, 0, SYN | ACK, 1 } };
 	/* the server started the downlink packet at 1500 - 1000 = 500, before the
 	 * uplink one reached it (1100): no cause, ready at 500 on the target too */
 	struct model_source src = { t, 2, 1, 1.6, 0 };
@@ -174,24 +179,48 @@ static void test_edges(void)
 	CHECK_NEAR(r.wake_ms, 12.5, EPS);
 }
 
+/* A bare ACK is never a cause. Source 1 ms each way, no air time:
+ *   up   D1 data at 0, at the server 1000
+ *   down R1 data at 2000 (the server at once)
+ *   up   A  bare ACK at 2100, at the server 3100
+ *   down R2 data at 9000: the server sent it at 8000, after A arrived, but A
+ *        asks for nothing: its cause is D1 (at 1000), 7000 us of server time
+ * Target 100 ms each way: D1 at 0, at the server 100000; R1 at the device
+ * 200000; R2 ready 107000, at the device 207000; A at 200100. The wake ends
+ * with R2: 207 ms (with A as its cause it would be 300100 + 4900 + 100000). */
+static void test_bare_ack(void)
+{
+	static const struct trace_packet t[] = {
+		{ 0, 0, 1, 100, 0, PSH | ACK, 1 },   { 2000, 0, 0, 100, 0, PSH | ACK, 1 },
+		{ 2100, 0, 1, 52, 0, ACK, 0 },       { 9000, 0, 0, 100, 0, PSH | ACK, 1 },
+	};
+	struct model_source src = { t, 4, 1, 9.0, 0 };
+	struct link_profile p = { .name = "x", .delay_ms_min = 100, .delay_ms_max = 100 };
+	struct radio_burst air[4];
+	struct model_result r;
+	model_predict(&src, &p, 100, air, &r);
+	CHECK_NEAR(r.wake_ms, 207.0, EPS);
+	CHECK_INT_EQ(r.flights, 4);
+}
+
 /* packets.csv: a wake's rows formatted, split and parsed back. */
 static void test_trace_rows(void)
 {
 	struct column_buf b = { 0 };
 	CHECK_INT_EQ(trace_format_header(&b), 0);
-	CHECK_STR_EQ(b.p, "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,delay_us,settle_us\n");
+	CHECK_STR_EQ(b.p, "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,flags,data,delay_us,settle_us\n");
 	struct trace_wake w = { "mqtt, qos=1", 7, 3, 200000, 1200000 };
-	static const struct trace_packet t[] = { { 12, 4800, 1, 60, 0 }, { 400100, 9600, 0, 1500, 1 } };
+	static const struct trace_packet t[] = { { 12, 4800, 1, 60, 0, SYN, 1 }, { 400100, 9600, 0, 1500, 1, PSH | ACK, 1 } };
 	CHECK_INT_EQ(trace_format_rows(&w, t, 2, &b), 0);
-	CHECK_STR_EQ(b.p, "\"mqtt, qos=1\",7,3,12,4800,up,60,0,200000,1200000\n"
-	                  "\"mqtt, qos=1\",7,3,400100,9600,down,1500,1,200000,1200000\n");
-	char hdr[] = "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,delay_us,settle_us,later";
+	CHECK_STR_EQ(b.p, "\"mqtt, qos=1\",7,3,12,4800,up,60,0,S,1,200000,1200000\n"
+	                  "\"mqtt, qos=1\",7,3,400100,9600,down,1500,1,PA,1,200000,1200000\n");
+	char hdr[] = "variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,flags,data,delay_us,settle_us,later";
 	char *f[16];
 	int map[16], nf = columns_split(hdr, f, 16);
 	const char *missing = NULL;
 	CHECK_INT_EQ(trace_map_header(f, nf, map, &missing), 0);
-	CHECK_INT_EQ(map[10], -1);
-	char *line = b.p + strlen("\"mqtt, qos=1\",7,3,12,4800,up,60,0,200000,1200000\n");
+	CHECK_INT_EQ(map[12], -1);
+	char *line = b.p + strlen("\"mqtt, qos=1\",7,3,12,4800,up,60,0,S,1,200000,1200000\n");
 	line[strlen(line) - 1] = 0;
 	nf = columns_split(line, f, 16);
 	struct trace_wake rw;
@@ -207,7 +236,9 @@ static void test_trace_rows(void)
 	CHECK_INT_EQ(rp.up, 0);
 	CHECK_INT_EQ(rp.bytes, 1500);
 	CHECK_INT_EQ(rp.lost, 1);
-	char bad[] = "v,1,2,3,4,sideways,5,0,6,7";
+	CHECK_INT_EQ(rp.tcp_flags, PSH | ACK);
+	CHECK_INT_EQ(rp.data, 1);
+	char bad[] = "v,1,2,3,4,sideways,5,0,A,0,6,7";
 	nf = columns_split(bad, f, 16);
 	CHECK_INT_EQ(trace_parse_row(f, nf, map, &rw, &rp), -1);
 	char short_hdr[] = "variant,device,seq";
@@ -224,6 +255,7 @@ int main(void)
 	RUN(test_settle);
 	RUN(test_lost_and_late);
 	RUN(test_edges);
+	RUN(test_bare_ack);
 	RUN(test_trace_rows);
 	return UNIT_EXIT();
 }
