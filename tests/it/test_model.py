@@ -13,7 +13,9 @@ same command gives the slow variants' own traces replayed on their own link
 (the model's identity: it must give the measured figures back closely).
 Checks also that packets.csv has every ok wake, whole rows, and that its
 bytes add up to wakes.csv's ip_up / ip_down.
-Needs root and /dev/net/tun (skips otherwise), mosquitto, nginx; AMQP
+First, without servers or root: `dormant model` on a hand-written run
+directory gives the figures worked by hand in tests/unit/test_model.c.
+The emulated part needs root and /dev/net/tun (skips otherwise), mosquitto, nginx; AMQP
 (RabbitMQ) is added when rabbitmq-server is installed.
 """
 import collections
@@ -28,11 +30,70 @@ import time
 
 from itlib import SKIP, Workdir, check, fail, need, rows, run_dormant, show_server_logs
 
+dormant = sys.argv[1]
+wd = Workdir("model")
+
+# ---- `dormant model` on a hand-written run (no servers, no root) ----
+# The trace of sim/core/model.h's unit test (tests/unit/test_model.c): a TCP
+# handshake and an MQTT CONNECT, 10 ms each way at 100 kbit/s, on the
+# "hand" link; on 100 ms each way, 10 kbit/s up and 20 down, with the
+# profile's powers below, the model gives 618.0 ms and 702.994 mJ. A failed
+# wake's packets are left out; measured figures appear for the variant that
+# ran on a link of the target's name.
+HAND = """name: {name}
+delay_ms: 100
+up_kbps: 10
+down_kbps: 20
+loss_up: 0
+loss_down: 0
+queue_packets: 100
+mtu: 1000
+link_overhead_bytes: 0
+attach_ms: 1000
+attach_mj: 500
+nat_timeout_s: 0
+tx_mw: 800
+rx_mw: 200
+idle_mw: 20
+tail_ms: 5000
+tail_mw: 10
+release_assist: false
+sleep_uw: 15
+"""
+hand = os.path.join(wd.path, "hand-run")
+os.makedirs(hand)
+target = wd.file("links/slowhand.yaml", HAND.format(name="slowhand"))
+with open(os.path.join(hand, "wakes.csv"), "w") as f:
+    f.write("variant,protocol,outcome,device,seq,t_wake_us,energy_mj,link\n"
+            "a,mqtt,ok,0,0,68240,1.5,hand\n"
+            "a,mqtt,failed,1,0,9000,,hand\n"
+            "b,mqtt,ok,0,0,68240,2.5,slowhand\n")
+trace = [(1000, 4800, "up", 60, "S", 1), (25800, 4800, "down", 60, "SA", 1), (30800, 4160, "up", 52, "A", 0),
+         (34960, 8000, "up", 100, "PA", 1), (63460, 4480, "down", 56, "PA", 1)]
+with open(os.path.join(hand, "packets.csv"), "w") as f:
+    f.write("variant,device,seq,offset_us,air_us,dir,ip_bytes,lost,flags,data,delay_us,settle_us\n")
+    for v, dev in (("a", 0), ("a", 1), ("b", 0)):
+        for off, air, d, b, fl, data in trace:
+            f.write(f"{v},{dev},0,{off},{air},{d},{b},0,{fl},{data},10000,0\n")
+p = subprocess.run([dormant, "model", hand, "--link", target, "--json"], capture_output=True, text=True)
+check(p.returncode == 0, f"model of the hand-written run: exit {p.returncode}: {p.stderr}")
+hv = {v["name"]: v for v in json.loads(p.stdout)["variants"]}
+check(hv["a"]["wakes"] == 1 and hv["a"]["measured"] is None, f"variant a: {hv['a']}")
+for v in ("a", "b"):
+    pr = hv[v]["predicted"]
+    check(abs(pr["wake_ms_p50"] - 618.0) < 1e-3 and abs(pr["energy_mj_p50"] - 702.994) < 1e-3,
+          f"variant {v}: predicted {pr}, by hand 618.0 ms and 702.994 mJ")
+check(hv["b"]["measured"]["wake_ms_p50"] == 68.24 and abs(hv["b"]["ratio"]["energy_mj"] - 702.994 / 2.5) < 1e-3,
+      f"variant b: measured {hv['b']['measured']}, ratio {hv['b']['ratio']}")
+p = subprocess.run([dormant, "model", hand, "--link", target, "--variant", "b"], capture_output=True, text=True)
+check(p.returncode == 0 and "618.0" in p.stdout and not any(l.startswith("a ") for l in p.stdout.splitlines()),
+      f"--variant b: {p.stdout}")
+print("OK: dormant model on a hand-written run: 618.0 ms and 702.994 mJ as by hand, failed wakes left out")
+
 need("mosquitto", "nginx")
 if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
     print("SKIP: links need root and /dev/net/tun")
     sys.exit(SKIP)
-dormant = sys.argv[1]
 protocols = ["mqtt", "http"]
 if shutil.which("rabbitmq-server") or os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server"):
     protocols.append("amqp")
@@ -45,7 +106,6 @@ if shutil.which("rabbitmq-server") or os.path.exists("/usr/lib/rabbitmq/bin/rabb
 # leaves room for a loaded VM's host times; see README "Analytic model".
 TOL = {"wake_ms": 0.03, "active_ms": 0.03, "energy_mj": 0.04}
 
-wd = Workdir("model")
 PROFILE = """
 # A test link: figures chosen for the test, not a radio's.
 name: {name}
