@@ -99,8 +99,8 @@ if shutil.which("rabbitmq-server") or os.path.exists("/usr/lib/rabbitmq/bin/rabb
     protocols.append("amqp")
 
 # Model / emulated, medians per variant. Measured on this machine type
-# (2 cores, sanitized build, three runs): time within 1.1 % (AMQP; MQTT, HTTP
-# and MQTT over TLS within 0.3 %), energy within 2.4 % (AMQP: on the slow
+# (2 cores, sanitized build, five runs): time within 1.1 % (AMQP; MQTT, HTTP
+# and MQTT over TLS within 0.6 %), energy within 2.3 % (AMQP: on the slow
 # link its TCP sends three more bare ACKs and the broker a last RST, which
 # the fast trace does not have; the others within 0.2 %). The tolerance
 # leaves room for a loaded VM's host times; see README "Analytic model".
