@@ -137,12 +137,8 @@ struct variant_run {
 };
 
 /* How long after a connection's last packet more of it may still cross V's
- * links: a reply to it (a bare RST) takes a round trip; when the last
- * packet was lost, the sender's retransmission comes after its timeout
- * (Linux: about the RTT plus TCP_RTO_MIN, 200 ms) and its answer after one
- * more round trip. So two round trips (two one-way delays and a full
- * packet's air time each way, each), 200 ms and 100 ms for the hosts. 0
- * when V has no link. */
+ * links: the longest link_settle_ms() of its fleets' links (link.h says
+ * why); 0 when V has no link. */
 static double links_settle_ms(const struct scenario *sc, const struct variant *v)
 {
 	double worst = 0;
@@ -150,9 +146,7 @@ static double links_settle_ms(const struct scenario *sc, const struct variant *v
 		const struct link_profile *p = scenario_link(sc, v, &sc->fleets[f]);
 		if (!p)
 			continue;
-		double rtt = 2 * p->delay_ms_max + link_serialise_us(p->up_kbps, (size_t)p->mtu) / 1000.0 +
-		             link_serialise_us(p->down_kbps, (size_t)p->mtu) / 1000.0;
-		double t = 2 * rtt + 200.0 + 100.0;
+		double t = link_settle_ms(p);
 		if (t > worst)
 			worst = t;
 	}

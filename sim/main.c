@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "loop.h"
 #include "plot.h"
+#include "predict.h"
 #include "scenario.h"
 #include "sched.h"
 
@@ -33,6 +34,9 @@ enum opt_id {
 	OPT_PROGRESS = 256,
 	OPT_NO_PROGRESS,
 	OPT_NO_PLOT,
+	OPT_LINK,
+	OPT_VARIANT,
+	OPT_JSON,
 };
 
 struct cli_opt {
@@ -48,6 +52,9 @@ struct cli_args {
 	const char *output;  /* -o DIR; NULL: the command's default */
 	int progress;        /* -1: not given */
 	int no_plot;
+	const char *link;    /* --link NAME_OR_PATH */
+	const char *variant; /* --variant V */
+	int json;
 	char **operands;
 	int noperands;
 };
@@ -80,7 +87,14 @@ static const struct cli_opt compare_opts[] = {
 	{ "output", OPT_OUTPUT, "DIR", 0, "where the comparison goes (default: compare-<UTC time> beside RUN_A)" },
 };
 
+static const struct cli_opt model_opts[] = {
+	{ "link", OPT_LINK, "NAME_OR_PATH", 0, "the target link profile: scenarios/links/NAME.yaml, or a path (required)" },
+	{ "variant", OPT_VARIANT, "V", 0, "only the variant named V" },
+	{ "json", OPT_JSON, NULL, 0, "the figures as JSON on stdout instead of the table" },
+};
+
 static int cmd_run(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_model(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_check(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_plot(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_compare(const struct cli_cmd *c, const struct cli_args *a);
@@ -122,6 +136,17 @@ static const struct cli_cmd commands[] = {
 	  "Writes compare.txt, compare.png/.svg (grouped bars) and compare.html into DIR.\n"
 	  "Exit codes as for plot.\n",
 	  OPTS(compare_opts), cmd_compare },
+	{ "model", { NULL }, "RUN_DIR", 1, 1, "a RUN_DIR is required",
+	  "a run's wakes predicted on another link, and how well that agrees",
+	  "Replays every ok wake of a run with links (its flight trace, packets.csv)\n"
+	  "on the link profile --link with the analytic model (README \"Analytic model\"):\n"
+	  "the trace's flights cost the target's one-way delay and serialisation, the\n"
+	  "hosts' time between them is kept. Prints per variant the median predicted\n"
+	  "wake time, energy, TX and RX time; when the variant ran on a link of that\n"
+	  "name, the measured medians beside them and the ratio (model / measured).\n"
+	  "Exit 0, 2 if RUN_DIR is not a run directory, has no packets.csv or no such\n"
+	  "variant, 3 if the profile is invalid, 5 if packets.csv cannot be read.\n",
+	  OPTS(model_opts), cmd_model },
 	{ "help", { "--help", "-h" }, "[COMMAND]", 0, 1, NULL,
 	  "this text, or a command's",
 	  "Prints the list of commands, or COMMAND's options (as `dormant COMMAND --help`).\n",
@@ -301,6 +326,15 @@ static int parse_args(const struct cli_cmd *c, int argc, char **argv, struct cli
 			break;
 		case OPT_NO_PLOT:
 			a->no_plot = 1;
+			break;
+		case OPT_LINK:
+			a->link = optarg;
+			break;
+		case OPT_VARIANT:
+			a->variant = optarg;
+			break;
+		case OPT_JSON:
+			a->json = 1;
 			break;
 		case ':':
 			return bad_usage(c->name, "'%s' needs a %s after it", at, o && o->arg ? o->arg : "value");
@@ -542,6 +576,18 @@ static int cmd_compare(const struct cli_cmd *c, const struct cli_args *a)
 	return plot_exit(e);
 }
 
+static int cmd_model(const struct cli_cmd *c, const struct cli_args *a)
+{
+	if (!a->link)
+		return bad_usage(c->name, "--link NAME_OR_PATH is required (the link to predict the wakes on)");
+	char err[2048] = "";
+	struct predict_opts o = { .rundir = a->operands[0], .link = a->link, .variant = a->variant, .json = a->json };
+	enum dormant_err e = predict_run(&o, stdout, err, sizeof(err));
+	if (e != ERR_OK)
+		fprintf(stderr, "dormant: model: %s\n", err);
+	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
+}
+
 static int cmd_help(const struct cli_cmd *c, const struct cli_args *a)
 {
 	if (a->noperands == 0) {
@@ -565,7 +611,7 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		return bad_usage(NULL, "a command is required: run, check, plot, compare, help or version");
+		return bad_usage(NULL, "a command is required: run, check, plot, compare, model, help or version");
 	const struct cli_cmd *c = find_command(argv[1]);
 	if (!c)
 		return bad_usage(NULL, "unknown command '%s'", argv[1]);

@@ -17,6 +17,7 @@
 #include "results.h"
 #include "energy.h"
 #include "stats.h"
+#include "trace.h"
 
 /* wakes.csv's phase columns are the modem's phases, in the same order. */
 _Static_assert(PHASE_COUNT == WAKE_ROW_PHASES, "sim/core/columns.h has a phase the modem does not, or the reverse");
@@ -64,41 +65,68 @@ struct vstats {
 	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
 };
 
+/* A CSV file written in whole rows: wakes.csv, packets.csv. */
+struct csv_file {
+	int fd;               /* -1: not open */
+	off_t len;            /* its length: whole rows only */
+	int err;              /* errno of the first write that failed; no row is written after it */
+	uint64_t unwritten;   /* rows (packets.csv: wakes' blocks of rows) not written */
+};
+
 struct results {
 	char dir[4096];
-	int csv;              /* wakes.csv */
-	off_t csv_len;        /* its length: whole rows only */
-	int csv_errno;        /* the first write that failed; no row is written after it */
-	uint64_t rows_unwritten;
-	struct column_buf row;
+	struct csv_file csv;  /* wakes.csv */
+	struct csv_file pk;   /* packets.csv: with links only */
+	struct column_buf row, pkrows;
 	const struct scenario *sc;
 	struct vstats *vs;
 	size_t nvs;
 	struct vstats *cur;
 };
 
-/* Writes N bytes at the end of wakes.csv, all of them or none: a row that
- * did not fit (a full disk) is cut off again, so the file always ends in a
- * whole row. After the first failure nothing more is written: a row
- * missing in the middle would go unnoticed. */
-static int csv_append(struct results *r, const char *p, size_t n)
+/* Writes N bytes at the end of F, all of them or none: a row that did not
+ * fit (a full disk) is cut off again, so the file always ends in a whole
+ * row. After the first failure nothing more is written: a row missing in
+ * the middle would go unnoticed. */
+static int csv_append(struct csv_file *f, const char *p, size_t n)
 {
-	if (r->csv_errno)
+	if (f->err)
 		return -1;
 	size_t done = 0;
 	while (done < n) {
-		ssize_t k = write(r->csv, p + done, n - done);
+		ssize_t k = write(f->fd, p + done, n - done);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
-			r->csv_errno = k < 0 ? errno : ENOSPC;
-			if (done && ftruncate(r->csv, r->csv_len) != 0)
-				r->csv_errno = errno;
+			f->err = k < 0 ? errno : ENOSPC;
+			if (done && ftruncate(f->fd, f->len) != 0)
+				f->err = errno;
 			return -1;
 		}
 		done += (size_t)k;
 	}
-	r->csv_len += (off_t)n;
+	f->len += (off_t)n;
+	return 0;
+}
+
+/* Creates DIR/NAME with the header in B. 0, or -1 with the reason in ERR
+ * (no header-less file is left behind). */
+static int csv_create(struct csv_file *f, const char *dir, const char *name, int header_rc,
+                      const struct column_buf *b, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (f->fd < 0 || header_rc != 0 || csv_append(f, b->p, b->len) != 0) {
+		int e = f->fd < 0 ? errno : header_rc == 0 ? f->err : ENOMEM;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		if (f->fd >= 0) {
+			close(f->fd);
+			f->fd = -1;
+			unlink(path);
+		}
+		return -1;
+	}
 	return 0;
 }
 
@@ -113,20 +141,15 @@ struct results *results_create(const char *dir, const struct scenario *sc, char 
 	r->sc = sc;
 	r->nvs = sc->nvariants;
 	r->vs = calloc(r->nvs, sizeof(*r->vs));
-	r->csv = -1;
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/wakes.csv", dir);
+	r->csv.fd = r->pk.fd = -1;
 	if (!r->vs) {
 		snprintf(err, errlen, "out of memory");
 		results_destroy(r);
 		return NULL;
 	}
-	r->csv = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (r->csv < 0 || columns_format_header(&r->row) != 0 || csv_append(r, r->row.p, r->row.len) != 0) {
-		int e = r->csv < 0 ? errno : r->row.len ? r->csv_errno : ENOMEM;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		if (r->csv >= 0)
-			unlink(path); /* no header-less file left behind */
+	if (csv_create(&r->csv, dir, "wakes.csv", columns_format_header(&r->row), &r->row, err, errlen) != 0 ||
+	    (scenario_has_links(sc) &&
+	     csv_create(&r->pk, dir, TRACE_FILE, trace_format_header(&r->pkrows), &r->pkrows, err, errlen) != 0)) {
 		results_destroy(r);
 		return NULL;
 	}
@@ -155,9 +178,12 @@ void results_destroy(struct results *r)
 {
 	if (!r)
 		return;
-	if (r->csv >= 0)
-		close(r->csv);
+	if (r->csv.fd >= 0)
+		close(r->csv.fd);
+	if (r->pk.fd >= 0)
+		close(r->pk.fd);
 	column_buf_free(&r->row);
+	column_buf_free(&r->pkrows);
 	for (size_t i = 0; r->vs && i < r->nvs; i++)
 		vstats_free(&r->vs[i]);
 	free(r->vs);
@@ -351,6 +377,22 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 	}
 }
 
+int results_packets(struct results *r, const struct wake *w, int64_t delay_us, int64_t settle_us,
+                    const struct trace_packet *p, size_t n)
+{
+	if (r->pk.fd < 0 || !n)
+		return 0;
+	struct trace_wake tw = { .device = w->device, .seq = w->seq, .delay_us = delay_us, .settle_us = settle_us };
+	snprintf(tw.variant, sizeof(tw.variant), "%s", w->variant->name);
+	/* the wake's rows as one block, written whole */
+	if (trace_format_rows(&tw, p, n, &r->pkrows) == 0 && csv_append(&r->pk, r->pkrows.p, r->pkrows.len) == 0)
+		return 0;
+	if (!r->pk.err)
+		r->pk.err = ENOMEM;
+	r->pk.unwritten++;
+	return -1;
+}
+
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c)
 {
 	struct vstats *vs = r->cur;
@@ -407,11 +449,11 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	if (ts->used)
 		row.t_tls_us = t[PHASE_TLS];
 	/* formatted whole in memory, written whole: a full disk never leaves half a row */
-	int wrc = columns_format_row(&row, &r->row) == 0 ? csv_append(r, r->row.p, r->row.len) : -1;
+	int wrc = columns_format_row(&row, &r->row) == 0 ? csv_append(&r->csv, r->row.p, r->row.len) : -1;
 	if (wrc != 0) {
-		if (!r->csv_errno)
-			r->csv_errno = ENOMEM;
-		r->rows_unwritten++;
+		if (!r->csv.err)
+			r->csv.err = ENOMEM;
+		r->csv.unwritten++;
 	}
 
 	if (cc->ip_lower_bound)
@@ -1042,9 +1084,14 @@ int results_finish(struct results *r, FILE *out, char *err, size_t errlen)
 		free(text);
 	}
 	/* rows that could not be written are the first thing to say: the run's record is incomplete */
-	if (r->csv_errno) {
-		snprintf(err, errlen, "%s/wakes.csv: %s: %llu row%s not written", r->dir, strerror(r->csv_errno),
-		         (unsigned long long)r->rows_unwritten, r->rows_unwritten == 1 ? "" : "s");
+	if (r->pk.err) {
+		snprintf(err, errlen, "%s/%s: %s: the packets of %llu wake%s not written", r->dir, TRACE_FILE,
+		         strerror(r->pk.err), (unsigned long long)r->pk.unwritten, r->pk.unwritten == 1 ? "" : "s");
+		rc = -1;
+	}
+	if (r->csv.err) {
+		snprintf(err, errlen, "%s/wakes.csv: %s: %llu row%s not written", r->dir, strerror(r->csv.err),
+		         (unsigned long long)r->csv.unwritten, r->csv.unwritten == 1 ? "" : "s");
 		rc = -1;
 	}
 	if (out)

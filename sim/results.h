@@ -3,13 +3,15 @@
  *   wakes.csv     one row per wake, success or failure; its columns are
  *                 sim/core/columns.h's table, which the analysis reads by
  *   summary.json  per variant: counts, failures by kind, percentiles, mean bytes
+ *   packets.csv   with links only: every wake's packets at its radio, the
+ *                 flight trace (its columns: sim/core/trace.h)
  *   (scenario.yaml, env.json and servers/ are written by the engine)
  *
  * Each row is formatted whole in memory and written with one write(2) as
  * its wake is accounted, so an interrupted run keeps every row it has, and
  * a full disk leaves the file ending in a whole row: a row that did not fit
  * is cut off again, no row is written after it, and results_finish() says
- * so. results_finish() writes summary.json through a temporary file and
+ * so. packets.csv is written the same way, a wake's rows as one block. results_finish() writes summary.json through a temporary file and
  * rename() (the temporary file is removed when that fails), so it is never
  * half-written, and prints the summary table.
  *
@@ -51,6 +53,14 @@ void results_variant_broker(struct results *r, const struct results_server_cost 
  * modem). 0, or -1 when the row could not be written (results_finish tells
  * why; later rows are not written either). */
 int results_row(struct results *r, const struct wake *w, const struct modem_counts *c);
+/* W's flight trace, N packets P, to packets.csv (DELAY_US: its link's
+ * one-way delay for the device; SETTLE_US: the modem's wait after the
+ * connection's last packet); nothing without links or packets. 0, or
+ * -1 when the block could not be written (results_finish tells why; later
+ * blocks are not written either). */
+struct trace_packet;
+int results_packets(struct results *r, const struct wake *w, int64_t delay_us, int64_t settle_us,
+                    const struct trace_packet *p, size_t n);
 /* Closes the variant: message accounting from T, CPU totals. */
 /* The set-up connections before the window that made the devices' sessions
  * (OK made, FAILED not; WHY the first failure), how long they took and the

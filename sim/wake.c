@@ -7,6 +7,7 @@
  * messages, so the row carries end-to-end latency.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "results.h"
 #include "sched.h"
 #include "tls.h"
+#include "trace.h"
 #include "wake.h"
 
 #define ROW_GRACE_NS (1000ull * 1000 * 1000)     /* a row waits this long for its messages at the backend */
@@ -54,6 +56,7 @@ struct wakes {
 	SLIST_HEAD(, wake) done_q;
 
 	struct linkemu_burst *bursts;    /* behind a link: a wake's air intervals, read back */
+	struct trace_packet *trace;      /* the same as packets.csv rows */
 	struct radio_burst *air;         /* ... as the energy model takes them */
 
 	pthread_mutex_t th_lock;         /* library threads seen in callbacks */
@@ -304,15 +307,41 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 		return;
 	if (!ws->air && !(ws->air = malloc(LINKEMU_BURSTS * sizeof(*ws->air))))
 		return;
+	if (!ws->trace && !(ws->trace = malloc(LINKEMU_BURSTS * sizeof(*ws->trace))))
+		return;
 	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
-	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0;
+	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0, nt = 0;
+	/* The emulator lists a downlink packet when it is queued, one delay
+	 * before it reaches the device, so its list is not in air order: the
+	 * energy model and the trace both want it by start (insertion sort,
+	 * stable: the list is nearly in order). */
+	for (size_t i = 1; i < n; i++) {
+		struct linkemu_burst b = ws->bursts[i];
+		size_t j = i;
+		while (j > 0 && ws->bursts[j - 1].start_ns > b.start_ns) {
+			ws->bursts[j] = ws->bursts[j - 1];
+			j--;
+		}
+		ws->bursts[j] = b;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct linkemu_burst *b = &ws->bursts[i];
-		if (b->start_ns > w->accounted_ns || b->start_ns < w->start_ns || (b->dir == LINKEMU_DOWN && b->lost))
+		if (b->start_ns > w->accounted_ns || b->start_ns < w->start_ns)
+			continue;
+		/* the flight trace has every packet on the air; the energy leaves out what the device never got */
+		ws->trace[nt++] = (struct trace_packet){ .offset_us = (int64_t)((b->start_ns - w->start_ns) / 1000),
+		                                         .air_us = (int64_t)((b->end_ns - b->start_ns) / 1000),
+		                                         .up = b->dir == LINKEMU_UP, .bytes = b->bytes, .lost = b->lost,
+		                                         .tcp_flags = b->tcp_flags, .data = b->data };
+		if (b->dir == LINKEMU_DOWN && b->lost)
 			continue;
 		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,
 		                                      .up = b->dir == LINKEMU_UP };
 	}
+	double delay_ms = link_delay_ms(p, w->sc->seed, w->device);
+	/* settle_us: how much of t_wake_us is the run's wait for late packets;
+	 * none since a wake ends with its wire (runs before that carry it) */
+	results_packets(ws->res, w, (int64_t)llround(delay_ms * 1000.0), 0, ws->trace, nt);
 	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
 	uint64_t start_us = w->start_ns / 1000;
 	energy_wake(p, start_us > attach_us ? start_us - attach_us : 0, ws->air, k, &w->energy);
@@ -741,6 +770,7 @@ void wakes_destroy(struct wakes *ws)
 	close(ws->evfd);
 	free(ws->bursts);
 	free(ws->air);
+	free(ws->trace);
 	free(ws);
 }
 

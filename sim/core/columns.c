@@ -187,6 +187,16 @@ static int put_text(struct column_buf *b, const char *s)
 	return put(b, "\"", 1);
 }
 
+int column_buf_put(struct column_buf *b, const char *s, size_t n)
+{
+	return put(b, s, n);
+}
+
+int column_buf_put_text(struct column_buf *b, const char *text)
+{
+	return put_text(b, text);
+}
+
 void columns_value(const struct wake_row *r, int col, char *buf, size_t len)
 {
 	const struct column *c = &columns_table[col];

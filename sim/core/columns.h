@@ -100,6 +100,11 @@ struct column_buf {
 	size_t len, cap;
 };
 void column_buf_free(struct column_buf *b);
+/* Appends N bytes / TEXT as a field (quoted as a wakes.csv text field is).
+ * 0, or -1 when out of memory (B keeps what it had). Other files written the
+ * same way (packets.csv, sim/core/trace.h) share this. */
+int column_buf_put(struct column_buf *b, const char *s, size_t n);
+int column_buf_put_text(struct column_buf *b, const char *text);
 
 /* Replaces B's text with the header line / R's row, each ending in '\n'.
  * 0, or -1 when out of memory (B then holds no line). */

@@ -309,5 +309,12 @@ double link_delay_ms(const struct link_profile *p, uint64_t seed, uint32_t devic
 
 double link_serialise_us(double kbps, size_t len)
 {
-	return (double)len * 8.0 / kbps * 1000.0; /* bits / (kbit/s) = ms; x1000 = us */
+	return kbps > 0 ? (double)len * 8.0 / kbps * 1000.0 : 0; /* bits / (kbit/s) = ms; x1000 = us */
+}
+
+double link_settle_ms(const struct link_profile *p)
+{
+	double rtt = 2 * p->delay_ms_max + link_serialise_us(p->up_kbps, (size_t)p->mtu) / 1000.0 +
+	             link_serialise_us(p->down_kbps, (size_t)p->mtu) / 1000.0;
+	return 2 * rtt + 200.0 + 100.0;
 }

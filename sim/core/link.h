@@ -75,7 +75,17 @@ double link_delay_ms(const struct link_profile *p, uint64_t seed, uint32_t devic
 
 /* Time to put LEN bytes on the air at KBPS kbit/s, in microseconds
  * (LEN * 8 bits / (KBPS * 1000 bit/s)); what the emulator's serialisation and
- * the energy model's TX/RX bursts both use. */
+ * the energy model's TX/RX bursts both use. 0 when KBPS is 0 (no limit). */
 double link_serialise_us(double kbps, size_t len);
+
+/* How long a run waits after a connection's last packet on this link before
+ * its figures count as final (the wake's end, t_wake_us, comes that long
+ * after it): a reply to the last packet (a bare RST) takes a round trip;
+ * when the last packet was lost, the sender's retransmission comes after
+ * its timeout (Linux: about the RTT plus TCP_RTO_MIN, 200 ms) and its
+ * answer one more round trip later. So two round trips (two one-way delays
+ * at delay_ms_max and a full mtu packet's air time each way, each), 200 ms
+ * and 100 ms for the hosts. */
+double link_settle_ms(const struct link_profile *p);
 
 #endif

@@ -646,7 +646,7 @@ static struct pkt *heap_pop(struct linkemu *e)
 	return top;
 }
 
-static void burst_add(struct device *dev, uint64_t start, uint64_t end, uint32_t bytes, int dir, int lost)
+static void burst_add(struct device *dev, uint64_t start, uint64_t end, const struct pinfo *pi, int dir, int lost)
 {
 	size_t i = (dev->ring_head + dev->ring_len) % LINKEMU_BURSTS;
 	if (dev->ring_len == LINKEMU_BURSTS) {
@@ -655,7 +655,7 @@ static void burst_add(struct device *dev, uint64_t start, uint64_t end, uint32_t
 	} else {
 		dev->ring_len++;
 	}
-	dev->ring[i] = (struct linkemu_burst){ start, end, bytes, (uint8_t)dir, (uint8_t)lost };
+	dev->ring[i] = (struct linkemu_burst){ start, end, pi->len, (uint8_t)dir, (uint8_t)lost, pi->flags, pi->carries };
 }
 
 /* A packet read from a TUN: into its device's queue, or dropped. */
@@ -711,10 +711,10 @@ static void enqueue(struct linkemu *e, int dir, const unsigned char *b, size_t n
 	}
 	TAILQ_INSERT_TAIL(&d->q, p, link);
 	if (dir == LINKEMU_UP) {
-		burst_add(dev, start, p->end, pi.len, dir, p->lost);
+		burst_add(dev, start, p->end, &pi, dir, p->lost);
 		count(e, dev, dir, &pi, W_AIR, now);
 	} else {
-		burst_add(dev, start + dev->delay_ns, p->release, pi.len, dir, p->lost);
+		burst_add(dev, start + dev->delay_ns, p->release, &pi, dir, p->lost);
 	}
 	if (p->lost)
 		count(e, dev, dir, &pi, W_LOST, now);

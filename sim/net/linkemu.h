@@ -142,6 +142,8 @@ struct linkemu_burst {
 	uint32_t bytes;             /* IP bytes */
 	uint8_t dir;                /* enum linkemu_dir */
 	uint8_t lost;               /* 1: on the air but not delivered */
+	uint8_t tcp_flags;          /* the TCP header's flags byte (FIN 0x01 ... CWR 0x80); 0: not TCP */
+	uint8_t data;               /* 1: carries payload, SYN or FIN (0: a bare ACK or RST) */
 };
 
 struct linkemu_dev_info {

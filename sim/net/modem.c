@@ -99,6 +99,11 @@ uint32_t modem_device_addr(const struct modem *m, uint32_t device)
 	return (m->link ? LINKEMU_DEVICE_NET : MODEM_DEVICE_NET) + device + 1;
 }
 
+uint64_t modem_settle_ns(const struct modem *m)
+{
+	return m->settle_ns;
+}
+
 void modem_set_link(struct modem *m, struct linkemu *link, double settle_ms)
 {
 	m->link = link;

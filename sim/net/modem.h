@@ -160,5 +160,7 @@ uint32_t modem_device_addr(const struct modem *m, uint32_t device);
  * time); a connection's figures are final only after it. */
 struct linkemu;
 void modem_set_link(struct modem *m, struct linkemu *link, double settle_ms);
+/* The settle time modem_set_link() was given, in ns (0 without a link). */
+uint64_t modem_settle_ns(const struct modem *m);
 
 #endif

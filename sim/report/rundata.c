@@ -149,6 +149,7 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 	set_axis(v->broker, sizeof(v->broker), r->broker);
 	set_axis(v->tls, sizeof(v->tls), r->tls);
 	set_axis(v->resume, sizeof(v->resume), r->resume);
+	set_axis(v->link, sizeof(v->link), r->link);
 	if (!v->qos[0] && r->qos != COLUMN_NONE)
 		snprintf(v->qos, sizeof(v->qos), "%lld", (long long)r->qos);
 	v->rows++;
@@ -165,6 +166,18 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 		return 0;
 	}
 	v->ok++;
+	if (r->device != COLUMN_NONE && r->seq != COLUMN_NONE) {
+		size_t n = v->nwakes;
+		if ((n & (n - 1)) == 0) { /* 0, 1, 2, 4, ...: room doubles */
+			struct rd_wake *nw = realloc(v->wakes, (n ? 2 * n : 1) * sizeof(*nw));
+			if (!nw)
+				return -1;
+			v->wakes = nw;
+		}
+		v->wakes[v->nwakes++] = (struct rd_wake){ .device = r->device, .seq = r->seq,
+		                                    .wake_ms = inum(r->t_wake_us) / 1000.0, .energy_mj = r->energy_mj };
+		v->wakes_sorted = 0;
+	}
 	if (add_sample(&v->wake_ms, inum(r->t_wake_us) / 1000.0) ||
 	    add_sample(&v->acked_ms, inum(r->t_acked_us) / 1000.0) ||
 	    add_sample(&v->e2e_ms, inum(r->e2e_us) / 1000.0) || add_sample(&v->cpu_us, r->cpu_us) ||
@@ -369,6 +382,7 @@ void rundata_free(struct rundata *rd)
 	for (size_t i = 0; i < rd->nv; i++) {
 		struct rd_variant *v = &rd->v[i];
 		samples_free(&v->wake_ms);
+		free(v->wakes);
 		samples_free(&v->acked_ms);
 		samples_free(&v->e2e_ms);
 		samples_free(&v->cmd_delay_ms);
@@ -407,4 +421,23 @@ double rd_phase_mean(const struct rd_variant *v, int phase, enum rd_counter c)
 double rd_total_mean(const struct rd_variant *v, enum rd_total t)
 {
 	return v->total_n[t] ? v->total[t] / (double)v->total_n[t] : NAN;
+}
+
+static int wake_cmp(const void *a, const void *b)
+{
+	const struct rd_wake *x = a, *y = b;
+	if (x->device != y->device)
+		return x->device < y->device ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+const struct rd_wake *rundata_wake(struct rd_variant *v, int64_t device, int64_t seq)
+{
+	if (!v->wakes_sorted) {
+		if (v->nwakes)
+			qsort(v->wakes, v->nwakes, sizeof(*v->wakes), wake_cmp);
+		v->wakes_sorted = 1;
+	}
+	struct rd_wake key = { .device = device, .seq = seq };
+	return v->nwakes ? bsearch(&key, v->wakes, v->nwakes, sizeof(*v->wakes), wake_cmp) : NULL;
 }

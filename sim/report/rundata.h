@@ -43,6 +43,13 @@ enum rd_total {
 };
 extern const char *const rd_total_names[RD_TOTALS];
 
+/* One ok wake, for readers that match it with another file (packets.csv). */
+struct rd_wake {
+	int64_t device, seq;
+	double wake_ms;      /* t_wake_us / 1000 */
+	double energy_mj;    /* NaN: no radio figures (no link) */
+};
+
 /* Handshakes of one kind: [0] full, [1] resumed. */
 struct rd_handshakes {
 	uint64_t n;
@@ -59,6 +66,10 @@ extern const char *const rd_battery_periods[RD_BATTERY_PERIODS]; /* "1m" ... as 
 
 struct rd_variant {
 	char name[128], protocol[32], broker[32], tls[32], resume[32], qos[24];
+	char link[32];                           /* the link column of its first row; "" on loopback */
+	struct rd_wake *wakes;                   /* its ok wakes (file order until rundata_wake sorts them) */
+	int wakes_sorted;
+	size_t nwakes;
 	uint64_t rows, ok, failed;
 	uint64_t ip_lower_bound;                 /* wakes whose ip_* may fall short of the wire (ip_lower_bound=1) */
 	uint64_t ip_rst_unsure;                  /* wakes whose ip_down may be one bare RST off (ip_rst_unsure=1) */
@@ -119,6 +130,8 @@ enum dormant_err rundata_load(const char *dir, struct rundata **out, char *err, 
 void rundata_free(struct rundata *rd);
 
 struct rd_variant *rundata_variant(struct rundata *rd, const char *name);
+/* The ok wake (DEVICE, SEQ) of V, or NULL. The first call sorts V->wakes. */
+const struct rd_wake *rundata_wake(struct rd_variant *v, int64_t device, int64_t seq);
 /* Mean of a per-phase counter over ok wakes, of a total over ok wakes with
  * a value in its column; NaN when there were none. */
 double rd_phase_mean(const struct rd_variant *v, int phase, enum rd_counter c);

@@ -9,6 +9,9 @@ room is left, and runs the real dormant on it:
   wakes.csv must end in a whole row (every line has the header's field
   count, the last ends in a line break), with no .summary.json.tmp left and
   summary.json either absent or whole JSON.
+- mid-run behind an emulated link (root and /dev/net/tun only): packets.csv
+  as well as wakes.csv grows; dormant must exit 5 naming one of them, and
+  both must end in a whole row.
 - plotting: a finished run (made on the normal disk) copied onto the tmpfs,
   for several amounts of room (so the disk fills while writing data, a
   script, an image or report.html). `dormant plot` must exit 5 naming a file
@@ -26,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 from itlib import SKIP, Workdir, check, fail, need, run_dormant, show_server_logs
 
@@ -88,6 +92,83 @@ def check_whole_images(plots):
             check(data.rstrip().endswith(b"}"), f"{p} is a cut script")
 
 
+def whole_rows(path):
+    """PATH ends in a whole row and every row has the header's fields; the number of rows."""
+    with open(path, newline="") as f:
+        text = f.read()
+    check(text.endswith("\n"), f"{path} does not end in a line break: a row is cut")
+    lines = list(csv.reader(text.splitlines()))
+    cut = [i for i, l in enumerate(lines) if len(l) != len(lines[0])]
+    check(not cut, f"{path}: rows {cut[:5]} do not have the header's {len(lines[0])} fields")
+    return len(lines) - 1
+
+
+def links_case():
+    """packets.csv and wakes.csv on a disk that fills mid-run, behind a fast emulated link."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+        print("skipped: the links case needs root and /dev/net/tun")
+        return
+    wd.file("links/fast.yaml", """
+name: fast
+delay_ms: 1              # chosen: a test link
+up_kbps: 100000          # chosen
+down_kbps: 100000        # chosen
+loss_up: 0               # chosen
+loss_down: 0             # chosen
+queue_packets: 200       # chosen
+mtu: 1400                # chosen
+link_overhead_bytes: 0   # chosen
+attach_ms: 0             # chosen
+attach_mj: 0             # chosen
+nat_timeout_s: 0         # chosen
+tx_mw: 100               # chosen
+rx_mw: 100               # chosen
+idle_mw: 10              # chosen
+tail_ms: 0               # chosen
+tail_mw: 0               # chosen
+release_assist: true     # chosen
+sleep_uw: 10             # chosen
+""")
+    scenario = wd.file("full-links.yaml", """
+name: fulllinks
+duration: 3s
+fleets:
+  - name: s
+    count: 10
+    wake_every: 500ms
+    payload: 48B
+    link: fast
+matrix:
+  - qos: 1
+""")
+    disk = mount("links-disk", 256)
+    # 60 wakes: about 20 KiB of rows and 40 KiB of packets, 48 KiB of room
+    fill(disk, 48)
+    deadline = time.monotonic() + 240
+    while True:
+        rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(disk, "results"))
+        if rc != 4 or "already in use" not in err:
+            break
+        if time.monotonic() > deadline:
+            print(f"skipped: another run holds the link emulator for 4 minutes: {err.strip()}")
+            unmount_all()
+            return
+        time.sleep(10)
+    print(err.strip())
+    if rc != 5:
+        show_server_logs(rundir)
+        fail(f"dormant run with links on a full disk exited {rc}, not 5:\n{out}\n{err}")
+    check(rundir and (f"{rundir}/wakes.csv: No space left on device" in err or
+                      f"{rundir}/packets.csv: No space left on device" in err),
+          f"the error does not name wakes.csv or packets.csv and the full disk: {err}")
+    n = whole_rows(os.path.join(rundir, "wakes.csv"))
+    pk = os.path.join(rundir, "packets.csv")
+    k = whole_rows(pk) if os.path.exists(pk) else 0
+    no_temp_files(rundir)
+    print(f"OK: a full disk behind a link: exit 5, wakes.csv {n} whole rows, packets.csv {k} whole rows")
+    unmount_all()
+
+
 def main():
     # ---- mid-run: the rows outgrow the room ----
     scenario = wd.file("full.yaml", """
@@ -128,6 +209,7 @@ matrix:
             json.load(f)
     print(f"OK: a full disk mid-run: exit 5 naming wakes.csv, {len(lines) - 1} whole rows, no temporary file")
     unmount_all()
+    links_case()
 
     # ---- plotting: a finished run copied onto a small disk ----
     rc, out, err, done = run_dormant(dormant, scenario, os.path.join(wd.path, "runs"), extra=("--no-plot",))
