@@ -185,8 +185,6 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 	    add_sample(&v->heap_kib, inum(r->tls_heap_peak) / 1024.0) || add_sample(&v->energy_mj, r->energy_mj) ||
 	    add_sample(&v->radio_on_ms, r->radio_on_ms))
 		return -1;
-	if (r->link[0] && !v->link[0])
-		snprintf(v->link, sizeof(v->link), "%s", r->link);
 	if (r->commands != COLUMN_NONE && r->commands > 0)
 		v->commands += (uint64_t)r->commands;
 	for (int t = 0; t < RD_TOTALS; t++) {

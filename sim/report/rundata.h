@@ -91,7 +91,6 @@ struct rd_variant {
 	double sessions_before;                  /* sessions made before the window (NaN: none made) */
 	int interrupted;
 	/* behind a link: per ok wake, and battery life (summary.json radio.fleets[0]) */
-	char link[32];
 	struct samples energy_mj, radio_on_ms;
 	double years_at[RD_BATTERY_PERIODS];     /* waking every 1m, 15m, 1h, 1d; NaN when absent */
 };
