@@ -319,6 +319,26 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 		row->tail_ms = en->tail_ms;
 		row->energy_mj = en->energy_mj;
 	}
+	snprintf(row->connection, sizeof(row->connection), "%s", conn_mode_name(scenario_connection(v, w->fleet)));
+	if (w->pc) {
+		row->connected = w->connected;
+		row->reconnected = w->reconnected;
+		snprintf(row->reconnect_why, sizeof(row->reconnect_why), "%s", w->reconnect_why);
+		if (w->sleep) {
+			row->sleep_us = i64(w->sleep_ns / 1000u);
+			row->sleep_ip_up = i64(w->sleep->ip_up);
+			row->sleep_ip_down = i64(w->sleep->ip_down);
+			row->sleep_pkts_up = i64(w->sleep->segs_up);
+			row->sleep_pkts_down = i64(w->sleep->segs_down);
+			row->keepalives = w->sleep->frames_up;
+		}
+		if (w->sleep_radio) {
+			row->sleep_radio_on_ms = w->sleep_energy.radio_on_ms;
+			row->sleep_energy_mj = w->sleep_energy.energy_mj;
+		}
+	}
+	if (cc->link_on)
+		row->nat_drops = i64(w->nat_drops);
 	const struct tls_stats *ts = &cc->tls;
 	if (ts->used) {
 		snprintf(row->tls_suite, sizeof(row->tls_suite), "%s", vs->suite);
@@ -455,8 +475,9 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		samples_add(&vs->rx_ms, w->energy.rx_ms);
 		samples_add(&vs->tail_ms, w->energy.tail_ms);
 		if (f < FLEETS_MAX) {
-			vs->fleet_mj[f] += w->energy.energy_mj;
-			vs->fleet_on_ms[f] += w->energy.radio_on_ms;
+			/* a persistent device's sleep before the wake (keep-alives) counts with the wake */
+			vs->fleet_mj[f] += w->energy.energy_mj + (w->sleep_radio ? w->sleep_energy.energy_mj : 0);
+			vs->fleet_on_ms[f] += w->energy.radio_on_ms + (w->sleep_radio ? w->sleep_energy.radio_on_ms : 0);
 			vs->fleet_wakes[f]++;
 		}
 		vs->link_lost_up += cc->link_lost_up;

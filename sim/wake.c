@@ -7,6 +7,7 @@
  * messages, so the row carries end-to-end latency.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,22 @@ void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
 	(void)!write(ws->evfd, &one, sizeof(one));
 }
 
+void wake_persist_lost(struct persist *pc, const char *why)
+{
+	int expected = 0;
+	if (!pc || !atomic_compare_exchange_strong(&pc->lost, &expected, 1))
+		return;
+	snprintf(pc->lost_why, sizeof(pc->lost_why), "%s", why ? why : "connection lost");
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+const struct modem_counts *wake_counts(const struct wake *w)
+{
+	if (w->pc || w->pcounts)
+		return w->pcounts;
+	return w->mc ? modem_conn_counts(w->mc) : NULL;
+}
+
 void wake_note_thread(struct wake *w)
 {
 	struct wakes *ws = w->set;
@@ -173,6 +190,8 @@ static void queue_row(struct wakes *ws, struct wake *w)
 /* W leaves the active list: its device sleeps, its slot is free. */
 static void retire(struct wakes *ws, struct wake *w)
 {
+	if (w->pc && w->pc->w == w)
+		w->pc->w = NULL;
 	TAILQ_REMOVE(&ws->active, w, link);
 	ws->in_flight--;
 	device_sleep(w->dev);
@@ -223,7 +242,7 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 		return;
 	w->end_ns = clock_mono_ns();
 	/* A modem-side failure (refused, reset) is what broke the wake, if the adapter saw only its effect. */
-	const struct modem_counts *c = w->mc ? modem_conn_counts(w->mc) : NULL;
+	const struct modem_counts *c = wake_counts(w);
 	if (c && c->err != ERR_OK && (w->err == ERR_OK || w->err == ERR_CLOSED || w->err == ERR_CONNECT) &&
 	    !w->timed_out && w->err != ERR_INTERRUPTED) {
 		w->err = c->err;
@@ -250,6 +269,150 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 	queue_row(ws, w);
 }
 
+/* ---------- connection: persistent ---------- */
+
+/* W is done with the device's kept connection: its share of it is
+ * everything since the sleep before it ended, up to now (the last
+ * acknowledgement, or QoS 0's write). What comes later (the device's ACK
+ * of the last PUBACK, keep-alives) is the next sleep's. */
+static void persist_cut_wake(struct wakes *ws, struct wake *w)
+{
+	struct persist *pc = w->pc;
+	if (!w->pcounts)
+		w->pcounts = calloc(1, sizeof(*w->pcounts));
+	if (w->pcounts && pc->mc)
+		modem_conn_cut(pc->mc, w->pcounts);
+	pc->since_ns = clock_mono_ns();
+	w->modem_done = 1;
+	w->mc = NULL; /* the connection is the device's, not the wake's */
+	if (!modem_conn_alive(pc->mc) && !atomic_load(&pc->lost))
+		wake_persist_lost(pc, w->err != ERR_OK && w->detail[0] ? w->detail : "connection closed during the wake");
+}
+
+static void on_persist_done(struct modem_conn *mc, void *arg)
+{
+	struct persist *pc = arg;
+	const struct modem_counts *c = modem_conn_counts(mc);
+	char why[160];
+	snprintf(why, sizeof(why), "the modem connection ended%s%s", c->err != ERR_OK ? ": " : " (server closed)",
+	         c->err != ERR_OK ? c->detail : "");
+	wake_persist_lost(pc, why);
+}
+
+static void on_persist_accept(struct modem_conn *mc, void *arg)
+{
+	struct persist *pc = arg;
+	if (pc->w && pc->set->vc.ops->accepted)
+		pc->set->vc.ops->accepted(pc->w);
+}
+
+/* Releases the device's kept connection: the adapter's handle, then the modem connection. */
+static void persist_drop(struct wakes *ws, struct persist *pc)
+{
+	if (ws->vc.ops->drop)
+		ws->vc.ops->drop(pc);
+	if (pc->mc)
+		modem_conn_abort(pc->mc, ERR_CLOSED, "persistent connection closed");
+	modem_conn_free(pc->mc);
+	ws->vc.devices->d[pc->device].conn = NULL;
+	free(pc);
+}
+
+/* The sleep before W, behind a link: the radio for every packet of the
+ * device from the end of the last wake to W's start (keep-alives wake the
+ * radio: each pays the attach after a release, and its tail). */
+static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t from_ns, uint64_t to_ns)
+{
+	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
+	if (!ws->vc.link || !p)
+		return;
+	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
+		return;
+	if (!ws->air && !(ws->air = malloc(LINKEMU_BURSTS * sizeof(*ws->air))))
+		return;
+	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
+	size_t n = linkemu_bursts(ws->vc.link, addr, from_ns, ws->bursts, LINKEMU_BURSTS), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct linkemu_burst *b = &ws->bursts[i];
+		if (b->start_ns < from_ns || b->start_ns >= to_ns || (b->dir == LINKEMU_DOWN && b->lost))
+			continue;
+		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,
+		                                      .up = b->dir == LINKEMU_UP };
+	}
+	w->sleep_radio = 1;
+	memset(&w->sleep_energy, 0, sizeof(w->sleep_energy));
+	if (!k)
+		return; /* the radio slept throughout: the sleep floor, which battery life counts apart */
+	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
+	uint64_t first_us = ws->air[0].start_us;
+	energy_wake(p, first_us > attach_us ? first_us - attach_us : 0, ws->air, k, &w->sleep_energy);
+}
+
+/* W of a persistent fleet is starting: its share of the sleep before it
+ * (the kept connection's figures since the last wake, or the lost one's
+ * final figures) and the connection it uses, reused or opened now. 0, or
+ * -1 with W->err set. */
+static int persist_begin(struct wakes *ws, struct wake *w)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	struct device *dev = w->dev;
+	struct persist *pc = dev->conn;
+	uint64_t now = clock_mono_ns();
+	if (pc) {
+		w->sleep = calloc(1, sizeof(*w->sleep));
+		if (w->sleep && pc->mc)
+			modem_conn_cut(pc->mc, w->sleep);
+		w->sleep_ns = now - pc->since_ns;
+		sleep_radio(ws, w, pc->since_ns, now);
+		if (atomic_load(&pc->lost) || !modem_conn_alive(pc->mc) || !pc->adapter) {
+			w->reconnected = 1;
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			snprintf(w->reconnect_why, sizeof(w->reconnect_why), "%s",
+			         atomic_load(&pc->lost) ? pc->lost_why : "connection gone while asleep");
+			persist_drop(ws, pc);
+			pc = NULL;
+		}
+	}
+	if (!pc) {
+		pc = calloc(1, sizeof(*pc));
+		if (!pc) {
+			w->err = ERR_NOMEM;
+			snprintf(w->detail, sizeof(w->detail), "out of memory for the connection");
+			return -1;
+		}
+		pc->set = ws;
+		pc->device = w->device;
+		enum dormant_err err = ERR_OK;
+		struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
+		                              .frame = vc->ops->frame, .direct = vc->ops->direct,
+		                              .on_accept = on_persist_accept, .on_done = on_persist_done, .arg = pc };
+		pc->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+		if (!pc->mc) {
+			w->err = err;
+			free(pc);
+			return -1;
+		}
+		pc->modem_port = modem_conn_port(pc->mc);
+		modem_conn_set_close_notify(pc->mc, vc->ops->tls_close_notify);
+		pc->since_ns = now;
+		dev->conn = pc;
+		w->connected = 1;
+	}
+	pc->w = w;
+	w->pc = pc;
+	w->mc = pc->mc;
+	w->modem_port = pc->modem_port;
+	return 0;
+}
+
+void wakes_close_persistent(struct wakes *ws)
+{
+	struct device_table *t = ws->vc.devices;
+	for (uint32_t i = 0; t && i < t->n; i++)
+		if (t->d[i].conn && !t->d[i].conn->w)
+			persist_drop(ws, t->d[i].conn);
+}
+
 static void on_done_queue(struct loop_src *src, uint32_t events)
 {
 	struct wakes *ws = container_of(src, struct wakes, ev_src);
@@ -263,6 +426,8 @@ static void on_done_queue(struct loop_src *src, uint32_t events)
 		struct wake *w = list;
 		list = SLIST_NEXT(w, done_link);
 		w->adapter_done = 1;
+		if (w->pc && !w->modem_done)
+			persist_cut_wake(ws, w);
 		finish_wake(ws, w);
 	}
 }
@@ -293,13 +458,21 @@ static void on_modem_accept(struct modem_conn *mc, void *arg)
 static void radio_figures(struct wakes *ws, struct wake *w)
 {
 	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
-	if (!ws->vc.link || !p || !w->mc)
+	const struct modem_counts *c = wake_counts(w);
+	if (!ws->vc.link || !p || !c)
 		return;
 	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
 		return;
 	if (!ws->air && !(ws->air = malloc(LINKEMU_BURSTS * sizeof(*ws->air))))
 		return;
 	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
+	struct linkemu_dev_info di;
+	if (linkemu_dev_info(ws->vc.link, addr, &di) == 0) {
+		/* the NAT's drops of the device's flows since its last row: this wake and the sleep before it */
+		uint64_t nd = di.counts.up.nat_drops + di.counts.down.nat_drops;
+		w->nat_drops = nd - w->dev->nat_drops_seen;
+		w->dev->nat_drops_seen = nd;
+	}
 	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct linkemu_burst *b = &ws->bursts[i];
@@ -311,7 +484,6 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
 	uint64_t start_us = w->start_ns / 1000;
 	energy_wake(p, start_us > attach_us ? start_us - attach_us : 0, ws->air, k, &w->energy);
-	const struct modem_counts *c = modem_conn_counts(w->mc);
 	w->overhead_up = (uint64_t)p->link_overhead_bytes * c->segs_up;
 	w->overhead_down = (uint64_t)p->link_overhead_bytes * c->segs_down;
 	w->radio = 1;
@@ -320,8 +492,11 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 static void write_row(struct wakes *ws, struct wake *w)
 {
 	radio_figures(ws, w);
-	results_row(ws->res, w, w->mc ? modem_conn_counts(w->mc) : NULL);
-	modem_conn_free(w->mc);
+	results_row(ws->res, w, wake_counts(w));
+	if (!w->pc)
+		modem_conn_free(w->mc);
+	free(w->pcounts);
+	free(w->sleep);
 	free(w);
 }
 
@@ -417,13 +592,20 @@ static void start_wake(struct wakes *ws, struct wake *w)
 	ws->started++;
 
 	enum dormant_err err = ERR_OK;
-	struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp, .frame = ops->frame,
-	                              .direct = ops->direct, .on_accept = on_modem_accept, .on_done = on_modem_done,
-	                              .arg = w };
-	w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+	if (scenario_connection(vc->v, w->fleet) == CONN_PERSISTENT) {
+		if (persist_begin(ws, w) < 0)
+			err = w->err;
+	} else {
+		struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
+		                              .frame = ops->frame, .direct = ops->direct, .on_accept = on_modem_accept,
+		                              .on_done = on_modem_done, .arg = w };
+		w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+		if (w->mc) {
+			w->modem_port = modem_conn_port(w->mc);
+			modem_conn_set_close_notify(w->mc, ops->tls_close_notify);
+		}
+	}
 	if (w->mc) {
-		w->modem_port = modem_conn_port(w->mc);
-		modem_conn_set_close_notify(w->mc, ops->tls_close_notify);
 		if (ws->in_flight == 0) {
 			w->alone = 1;
 			w->cpu_start_ns = wakes_lib_cpu_ns(ws);
@@ -436,7 +618,7 @@ static void start_wake(struct wakes *ws, struct wake *w)
 		uint64_t cpu0 = clock_thread_cpu_ns();
 		err = ops->start(w);
 		w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
-		if (err == ERR_OK)
+		if (err == ERR_OK && (!w->pc || w->connected))
 			modem_conn_start(w->mc); /* direct libraries: the device asks for its connection now */
 	}
 	if (err != ERR_OK) {
@@ -445,6 +627,11 @@ static void start_wake(struct wakes *ws, struct wake *w)
 			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start", ops->name);
 		if (w->mc)
 			modem_conn_abort(w->mc, err, w->detail);
+		if (w->pc) {
+			wake_persist_lost(w->pc, w->detail);
+			persist_cut_wake(ws, w);
+			w->pc->w = NULL;
+		}
 		if (ws->alone == w)
 			ws->alone = NULL;
 		w->alone = 0;
@@ -501,6 +688,11 @@ static void abort_wake(struct wakes *ws, struct wake *w, enum dormant_err why, c
 	if (!w->modem_done) {
 		modem_conn_abort(w->mc, why, detail);
 		w->modem_done = 1;
+		if (w->pc) {
+			/* the kept connection goes with the wake: the next one reconnects */
+			wake_persist_lost(w->pc, detail);
+			persist_cut_wake(ws, w);
+		}
 	}
 	ws->vc.ops->abort(w);
 	finish_wake(ws, w);
@@ -527,6 +719,7 @@ static void bury(struct wakes *ws, struct wake *w)
 		*z = *w;
 		z->adapter = NULL;
 		w->mc = NULL; /* the copy writes the row and frees the modem connection */
+		w->pcounts = w->sleep = NULL; /* ... and its persistent shares */
 		snprintf(z->detail + strlen(z->detail), sizeof(z->detail) - strlen(z->detail),
 		         "; library never reported back");
 		z->end_ns = clock_mono_ns();

@@ -68,6 +68,14 @@
  *             equals packets + lost + queue_drops + mtu_drops.
  * syn/fin/rst count packets with that flag among `packets`.
  *
+ * NAT timeout (nat_timeout_s > 0): per TCP connection (4-tuple), the
+ * operator's NAT of sim/core/nat.h, applied when a packet reaches the
+ * emulator: once the flow was idle (no packet either way) longer than the
+ * timeout, every packet of it is dropped silently and counted in nat_drops
+ * (uplink ones were on the air: in packets and air time, never delivered;
+ * downlink ones never reach the radio); a new SYN from the device makes a
+ * new mapping.
+ *
  * Threads: one emulator thread (epoll on both TUNs, the timerfd and a stop
  * eventfd). Every function here may be called from any thread, while the
  * emulator runs; reads are consistent snapshots under one mutex.
@@ -112,6 +120,7 @@ struct linkemu_params {
 	int queue_packets;          /* per direction, waiting or in serialisation; 0: unlimited */
 	int mtu;                    /* IP bytes, 68..65535 */
 	uint64_t seed;              /* loss generator seed for this device */
+	double nat_timeout_s;       /* the operator's NAT idle timeout per TCP flow (sim/core/nat.h); 0: none */
 };
 
 struct linkemu_dir_counts {
@@ -121,6 +130,8 @@ struct linkemu_dir_counts {
 	uint64_t lost_data;         /* of lost: those carrying payload, SYN or FIN */
 	uint64_t queue_drops;       /* tail drops: queue full */
 	uint64_t mtu_drops;         /* longer than the device's mtu */
+	uint64_t nat_drops;         /* the NAT had forgotten the flow: up, sent on the air (in packets) and dropped
+	                             * behind it; down, dropped before the air (not in packets) */
 };
 
 struct linkemu_counts {

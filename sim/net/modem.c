@@ -627,6 +627,10 @@ static void account_bytes(struct modem_conn *mc, int down, const unsigned char *
 		}
 		f->ph = ph;
 		f->left = len - f->hlen;
+		if (down)
+			mc->c.frames_down++;
+		else
+			mc->c.frames_up++;
 		if (f->hlen)
 			charge_bytes(mc, down, ph, f->hlen, now, same);
 		f->hlen = 0;
@@ -936,6 +940,51 @@ void modem_conn_abort(struct modem_conn *mc, enum dormant_err err, const char *w
 const struct modem_counts *modem_conn_counts(const struct modem_conn *mc)
 {
 	return &mc->c;
+}
+
+int modem_conn_alive(const struct modem_conn *mc)
+{
+	return mc && (mc->state == ST_RELAY || mc->state == ST_CONNECTING) && !mc->lib_eof && !mc->srv_eof &&
+	       !mc->peer_done && mc->c.err == ERR_OK;
+}
+
+void modem_conn_cut(struct modem_conn *mc, struct modem_counts *out)
+{
+	struct modem_counts *c = &mc->c;
+	int live = mc->state != ST_DONE;
+	struct net_wire w;
+	if (live && sample_wire(mc, &w) == 0)
+		charge_wire(mc, &w);
+	*out = *c;
+	if (live) {
+		/* finalize() sums the totals of a finished connection; a live one's are summed here */
+		out->plain_up = out->plain_down = out->stream_up = out->stream_down = 0;
+		out->ip_up = out->ip_down = out->segs_up = out->segs_down = 0;
+		for (int p = 0; p < PHASE_COUNT; p++) {
+			const struct phase_counts *ph = &c->ph[p];
+			out->plain_up += ph->plain_up;
+			out->plain_down += ph->plain_down;
+			out->stream_up += ph->stream_up;
+			out->stream_down += ph->stream_down;
+			out->ip_up += ph->ip_up;
+			out->ip_down += ph->ip_down;
+			out->segs_up += ph->segs_up;
+			out->segs_down += ph->segs_down;
+		}
+		out->local_addr = modem_device_addr(mc->m, mc->device);
+		out->server_port = mc->target.port;
+		out->link_on = mc->m->link != NULL;
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		if (mc->nlayers && getsockname(net_tcp_fd(mc->layer[0]), (struct sockaddr *)&sa, &sl) == 0)
+			out->local_port = ntohs(sa.sin_port);
+	}
+	/* What identifies the connection stays; every figure and stamp starts anew. */
+	struct modem_counts keep = { .local_addr = out->local_addr, .local_port = out->local_port,
+	                             .server_port = out->server_port, .link_on = out->link_on };
+	if (!live)
+		keep.closed_ns = c->closed_ns;
+	*c = keep;
 }
 
 void modem_conn_free(struct modem_conn *mc)
