@@ -62,6 +62,12 @@ struct vstats {
 	struct samples energy_mj, radio_on_ms, tx_ms, rx_ms, tail_ms;
 	double fleet_mj[FLEETS_MAX], fleet_on_ms[FLEETS_MAX];
 	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
+	/* connection: persistent: connects and what the sleeps between wakes cost */
+	int persistent;
+	uint64_t p_wakes, p_connects, p_reconnects, p_sleeps, p_keepalives, p_nat_drops;
+	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip;
+	uint64_t p_reused;
+	char p_why[120];           /* the first reconnect's reason */
 };
 
 struct results {
@@ -434,6 +440,27 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		r->rows_unwritten++;
 	}
 
+	if (w->pc) {
+		vs->persistent = 1;
+		vs->p_wakes++;
+		vs->p_connects += w->connected != 0;
+		if (w->reconnected && !vs->p_reconnects++)
+			snprintf(vs->p_why, sizeof(vs->p_why), "%s", w->reconnect_why);
+		if (w->sleep) {
+			vs->p_sleeps++;
+			vs->p_sleep_s += (double)w->sleep_ns / 1e9;
+			vs->p_keepalives += w->sleep->frames_up;
+			vs->p_sleep_ip_up += (double)w->sleep->ip_up;
+			vs->p_sleep_ip_down += (double)w->sleep->ip_down;
+		}
+		if (w->sleep_radio)
+			vs->p_sleep_mj += w->sleep_energy.energy_mj;
+		if (ok && !w->connected) {
+			vs->p_reused++;
+			vs->p_reused_ip += (double)(cc->ip_up + cc->ip_down);
+		}
+	}
+	vs->p_nat_drops += w->nat_drops;
 	if (cc->ip_lower_bound)
 		vs->ip_lower_bound++;
 	if (cc->ip_rst_unsure)
@@ -687,6 +714,24 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 	put(o, "ip_rst_unsure_wakes", ju64(vs->ip_rst_unsure));
 	if (vs->radio)
 		put(o, "radio", radio_json(r, vs));
+	if (vs->persistent) {
+		/* connection: persistent: the sleeps are each reported in the row of the wake after them */
+		json_t *p = json_object();
+		put(p, "wakes", ju64(vs->p_wakes));
+		put(p, "connects", ju64(vs->p_connects));
+		put(p, "reconnects", ju64(vs->p_reconnects));
+		put(p, "first_reconnect_why", json_string(vs->p_why));
+		put(p, "reused_wakes", ju64(vs->p_reused));
+		put(p, "reused_wake_ip_bytes_mean", jnum(vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0));
+		put(p, "sleeps", ju64(vs->p_sleeps));
+		put(p, "sleep_s_mean", jnum(vs->p_sleeps ? vs->p_sleep_s / (double)vs->p_sleeps : 0));
+		put(p, "keepalives", ju64(vs->p_keepalives));
+		put(p, "sleep_ip_up_mean", jnum(vs->p_sleeps ? vs->p_sleep_ip_up / (double)vs->p_sleeps : 0));
+		put(p, "sleep_ip_down_mean", jnum(vs->p_sleeps ? vs->p_sleep_ip_down / (double)vs->p_sleeps : 0));
+		put(p, "sleep_energy_mj_mean", jnum(vs->p_sleeps ? vs->p_sleep_mj / (double)vs->p_sleeps : 0));
+		put(p, "nat_drops", ju64(vs->p_nat_drops));
+		put(o, "persistent", p);
+	}
 	json_t *fails = json_object();
 	for (int e = 0; e < ERR__COUNT; e++)
 		if (vs->fails[e])
@@ -925,6 +970,29 @@ static void print_table(struct results *r, FILE *out)
 				        w, vs->v->name, vs->setups_ok, vs->setup_ms, vs->setups_failed ? "; failed: " : "",
 				        vs->setups_failed ? vs->setup_why : "");
 		}
+	}
+	int any_persistent = 0;
+	for (size_t i = 0; i < r->nvs; i++)
+		any_persistent |= r->vs[i].v && r->vs[i].persistent;
+	if (any_persistent) {
+		fprintf(out, "\n%-*s %8s %10s %12s %12s %11s %14s %12s %9s\n", w, "persistent", "connects", "reconnects",
+		        "reused B/wk", "sleep s", "keepalives", "sleep B up/dn", "sleep mJ", "nat drops");
+		for (size_t i = 0; i < r->nvs; i++) {
+			struct vstats *vs = &r->vs[i];
+			if (!vs->v || !vs->persistent)
+				continue;
+			double ns = vs->p_sleeps ? (double)vs->p_sleeps : 1;
+			char b[40];
+			snprintf(b, sizeof(b), "%.0f/%.0f", vs->p_sleep_ip_up / ns, vs->p_sleep_ip_down / ns);
+			fprintf(out, "%-*s %8llu %10llu %12.0f %12.1f %11.2f %14s %12.1f %9llu\n", w, vs->v->name,
+			        (unsigned long long)vs->p_connects, (unsigned long long)vs->p_reconnects,
+			        vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0, vs->p_sleep_s / ns,
+			        (double)vs->p_keepalives / ns, b, vs->p_sleep_mj / ns, (unsigned long long)vs->p_nat_drops);
+			if (vs->p_reconnects)
+				fprintf(out, "%-*s   first reconnect: %s\n", w, "", vs->p_why);
+		}
+		fprintf(out, "persistent: per sleep between two wakes of a device (reported in the later wake's row; "
+		             "the last sleep has no row); reused B/wk: IP bytes up+down of a wake on a kept connection.\n");
 	}
 	int any_radio = 0;
 	for (size_t i = 0; i < r->nvs; i++)

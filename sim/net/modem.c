@@ -71,6 +71,8 @@ struct modem_conn {
 	int srv_shut, cli_shut;     /* our direction to the server ended; the library told */
 	int lib_blocked;            /* a direct library could not write all it had: call it again */
 	int shut_sampled;           /* the wire was sampled before our direction's end */
+	int established;            /* the transport is up: the wire figures can be sampled (c.established_ns
+	                             * says when, for the period that saw it: modem_conn_cut clears it) */
 	uint64_t closing_since_ns;
 	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 	struct segs segs;           /* phases of what up holds */
@@ -175,7 +177,7 @@ static void charge_wire(struct modem_conn *mc, const struct net_wire *now)
 static int sample_wire(struct modem_conn *mc, struct net_wire *w)
 {
 	struct net_layer *b = mc->layer[0];
-	if (!mc->nlayers || !mc->c.established_ns || b->ops->counts(b, w) < 0)
+	if (!mc->nlayers || !mc->established || b->ops->counts(b, w) < 0)
 		return -1;
 	return 0;
 }
@@ -683,6 +685,7 @@ static void on_cli(struct loop_src *src, uint32_t events)
 static void bottom_up(struct modem_conn *mc, uint64_t now)
 {
 	mc->c.established_ns = now;
+	mc->established = 1;
 	struct phase_counts *ph = &mc->c.ph[PHASE_TCP];
 	ph->first_up_ns = mc->c.connect_ns;
 	ph->last_up_ns = now;
