@@ -80,6 +80,8 @@ struct mqtt_conn {
 	struct persist *pc;
 	pthread_mutex_t lock;
 	struct mqtt_wake *cur;    /* the wake using it (under lock); NULL while the device sleeps */
+	struct mqtt_wake *dead;   /* reaped wakes paho may still hold a callback of (a message not acknowledged):
+	                           * freed after MQTTAsync_destroy, which fails what it had in flight */
 	_Atomic int state;        /* 0 connecting, 1 connected, -1 gone */
 };
 
@@ -98,6 +100,7 @@ struct mqtt_wake {
 	unsigned char *payload;   /* nmsg * payload_bytes */
 	struct mqtt_msg_ctx *mctx;
 	struct mqtt_conn *conn;   /* connection: persistent: the device's handle (h is conn->h); NULL per-wake */
+	struct mqtt_wake *next_dead;
 };
 
 /* The fallback phase for bytes the framer cannot place. A persistent
@@ -554,6 +557,11 @@ static void mqtt_drop(struct persist *pc)
 		MQTTAsync_disconnect(cn->h, &o);
 	}
 	MQTTAsync_destroy(&cn->h);
+	while (cn->dead) {
+		struct mqtt_wake *mw = cn->dead;
+		cn->dead = mw->next_dead;
+		mqtt_wake_free(mw);
+	}
 	pthread_mutex_destroy(&cn->lock);
 	free(cn);
 	pc->adapter = NULL;
@@ -630,12 +638,21 @@ static void mqtt_reap(struct wake *w)
 		return;
 	if (mw->conn) {
 		/* the handle is the device's: only this wake lets go of it */
-		pthread_mutex_lock(&mw->conn->lock);
-		if (mw->conn->cur == mw)
-			mw->conn->cur = NULL;
-		pthread_mutex_unlock(&mw->conn->lock);
-		mqtt_wake_free(mw);
+		struct mqtt_conn *cn = mw->conn;
 		w->adapter = NULL;
+		if (w->pc && w->pc->adapter == cn) {
+			pthread_mutex_lock(&cn->lock);
+			if (cn->cur == mw)
+				cn->cur = NULL;
+			if (w->acked < w->nmsg) {
+				mw->next_dead = cn->dead; /* paho may still fail its message: kept until drop */
+				cn->dead = mw;
+				mw = NULL;
+			}
+			pthread_mutex_unlock(&cn->lock);
+		}
+		if (mw)
+			mqtt_wake_free(mw);
 		return;
 	}
 	MQTTAsync_destroy(&mw->h);

@@ -271,6 +271,9 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 
 /* ---------- connection: persistent ---------- */
 
+static void counts_add(struct modem_counts *a, const struct modem_counts *b);
+static int persist_restart(struct wakes *ws, struct wake *w);
+
 /* W is done with the device's kept connection: its share of it is
  * everything since the sleep before it ended, up to now (the last
  * acknowledgement, or QoS 0's write). What comes later (the device's ACK
@@ -278,10 +281,14 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 static void persist_cut_wake(struct wakes *ws, struct wake *w)
 {
 	struct persist *pc = w->pc;
+	struct modem_counts now;
+	memset(&now, 0, sizeof(now));
+	if (pc->mc)
+		modem_conn_cut(pc->mc, &now);
 	if (!w->pcounts)
 		w->pcounts = calloc(1, sizeof(*w->pcounts));
-	if (w->pcounts && pc->mc)
-		modem_conn_cut(pc->mc, w->pcounts);
+	if (w->pcounts)
+		counts_add(w->pcounts, &now);
 	pc->since_ns = clock_mono_ns();
 	w->modem_done = 1;
 	w->mc = NULL; /* the connection is the device's, not the wake's */
@@ -348,13 +355,46 @@ static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t from_ns, uint
 	energy_wake(p, first_us > attach_us ? first_us - attach_us : 0, ws->air, k, &w->sleep_energy);
 }
 
+/* A new kept connection for W's device (its first wake, or after a loss). 0, or -1 with W->err set. */
+static int persist_open(struct wakes *ws, struct wake *w)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	struct persist *pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		w->err = ERR_NOMEM;
+		snprintf(w->detail, sizeof(w->detail), "out of memory for the connection");
+		return -1;
+	}
+	pc->set = ws;
+	pc->device = w->device;
+	enum dormant_err err = ERR_OK;
+	struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
+	                              .frame = vc->ops->frame, .direct = vc->ops->direct,
+	                              .on_accept = on_persist_accept, .on_done = on_persist_done, .arg = pc };
+	pc->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+	if (!pc->mc) {
+		w->err = err;
+		free(pc);
+		return -1;
+	}
+	pc->modem_port = modem_conn_port(pc->mc);
+	modem_conn_set_close_notify(pc->mc, vc->ops->tls_close_notify);
+	pc->since_ns = clock_mono_ns();
+	w->dev->conn = pc;
+	w->connected = 1;
+	pc->w = w;
+	w->pc = pc;
+	w->mc = pc->mc;
+	w->modem_port = pc->modem_port;
+	return 0;
+}
+
 /* W of a persistent fleet is starting: its share of the sleep before it
  * (the kept connection's figures since the last wake, or the lost one's
  * final figures) and the connection it uses, reused or opened now. 0, or
  * -1 with W->err set. */
 static int persist_begin(struct wakes *ws, struct wake *w)
 {
-	const struct wakes_variant *vc = &ws->vc;
 	struct device *dev = w->dev;
 	struct persist *pc = dev->conn;
 	uint64_t now = clock_mono_ns();
@@ -373,35 +413,102 @@ static int persist_begin(struct wakes *ws, struct wake *w)
 			pc = NULL;
 		}
 	}
-	if (!pc) {
-		pc = calloc(1, sizeof(*pc));
-		if (!pc) {
-			w->err = ERR_NOMEM;
-			snprintf(w->detail, sizeof(w->detail), "out of memory for the connection");
-			return -1;
-		}
-		pc->set = ws;
-		pc->device = w->device;
-		enum dormant_err err = ERR_OK;
-		struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
-		                              .frame = vc->ops->frame, .direct = vc->ops->direct,
-		                              .on_accept = on_persist_accept, .on_done = on_persist_done, .arg = pc };
-		pc->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
-		if (!pc->mc) {
-			w->err = err;
-			free(pc);
-			return -1;
-		}
-		pc->modem_port = modem_conn_port(pc->mc);
-		modem_conn_set_close_notify(pc->mc, vc->ops->tls_close_notify);
-		pc->since_ns = now;
-		dev->conn = pc;
-		w->connected = 1;
-	}
+	if (!pc)
+		return persist_open(ws, w);
 	pc->w = w;
 	w->pc = pc;
 	w->mc = pc->mc;
 	w->modem_port = pc->modem_port;
+	return 0;
+}
+
+/* Adds the figures of B to A: one wake's shares of two connections (the
+ * kept one that died under it, then the new one). The stamps and the
+ * 4-tuple are the later connection's. */
+static void counts_add(struct modem_counts *a, const struct modem_counts *b)
+{
+	for (int p = 0; p < PHASE_COUNT; p++) {
+		struct phase_counts *x = &a->ph[p];
+		const struct phase_counts *y = &b->ph[p];
+		x->plain_up += y->plain_up;
+		x->plain_down += y->plain_down;
+		x->stream_up += y->stream_up;
+		x->stream_down += y->stream_down;
+		x->ip_up += y->ip_up;
+		x->ip_down += y->ip_down;
+		x->segs_up += y->segs_up;
+		x->segs_down += y->segs_down;
+		if (y->first_up_ns && (!x->first_up_ns || y->first_up_ns < x->first_up_ns))
+			x->first_up_ns = y->first_up_ns;
+		if (y->last_up_ns > x->last_up_ns)
+			x->last_up_ns = y->last_up_ns;
+		if (y->last_down_ns > x->last_down_ns)
+			x->last_down_ns = y->last_down_ns;
+	}
+	a->plain_up += b->plain_up;
+	a->plain_down += b->plain_down;
+	a->stream_up += b->stream_up;
+	a->stream_down += b->stream_down;
+	a->ip_up += b->ip_up;
+	a->ip_down += b->ip_down;
+	a->segs_up += b->segs_up;
+	a->segs_down += b->segs_down;
+	a->frames_up += b->frames_up;
+	a->frames_down += b->frames_down;
+	a->link_lost_up += b->link_lost_up;
+	a->link_lost_down += b->link_lost_down;
+	a->retrans += b->retrans;
+	a->accept_ns = b->accept_ns;
+	a->connect_ns = b->connect_ns;
+	a->established_ns = b->established_ns;
+	a->ready_ns = b->ready_ns;
+	a->local_addr = b->local_addr;
+	a->local_port = b->local_port;
+	a->server_port = b->server_port;
+	a->link_on |= b->link_on;
+	if (b->err != ERR_OK) {
+		a->err = b->err;
+		snprintf(a->detail, sizeof(a->detail), "%s", b->detail);
+	}
+}
+
+/* W's kept connection died under it (the library saw it, before every
+ * message was acknowledged): the device notices at this send, reconnects
+ * and sends again within the same wake, which pays for both. The part of
+ * the dead connection it used stays in its figures. 0, or -1 if it could
+ * not start again (W->err set). */
+static int persist_restart(struct wakes *ws, struct wake *w)
+{
+	struct persist *pc = w->pc;
+	struct modem_counts part;
+	memset(&part, 0, sizeof(part));
+	if (pc->mc)
+		modem_conn_cut(pc->mc, &part);
+	if (!w->pcounts && !(w->pcounts = calloc(1, sizeof(*w->pcounts))))
+		return -1;
+	counts_add(w->pcounts, &part);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	snprintf(w->reconnect_why, sizeof(w->reconnect_why), "during the wake: %.100s", pc->lost_why);
+	persist_drop(ws, pc); /* the library gives up what it had in flight on it ... */
+	w->pc = NULL;
+	w->mc = NULL;
+	ws->vc.ops->reap(w);  /* ... then the adapter lets go of the attempt */
+	w->reconnected = 1;
+	w->err = ERR_OK;
+	w->detail[0] = 0;
+	w->sent = 0;
+	w->adapter_done = 0;
+	if (persist_open(ws, w) < 0)
+		return -1;
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	enum dormant_err err = ws->vc.ops->start(w);
+	w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
+	if (err != ERR_OK) {
+		w->err = err;
+		if (!w->detail[0])
+			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start again", ws->vc.ops->name);
+		return -1;
+	}
 	return 0;
 }
 
@@ -426,8 +533,14 @@ static void on_done_queue(struct loop_src *src, uint32_t events)
 		struct wake *w = list;
 		list = SLIST_NEXT(w, done_link);
 		w->adapter_done = 1;
+		/* A kept connection that died under a wake it did not open: reconnect now, once. */
+		if (w->pc && !w->modem_done && !w->connected && !w->timed_out && w->err != ERR_OK &&
+		    w->acked < w->nmsg && atomic_load(&w->pc->lost) && persist_restart(ws, w) == 0)
+			continue;
 		if (w->pc && !w->modem_done)
 			persist_cut_wake(ws, w);
+		else if (!w->pc && w->pcounts)
+			w->modem_done = 1; /* a restart that could not open its connection */
 		finish_wake(ws, w);
 	}
 }

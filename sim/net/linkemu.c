@@ -1135,7 +1135,11 @@ void linkemu_conn_forget(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port
 {
 	pthread_mutex_lock(&e->lock);
 	struct conn **s = conn_slot(e, IPPROTO_TCP, dev_addr, dev_port, srv_port);
-	if (*s) {
+	if (*s && (*s)->nat.dead) {
+		/* The NAT forgot the flow: what the kernel still sends on it (an
+		 * orphan's FIN, retransmissions) stays dropped; only its counts go. */
+		memset(&(*s)->c, 0, sizeof((*s)->c));
+	} else if (*s) {
 		struct conn *c = *s;
 		*s = c->next;
 		free(c);

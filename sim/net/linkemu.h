@@ -195,7 +195,8 @@ const char *linkemu_server_ifname(const struct linkemu *e); /* the root-side TUN
 int linkemu_conn_counts(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port, uint16_t srv_port,
                         struct linkemu_counts *out);
 /* Forget a connection's counts (after the caller took its final figures; a
- * later packet of the same 4-tuple starts a new entry). */
+ * later packet of the same 4-tuple starts a new entry; one the NAT had
+ * forgotten stays forgotten until a new SYN). */
 void linkemu_conn_forget(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port, uint16_t srv_port);
 /* A device's totals; 0, or -1 if no such device. */
 int linkemu_dev_info(struct linkemu *e, uint32_t dev_addr, struct linkemu_dev_info *out);
