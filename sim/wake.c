@@ -466,6 +466,8 @@ static void counts_add(struct modem_counts *a, const struct modem_counts *b)
 	a->local_port = b->local_port;
 	a->server_port = b->server_port;
 	a->link_on |= b->link_on;
+	if (b->tls.used)
+		a->tls = b->tls;
 	if (b->err != ERR_OK) {
 		a->err = b->err;
 		snprintf(a->detail, sizeof(a->detail), "%s", b->detail);

@@ -981,6 +981,11 @@ void modem_conn_cut(struct modem_conn *mc, struct modem_counts *out)
 		socklen_t sl = sizeof(sa);
 		if (mc->nlayers && getsockname(net_tcp_fd(mc->layer[0]), (struct sockaddr *)&sa, &sl) == 0)
 			out->local_port = ntohs(sa.sin_port);
+		/* The period that brought the layers up has their facts (TLS: the
+		 * handshake's evidence); the bottom layer reports only at the end. */
+		if (c->ready_ns)
+			for (int i = mc->nlayers - 1; i >= 1; i--)
+				mc->layer[i]->ops->report(mc->layer[i], out);
 	}
 	/* What identifies the connection stays; every figure and stamp starts anew. */
 	struct modem_counts keep = { .local_addr = out->local_addr, .local_port = out->local_port,
