@@ -65,7 +65,7 @@ struct vstats {
 	/* connection: persistent: connects and what the sleeps between wakes cost */
 	int persistent;
 	uint64_t p_wakes, p_connects, p_reconnects, p_sleeps, p_keepalives, p_nat_drops;
-	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip;
+	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip, p_all_ip;
 	uint64_t p_reused;
 	char p_why[120];           /* the first reconnect's reason */
 };
@@ -336,7 +336,7 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 			row->sleep_ip_down = i64(w->sleep->ip_down);
 			row->sleep_pkts_up = i64(w->sleep->segs_up);
 			row->sleep_pkts_down = i64(w->sleep->segs_down);
-			row->keepalives = w->sleep->frames_up;
+			row->keepalives = w->sleep->ph[PHASE_DATA].frames_up; /* MQTT: PINGREQ; not a DISCONNECT */
 		}
 		if (w->sleep_radio) {
 			row->sleep_radio_on_ms = w->sleep_energy.radio_on_ms;
@@ -449,12 +449,14 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		if (w->sleep) {
 			vs->p_sleeps++;
 			vs->p_sleep_s += (double)w->sleep_ns / 1e9;
-			vs->p_keepalives += w->sleep->frames_up;
+			vs->p_keepalives += w->sleep->ph[PHASE_DATA].frames_up;
 			vs->p_sleep_ip_up += (double)w->sleep->ip_up;
 			vs->p_sleep_ip_down += (double)w->sleep->ip_down;
 		}
 		if (w->sleep_radio)
 			vs->p_sleep_mj += w->sleep_energy.energy_mj;
+		vs->p_all_ip += (double)(cc->ip_up + cc->ip_down) +
+		                (w->sleep ? (double)(w->sleep->ip_up + w->sleep->ip_down) : 0);
 		if (ok && !w->connected) {
 			vs->p_reused++;
 			vs->p_reused_ip += (double)(cc->ip_up + cc->ip_down);
@@ -723,6 +725,8 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 		put(p, "first_reconnect_why", json_string(vs->p_why));
 		put(p, "reused_wakes", ju64(vs->p_reused));
 		put(p, "reused_wake_ip_bytes_mean", jnum(vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0));
+		/* comparable with a per-wake variant's mean ip_up + ip_down: every byte of the run per wake */
+		put(p, "ip_bytes_per_wake_with_sleeps", jnum(vs->p_wakes ? vs->p_all_ip / (double)vs->p_wakes : 0));
 		put(p, "sleeps", ju64(vs->p_sleeps));
 		put(p, "sleep_s_mean", jnum(vs->p_sleeps ? vs->p_sleep_s / (double)vs->p_sleeps : 0));
 		put(p, "keepalives", ju64(vs->p_keepalives));
@@ -975,8 +979,9 @@ static void print_table(struct results *r, FILE *out)
 	for (size_t i = 0; i < r->nvs; i++)
 		any_persistent |= r->vs[i].v && r->vs[i].persistent;
 	if (any_persistent) {
-		fprintf(out, "\n%-*s %8s %10s %12s %12s %11s %14s %12s %9s\n", w, "persistent", "connects", "reconnects",
-		        "reused B/wk", "sleep s", "keepalives", "sleep B up/dn", "sleep mJ", "nat drops");
+		fprintf(out, "\n%-*s %8s %10s %12s %12s %10s %11s %14s %9s %9s\n", w, "persistent", "connects",
+		        "reconnects", "reused B/wk", "all-in B/wk", "sleep s", "keepalives", "sleep B up/dn", "sleep mJ",
+		        "nat drops");
 		for (size_t i = 0; i < r->nvs; i++) {
 			struct vstats *vs = &r->vs[i];
 			if (!vs->v || !vs->persistent)
@@ -984,15 +989,17 @@ static void print_table(struct results *r, FILE *out)
 			double ns = vs->p_sleeps ? (double)vs->p_sleeps : 1;
 			char b[40];
 			snprintf(b, sizeof(b), "%.0f/%.0f", vs->p_sleep_ip_up / ns, vs->p_sleep_ip_down / ns);
-			fprintf(out, "%-*s %8llu %10llu %12.0f %12.1f %11.2f %14s %12.1f %9llu\n", w, vs->v->name,
+			fprintf(out, "%-*s %8llu %10llu %12.0f %12.0f %10.1f %11.2f %14s %9.1f %9llu\n", w, vs->v->name,
 			        (unsigned long long)vs->p_connects, (unsigned long long)vs->p_reconnects,
-			        vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0, vs->p_sleep_s / ns,
+			        vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0,
+			        vs->p_wakes ? vs->p_all_ip / (double)vs->p_wakes : 0, vs->p_sleep_s / ns,
 			        (double)vs->p_keepalives / ns, b, vs->p_sleep_mj / ns, (unsigned long long)vs->p_nat_drops);
 			if (vs->p_reconnects)
 				fprintf(out, "%-*s   first reconnect: %s\n", w, "", vs->p_why);
 		}
 		fprintf(out, "persistent: per sleep between two wakes of a device (reported in the later wake's row; "
-		             "the last sleep has no row); reused B/wk: IP bytes up+down of a wake on a kept connection.\n");
+		             "the last sleep has no row); reused B/wk: IP bytes up+down of a wake on a kept connection; all-in B/wk: every "
+		             "byte of the variant's wakes and sleeps per wake, to compare with a per-wake variant's IP B up+dn.\n");
 	}
 	int any_radio = 0;
 	for (size_t i = 0; i < r->nvs; i++)

@@ -438,6 +438,7 @@ static void counts_add(struct modem_counts *a, const struct modem_counts *b)
 		x->ip_down += y->ip_down;
 		x->segs_up += y->segs_up;
 		x->segs_down += y->segs_down;
+		x->frames_up += y->frames_up;
 		if (y->first_up_ns && (!x->first_up_ns || y->first_up_ns < x->first_up_ns))
 			x->first_up_ns = y->first_up_ns;
 		if (y->last_up_ns > x->last_up_ns)

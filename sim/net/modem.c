@@ -629,10 +629,12 @@ static void account_bytes(struct modem_conn *mc, int down, const unsigned char *
 		}
 		f->ph = ph;
 		f->left = len - f->hlen;
-		if (down)
+		if (down) {
 			mc->c.frames_down++;
-		else
+		} else {
 			mc->c.frames_up++;
+			mc->c.ph[ph].frames_up++;
+		}
 		if (f->hlen)
 			charge_bytes(mc, down, ph, f->hlen, now, same);
 		f->hlen = 0;

@@ -50,6 +50,7 @@ struct phase_counts {
 	uint64_t stream_up, stream_down; /* TCP stream bytes (= plaintext without TLS) */
 	uint64_t ip_up, ip_down;         /* with headers, from TCP_INFO deltas */
 	uint64_t segs_up, segs_down;
+	uint32_t frames_up;              /* protocol packets the device sent in the phase (0 without a framer) */
 	uint64_t first_up_ns;            /* first byte of the phase from the library; 0 if none */
 	uint64_t last_up_ns, last_down_ns;
 };
