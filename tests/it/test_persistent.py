@@ -27,7 +27,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary
 
@@ -132,8 +131,10 @@ for key, pk in pflows.items():
             nxt = mqtt[i + 1] if i + 1 < len(mqtt) else None
             check(nxt is not None and not nxt[1] and nxt[4] == "d000", f"{key}: a PINGREQ without its PINGRESP")
             gaps += 1
-    # Between two PINGREQs of one sleep: the keep-alive period.
-    pt = [p[0] for p in mqtt if p[1] and p[4] == "c000"]
+    fins = [p for p in pk if p[1] and p[2] & 0x01]
+    check(len(fins) <= 1, f"{key}: {len(fins)} FINs from the device: the connection was closed and reopened")
+    check(not fins or fins[0][0] >= max(p[0] for p in mqtt if p[1] and p[4] != "c000"),
+          f"{key}: the device closed the connection before its last publish")
 check(pings >= 2 * len(by_dev), f"only {pings} PINGREQs in the capture")
 in_rows = sum(n(r, "keepalives") for r in pers if r["keepalives"])
 check(in_rows <= pings and in_rows >= pings - 2 * len(by_dev),
