@@ -43,7 +43,7 @@ const struct column columns_table[] = {
 	T(error_detail, "", "the failure site's detail; empty when ok"),
 	I(messages, "", "messages the wake sent"),
 	I(acked, "", "messages acknowledged (QoS 0: written)"),
-	I(t_wake_us, "us", "adapter start to connection closed and accounted"),
+	I(t_wake_us, "us", "adapter start to connection closed and accounted (persistent: to the last acknowledgement)"),
 	I(t_acked_us, "us", "adapter start to the last acknowledgement"),
 	I(t_tcp_us, "us", "the TCP handshake's wire time"),
 	I(t_setup_us, "us", "protocol set-up's wire time"),
