@@ -290,6 +290,7 @@ static void persist_cut_wake(struct wakes *ws, struct wake *w)
 	if (w->pcounts)
 		counts_add(w->pcounts, &now);
 	pc->since_ns = clock_mono_ns();
+	pc->wake_start_ns = w->start_ns;
 	w->modem_done = 1;
 	w->mc = NULL; /* the connection is the device's, not the wake's */
 	if (!modem_conn_alive(pc->mc) && !atomic_load(&pc->lost))
@@ -325,34 +326,45 @@ static void persist_drop(struct wakes *ws, struct persist *pc)
 	free(pc);
 }
 
-/* The sleep before W, behind a link: the radio for every packet of the
- * device from the end of the last wake to W's start (keep-alives wake the
- * radio: each pays the attach after a release, and its tail). */
-static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t from_ns, uint64_t to_ns)
+/* The sleep before W, behind a link: what the device's packets between
+ * the last wake's end and W's start (keep-alives, the ACK of the last
+ * PUBACK, retransmissions into a dead NAT mapping) add to the radio, as the
+ * energy model (sim/core/energy.h) has it: the last wake and the sleep
+ * together, less the last wake alone. A packet within the wake's tail only
+ * stretches the tail; one after a release pays an attach and a tail of its
+ * own. WAKE_START/WAKE_END: the last wake's bounds. */
+static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t wake_start_ns, uint64_t wake_end_ns,
+                        uint64_t to_ns)
 {
 	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
-	if (!ws->vc.link || !p)
+	if (!ws->vc.link || !p || !wake_start_ns)
 		return;
 	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
 		return;
 	if (!ws->air && !(ws->air = malloc(LINKEMU_BURSTS * sizeof(*ws->air))))
 		return;
 	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
-	size_t n = linkemu_bursts(ws->vc.link, addr, from_ns, ws->bursts, LINKEMU_BURSTS), k = 0;
+	size_t n = linkemu_bursts(ws->vc.link, addr, wake_start_ns, ws->bursts, LINKEMU_BURSTS), k = 0, kw = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct linkemu_burst *b = &ws->bursts[i];
-		if (b->start_ns < from_ns || b->start_ns >= to_ns || (b->dir == LINKEMU_DOWN && b->lost))
+		if (b->start_ns < wake_start_ns || b->start_ns >= to_ns || (b->dir == LINKEMU_DOWN && b->lost))
 			continue;
 		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,
 		                                      .up = b->dir == LINKEMU_UP };
+		if (b->start_ns <= wake_end_ns)
+			kw = k; /* in time order: the wake's come first */
 	}
-	w->sleep_radio = 1;
-	memset(&w->sleep_energy, 0, sizeof(w->sleep_energy));
-	if (!k)
-		return; /* the radio slept throughout: the sleep floor, which battery life counts apart */
 	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
-	uint64_t first_us = ws->air[0].start_us;
-	energy_wake(p, first_us > attach_us ? first_us - attach_us : 0, ws->air, k, &w->sleep_energy);
+	uint64_t start_us = wake_start_ns / 1000 > attach_us ? wake_start_ns / 1000 - attach_us : 0;
+	struct energy_result all, alone;
+	energy_wake(p, start_us, ws->air, k, &all);
+	energy_wake(p, start_us, ws->air, kw, &alone);
+	w->sleep_radio = 1;
+	w->sleep_energy = (struct energy_result){
+		.radio_on_ms = all.radio_on_ms - alone.radio_on_ms, .attach_ms = all.attach_ms - alone.attach_ms,
+		.tx_ms = all.tx_ms - alone.tx_ms, .rx_ms = all.rx_ms - alone.rx_ms, .idle_ms = all.idle_ms - alone.idle_ms,
+		.tail_ms = all.tail_ms - alone.tail_ms, .attaches = all.attaches - alone.attaches,
+		.energy_mj = all.energy_mj - alone.energy_mj };
 }
 
 /* A new kept connection for W's device (its first wake, or after a loss). 0, or -1 with W->err set. */
@@ -403,7 +415,7 @@ static int persist_begin(struct wakes *ws, struct wake *w)
 		if (w->sleep && pc->mc)
 			modem_conn_cut(pc->mc, w->sleep);
 		w->sleep_ns = now - pc->since_ns;
-		sleep_radio(ws, w, pc->since_ns, now);
+		sleep_radio(ws, w, pc->wake_start_ns, pc->since_ns, now);
 		if (atomic_load(&pc->lost) || !modem_conn_alive(pc->mc) || !pc->adapter) {
 			w->reconnected = 1;
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);

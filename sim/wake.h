@@ -37,6 +37,7 @@ struct persist {
 	_Atomic int lost;         /* the library or the modem saw it end (any thread: wake_persist_lost) */
 	char lost_why[120];       /* why, written once by whoever set lost first */
 	uint64_t since_ns;        /* start of the period being counted: the last wake's end (or the connect) */
+	uint64_t wake_start_ns;   /* the last wake's start (its end is since_ns); 0: none yet */
 };
 
 struct wake {
