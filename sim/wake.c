@@ -132,7 +132,7 @@ void wake_persist_lost(struct persist *pc, const char *why)
 	int expected = 0;
 	if (!pc || !atomic_compare_exchange_strong(&pc->lost, &expected, 1))
 		return;
-	snprintf(pc->lost_why, sizeof(pc->lost_why), "%s", why ? why : "connection lost");
+	snprintf(pc->lost_why, sizeof(pc->lost_why), "%.119s", why ? why : "connection lost");
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
@@ -302,7 +302,7 @@ static void on_persist_done(struct modem_conn *mc, void *arg)
 	struct persist *pc = arg;
 	const struct modem_counts *c = modem_conn_counts(mc);
 	char why[160];
-	snprintf(why, sizeof(why), "the modem connection ended%s%s", c->err != ERR_OK ? ": " : " (server closed)",
+	snprintf(why, sizeof(why), "the modem connection ended%s%.90s", c->err != ERR_OK ? ": " : " (server closed)",
 	         c->err != ERR_OK ? c->detail : "");
 	wake_persist_lost(pc, why);
 }
