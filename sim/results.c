@@ -326,6 +326,10 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 		row->energy_mj = en->energy_mj;
 	}
 	snprintf(row->connection, sizeof(row->connection), "%s", conn_mode_name(scenario_connection(v, w->fleet)));
+	if (!w->pc && have_conn) {
+		row->connected = 1; /* per-wake: every wake connects */
+		row->reconnected = 0;
+	}
 	if (w->pc) {
 		row->connected = w->connected;
 		row->reconnected = w->reconnected;

@@ -68,7 +68,7 @@ per = [r for r in rs if r["variant"] == "mqtt connection=per-wake"]
 pers = [r for r in rs if r["variant"] == "mqtt connection=persistent"]
 check(per and pers, f"{len(per)} per-wake and {len(pers)} persistent rows")
 check(all(r["connection"] == "per-wake" for r in per), "a per-wake row does not say connection=per-wake")
-check(all(r["connected"] == "" for r in per), "per-wake rows have a connected figure")
+check(all(r["connected"] == "1" and r["reconnected"] == "0" for r in per), "per-wake rows: not connected=1 reconnected=0")
 
 # Rows: one connection per device, connected only on its first wake.
 by_dev = collections.defaultdict(list)
