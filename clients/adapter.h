@@ -63,6 +63,15 @@ struct adapter_ops {
 	void (*abort)(struct wake *w);
 	/* After wake_adapter_done: release the library handle. Engine thread. */
 	void (*reap)(struct wake *w);
+	/* connection: persistent; NULL where it is not built (the scenario
+	 * loader refuses it). start() then sees W->pc: with W->pc->adapter set
+	 * and the connection up it sends over it (no connect, no close), else
+	 * it makes the handle (stored in W->pc->adapter), connects to
+	 * W->modem_port and keeps the connection open after the wake, with the
+	 * protocol's keep-alive at the fleet's keepalive. A loss it sees is
+	 * reported with wake_persist_lost(). drop() releases W->pc->adapter for
+	 * good (disconnecting first if it is up). Engine thread. */
+	void (*drop)(struct persist *pc);
 	/* Library name and version for env.json. */
 	void (*version)(char *buf, size_t len);
 };

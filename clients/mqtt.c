@@ -38,8 +38,23 @@
  *   every wake: the SUBACK follows the queued commands and marks their end
  *   (28 + 5 bytes a wake; without it a command could arrive after the
  *   DISCONNECT and wait a whole wake more).
+ * - connection: persistent: one handle per device, made at its first wake
+ *   (or after a loss) and kept through its sleeps (struct mqtt_conn, in
+ *   the device's struct persist), with keepAliveInterval at the fleet's
+ *   keepalive: paho itself sends PINGREQ once nothing was sent or received
+ *   for that long (its receive thread checks about once a second, so a
+ *   PINGREQ comes keepalive to keepalive + ~1.1 s after the last packet),
+ *   and closes the connection when no PINGRESP came within another
+ *   keepalive. A wake on a connection that is up publishes at once and ends
+ *   at the last PUBACK (QoS 0: the write), with no DISCONNECT. paho's
+ *   connectionLost (a missing PINGRESP, a closed socket) marks the
+ *   connection lost (wake_persist_lost): a wake in flight fails with
+ *   `closed`, and the next wake reconnects. Clean session 1, so a lost
+ *   connection's in-flight message is not resent: the wake that sent it
+ *   counts it unacknowledged.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +74,17 @@
 
 struct mqtt_wake;
 
+/* connection: persistent: a device's handle, kept across its wakes (persist.adapter). */
+struct mqtt_conn {
+	MQTTAsync h;
+	struct persist *pc;
+	pthread_mutex_t lock;
+	struct mqtt_wake *cur;    /* the wake using it (under lock); NULL while the device sleeps */
+	struct mqtt_wake *dead;   /* reaped wakes paho may still hold a callback of (a message not acknowledged):
+	                           * freed after MQTTAsync_destroy, which fails what it had in flight */
+	_Atomic int state;        /* 0 connecting, 1 connected, -1 gone */
+};
+
 struct mqtt_msg_ctx {
 	struct mqtt_wake *mw;
 	uint32_t k;
@@ -73,7 +99,17 @@ struct mqtt_wake {
 	_Atomic int done;
 	unsigned char *payload;   /* nmsg * payload_bytes */
 	struct mqtt_msg_ctx *mctx;
+	struct mqtt_conn *conn;   /* connection: persistent: the device's handle (h is conn->h); NULL per-wake */
+	struct mqtt_wake *next_dead;
 };
+
+/* The fallback phase for bytes the framer cannot place. A persistent
+ * connection is the device's, not the wake's: its framer places every byte. */
+static void set_phase(struct mqtt_wake *mw, enum phase p)
+{
+	if (!mw->conn)
+		modem_set_phase(mw->w->mc, p);
+}
 
 /* The nudge endpoint: a listening socket plus the keeper's connection. */
 static struct {
@@ -113,7 +149,11 @@ static void message_finished(struct mqtt_wake *mw)
 {
 	if (atomic_fetch_add(&mw->finished_msgs, 1) + 1 < mw->steps)
 		return;
-	modem_set_phase(mw->w->mc, PHASE_TEARDOWN);
+	if (mw->conn) {
+		done(mw, ERR_OK, NULL); /* the connection stays up through the sleep */
+		return;
+	}
+	set_phase(mw, PHASE_TEARDOWN);
 	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
 	o.timeout = 0; /* send DISCONNECT and close now; a timeout would wait for it, in 3 s quanta */
 	o.onSuccess = on_disconnect_ok;
@@ -165,11 +205,15 @@ static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *d)
 	done(mw, ERR_PROTOCOL, why);
 }
 
+static void publish_all(struct mqtt_wake *mw);
+
 static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
 {
 	struct mqtt_wake *mw = ctx;
 	struct wake *w = mw->w;
 	wake_note_thread(w);
+	if (mw->conn)
+		atomic_store(&mw->conn->state, 1);
 	mw->steps = w->nmsg;
 	if (w->fleet->downlink &&
 	    (w->setup || w->qos == 0 || !(d && d->alt.connect.sessionPresent) || !wake_has_session(w))) {
@@ -191,7 +235,14 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
 			return;
 		}
 	}
-	modem_set_phase(w->mc, PHASE_DATA);
+	publish_all(mw);
+}
+
+/* Hands the wake's messages to paho (from CONNACK, or at once on a kept connection). */
+static void publish_all(struct mqtt_wake *mw)
+{
+	struct wake *w = mw->w;
+	set_phase(mw, PHASE_DATA);
 	uint32_t len = w->fleet->payload_bytes;
 	for (uint32_t k = 0; k < w->nmsg; k++) {
 		unsigned char *p = mw->payload + (size_t)k * len;
@@ -222,6 +273,8 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *d)
 	struct mqtt_wake *mw = ctx;
 	char why[120];
 	int code = d ? d->code : 0;
+	if (mw->conn)
+		atomic_store(&mw->conn->state, -1);
 	/* 1..5 are CONNACK return codes: the broker refused; anything else is paho's own failure to connect. */
 	if (code >= 1 && code <= 5) {
 		snprintf(why, sizeof(why), "CONNACK return code %d", code);
@@ -230,6 +283,31 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *d)
 		snprintf(why, sizeof(why), "connect failed: rc=%d %s", code, d && d->message ? d->message : "");
 		done(mw, ERR_CONNECT, why);
 	}
+	if (mw->conn)
+		wake_persist_lost(mw->conn->pc, why);
+}
+
+/* connection: persistent: paho lost the device's kept connection (no
+ * PINGRESP within the keep-alive, or the socket closed), asleep or awake. */
+static void conn_lost(void *ctx, char *cause)
+{
+	struct mqtt_conn *cn = ctx;
+	char why[120];
+	atomic_store(&cn->state, -1);
+	snprintf(why, sizeof(why), "connection lost (paho: no PINGRESP within keepalive, or the socket closed)%s%s",
+	         cause ? ": " : "", cause ? cause : "");
+	wake_persist_lost(cn->pc, why);
+	pthread_mutex_lock(&cn->lock);
+	if (cn->cur)
+		done(cn->cur, ERR_CLOSED, why);
+	pthread_mutex_unlock(&cn->lock);
+}
+
+static int conn_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
+{
+	MQTTAsync_freeMessage(&m); /* persistent fleets get no commands (not built yet) */
+	MQTTAsync_free(topic);
+	return 1;
 }
 
 static void on_connection_lost(void *ctx, char *cause)
@@ -400,6 +478,95 @@ static void mqtt_wake_free(struct mqtt_wake *mw)
 	free(mw);
 }
 
+/* connection: persistent: publish over the device's kept connection, or make it. */
+static enum dormant_err persist_start(struct mqtt_wake *mw)
+{
+	struct wake *w = mw->w;
+	struct persist *pc = w->pc;
+	struct mqtt_conn *cn = pc->adapter;
+	if (cn && !w->connected) {
+		mw->conn = cn;
+		mw->h = cn->h;
+		w->adapter = mw;
+		pthread_mutex_lock(&cn->lock);
+		cn->cur = mw;
+		pthread_mutex_unlock(&cn->lock);
+		if (atomic_load(&cn->state) != 1) {
+			done(mw, ERR_CLOSED, "the kept connection is not up");
+			return ERR_OK;
+		}
+		mw->steps = w->nmsg;
+		publish_all(mw); /* ends in done(), here or on paho's threads */
+		return ERR_OK;
+	}
+	cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		mqtt_wake_free(mw);
+		return ERR_NOMEM;
+	}
+	pthread_mutex_init(&cn->lock, NULL);
+	cn->pc = pc;
+	char uri[48], client_id[24];
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", w->modem_port);
+	snprintf(client_id, sizeof(client_id), "dev%u", w->device);
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	co.MQTTVersion = MQTTVERSION_3_1_1;
+	co.sendWhileDisconnected = 0;
+	int rc = MQTTAsync_createWithOptions(&cn->h, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(w->detail, sizeof(w->detail), "MQTTAsync_create: %s", MQTTAsync_strerror(rc));
+		pthread_mutex_destroy(&cn->lock);
+		free(cn);
+		mqtt_wake_free(mw);
+		return ERR_LIBRARY;
+	}
+	MQTTAsync_setCallbacks(cn->h, cn, conn_lost, conn_message, NULL);
+	mw->conn = cn;
+	mw->h = cn->h;
+	cn->cur = mw;
+	pc->adapter = cn; /* drop() releases it, whatever happens next */
+	w->adapter = mw;
+	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+	o.keepAliveInterval = (int)(w->fleet->keepalive_us / 1000000u);
+	o.cleansession = 1;
+	o.MQTTVersion = MQTTVERSION_3_1_1;
+	o.connectTimeout = (int)(w->sc->wake_timeout_us / 1000000u);
+	o.onSuccess = on_connect_ok;
+	o.onFailure = on_connect_fail;
+	o.context = mw;
+	rc = MQTTAsync_connect(cn->h, &o);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(w->detail, sizeof(w->detail), "MQTTAsync_connect: %s", MQTTAsync_strerror(rc));
+		cn->cur = NULL;
+		atomic_store(&cn->state, -1);
+		mqtt_wake_free(mw);
+		w->adapter = NULL;
+		return ERR_LIBRARY;
+	}
+	return ERR_OK;
+}
+
+static void mqtt_drop(struct persist *pc)
+{
+	struct mqtt_conn *cn = pc->adapter;
+	if (!cn)
+		return;
+	if (atomic_load(&cn->state) == 1 && MQTTAsync_isConnected(cn->h)) {
+		MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+		o.timeout = 0;
+		MQTTAsync_disconnect(cn->h, &o);
+	}
+	MQTTAsync_destroy(&cn->h);
+	while (cn->dead) {
+		struct mqtt_wake *mw = cn->dead;
+		cn->dead = mw->next_dead;
+		mqtt_wake_free(mw);
+	}
+	pthread_mutex_destroy(&cn->lock);
+	free(cn);
+	pc->adapter = NULL;
+}
+
 static enum dormant_err mqtt_start(struct wake *w)
 {
 	struct mqtt_wake *mw = calloc(1, sizeof(*mw));
@@ -413,6 +580,8 @@ static enum dormant_err mqtt_start(struct wake *w)
 		return ERR_NOMEM;
 	}
 	snprintf(mw->topic, sizeof(mw->topic), "dormant/dev%u/telemetry", w->device);
+	if (w->pc)
+		return persist_start(mw);
 	char uri[48], client_id[24];
 	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", w->modem_port);
 	snprintf(client_id, sizeof(client_id), "dev%u", w->device);
@@ -467,6 +636,25 @@ static void mqtt_reap(struct wake *w)
 	struct mqtt_wake *mw = w->adapter;
 	if (!mw)
 		return;
+	if (mw->conn) {
+		/* the handle is the device's: only this wake lets go of it */
+		struct mqtt_conn *cn = mw->conn;
+		w->adapter = NULL;
+		if (w->pc && w->pc->adapter == cn) {
+			pthread_mutex_lock(&cn->lock);
+			if (cn->cur == mw)
+				cn->cur = NULL;
+			if (w->acked < w->nmsg) {
+				mw->next_dead = cn->dead; /* paho may still fail its message: kept until drop */
+				cn->dead = mw;
+				mw = NULL;
+			}
+			pthread_mutex_unlock(&cn->lock);
+		}
+		if (mw)
+			mqtt_wake_free(mw);
+		return;
+	}
 	MQTTAsync_destroy(&mw->h);
 	mqtt_wake_free(mw);
 	w->adapter = NULL;
@@ -492,5 +680,6 @@ const struct adapter_ops mqtt_adapter = {
 	.accepted = mqtt_accepted,
 	.abort = mqtt_abort,
 	.reap = mqtt_reap,
+	.drop = mqtt_drop,
 	.version = mqtt_version,
 };

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 struct wake;
+struct persist;
 
 struct device {
 	uint32_t id;
@@ -36,6 +37,8 @@ struct device {
 	 * server queues per device from before the window: the window's start.
 	 * Written once, by the adapter's thread (device_session) or the engine. */
 	uint64_t session_ns;
+	struct persist *conn;  /* connection: persistent: the connection it keeps (wake.c); NULL: none */
+	uint64_t nat_drops_seen; /* behind a link: the NAT drops of its flows up to its last row */
 };
 
 struct device_table {

@@ -170,7 +170,8 @@ static enum dormant_err links_open(struct engine *e, const struct variant *v, st
 			struct linkemu_params lp = { .delay_ms = link_delay_ms(p, sc->seed, d), .up_kbps = p->up_kbps,
 			                             .down_kbps = p->down_kbps, .loss_up = p->loss_up,
 			                             .loss_down = p->loss_down, .queue_packets = p->queue_packets,
-			                             .mtu = p->mtu, .seed = sc->seed * 1000003u + d };
+			                             .mtu = p->mtu, .seed = sc->seed * 1000003u + d,
+			                             .nat_timeout_s = p->nat_timeout_s };
 			char why[256];
 			if (linkemu_add_device(r->link, LINKEMU_DEVICE_NET + d + 1, &lp, why, sizeof(why)) < 0) {
 				snprintf(err, errlen, "%s: device %u on link %s: %s", v->name, d, p->name, why);
@@ -349,6 +350,7 @@ out:
 		progress(e, vi, t0, clock_mono_ns(), 1);
 	uint64_t foreign = r.backend ? backend_foreign(r.backend) : 0;
 	if (r.adapter_up) {
+		wakes_close_persistent(e->wakes); /* connection: persistent: the devices' kept connections */
 		ops->fini();
 		wakes_end(e->wakes);
 	}

@@ -435,6 +435,8 @@ static void print_plan(const struct scenario *sc)
 		printf("  fleet %-12s %6u devices  every %s  jitter %.6gs  payload %uB x %u  qos %d  %s", f->name,
 		       f->count, d, (double)f->jitter_us / 1e6, f->payload_bytes, f->messages_per_wake, f->qos,
 		       conn_mode_name(f->connection));
+		if (f->connection == CONN_PERSISTENT || f->keepalive_us != 60000000u)
+			printf(" (keepalive %.6gs)", (double)f->keepalive_us / 1e6);
 		if (f->downlink)
 			printf("  polls for commands");
 		if (f->command_every_us)
@@ -462,6 +464,8 @@ static void print_plan(const struct scenario *sc)
 		/* Without links the plan reads as it always has. */
 		if (scenario_has_links(sc))
 			printf(" link=%s", variant_link(sc, v));
+		if (v->connection >= 0)
+			printf(" connection=%s", conn_mode_name((enum conn_mode)v->connection));
 		putchar('\n');
 	}
 	printf("total: %llu wakes\n", (unsigned long long)(wakes * sc->nvariants));

@@ -63,6 +63,12 @@ struct vstats {
 	struct samples energy_mj, radio_on_ms, tx_ms, rx_ms, tail_ms;
 	double fleet_mj[FLEETS_MAX], fleet_on_ms[FLEETS_MAX];
 	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
+	/* connection: persistent: connects and what the sleeps between wakes cost */
+	int persistent;
+	uint64_t p_wakes, p_connects, p_reconnects, p_sleeps, p_keepalives, p_nat_drops;
+	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip, p_all_ip;
+	uint64_t p_reused;
+	char p_why[120];           /* the first reconnect's reason */
 };
 
 /* A CSV file written in whole rows: wakes.csv, packets.csv. */
@@ -345,6 +351,30 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 		row->tail_ms = en->tail_ms;
 		row->energy_mj = en->energy_mj;
 	}
+	snprintf(row->connection, sizeof(row->connection), "%s", conn_mode_name(scenario_connection(v, w->fleet)));
+	if (!w->pc && have_conn) {
+		row->connected = 1; /* per-wake: every wake connects */
+		row->reconnected = 0;
+	}
+	if (w->pc) {
+		row->connected = w->connected;
+		row->reconnected = w->reconnected;
+		snprintf(row->reconnect_why, sizeof(row->reconnect_why), "%s", w->reconnect_why);
+		if (w->sleep) {
+			row->sleep_us = i64(w->sleep_ns / 1000u);
+			row->sleep_ip_up = i64(w->sleep->ip_up);
+			row->sleep_ip_down = i64(w->sleep->ip_down);
+			row->sleep_pkts_up = i64(w->sleep->segs_up);
+			row->sleep_pkts_down = i64(w->sleep->segs_down);
+			row->keepalives = w->sleep->ph[PHASE_DATA].frames_up; /* MQTT: PINGREQ; not a DISCONNECT */
+		}
+		if (w->sleep_radio) {
+			row->sleep_radio_on_ms = w->sleep_energy.radio_on_ms;
+			row->sleep_energy_mj = w->sleep_energy.energy_mj;
+		}
+	}
+	if (cc->link_on)
+		row->nat_drops = i64(w->nat_drops);
 	const struct tls_stats *ts = &cc->tls;
 	if (ts->used) {
 		snprintf(row->tls_suite, sizeof(row->tls_suite), "%s", vs->suite);
@@ -456,6 +486,29 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		r->csv.unwritten++;
 	}
 
+	if (w->pc) {
+		vs->persistent = 1;
+		vs->p_wakes++;
+		vs->p_connects += w->connected != 0;
+		if (w->reconnected && !vs->p_reconnects++)
+			snprintf(vs->p_why, sizeof(vs->p_why), "%s", w->reconnect_why);
+		if (w->sleep) {
+			vs->p_sleeps++;
+			vs->p_sleep_s += (double)w->sleep_ns / 1e9;
+			vs->p_keepalives += w->sleep->ph[PHASE_DATA].frames_up;
+			vs->p_sleep_ip_up += (double)w->sleep->ip_up;
+			vs->p_sleep_ip_down += (double)w->sleep->ip_down;
+		}
+		if (w->sleep_radio)
+			vs->p_sleep_mj += w->sleep_energy.energy_mj;
+		vs->p_all_ip += (double)(cc->ip_up + cc->ip_down) +
+		                (w->sleep ? (double)(w->sleep->ip_up + w->sleep->ip_down) : 0);
+		if (ok && !w->connected) {
+			vs->p_reused++;
+			vs->p_reused_ip += (double)(cc->ip_up + cc->ip_down);
+		}
+	}
+	vs->p_nat_drops += w->nat_drops;
 	if (cc->ip_lower_bound)
 		vs->ip_lower_bound++;
 	if (cc->ip_rst_unsure)
@@ -497,8 +550,9 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		samples_add(&vs->rx_ms, w->energy.rx_ms);
 		samples_add(&vs->tail_ms, w->energy.tail_ms);
 		if (f < FLEETS_MAX) {
-			vs->fleet_mj[f] += w->energy.energy_mj;
-			vs->fleet_on_ms[f] += w->energy.radio_on_ms;
+			/* a persistent device's sleep before the wake (keep-alives) counts with the wake */
+			vs->fleet_mj[f] += w->energy.energy_mj + (w->sleep_radio ? w->sleep_energy.energy_mj : 0);
+			vs->fleet_on_ms[f] += w->energy.radio_on_ms + (w->sleep_radio ? w->sleep_energy.radio_on_ms : 0);
 			vs->fleet_wakes[f]++;
 		}
 		vs->link_lost_up += cc->link_lost_up;
@@ -725,6 +779,26 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 	put(o, "ip_rst_unsure_wakes", ju64(vs->ip_rst_unsure));
 	if (vs->radio)
 		put(o, "radio", radio_json(r, vs));
+	if (vs->persistent) {
+		/* connection: persistent: the sleeps are each reported in the row of the wake after them */
+		json_t *p = json_object();
+		put(p, "wakes", ju64(vs->p_wakes));
+		put(p, "connects", ju64(vs->p_connects));
+		put(p, "reconnects", ju64(vs->p_reconnects));
+		put(p, "first_reconnect_why", json_string(vs->p_why));
+		put(p, "reused_wakes", ju64(vs->p_reused));
+		put(p, "reused_wake_ip_bytes_mean", jnum(vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0));
+		/* comparable with a per-wake variant's mean ip_up + ip_down: every byte of the run per wake */
+		put(p, "ip_bytes_per_wake_with_sleeps", jnum(vs->p_wakes ? vs->p_all_ip / (double)vs->p_wakes : 0));
+		put(p, "sleeps", ju64(vs->p_sleeps));
+		put(p, "sleep_s_mean", jnum(vs->p_sleeps ? vs->p_sleep_s / (double)vs->p_sleeps : 0));
+		put(p, "keepalives", ju64(vs->p_keepalives));
+		put(p, "sleep_ip_up_mean", jnum(vs->p_sleeps ? vs->p_sleep_ip_up / (double)vs->p_sleeps : 0));
+		put(p, "sleep_ip_down_mean", jnum(vs->p_sleeps ? vs->p_sleep_ip_down / (double)vs->p_sleeps : 0));
+		put(p, "sleep_energy_mj_mean", jnum(vs->p_sleeps ? vs->p_sleep_mj / (double)vs->p_sleeps : 0));
+		put(p, "nat_drops", ju64(vs->p_nat_drops));
+		put(o, "persistent", p);
+	}
 	json_t *fails = json_object();
 	for (int e = 0; e < ERR__COUNT; e++)
 		if (vs->fails[e])
@@ -963,6 +1037,32 @@ static void print_table(struct results *r, FILE *out)
 				        w, vs->v->name, vs->setups_ok, vs->setup_ms, vs->setups_failed ? "; failed: " : "",
 				        vs->setups_failed ? vs->setup_why : "");
 		}
+	}
+	int any_persistent = 0;
+	for (size_t i = 0; i < r->nvs; i++)
+		any_persistent |= r->vs[i].v && r->vs[i].persistent;
+	if (any_persistent) {
+		fprintf(out, "\n%-*s %8s %10s %12s %12s %10s %11s %14s %9s %9s\n", w, "persistent", "connects",
+		        "reconnects", "reused B/wk", "all-in B/wk", "sleep s", "keepalives", "sleep B up/dn", "sleep mJ",
+		        "nat drops");
+		for (size_t i = 0; i < r->nvs; i++) {
+			struct vstats *vs = &r->vs[i];
+			if (!vs->v || !vs->persistent)
+				continue;
+			double ns = vs->p_sleeps ? (double)vs->p_sleeps : 1;
+			char b[40];
+			snprintf(b, sizeof(b), "%.0f/%.0f", vs->p_sleep_ip_up / ns, vs->p_sleep_ip_down / ns);
+			fprintf(out, "%-*s %8llu %10llu %12.0f %12.0f %10.1f %11.2f %14s %9.1f %9llu\n", w, vs->v->name,
+			        (unsigned long long)vs->p_connects, (unsigned long long)vs->p_reconnects,
+			        vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0,
+			        vs->p_wakes ? vs->p_all_ip / (double)vs->p_wakes : 0, vs->p_sleep_s / ns,
+			        (double)vs->p_keepalives / ns, b, vs->p_sleep_mj / ns, (unsigned long long)vs->p_nat_drops);
+			if (vs->p_reconnects)
+				fprintf(out, "%-*s   first reconnect: %s\n", w, "", vs->p_why);
+		}
+		fprintf(out, "persistent: per sleep between two wakes of a device (reported in the later wake's row; "
+		             "the last sleep has no row); reused B/wk: IP bytes up+down of a wake on a kept connection; all-in B/wk: every "
+		             "byte of the variant's wakes and sleeps per wake, to compare with a per-wake variant's IP B up+dn.\n");
 	}
 	int any_radio = 0;
 	for (size_t i = 0; i < r->nvs; i++)

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,22 @@ void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
 	(void)!write(ws->evfd, &one, sizeof(one));
 }
 
+void wake_persist_lost(struct persist *pc, const char *why)
+{
+	int expected = 0;
+	if (!pc || !atomic_compare_exchange_strong(&pc->lost, &expected, 1))
+		return;
+	snprintf(pc->lost_why, sizeof(pc->lost_why), "%.119s", why ? why : "connection lost");
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+const struct modem_counts *wake_counts(const struct wake *w)
+{
+	if (w->pc || w->pcounts)
+		return w->pcounts;
+	return w->mc ? modem_conn_counts(w->mc) : NULL;
+}
+
 void wake_note_thread(struct wake *w)
 {
 	struct wakes *ws = w->set;
@@ -176,6 +193,8 @@ static void queue_row(struct wakes *ws, struct wake *w)
 /* W leaves the active list: its device sleeps, its slot is free. */
 static void retire(struct wakes *ws, struct wake *w)
 {
+	if (w->pc && w->pc->w == w)
+		w->pc->w = NULL;
 	TAILQ_REMOVE(&ws->active, w, link);
 	ws->in_flight--;
 	device_sleep(w->dev);
@@ -226,10 +245,11 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 		return;
 	w->end_ns = w->accounted_ns = clock_mono_ns();
 	/* A modem-side failure (refused, reset) is what broke the wake, if the adapter saw only its effect. */
-	const struct modem_counts *c = w->mc ? modem_conn_counts(w->mc) : NULL;
+	const struct modem_counts *c = wake_counts(w);
 	/* Behind a link the modem waits a settle time after the wire is quiet
 	 * before its figures are final: the wake ended with the wire (or the
-	 * library's last callback, if later). */
+	 * library's last callback, if later). A kept connection's wire never
+	 * closes: its wake ends as before. */
 	if (c && c->link_on && c->wire_done_ns && c->wire_done_ns < w->end_ns)
 		w->end_ns = c->wire_done_ns > w->lib_done_ns ? c->wire_done_ns : w->lib_done_ns;
 	if (c && c->err != ERR_OK && (w->err == ERR_OK || w->err == ERR_CLOSED || w->err == ERR_CONNECT) &&
@@ -258,6 +278,290 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 	queue_row(ws, w);
 }
 
+/* ---------- connection: persistent ---------- */
+
+static void counts_add(struct modem_counts *a, const struct modem_counts *b);
+static int persist_restart(struct wakes *ws, struct wake *w);
+
+/* W is done with the device's kept connection: its share of it is
+ * everything since the sleep before it ended, up to now (the last
+ * acknowledgement, or QoS 0's write). What comes later (the device's ACK
+ * of the last PUBACK, keep-alives) is the next sleep's. */
+static void persist_cut_wake(struct wakes *ws, struct wake *w)
+{
+	struct persist *pc = w->pc;
+	struct modem_counts now;
+	memset(&now, 0, sizeof(now));
+	if (pc->mc)
+		modem_conn_cut(pc->mc, &now);
+	if (!w->pcounts)
+		w->pcounts = calloc(1, sizeof(*w->pcounts));
+	if (w->pcounts)
+		counts_add(w->pcounts, &now);
+	pc->since_ns = clock_mono_ns();
+	pc->wake_start_ns = w->start_ns;
+	w->modem_done = 1;
+	w->mc = NULL; /* the connection is the device's, not the wake's */
+	if (!modem_conn_alive(pc->mc) && !atomic_load(&pc->lost))
+		wake_persist_lost(pc, w->err != ERR_OK && w->detail[0] ? w->detail : "connection closed during the wake");
+}
+
+static void on_persist_done(struct modem_conn *mc, void *arg)
+{
+	struct persist *pc = arg;
+	const struct modem_counts *c = modem_conn_counts(mc);
+	char why[160];
+	snprintf(why, sizeof(why), "the modem connection ended%s%.90s", c->err != ERR_OK ? ": " : " (server closed)",
+	         c->err != ERR_OK ? c->detail : "");
+	wake_persist_lost(pc, why);
+}
+
+static void on_persist_accept(struct modem_conn *mc, void *arg)
+{
+	struct persist *pc = arg;
+	if (pc->w && pc->set->vc.ops->accepted)
+		pc->set->vc.ops->accepted(pc->w);
+}
+
+/* Releases the device's kept connection: the adapter's handle, then the modem connection. */
+static void persist_drop(struct wakes *ws, struct persist *pc)
+{
+	if (ws->vc.ops->drop)
+		ws->vc.ops->drop(pc);
+	if (pc->mc)
+		modem_conn_abort(pc->mc, ERR_CLOSED, "persistent connection closed");
+	modem_conn_free(pc->mc);
+	ws->vc.devices->d[pc->device].conn = NULL;
+	free(pc);
+}
+
+/* The emulator lists a downlink packet when it is queued, one delay before
+ * it reaches the device, so its list is not in air order: the energy model
+ * and the trace both want it by start (insertion sort, stable: the list is
+ * nearly in order). */
+static void sort_bursts(struct linkemu_burst *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct linkemu_burst b = v[i];
+		size_t j = i;
+		while (j > 0 && v[j - 1].start_ns > b.start_ns) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = b;
+	}
+}
+
+/* The sleep before W, behind a link: what the device's packets between
+ * the last wake's end and W's start (keep-alives, the ACK of the last
+ * PUBACK, retransmissions into a dead NAT mapping) add to the radio, as the
+ * energy model (sim/core/energy.h) has it: the last wake and the sleep
+ * together, less the last wake alone. A packet within the wake's tail only
+ * stretches the tail; one after a release pays an attach and a tail of its
+ * own. WAKE_START/WAKE_END: the last wake's bounds. */
+static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t wake_start_ns, uint64_t wake_end_ns,
+                        uint64_t to_ns)
+{
+	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
+	if (!ws->vc.link || !p || !wake_start_ns)
+		return;
+	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
+		return;
+	if (!ws->air && !(ws->air = malloc(LINKEMU_BURSTS * sizeof(*ws->air))))
+		return;
+	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
+	size_t n = linkemu_bursts(ws->vc.link, addr, wake_start_ns, ws->bursts, LINKEMU_BURSTS), k = 0, kw = 0;
+	sort_bursts(ws->bursts, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct linkemu_burst *b = &ws->bursts[i];
+		if (b->start_ns < wake_start_ns || b->start_ns >= to_ns || (b->dir == LINKEMU_DOWN && b->lost))
+			continue;
+		ws->air[k++] = (struct radio_burst){ .start_us = b->start_ns / 1000, .end_us = b->end_ns / 1000,
+		                                      .up = b->dir == LINKEMU_UP };
+		if (b->start_ns <= wake_end_ns)
+			kw = k; /* in time order: the wake's come first */
+	}
+	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
+	uint64_t start_us = wake_start_ns / 1000 > attach_us ? wake_start_ns / 1000 - attach_us : 0;
+	struct energy_result all, alone;
+	energy_wake(p, start_us, ws->air, k, &all);
+	energy_wake(p, start_us, ws->air, kw, &alone);
+	w->sleep_radio = 1;
+	w->sleep_energy = (struct energy_result){
+		.radio_on_ms = all.radio_on_ms - alone.radio_on_ms, .attach_ms = all.attach_ms - alone.attach_ms,
+		.tx_ms = all.tx_ms - alone.tx_ms, .rx_ms = all.rx_ms - alone.rx_ms, .idle_ms = all.idle_ms - alone.idle_ms,
+		.tail_ms = all.tail_ms - alone.tail_ms, .attaches = all.attaches - alone.attaches,
+		.energy_mj = all.energy_mj - alone.energy_mj };
+}
+
+/* A new kept connection for W's device (its first wake, or after a loss). 0, or -1 with W->err set. */
+static int persist_open(struct wakes *ws, struct wake *w)
+{
+	const struct wakes_variant *vc = &ws->vc;
+	struct persist *pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		w->err = ERR_NOMEM;
+		snprintf(w->detail, sizeof(w->detail), "out of memory for the connection");
+		return -1;
+	}
+	pc->set = ws;
+	pc->device = w->device;
+	enum dormant_err err = ERR_OK;
+	struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
+	                              .frame = vc->ops->frame, .direct = vc->ops->direct,
+	                              .on_accept = on_persist_accept, .on_done = on_persist_done, .arg = pc };
+	pc->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+	if (!pc->mc) {
+		w->err = err;
+		free(pc);
+		return -1;
+	}
+	pc->modem_port = modem_conn_port(pc->mc);
+	modem_conn_set_close_notify(pc->mc, vc->ops->tls_close_notify);
+	pc->since_ns = clock_mono_ns();
+	w->dev->conn = pc;
+	w->connected = 1;
+	pc->w = w;
+	w->pc = pc;
+	w->mc = pc->mc;
+	w->modem_port = pc->modem_port;
+	return 0;
+}
+
+/* W of a persistent fleet is starting: its share of the sleep before it
+ * (the kept connection's figures since the last wake, or the lost one's
+ * final figures) and the connection it uses, reused or opened now. 0, or
+ * -1 with W->err set. */
+static int persist_begin(struct wakes *ws, struct wake *w)
+{
+	struct device *dev = w->dev;
+	struct persist *pc = dev->conn;
+	uint64_t now = clock_mono_ns();
+	if (pc) {
+		w->sleep = calloc(1, sizeof(*w->sleep));
+		if (w->sleep && pc->mc)
+			modem_conn_cut(pc->mc, w->sleep);
+		w->sleep_ns = now - pc->since_ns;
+		sleep_radio(ws, w, pc->wake_start_ns, pc->since_ns, now);
+		if (atomic_load(&pc->lost) || !modem_conn_alive(pc->mc) || !pc->adapter) {
+			w->reconnected = 1;
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			snprintf(w->reconnect_why, sizeof(w->reconnect_why), "%s",
+			         atomic_load(&pc->lost) ? pc->lost_why : "connection gone while asleep");
+			persist_drop(ws, pc);
+			pc = NULL;
+		}
+	}
+	if (!pc)
+		return persist_open(ws, w);
+	pc->w = w;
+	w->pc = pc;
+	w->mc = pc->mc;
+	w->modem_port = pc->modem_port;
+	return 0;
+}
+
+/* Adds the figures of B to A: one wake's shares of two connections (the
+ * kept one that died under it, then the new one). The stamps and the
+ * 4-tuple are the later connection's. */
+static void counts_add(struct modem_counts *a, const struct modem_counts *b)
+{
+	for (int p = 0; p < PHASE_COUNT; p++) {
+		struct phase_counts *x = &a->ph[p];
+		const struct phase_counts *y = &b->ph[p];
+		x->plain_up += y->plain_up;
+		x->plain_down += y->plain_down;
+		x->stream_up += y->stream_up;
+		x->stream_down += y->stream_down;
+		x->ip_up += y->ip_up;
+		x->ip_down += y->ip_down;
+		x->segs_up += y->segs_up;
+		x->segs_down += y->segs_down;
+		x->frames_up += y->frames_up;
+		if (y->first_up_ns && (!x->first_up_ns || y->first_up_ns < x->first_up_ns))
+			x->first_up_ns = y->first_up_ns;
+		if (y->last_up_ns > x->last_up_ns)
+			x->last_up_ns = y->last_up_ns;
+		if (y->last_down_ns > x->last_down_ns)
+			x->last_down_ns = y->last_down_ns;
+	}
+	a->plain_up += b->plain_up;
+	a->plain_down += b->plain_down;
+	a->stream_up += b->stream_up;
+	a->stream_down += b->stream_down;
+	a->ip_up += b->ip_up;
+	a->ip_down += b->ip_down;
+	a->segs_up += b->segs_up;
+	a->segs_down += b->segs_down;
+	a->frames_up += b->frames_up;
+	a->frames_down += b->frames_down;
+	a->link_lost_up += b->link_lost_up;
+	a->link_lost_down += b->link_lost_down;
+	a->retrans += b->retrans;
+	a->accept_ns = b->accept_ns;
+	a->connect_ns = b->connect_ns;
+	a->established_ns = b->established_ns;
+	a->ready_ns = b->ready_ns;
+	a->local_addr = b->local_addr;
+	a->local_port = b->local_port;
+	a->server_port = b->server_port;
+	a->link_on |= b->link_on;
+	if (b->tls.used)
+		a->tls = b->tls;
+	if (b->err != ERR_OK) {
+		a->err = b->err;
+		snprintf(a->detail, sizeof(a->detail), "%s", b->detail);
+	}
+}
+
+/* W's kept connection died under it (the library saw it, before every
+ * message was acknowledged): the device notices at this send, reconnects
+ * and sends again within the same wake, which pays for both. The part of
+ * the dead connection it used stays in its figures. 0, or -1 if it could
+ * not start again (W->err set). */
+static int persist_restart(struct wakes *ws, struct wake *w)
+{
+	struct persist *pc = w->pc;
+	struct modem_counts part;
+	memset(&part, 0, sizeof(part));
+	if (pc->mc)
+		modem_conn_cut(pc->mc, &part);
+	if (!w->pcounts && !(w->pcounts = calloc(1, sizeof(*w->pcounts))))
+		return -1;
+	counts_add(w->pcounts, &part);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	snprintf(w->reconnect_why, sizeof(w->reconnect_why), "during the wake: %.100s", pc->lost_why);
+	persist_drop(ws, pc); /* the library gives up what it had in flight on it ... */
+	w->pc = NULL;
+	w->mc = NULL;
+	ws->vc.ops->reap(w);  /* ... then the adapter lets go of the attempt */
+	w->reconnected = 1;
+	w->err = ERR_OK;
+	w->detail[0] = 0;
+	w->sent = 0;
+	w->adapter_done = 0;
+	if (persist_open(ws, w) < 0)
+		return -1;
+	uint64_t cpu0 = clock_thread_cpu_ns();
+	enum dormant_err err = ws->vc.ops->start(w);
+	w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
+	if (err != ERR_OK) {
+		w->err = err;
+		if (!w->detail[0])
+			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start again", ws->vc.ops->name);
+		return -1;
+	}
+	return 0;
+}
+
+void wakes_close_persistent(struct wakes *ws)
+{
+	struct device_table *t = ws->vc.devices;
+	for (uint32_t i = 0; t && i < t->n; i++)
+		if (t->d[i].conn && !t->d[i].conn->w)
+			persist_drop(ws, t->d[i].conn);
+}
+
 static void on_done_queue(struct loop_src *src, uint32_t events)
 {
 	struct wakes *ws = container_of(src, struct wakes, ev_src);
@@ -271,6 +575,14 @@ static void on_done_queue(struct loop_src *src, uint32_t events)
 		struct wake *w = list;
 		list = SLIST_NEXT(w, done_link);
 		w->adapter_done = 1;
+		/* A kept connection that died under a wake it did not open: reconnect now, once. */
+		if (w->pc && !w->modem_done && !w->connected && !w->timed_out && w->err != ERR_OK &&
+		    w->acked < w->nmsg && atomic_load(&w->pc->lost) && persist_restart(ws, w) == 0)
+			continue;
+		if (w->pc && !w->modem_done)
+			persist_cut_wake(ws, w);
+		else if (!w->pc && w->pcounts)
+			w->modem_done = 1; /* a restart that could not open its connection */
 		finish_wake(ws, w);
 	}
 }
@@ -301,7 +613,8 @@ static void on_modem_accept(struct modem_conn *mc, void *arg)
 static void radio_figures(struct wakes *ws, struct wake *w)
 {
 	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
-	if (!ws->vc.link || !p || !w->mc)
+	const struct modem_counts *c = wake_counts(w);
+	if (!ws->vc.link || !p || !c)
 		return;
 	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
 		return;
@@ -310,20 +623,15 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 	if (!ws->trace && !(ws->trace = malloc(LINKEMU_BURSTS * sizeof(*ws->trace))))
 		return;
 	uint32_t addr = modem_device_addr(ws->vc.modem, w->device);
-	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0, nt = 0;
-	/* The emulator lists a downlink packet when it is queued, one delay
-	 * before it reaches the device, so its list is not in air order: the
-	 * energy model and the trace both want it by start (insertion sort,
-	 * stable: the list is nearly in order). */
-	for (size_t i = 1; i < n; i++) {
-		struct linkemu_burst b = ws->bursts[i];
-		size_t j = i;
-		while (j > 0 && ws->bursts[j - 1].start_ns > b.start_ns) {
-			ws->bursts[j] = ws->bursts[j - 1];
-			j--;
-		}
-		ws->bursts[j] = b;
+	struct linkemu_dev_info di;
+	if (linkemu_dev_info(ws->vc.link, addr, &di) == 0) {
+		/* the NAT's drops of the device's flows since its last row: this wake and the sleep before it */
+		uint64_t nd = di.counts.up.nat_drops + di.counts.down.nat_drops;
+		w->nat_drops = nd - w->dev->nat_drops_seen;
+		w->dev->nat_drops_seen = nd;
 	}
+	size_t n = linkemu_bursts(ws->vc.link, addr, w->start_ns, ws->bursts, LINKEMU_BURSTS), k = 0, nt = 0;
+	sort_bursts(ws->bursts, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct linkemu_burst *b = &ws->bursts[i];
 		if (b->start_ns > w->accounted_ns || b->start_ns < w->start_ns)
@@ -345,7 +653,6 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 	uint64_t attach_us = (uint64_t)(p->attach_ms * 1000.0);
 	uint64_t start_us = w->start_ns / 1000;
 	energy_wake(p, start_us > attach_us ? start_us - attach_us : 0, ws->air, k, &w->energy);
-	const struct modem_counts *c = modem_conn_counts(w->mc);
 	w->overhead_up = (uint64_t)p->link_overhead_bytes * c->segs_up;
 	w->overhead_down = (uint64_t)p->link_overhead_bytes * c->segs_down;
 	w->radio = 1;
@@ -354,8 +661,11 @@ static void radio_figures(struct wakes *ws, struct wake *w)
 static void write_row(struct wakes *ws, struct wake *w)
 {
 	radio_figures(ws, w);
-	results_row(ws->res, w, w->mc ? modem_conn_counts(w->mc) : NULL);
-	modem_conn_free(w->mc);
+	results_row(ws->res, w, wake_counts(w));
+	if (!w->pc)
+		modem_conn_free(w->mc);
+	free(w->pcounts);
+	free(w->sleep);
 	free(w);
 }
 
@@ -451,13 +761,20 @@ static void start_wake(struct wakes *ws, struct wake *w)
 	ws->started++;
 
 	enum dormant_err err = ERR_OK;
-	struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp, .frame = ops->frame,
-	                              .direct = ops->direct, .on_accept = on_modem_accept, .on_done = on_modem_done,
-	                              .arg = w };
-	w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+	if (scenario_connection(vc->v, w->fleet) == CONN_PERSISTENT) {
+		if (persist_begin(ws, w) < 0)
+			err = w->err;
+	} else {
+		struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
+		                              .frame = ops->frame, .direct = ops->direct, .on_accept = on_modem_accept,
+		                              .on_done = on_modem_done, .arg = w };
+		w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
+		if (w->mc) {
+			w->modem_port = modem_conn_port(w->mc);
+			modem_conn_set_close_notify(w->mc, ops->tls_close_notify);
+		}
+	}
 	if (w->mc) {
-		w->modem_port = modem_conn_port(w->mc);
-		modem_conn_set_close_notify(w->mc, ops->tls_close_notify);
 		if (ws->in_flight == 0) {
 			w->alone = 1;
 			w->cpu_start_ns = wakes_lib_cpu_ns(ws);
@@ -470,7 +787,7 @@ static void start_wake(struct wakes *ws, struct wake *w)
 		uint64_t cpu0 = clock_thread_cpu_ns();
 		err = ops->start(w);
 		w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
-		if (err == ERR_OK)
+		if (err == ERR_OK && (!w->pc || w->connected))
 			modem_conn_start(w->mc); /* direct libraries: the device asks for its connection now */
 	}
 	if (err != ERR_OK) {
@@ -479,6 +796,11 @@ static void start_wake(struct wakes *ws, struct wake *w)
 			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start", ops->name);
 		if (w->mc)
 			modem_conn_abort(w->mc, err, w->detail);
+		if (w->pc) {
+			wake_persist_lost(w->pc, w->detail);
+			persist_cut_wake(ws, w);
+			w->pc->w = NULL;
+		}
 		if (ws->alone == w)
 			ws->alone = NULL;
 		w->alone = 0;
@@ -535,6 +857,11 @@ static void abort_wake(struct wakes *ws, struct wake *w, enum dormant_err why, c
 	if (!w->modem_done) {
 		modem_conn_abort(w->mc, why, detail);
 		w->modem_done = 1;
+		if (w->pc) {
+			/* the kept connection goes with the wake: the next one reconnects */
+			wake_persist_lost(w->pc, detail);
+			persist_cut_wake(ws, w);
+		}
 	}
 	ws->vc.ops->abort(w);
 	finish_wake(ws, w);
@@ -561,6 +888,7 @@ static void bury(struct wakes *ws, struct wake *w)
 		*z = *w;
 		z->adapter = NULL;
 		w->mc = NULL; /* the copy writes the row and frees the modem connection */
+		w->pcounts = w->sleep = NULL; /* ... and its persistent shares */
 		snprintf(z->detail + strlen(z->detail), sizeof(z->detail) - strlen(z->detail),
 		         "; library never reported back");
 		z->end_ns = clock_mono_ns();

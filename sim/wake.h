@@ -20,6 +20,25 @@
 
 struct wakes;
 struct device;
+struct wake;
+
+/* connection: persistent. The connection a device keeps through its
+ * sleeps: the modem connection (opened at its first wake, or when the last
+ * one was lost) and the adapter's handle on it. Owned by the wake set
+ * (wake.c), hung on the device; the adapter owns what ADAPTER points to
+ * and releases it in its drop(). */
+struct persist {
+	struct wakes *set;
+	uint32_t device;
+	struct modem_conn *mc;
+	uint16_t modem_port;      /* the modem endpoint the library connected to, on 127.0.0.1 */
+	void *adapter;            /* the adapter's handle (its library client), NULL until start() made one */
+	struct wake *w;           /* the wake using it now; NULL while the device sleeps (engine thread) */
+	_Atomic int lost;         /* the library or the modem saw it end (any thread: wake_persist_lost) */
+	char lost_why[120];       /* why, written once by whoever set lost first */
+	uint64_t since_ns;        /* start of the period being counted: the last wake's end (or the connect) */
+	uint64_t wake_start_ns;   /* the last wake's start (its end is since_ns); 0: none yet */
+};
 
 struct wake {
 	/* set by the engine before start() */
@@ -68,6 +87,19 @@ struct wake {
 	uint32_t commands;        /* commands this wake received */
 	uint64_t cmd_delay_ns;    /* the longest a received command waited for the device */
 
+	/* connection: persistent (wake.c): the device's kept connection, and
+	 * what this wake and the sleep before it took of it */
+	struct persist *pc;       /* NULL: per-wake */
+	int connected;            /* this wake opened the connection (first wake, or after a loss) */
+	int reconnected;          /* ... because the one before was lost; reconnect_why says how */
+	char reconnect_why[120];
+	struct modem_counts *pcounts; /* the wake's share of the connection (a cut), once the adapter is done */
+	struct modem_counts *sleep;   /* the sleep before it: keep-alives and what else crossed; NULL: none */
+	uint64_t sleep_ns;        /* that sleep's length */
+	int sleep_radio;          /* 1: sleep_energy is set (behind a link) */
+	struct energy_result sleep_energy;
+	uint64_t nat_drops;       /* behind a link: packets of the device's flows the NAT dropped, wake and sleep */
+
 	/* behind an emulated link: the radio's figures, from its packets (wake.c) */
 	int radio;                /* 1: the figures below are set */
 	struct energy_result energy;
@@ -93,6 +125,11 @@ int wake_command(struct wake *w, const void *p, size_t len);
 void wake_session(struct wake *w);
 /* Whether wake_session() was called for W's device (or its server needs none). Any thread. */
 int wake_has_session(const struct wake *w);
+/* connection: persistent: the library saw the device's kept connection end
+ * (WHY: how). The next wake reconnects and says so. Any thread; the first call counts. */
+void wake_persist_lost(struct persist *pc, const char *why);
+/* The modem figures of W: its share of a persistent connection, or its own connection's; NULL: none. */
+const struct modem_counts *wake_counts(const struct wake *w);
 /* The library's thread that called this counts as a client thread for CPU accounting. */
 void wake_note_thread(struct wake *w);
 
@@ -166,6 +203,10 @@ int wakes_rows_waiting(const struct wakes *ws);  /* finished rows not written ye
  * downlink device's session is marked as begun now. Call after
  * wakes_begin, before the window. */
 uint32_t wakes_prepare_sessions(struct wakes *ws, uint32_t *failed, char *why, size_t whylen);
+/* connection: persistent: closes every device's kept connection (the
+ * adapter disconnects and drops its handle; the modem connection is
+ * closed). After the drain, before the adapter's fini(). */
+void wakes_close_persistent(struct wakes *ws);
 /* Interrupted: aborts every wake in flight (rows say `interrupted`), gives
  * the library up to a few seconds to report back, drops deferred wakes. */
 void wakes_interrupt(struct wakes *ws);

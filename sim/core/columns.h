@@ -70,6 +70,12 @@ struct wake_row {
 	int64_t ti_ip_up, ti_ip_down, ti_segs_up, ti_segs_down;
 	int64_t link_lost_up, link_lost_down, link_overhead_up, link_overhead_down, radio_attaches;
 	double radio_on_ms, attach_ms, tx_ms, rx_ms, idle_ms, tail_ms, energy_mj;
+	char connection[16];
+	int64_t connected, reconnected;
+	char reconnect_why[120];
+	int64_t sleep_us, sleep_ip_up, sleep_ip_down, sleep_pkts_up, sleep_pkts_down, keepalives;
+	double sleep_radio_on_ms, sleep_energy_mj;
+	int64_t nat_drops;
 	struct wake_row_phase ph[WAKE_ROW_PHASES];
 };
 

@@ -72,7 +72,7 @@ static const struct enum_value broker_values[] = {
 };
 static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
-	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, NOT_BUILT },
+	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT only so far: checked per variant */
 };
 static const struct enum_value session_values[] = {
 	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
@@ -165,6 +165,11 @@ int scenario_qos(const struct variant *v, const struct fleet *f)
 	return v->qos >= 0 ? v->qos : f->qos;
 }
 
+enum conn_mode scenario_connection(const struct variant *v, const struct fleet *f)
+{
+	return v->connection >= 0 ? (enum conn_mode)v->connection : f->connection;
+}
+
 const struct link_profile *scenario_link(const struct scenario *s, const struct variant *v,
                                          const struct fleet *f)
 {
@@ -220,7 +225,8 @@ enum key_type {
 };
 
 /* Matrix axes in the order of the cross product (the last varies fastest). */
-enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_LINK, AXIS_COUNT };
+enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_CONNECTION, AXIS_LINK,
+            AXIS_COUNT };
 
 struct axes {
 	int value[AXIS_COUNT][AXIS_MAX];
@@ -233,8 +239,8 @@ enum key_id {
 	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
 	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_BATTERY, K_SLEEP, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
-	K_CONNECTION, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION, K_FLEET_LINK, K_FLEET_BATTERY, K_FLEET_SLEEP,
-	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS, K_AXIS_LINK,
+	K_CONNECTION, K_KEEPALIVE, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION, K_FLEET_LINK, K_FLEET_BATTERY, K_FLEET_SLEEP,
+	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS, K_AXIS_CONNECTION, K_AXIS_LINK,
 	NKEYS
 };
 
@@ -321,6 +327,11 @@ static const struct key keys[NKEYS] = {
 	                  .expected = "0 or 1", FIELD(struct fleet, qos) },
 	[K_CONNECTION] = { "connection", LEVEL_FLEET, T_ENUM, .def = "per-wake",
 	                   VALUES(conn_values), FIELD(struct fleet, connection) },
+	/* connection: persistent: the MQTT keep-alive (PINGREQ after this long
+	 * without a packet); whole seconds up to MQTT's 16-bit limit. */
+	[K_KEEPALIVE] = { "keepalive", LEVEL_FLEET, T_DURATION, .def = "60s", .min = SECONDS(1), .max = SECONDS(65535),
+	                  .expected = "a duration like 60s", .max_why = "MQTT's keep-alive is a 16-bit count of seconds",
+	                  FIELD(struct fleet, keepalive_us) },
 	[K_DOWNLINK] = { "downlink", LEVEL_FLEET, T_BOOL, .def = "false", .expected = "true or false",
 	                 VALUES(bool_values), FIELD(struct fleet, downlink) },
 	[K_COMMAND_EVERY] = { "command_every", LEVEL_FLEET, T_DURATION, .def = "0s", .min = 0, .max = SECONDS(86400),
@@ -353,6 +364,8 @@ static const struct key keys[NKEYS] = {
 	               VALUES(broker_values), .axis = AXIS_BROKER },
 	/* No default: without a qos axis each fleet's qos applies. */
 	[K_AXIS_QOS] = { "qos", LEVEL_MATRIX, T_AXIS, VALUES(qos_values), .axis = AXIS_QOS },
+	/* No default: without a connection axis each fleet's connection applies. */
+	[K_AXIS_CONNECTION] = { "connection", LEVEL_MATRIX, T_AXIS, VALUES(conn_values), .axis = AXIS_CONNECTION },
 	/* No default: without a link axis each fleet's link applies. Values are
 	 * link names, not an enum: indices into scenario.links. */
 	[K_AXIS_LINK] = { "link", LEVEL_MATRIX, T_AXIS, .expected = EXPECT_LINK, .axis = AXIS_LINK },
@@ -365,6 +378,8 @@ struct loader {
 	struct axes axes;
 	/* where each fleet and its qos are (NULL: defaulted), for rules checked per variant */
 	const struct ynode *fleet_at[FLEETS_MAX], *qos_at[FLEETS_MAX];
+	/* and its connection and keepalive (NULL: defaulted) */
+	const struct ynode *conn_at[FLEETS_MAX], *keepalive_at[FLEETS_MAX];
 	/* and its messages_per_wake and command_every (NULL: defaulted), for the plan's bounds */
 	const struct ynode *mpw_at[FLEETS_MAX], *cmd_at[FLEETS_MAX];
 	/* and its battery_wh and sleep_uw (NULL: the scenario's) */
@@ -890,6 +905,12 @@ static int load_fleets(struct loader *ld, const struct key *k, const struct ynod
 		name_at[i] = seen.value[K_FLEET_NAME];
 		ld->fleet_at[i] = item;
 		ld->qos_at[i] = seen.value[K_FLEET_QOS];
+		ld->conn_at[i] = seen.value[K_CONNECTION];
+		ld->keepalive_at[i] = seen.value[K_KEEPALIVE];
+		if (f->keepalive_us % US_PER_S)
+			return fail(ld, seen.value[K_KEEPALIVE], keys[K_KEEPALIVE].name,
+			            "MQTT's keep-alive is whole seconds, got %s",
+			            ytree_describe(seen.value[K_KEEPALIVE], got, sizeof got));
 		ld->mpw_at[i] = seen.value[K_MESSAGES_PER_WAKE];
 		ld->cmd_at[i] = seen.value[K_COMMAND_EVERY];
 		ld->battery_at[i] = seen.value[K_FLEET_BATTERY];
@@ -1014,6 +1035,7 @@ static int expand_variants(struct loader *ld, const struct ynode *at, struct sce
 		v->resume = (enum resume_mode)ax->value[AXIS_RESUME][idx[AXIS_RESUME]];
 		v->client_cert = ax->value[AXIS_CLIENT_CERT][idx[AXIS_CLIENT_CERT]];
 		v->qos = ax->n[AXIS_QOS] ? ax->value[AXIS_QOS][idx[AXIS_QOS]] : -1;
+		v->connection = ax->n[AXIS_CONNECTION] ? ax->value[AXIS_CONNECTION][idx[AXIS_CONNECTION]] : -1;
 		v->link = ax->n[AXIS_LINK] ? ax->value[AXIS_LINK][idx[AXIS_LINK]] : -1;
 
 		/* Name: the protocol, then key=value for each axis that varies or
@@ -1223,8 +1245,26 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 			return fail(ld, seen.value[K_ENDPOINT], keys[K_ENDPOINT].name,
 			            "protocol http (variant \"%s\") towards your own server is not built yet: "
 			            "the devices' tokens are the ingest's", v->name);
+		uint64_t kept = 0;
 		for (size_t f = 0; f < s->nfleets; f++) {
 			const struct fleet *fl = &s->fleets[f];
+			if (scenario_connection(v, fl) == CONN_PERSISTENT) {
+				kept += fl->count;
+				if (kept > PERSISTENT_DEVICES_MAX)
+					return fail(ld, ld->fleet_at[f], keys[K_COUNT].name,
+					            "%" PRIu64 " persistent devices in variant \"%s\", at most %u "
+					            "(each keeps a paho handle; paho breaks at 512)", kept, v->name,
+					            PERSISTENT_DEVICES_MAX);
+				const struct ynode *at = v->connection >= 0 ? seen.value[K_MATRIX]
+				                         : ld->conn_at[f] ? ld->conn_at[f] : ld->fleet_at[f];
+				if (v->protocol != PROTO_MQTT)
+					return fail(ld, at, keys[K_CONNECTION].name,
+					            "persistent is built for mqtt only so far (variant \"%s\" is %s)", v->name,
+					            protocol_name(v->protocol));
+				if (fl->downlink)
+					return fail(ld, at, keys[K_CONNECTION].name,
+					            "persistent with downlink: true (fleet \"%s\") is not built yet", fl->name);
+			}
 			if (v->protocol == PROTO_HTTP && v->qos < 0 && fl->qos == 0)
 				return fail(ld, ld->qos_at[f] ? ld->qos_at[f] : ld->fleet_at[f], keys[K_FLEET_QOS].name,
 				            "fleet \"%s\" has qos 0 and variant \"%s\" is http: every POST is answered, "

@@ -52,6 +52,7 @@ int scenario_ciphersuite_known(const char *name);
 #define AXIS_MAX 8             /* values per matrix axis */
 #define VARIANTS_MAX 256       /* product of all axes */
 #define LINKS_MAX 16           /* link profiles per scenario; keeps it under 128 KiB */
+#define PERSISTENT_DEVICES_MAX 400u /* connection: persistent: a paho handle per device, which breaks at 512 */
 #define PAYLOAD_MIN 24         /* the message header every payload carries (sim/core/ledger.h) */
 
 /* What one variant's plan may cost, checked by scenario_load() from the
@@ -72,7 +73,8 @@ struct fleet {
 	uint32_t payload_bytes;    /* PAYLOAD_MIN..256KiB */
 	uint32_t messages_per_wake;/* 1..100 */
 	int qos;                   /* 0 or 1; overridden by a matrix qos axis */
-	enum conn_mode connection; /* per-wake (persistent: parsed, rejected as not built yet) */
+	enum conn_mode connection; /* per-wake, or persistent (MQTT only; a matrix connection axis overrides) */
+	uint64_t keepalive_us;     /* persistent: the MQTT keep-alive, whole seconds, 1s..65535s, default 60s */
 	int downlink;              /* check for a command each wake (HTTP: a GET) */
 	uint64_t command_every_us; /* the backend sends each device a command this often; 0: never */
 	enum session_mode session; /* downlink: when the broker first holds the device's session */
@@ -92,6 +94,7 @@ struct variant {
 	enum broker_kind broker;
 	int qos;                   /* -1: take each fleet's qos */
 	int link;                  /* index into scenario.links; -1: take each fleet's link */
+	int connection;            /* enum conn_mode; -1: take each fleet's connection */
 };
 
 struct scenario {
@@ -135,6 +138,8 @@ void scenario_free(struct scenario *s);
 
 /* The qos a device of FLEET uses in VARIANT. */
 int scenario_qos(const struct variant *v, const struct fleet *f);
+/* The connection mode of a device of FLEET in VARIANT. */
+enum conn_mode scenario_connection(const struct variant *v, const struct fleet *f);
 /* The link a device of FLEET is behind in VARIANT (the variant's link axis,
  * else the fleet's link), or NULL: loopback, no link. Points into s->links. */
 const struct link_profile *scenario_link(const struct scenario *s, const struct variant *v,

@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nat.h"
+
 #define NETNS_DIR   "/run/netns"
 #define DEV_IFNAME  "radio0"
 #define DEFAULT_MTU 1500
@@ -61,6 +63,7 @@ struct pkt {
 	uint64_t end, release, seq;
 	struct pinfo pi;
 	uint8_t lost;
+	uint8_t nat;          /* dropped by the NAT behind the air (uplink) */
 	unsigned char data[];
 };
 TAILQ_HEAD(pktq, pkt);
@@ -78,6 +81,7 @@ struct device {
 	uint32_t addr;
 	struct linkemu_params p;
 	uint64_t delay_ns;
+	uint64_t nat_ns;      /* NAT idle timeout; 0: none */
 	struct dir dir[2];
 	struct linkemu_counts counts;
 	struct linkemu_burst *ring; /* LINKEMU_BURSTS */
@@ -91,6 +95,7 @@ struct conn {
 	uint16_t dev_port, srv_port;
 	uint8_t proto;
 	struct linkemu_counts c;
+	struct nat_flow nat;
 };
 
 struct linkemu {
@@ -543,13 +548,13 @@ static void conn_grow(struct linkemu *e)
 
 /* The connection's counts, created on first sight; NULL for packets without
  * ports or when out of memory (the device totals still count them). */
-static struct linkemu_counts *conn_counts(struct linkemu *e, const struct pinfo *pi)
+static struct conn *conn_get(struct linkemu *e, const struct pinfo *pi)
 {
 	if (pi->proto != IPPROTO_TCP && pi->proto != IPPROTO_UDP)
 		return NULL;
 	struct conn **s = conn_slot(e, pi->proto, pi->dev_addr, pi->dev_port, pi->srv_port);
 	if (*s)
-		return &(*s)->c;
+		return *s;
 	struct conn *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
@@ -560,10 +565,28 @@ static struct linkemu_counts *conn_counts(struct linkemu *e, const struct pinfo 
 	*s = c;
 	if (++e->nconns > 2 * e->nbuckets)
 		conn_grow(e);
-	return &c->c;
+	return c;
 }
 
-enum what { W_AIR, W_LOST, W_QUEUE, W_MTU };
+static struct linkemu_counts *conn_counts(struct linkemu *e, const struct pinfo *pi)
+{
+	struct conn *c = conn_get(e, pi);
+	return c ? &c->c : NULL;
+}
+
+/* The operator's NAT (nat.h) for a TCP packet of DEV: 1 if it drops it. */
+static int nat_drops(struct linkemu *e, struct device *dev, int dir, const struct pinfo *pi, uint64_t now)
+{
+	if (!dev->nat_ns || pi->proto != IPPROTO_TCP)
+		return 0;
+	struct conn *c = conn_get(e, pi);
+	if (!c)
+		return 0;
+	int syn = dir == LINKEMU_UP && (pi->flags & TH_SYN) && !(pi->flags & TH_ACK);
+	return !nat_pass(&c->nat, now, dev->nat_ns, syn);
+}
+
+enum what { W_AIR, W_LOST, W_QUEUE, W_MTU, W_NAT };
 
 static void count_one(struct linkemu_counts *c, int dir, const struct pinfo *pi, enum what w, uint64_t now)
 {
@@ -585,6 +608,7 @@ static void count_one(struct linkemu_counts *c, int dir, const struct pinfo *pi,
 		break;
 	case W_QUEUE: d->queue_drops++; break;
 	case W_MTU: d->mtu_drops++; break;
+	case W_NAT: d->nat_drops++; break;
 	}
 }
 
@@ -676,6 +700,11 @@ static void enqueue(struct linkemu *e, int dir, const unsigned char *b, size_t n
 		count(e, dev, dir, &pi, W_MTU, now);
 		return;
 	}
+	int nat = nat_drops(e, dev, dir, &pi, now);
+	if (nat && dir == LINKEMU_DOWN) {
+		count(e, dev, dir, &pi, W_NAT, now); /* the network side: it never reaches the radio */
+		return;
+	}
 	if (dev->p.queue_packets > 0) {
 		int occ = 0;
 		struct pkt *q;
@@ -704,6 +733,7 @@ static void enqueue(struct linkemu *e, int dir, const unsigned char *b, size_t n
 	p->release = p->end + dev->delay_ns;
 	p->seq = e->seq++;
 	p->lost = d->loss > 0 && rng_unit(&d->rng) < d->loss;
+	p->nat = (uint8_t)nat;
 	if (heap_push(e, p) != 0) {
 		free(p);
 		count(e, dev, dir, &pi, W_QUEUE, now);
@@ -718,6 +748,8 @@ static void enqueue(struct linkemu *e, int dir, const unsigned char *b, size_t n
 	}
 	if (p->lost)
 		count(e, dev, dir, &pi, W_LOST, now);
+	else if (p->nat)
+		count(e, dev, dir, &pi, W_NAT, now); /* sent on the air, dropped behind it */
 }
 
 static void release(struct linkemu *e, struct pkt *p, uint64_t now)
@@ -726,7 +758,7 @@ static void release(struct linkemu *e, struct pkt *p, uint64_t now)
 	TAILQ_REMOVE(&d->q, p, link);
 	uint64_t late = now > p->release ? now - p->release : 0;
 	e->late[e->late_n++ % LATE_RING] = late > UINT32_MAX ? UINT32_MAX : (uint32_t)late;
-	if (!p->lost) {
+	if (!p->lost && !p->nat) {
 		int out = d->idx == LINKEMU_UP ? e->tun_srv : e->tun_dev;
 		/* CPU in write(), sampled 1 in 16 (thread CPU clocks are syscalls) */
 		int sample = (e->st.moved & 15) == 0;
@@ -994,6 +1026,8 @@ int linkemu_add_device(struct linkemu *e, uint32_t addr, const struct linkemu_pa
 		bad = "loss must be between 0 and 1";
 	else if (p->queue_packets < 0)
 		bad = "queue_packets must be >= 0";
+	else if (!(p->nat_timeout_s >= 0 && p->nat_timeout_s <= 7 * 86400.0))
+		bad = "nat_timeout_s must be between 0 and 604800";
 	else if (p->mtu < 68 || p->mtu > 65535)
 		bad = "mtu must be between 68 and 65535";
 	if (bad) {
@@ -1014,6 +1048,7 @@ int linkemu_add_device(struct linkemu *e, uint32_t addr, const struct linkemu_pa
 	dev->addr = addr;
 	dev->p = *p;
 	dev->delay_ns = (uint64_t)(p->delay_ms * 1e6 + 0.5);
+	dev->nat_ns = p->nat_timeout_s > 0 ? (uint64_t)(p->nat_timeout_s * 1e9 + 0.5) : 0;
 	dev->ring = ring;
 	uint64_t s = p->seed;
 	for (int i = 0; i < 2; i++) {
@@ -1114,7 +1149,11 @@ void linkemu_conn_forget(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port
 {
 	pthread_mutex_lock(&e->lock);
 	struct conn **s = conn_slot(e, IPPROTO_TCP, dev_addr, dev_port, srv_port);
-	if (*s) {
+	if (*s && (*s)->nat.dead) {
+		/* The NAT forgot the flow: what the kernel still sends on it (an
+		 * orphan's FIN, retransmissions) stays dropped; only its counts go. */
+		memset(&(*s)->c, 0, sizeof((*s)->c));
+	} else if (*s) {
 		struct conn *c = *s;
 		*s = c->next;
 		free(c);

@@ -72,6 +72,14 @@
  *             does not count them, while its segs_in counts the SYN).
  * syn/fin/rst count packets with that flag among `packets`.
  *
+ * NAT timeout (nat_timeout_s > 0): per TCP connection (4-tuple), the
+ * operator's NAT of sim/core/nat.h, applied when a packet reaches the
+ * emulator: once the flow was idle (no packet either way) longer than the
+ * timeout, every packet of it is dropped silently and counted in nat_drops
+ * (uplink ones were on the air: in packets and air time, never delivered;
+ * downlink ones never reach the radio); a new SYN from the device makes a
+ * new mapping.
+ *
  * Threads: one emulator thread (epoll on both TUNs, the timerfd and a stop
  * eventfd), all signals blocked, 1 ns timer slack, SCHED_FIFO priority 1
  * when allowed (wake-ups under load: see linkemu_stats.realtime). Every function here may be called from any thread, while the
@@ -119,6 +127,7 @@ struct linkemu_params {
 	int queue_packets;          /* per direction, waiting or in serialisation; 0: unlimited */
 	int mtu;                    /* IP bytes, 68..65535 */
 	uint64_t seed;              /* loss generator seed for this device */
+	double nat_timeout_s;       /* the operator's NAT idle timeout per TCP flow (sim/core/nat.h); 0: none */
 };
 
 struct linkemu_dir_counts {
@@ -128,6 +137,8 @@ struct linkemu_dir_counts {
 	uint64_t lost_data;         /* of lost: those carrying payload, SYN or FIN */
 	uint64_t queue_drops;       /* tail drops: queue full */
 	uint64_t mtu_drops;         /* longer than the device's mtu */
+	uint64_t nat_drops;         /* the NAT had forgotten the flow: up, sent on the air (in packets) and dropped
+	                             * behind it; down, dropped before the air (not in packets) */
 };
 
 struct linkemu_counts {
@@ -193,7 +204,8 @@ const char *linkemu_server_ifname(const struct linkemu *e); /* the root-side TUN
 int linkemu_conn_counts(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port, uint16_t srv_port,
                         struct linkemu_counts *out);
 /* Forget a connection's counts (after the caller took its final figures; a
- * later packet of the same 4-tuple starts a new entry). */
+ * later packet of the same 4-tuple starts a new entry; one the NAT had
+ * forgotten stays forgotten until a new SYN). */
 void linkemu_conn_forget(struct linkemu *e, uint32_t dev_addr, uint16_t dev_port, uint16_t srv_port);
 /* A device's totals; 0, or -1 if no such device. */
 int linkemu_dev_info(struct linkemu *e, uint32_t dev_addr, struct linkemu_dev_info *out);

@@ -71,6 +71,8 @@ struct modem_conn {
 	int srv_shut, cli_shut;     /* our direction to the server ended; the library told */
 	int lib_blocked;            /* a direct library could not write all it had: call it again */
 	int shut_sampled;           /* the wire was sampled before our direction's end */
+	int established;            /* the transport is up: the wire figures can be sampled (c.established_ns
+	                             * says when, for the period that saw it: modem_conn_cut clears it) */
 	uint64_t closing_since_ns;
 	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 	struct segs segs;           /* phases of what up holds */
@@ -180,7 +182,7 @@ static void charge_wire(struct modem_conn *mc, const struct net_wire *now)
 static int sample_wire(struct modem_conn *mc, struct net_wire *w)
 {
 	struct net_layer *b = mc->layer[0];
-	if (!mc->nlayers || !mc->c.established_ns || b->ops->counts(b, w) < 0)
+	if (!mc->nlayers || !mc->established || b->ops->counts(b, w) < 0)
 		return -1;
 	return 0;
 }
@@ -633,6 +635,12 @@ static void account_bytes(struct modem_conn *mc, int down, const unsigned char *
 		}
 		f->ph = ph;
 		f->left = len - f->hlen;
+		if (down) {
+			mc->c.frames_down++;
+		} else {
+			mc->c.frames_up++;
+			mc->c.ph[ph].frames_up++;
+		}
 		if (f->hlen)
 			charge_bytes(mc, down, ph, f->hlen, now, same);
 		f->hlen = 0;
@@ -685,6 +693,7 @@ static void on_cli(struct loop_src *src, uint32_t events)
 static void bottom_up(struct modem_conn *mc, uint64_t now)
 {
 	mc->c.established_ns = now;
+	mc->established = 1;
 	struct phase_counts *ph = &mc->c.ph[PHASE_TCP];
 	ph->first_up_ns = mc->c.connect_ns;
 	ph->last_up_ns = now;
@@ -942,6 +951,56 @@ void modem_conn_abort(struct modem_conn *mc, enum dormant_err err, const char *w
 const struct modem_counts *modem_conn_counts(const struct modem_conn *mc)
 {
 	return &mc->c;
+}
+
+int modem_conn_alive(const struct modem_conn *mc)
+{
+	return mc && (mc->state == ST_RELAY || mc->state == ST_CONNECTING) && !mc->lib_eof && !mc->srv_eof &&
+	       !mc->peer_done && mc->c.err == ERR_OK;
+}
+
+void modem_conn_cut(struct modem_conn *mc, struct modem_counts *out)
+{
+	struct modem_counts *c = &mc->c;
+	int live = mc->state != ST_DONE;
+	struct net_wire w;
+	if (live && sample_wire(mc, &w) == 0)
+		charge_wire(mc, &w);
+	*out = *c;
+	if (live) {
+		/* finalize() sums the totals of a finished connection; a live one's are summed here */
+		out->plain_up = out->plain_down = out->stream_up = out->stream_down = 0;
+		out->ip_up = out->ip_down = out->segs_up = out->segs_down = 0;
+		for (int p = 0; p < PHASE_COUNT; p++) {
+			const struct phase_counts *ph = &c->ph[p];
+			out->plain_up += ph->plain_up;
+			out->plain_down += ph->plain_down;
+			out->stream_up += ph->stream_up;
+			out->stream_down += ph->stream_down;
+			out->ip_up += ph->ip_up;
+			out->ip_down += ph->ip_down;
+			out->segs_up += ph->segs_up;
+			out->segs_down += ph->segs_down;
+		}
+		out->local_addr = modem_device_addr(mc->m, mc->device);
+		out->server_port = mc->target.port;
+		out->link_on = mc->m->link != NULL;
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		if (mc->nlayers && getsockname(net_tcp_fd(mc->layer[0]), (struct sockaddr *)&sa, &sl) == 0)
+			out->local_port = ntohs(sa.sin_port);
+		/* The period that brought the layers up has their facts (TLS: the
+		 * handshake's evidence); the bottom layer reports only at the end. */
+		if (c->ready_ns)
+			for (int i = mc->nlayers - 1; i >= 1; i--)
+				mc->layer[i]->ops->report(mc->layer[i], out);
+	}
+	/* What identifies the connection stays; every figure and stamp starts anew. */
+	struct modem_counts keep = { .local_addr = out->local_addr, .local_port = out->local_port,
+	                             .server_port = out->server_port, .link_on = out->link_on };
+	if (!live)
+		keep.closed_ns = c->closed_ns;
+	*c = keep;
 }
 
 void modem_conn_free(struct modem_conn *mc)

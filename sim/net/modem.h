@@ -50,6 +50,7 @@ struct phase_counts {
 	uint64_t stream_up, stream_down; /* TCP stream bytes (= plaintext without TLS) */
 	uint64_t ip_up, ip_down;         /* with headers, from TCP_INFO deltas */
 	uint64_t segs_up, segs_down;
+	uint32_t frames_up;              /* protocol packets the device sent in the phase (0 without a framer) */
 	uint64_t first_up_ns;            /* first byte of the phase from the library; 0 if none */
 	uint64_t last_up_ns, last_down_ns;
 };
@@ -69,6 +70,7 @@ struct modem_counts {
 	int link_on;                     /* through an emulated link: ip_ and segs_ are its counts, exact */
 	uint64_t ti_ip_up, ti_ip_down, ti_segs_up, ti_segs_down; /* with a link: TCP_INFO's, the cross-check */
 	uint64_t link_lost_up, link_lost_down; /* with a link: packets lost on the air each way */
+	uint32_t frames_up, frames_down; /* protocol packets the framer found each way (0 without a framer) */
 	uint64_t accept_ns;              /* library connected to the modem */
 	uint64_t connect_ns;             /* connect() to the server issued */
 	uint64_t established_ns;         /* TCP handshake complete */
@@ -144,6 +146,16 @@ void modem_set_phase(struct modem_conn *mc, enum phase p);
 /* Closes every socket at once (timeout, interrupt); counts what it has. ON_DONE is not called. */
 void modem_conn_abort(struct modem_conn *mc, enum dormant_err err, const char *why);
 const struct modem_counts *modem_conn_counts(const struct modem_conn *mc);
+/* connection: persistent. A connection outlives the wakes that use it, so
+ * each wake (and each sleep between them) takes its own share: the figures
+ * since the previous cut (or the connection's start) go into OUT, totals
+ * summed and the 4-tuple filled, and counting starts anew from here (the
+ * wire is sampled now). Works on a live connection and, once, on a finished
+ * one (what it counted since the last cut, its final figures included).
+ * Live: no TLS statistics (they are reported when the connection ends). */
+void modem_conn_cut(struct modem_conn *mc, struct modem_counts *out);
+/* Whether the connection still relays (connected, neither side closed nor failed). */
+int modem_conn_alive(const struct modem_conn *mc);
 void modem_conn_free(struct modem_conn *mc);
 
 /* Conns waiting for TCP_CLOSE are polled: call modem_tick() whenever the

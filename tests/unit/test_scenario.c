@@ -244,14 +244,14 @@ static void test_keys(void)
 	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
-	            "jitter, payload, messages_per_wake, qos, connection, downlink, command_every, session, link, battery_wh, sleep_uw");
+	            "jitter, payload, messages_per_wake, qos, connection, keepalive, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
 	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
-	            "broker, qos, link");
+	            "broker, qos, connection, link");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
 	            "valid fleet keys: name, count, wake_every, jitter, payload, messages_per_wake, "
-	            "qos, connection, downlink, command_every, session, link, battery_wh, sleep_uw");
+	            "qos, connection, keepalive, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
@@ -464,8 +464,22 @@ static void test_matrix(void)
 	            "t.yaml:9:21: broker: rabbitmq with tls psk is not supported (Erlang's TLS-PSK)");
 	CHECK_ERROR(BASE "matrix:\n  resume: ticket\n",
 	            "t.yaml:8:11: resume: ticket needs tls");
-	CHECK_ERROR(BASE "    connection: persistent\n",
-	            "t.yaml:7:17: connection: persistent is not built yet (built: per-wake)");
+	/* connection: persistent is built for MQTT alone */
+	CHECK_ERROR(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, amqp]\n",
+	            "t.yaml:7:17: connection: persistent is built for mqtt only so far (variant \"amqp\" is amqp)");
+	CHECK_ERROR(BASE "matrix:\n  protocol: http\n  connection: [per-wake, persistent]\n",
+	            "t.yaml:8:3: connection: persistent is built for mqtt only so far "
+	            "(variant \"http connection=persistent\" is http)");
+	CHECK_ERROR(BASE "    connection: persistent\n    downlink: true\n",
+	            "t.yaml:7:17: connection: persistent with downlink: true (fleet \"a\") is not built yet");
+	CHECK_ERROR(BASE "    keepalive: 1500ms\n",
+	            "t.yaml:7:16: keepalive: MQTT's keep-alive is whole seconds, got \"1500ms\"");
+	CHECK_ERROR(BASE "    keepalive: 65536s\n",
+	            "t.yaml:7:16: keepalive: must be at most 65535s (MQTT's keep-alive is a 16-bit count of seconds), "
+	            "got \"65536s\"");
+	CHECK_ERROR("name: t\nduration: 10s\nfleets:\n  - {name: a, count: 401, wake_every: 1s, connection: persistent}\n",
+	            "t.yaml:4:5: count: 401 persistent devices in variant \"mqtt\", at most 400 "
+	            "(each keeps a paho handle; paho breaks at 512)");
 
 	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, mqtt]\n",
 	            "t.yaml:8:20: protocol: mqtt is listed twice");
@@ -542,7 +556,7 @@ static void test_files(void)
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":8:17: connection: persistent is not built yet (built: per-wake)");
+	check_file("not_built.yaml", ":8:17: connection: persistent is built for mqtt only so far (variant \"amqp\" is amqp)");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");
