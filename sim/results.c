@@ -713,9 +713,14 @@ static int fleet_battery(const struct results *r, const struct vstats *vs, size_
 	b->sleep_uw = scenario_sleep_uw(fl, lp);
 	b->day_mj = energy_day_mj(b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
 	b->years = energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
+	/* A kept connection's sleeps cost what its keep-alives and the NAT make
+	 * of them, which depends on the period: only the measured one counts. */
+	int persistent = scenario_connection(vs->v, fl) == CONN_PERSISTENT;
 	for (size_t k = 0; k < NPERIODS; k++)
-		b->years_at[k] = energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj, 86400.0 / battery_periods[k].s,
-		                                      b->awake_ms);
+		b->years_at[k] = persistent && battery_periods[k].s * 1e6 != (double)fl->wake_every_us
+		                         ? NAN
+		                         : energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj,
+		                                                86400.0 / battery_periods[k].s, b->awake_ms);
 	return 0;
 }
 
@@ -1085,8 +1090,10 @@ static void print_table(struct results *r, FILE *out)
 				snprintf(mj, sizeof(mj), "%.1f/%.1f", samples_pct(&vs->energy_mj, 50),
 				         samples_pct(&vs->energy_mj, 99));
 				char at[64];
-				snprintf(at, sizeof(at), "%.2f/%.2f/%.2f/%.2f", b.years_at[0], b.years_at[1], b.years_at[2],
-				         b.years_at[3]);
+				size_t used = 0;
+				for (size_t k = 0; k < NPERIODS && used < sizeof(at); k++)
+					used += (size_t)snprintf(at + used, sizeof(at) - used, isnan(b.years_at[k]) ? "%s-" : "%s%.2f",
+					                         k ? "/" : "", b.years_at[k]);
 				fprintf(out, "%-*s %-12s %15s %9.1f %9.1f %9.0f %14s %10.1f %9.2f %8.2f  %s\n", w, vs->v->name,
 				        scenario_link(r->sc, vs->v, &r->sc->fleets[f])->name, on, samples_mean(&vs->tx_ms),
 				        samples_mean(&vs->rx_ms), samples_mean(&vs->tail_ms), mj, b.wakes_per_day,
@@ -1098,8 +1105,8 @@ static void print_table(struct results *r, FILE *out)
 				        (unsigned long long)vs->link_lost_up, (unsigned long long)vs->link_lost_down);
 		}
 		fprintf(out, "radio: tx/rx/tail ms are means per wake; years: the battery at the fleet's period, "
-		             "its mean wake and the sleep floor (sim/core/energy.h), and the same wake at other periods; "
-		             "several fleets: one line each.\n");
+		             "its mean wake and the sleep floor (sim/core/energy.h), and the same wake at other periods "
+		             "(-: a persistent connection, whose sleeps depend on the period); several fleets: one line each.\n");
 	}
 	int sw = 10;
 	for (size_t i = 0; i < r->nvs; i++)
