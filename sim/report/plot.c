@@ -535,6 +535,26 @@ static void gp_box_panel(FILE *gp, const char *name, int index, const char *titl
 	        name, index, color, index, index, strcmp(unit, "s") ? "%.0f" : "%.2f", unit);
 }
 
+/* The script of a figure of PANELS box panels stacked, one box per variant. */
+static FILE *gp_box_open(struct pctx *c, struct report_fig *fig, int panels)
+{
+	struct rundata *rd = c->rd;
+	int w = canvas_w(rd->nv);
+	FILE *gp = gnuplot_script_open(c->dir, fig->name, fig->title, w, 380 * panels + 60, c->err, c->errlen);
+	if (!gp)
+		return NULL;
+	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
+	fputs("set style fill solid 0.45 border\n"
+	      "set boxwidth 0.45\n"
+	      "set lmargin 11\nset rmargin 4\n"
+	      "set yrange [0:*]\n"
+	      "set offsets 0, 0, graph 0.14, 0\n",
+	      gp);
+	fprintf(gp, "set xrange [-0.6:%zu.6]\n", rd->nv - 1);
+	gp_xtics(gp, rd, w);
+	return gp;
+}
+
 static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 {
 	struct rundata *rd = c->rd;
@@ -581,19 +601,9 @@ static int fig_cpu_heap(struct pctx *c, struct report_fig *fig)
 		return -1;
 
 	int panels = (ncpu != 0) + (nheap != 0);
-	int w = canvas_w(rd->nv);
-	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 380 * panels + 60, c->err, c->errlen);
+	FILE *gp = gp_box_open(c, fig, panels);
 	if (!gp)
 		return -1;
-	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
-	fputs("set style fill solid 0.45 border\n"
-	      "set boxwidth 0.45\n"
-	      "set lmargin 11\nset rmargin 4\n"
-	      "set yrange [0:*]\n"
-	      "set offsets 0, 0, graph 0.14, 0\n",
-	      gp);
-	fprintf(gp, "set xrange [-0.6:%zu.6]\n", rd->nv - 1);
-	gp_xtics(gp, rd, w);
 	if (ncpu)
 		gp_box_panel(gp, name, 0, "client CPU per wake (wakes that ran alone)", "CPU µs", "µs", "#4e79a7");
 	if (nheap)
@@ -1021,19 +1031,9 @@ static int fig_radio(struct pctx *c, struct report_fig *fig)
 		return -1;
 
 	int panels = 2 + (nyears != 0);
-	int w = canvas_w(rd->nv);
-	FILE *gp = gnuplot_script_open(c->dir, name, fig->title, w, 380 * panels + 60, c->err, c->errlen);
+	FILE *gp = gp_box_open(c, fig, panels);
 	if (!gp)
 		return -1;
-	fprintf(gp, "set multiplot layout %d,1 title \"%s\" font \",14\"\n", panels, fig->title);
-	fputs("set style fill solid 0.45 border\n"
-	      "set boxwidth 0.45\n"
-	      "set lmargin 11\nset rmargin 4\n"
-	      "set yrange [0:*]\n"
-	      "set offsets 0, 0, graph 0.14, 0\n",
-	      gp);
-	fprintf(gp, "set xrange [-0.6:%zu.6]\n", rd->nv - 1);
-	gp_xtics(gp, rd, w);
 	gp_box_panel(gp, name, 0, "radio energy per wake", "mJ", "mJ", "#e15759");
 	gp_box_panel(gp, name, 1, "radio out of sleep per wake", "s", "s", "#4e79a7");
 	if (nyears) {

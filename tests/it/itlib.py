@@ -400,3 +400,21 @@ def tls_wire(cap, ports):
         if up and 1 in ts and "35" in exts.split(","):
             w["client_ticket"] = True  # session_ticket extension (35) in the ClientHello
     return wire
+
+
+# The test link profiles: figures chosen for a test, not a radio's. Every key
+# a profile needs (sim/core/link.h), with these defaults; KEYS override them.
+TEST_LINK = dict(delay_ms=40, up_kbps=200, down_kbps=200, loss_up=0, loss_down=0, queue_packets=200, mtu=1400,
+                 link_overhead_bytes=4, attach_ms=100, attach_mj=10, nat_timeout_s=300, tx_mw=300, rx_mw=100,
+                 idle_mw=20, tail_ms=1000, tail_mw=20, release_assist="false", sleep_uw=10)
+
+
+def test_link(wd, name, **keys):
+    """Writes WD/links/NAME.yaml, a test link profile (TEST_LINK with KEYS), and returns its path."""
+    bad = set(keys) - set(TEST_LINK)
+    if bad:
+        fail(f"test_link: unknown keys {sorted(bad)}")
+    fig = {**TEST_LINK, **keys}
+    lines = ["# A test link: figures chosen for the test, not a radio's.", f"name: {name}"]
+    lines += [f"{k}: {v}  # chosen" for k, v in fig.items()]
+    return wd.file(f"links/{name}.yaml", "\n".join(lines) + "\n")

@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 
-from itlib import SKIP, Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary
+from itlib import SKIP, Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
 
 need("mosquitto", "nginx", "tshark")
 if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
@@ -32,31 +32,9 @@ if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
     sys.exit(SKIP)
 dormant = sys.argv[1]
 wd = Workdir("links")
-PROFILE = """
-# A test link: figures chosen for the test, not a radio's.
-name: {name}
-delay_ms: 40             # chosen
-up_kbps: 200             # chosen
-down_kbps: 200           # chosen
-loss_up: {loss}          # chosen
-loss_down: {loss}        # chosen
-queue_packets: 200       # chosen: never full here
-mtu: 1400                # chosen
-link_overhead_bytes: 4   # chosen
-attach_ms: 100           # chosen
-attach_mj: 10            # chosen
-nat_timeout_s: 300       # chosen
-tx_mw: 300               # chosen
-rx_mw: 100               # chosen
-idle_mw: 20              # chosen
-tail_ms: 1000            # chosen
-tail_mw: 20              # chosen
-release_assist: false    # chosen
-sleep_uw: 10             # chosen
-"""
 profiles = {"wire40": (40, 0), "lossy": (40, 0.03), "far1s": (1000, 0)}
 for name, (delay, loss) in profiles.items():
-    wd.file(f"links/{name}.yaml", PROFILE.format(name=name, loss=loss).replace("delay_ms: 40 ", f"delay_ms: {delay} "))
+    test_link(wd, name, delay_ms=delay, loss_up=loss, loss_down=loss)
 scenario = wd.file("links.yaml", """
 name: links
 seed: 11

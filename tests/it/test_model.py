@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from itlib import SKIP, Workdir, check, fail, need, rows, run_dormant, show_server_logs
+from itlib import SKIP, Workdir, check, fail, need, rows, run_dormant, show_server_logs, test_link
 
 dormant = sys.argv[1]
 wd = Workdir("model")
@@ -106,31 +106,9 @@ if shutil.which("rabbitmq-server") or os.path.exists("/usr/lib/rabbitmq/bin/rabb
 # leaves room for a loaded VM's host times; see README "Analytic model".
 TOL = {"wake_ms": 0.03, "active_ms": 0.03, "energy_mj": 0.04}
 
-PROFILE = """
-# A test link: figures chosen for the test, not a radio's.
-name: {name}
-delay_ms: {delay}        # chosen
-up_kbps: {kbps}          # chosen
-down_kbps: {kbps}        # chosen
-loss_up: 0               # chosen: the model has no loss
-loss_down: 0             # chosen
-queue_packets: 200       # chosen: never full here
-mtu: 1400                # chosen
-link_overhead_bytes: 4   # chosen
-attach_ms: 100           # chosen
-attach_mj: 10            # chosen
-nat_timeout_s: 300       # chosen
-tx_mw: 300               # chosen
-rx_mw: 100               # chosen
-idle_mw: 20              # chosen
-tail_ms: 1000            # chosen
-tail_mw: 20              # chosen
-release_assist: false    # chosen
-sleep_uw: 10             # chosen
-"""
 links = {"fast": (1, 100000), "slow": (200, 50)}
 for name, (delay, kbps) in links.items():
-    wd.file(f"links/{name}.yaml", PROFILE.format(name=name, delay=delay, kbps=kbps))
+    test_link(wd, name, delay_ms=delay, up_kbps=kbps, down_kbps=kbps)  # lossless: the model has no loss
 scenario = wd.file("model.yaml", f"""
 name: model
 seed: 5

@@ -28,7 +28,7 @@ import statistics
 import subprocess
 import sys
 
-from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary
+from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
 
 need("mosquitto", "tshark")
 dormant = sys.argv[1]
@@ -154,28 +154,8 @@ print(f"loopback: per-wake {pw:.0f} B/wake, persistent first {statistics.mean(wi
 if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
     print("OK (loopback); the NAT case needs root and /dev/net/tun: skipped")
     sys.exit(0)
-wd.file("links/nat1.yaml", """
-# A test link: figures chosen for the test, not a radio's.
-name: nat1
-delay_ms: 20             # chosen
-up_kbps: 1000            # chosen
-down_kbps: 1000          # chosen
-loss_up: 0               # chosen
-loss_down: 0             # chosen
-queue_packets: 200       # chosen
-mtu: 1400                # chosen
-link_overhead_bytes: 0   # chosen
-attach_ms: 100           # chosen
-attach_mj: 10            # chosen
-nat_timeout_s: 1         # chosen: shorter than the keep-alive
-tx_mw: 300               # chosen
-rx_mw: 100               # chosen
-idle_mw: 20              # chosen
-tail_ms: 500             # chosen
-tail_mw: 20              # chosen
-release_assist: false    # chosen
-sleep_uw: 10             # chosen
-""")
+test_link(wd, "nat1", delay_ms=20, up_kbps=1000, down_kbps=1000, link_overhead_bytes=0, tail_ms=500,
+          nat_timeout_s=1)  # the NAT forgets a flow before the keep-alive comes
 nat = wd.file("nat.yaml", """
 name: nat
 seed: 5
