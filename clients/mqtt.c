@@ -479,6 +479,23 @@ static void mqtt_wake_free(struct mqtt_wake *mw)
 }
 
 /* connection: persistent: publish over the device's kept connection, or make it. */
+/* A paho handle for W's device that connects to its modem endpoint: MQTT
+ * 3.1.1, nothing queued while disconnected. paho's return code; on failure
+ * W->detail says why. */
+static int create_handle(MQTTAsync *h, struct wake *w)
+{
+	char uri[48], client_id[24];
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", w->modem_port);
+	snprintf(client_id, sizeof(client_id), "dev%u", w->device);
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	co.MQTTVersion = MQTTVERSION_3_1_1;
+	co.sendWhileDisconnected = 0;
+	int rc = MQTTAsync_createWithOptions(h, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	if (rc != MQTTASYNC_SUCCESS)
+		snprintf(w->detail, sizeof(w->detail), "MQTTAsync_create: %s", MQTTAsync_strerror(rc));
+	return rc;
+}
+
 static enum dormant_err persist_start(struct mqtt_wake *mw)
 {
 	struct wake *w = mw->w;
@@ -506,15 +523,8 @@ static enum dormant_err persist_start(struct mqtt_wake *mw)
 	}
 	pthread_mutex_init(&cn->lock, NULL);
 	cn->pc = pc;
-	char uri[48], client_id[24];
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", w->modem_port);
-	snprintf(client_id, sizeof(client_id), "dev%u", w->device);
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-	co.MQTTVersion = MQTTVERSION_3_1_1;
-	co.sendWhileDisconnected = 0;
-	int rc = MQTTAsync_createWithOptions(&cn->h, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	int rc = create_handle(&cn->h, w);
 	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(w->detail, sizeof(w->detail), "MQTTAsync_create: %s", MQTTAsync_strerror(rc));
 		pthread_mutex_destroy(&cn->lock);
 		free(cn);
 		mqtt_wake_free(mw);
@@ -582,16 +592,8 @@ static enum dormant_err mqtt_start(struct wake *w)
 	snprintf(mw->topic, sizeof(mw->topic), "dormant/dev%u/telemetry", w->device);
 	if (w->pc)
 		return persist_start(mw);
-	char uri[48], client_id[24];
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", w->modem_port);
-	snprintf(client_id, sizeof(client_id), "dev%u", w->device);
-
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-	co.MQTTVersion = MQTTVERSION_3_1_1;
-	co.sendWhileDisconnected = 0;
-	int rc = MQTTAsync_createWithOptions(&mw->h, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	int rc = create_handle(&mw->h, w);
 	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(w->detail, sizeof(w->detail), "MQTTAsync_create: %s", MQTTAsync_strerror(rc));
 		mqtt_wake_free(mw);
 		return ERR_LIBRARY;
 	}
