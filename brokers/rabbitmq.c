@@ -119,7 +119,8 @@ static int write_text(const char *path, const char *text)
 	return fclose(f);
 }
 
-static int write_conf(const char *path, const struct rabbitmq *r, uint32_t listen_addr, const struct mosq_tls *tls)
+static int write_conf(const char *path, const struct rabbitmq *r, uint32_t listen_addr, const struct mosq_tls *tls,
+                      unsigned heartbeat_s)
 {
 	char ip[INET_ADDRSTRLEN];
 	FILE *f = fopen(path, "w");
@@ -154,6 +155,9 @@ static int write_conf(const char *path, const struct rabbitmq *r, uint32_t liste
 	         * block publishers and look like a protocol failure */
 	        "disk_free_limit.absolute = 8MB\n",
 	        server_addr_str(tls ? INADDR_LOOPBACK : listen_addr, ip, sizeof(ip)), r->amqp, r->mqtt);
+	/* connection: persistent AMQP: the devices' keep-alive period is half of this (rabbitmq.h) */
+	if (heartbeat_s)
+		fprintf(f, "heartbeat = %u\n", heartbeat_s);
 	/* MQTT devices without TLS share the backend's port; on a link they reach it at LISTEN_ADDR */
 	if (!tls && listen_addr != INADDR_LOOPBACK)
 		fprintf(f, "mqtt.listeners.tcp.2 = %s:%u\n", server_addr_str(listen_addr, ip, sizeof(ip)), r->mqtt);
@@ -371,7 +375,7 @@ static enum dormant_err spawn_broker(struct rabbitmq *r, const char *dir, char *
 }
 
 enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, uint32_t listen_addr, const struct mosq_tls *tls,
-                                char *err, size_t errlen)
+                                unsigned heartbeat_s, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	snprintf(r->srv.name, sizeof(r->srv.name), "rabbitmq");
@@ -434,7 +438,7 @@ enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, uint32_t li
 		r->epmd_port = p[3];
 		r->amqps = tls ? p[4] : 0;
 		r->mqtts = tls ? p[5] : 0;
-		if (write_conf(conf, r, listen_addr, tls) != 0) {
+		if (write_conf(conf, r, listen_addr, tls, heartbeat_s) != 0) {
 			snprintf(err, errlen, "rabbitmq: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}

@@ -52,9 +52,16 @@ struct rabbitmq {
  * is refused (ERR_SERVER): Erlang's TLS-PSK needs code in the broker. */
 /* LISTEN_ADDR (host order): where the devices' AMQP listener binds (with TLS
  * the amqps one; the plaintext diagnostic one and the backend's MQTT stay
- * on 127.0.0.1). */
+ * on 127.0.0.1). HEARTBEAT_S: RabbitMQ's `heartbeat` (0: its default,
+ * 60 s). For AMQP 1.0 it is the idle-time-out the broker announces in its
+ * open (heartbeat x 1000 ms): the client must send a frame at least that
+ * often (proton sends an empty frame after half of it without output),
+ * and the broker closes a connection that sent nothing for twice the
+ * heartbeat. The client's own idle-time-out, if it announces one, is how
+ * often the broker sends it empty frames. (rabbit_amqp1_0_reader,
+ * RabbitMQ 3.10.8, read from its beam's abstract code.) */
 enum dormant_err rabbitmq_start(struct rabbitmq *r, const char *dir, uint32_t listen_addr, const struct mosq_tls *tls,
-                                char *err, size_t errlen);
+                                unsigned heartbeat_s, char *err, size_t errlen);
 /* Declares (if needed), binds to amq.topic and empties a durable queue
  * dormant.dev<D>.commands for each device D of the N ranges FIRST[i] ..
  * FIRST[i] + COUNT[i] - 1: where AMQP devices find the commands the backend

@@ -243,7 +243,15 @@ enum dormant_err stack_start(struct stack *s, const struct variant *v, const cha
 		/* The variants of a run share one node directory, so only the first start is cold. */
 		char shared[sizeof(s->rundir) + 32];
 		snprintf(shared, sizeof(shared), "%s/servers/rabbitmq", s->rundir);
-		if ((e = rabbitmq_start(&s->rmq, shared, s->listen_addr, btls, err, errlen)) != ERR_OK)
+		/* Kept AMQP connections: the broker's idle-time-out is twice the
+		 * devices' keepalive, so proton's empty frames come at keepalive
+		 * (the loader allows one keepalive per variant for them). */
+		unsigned heartbeat_s = 0;
+		if (v->protocol == PROTO_AMQP)
+			for (size_t f = 0; f < sc->nfleets; f++)
+				if (scenario_connection(v, &sc->fleets[f]) == CONN_PERSISTENT)
+					heartbeat_s = (unsigned)(2 * (sc->fleets[f].keepalive_us / 1000000u));
+		if ((e = rabbitmq_start(&s->rmq, shared, s->listen_addr, btls, heartbeat_s, err, errlen)) != ERR_OK)
 			return e;
 		s->info.backend_port = s->rmq.mqtt;
 		s->info.device_port = s->d->listener == LISTEN_MQTT ? (btls ? s->rmq.mqtts : s->rmq.mqtt) : s->rmq.srv.port;

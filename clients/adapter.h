@@ -72,6 +72,15 @@ struct adapter_ops {
 	 * reported with wake_persist_lost(). drop() releases W->pc->adapter for
 	 * good (disconnecting first if it is up). Engine thread. */
 	void (*drop)(struct persist *pc);
+	/* connection: persistent with a direct library: its modem callbacks
+	 * for a kept connection, called with the device's struct persist (the
+	 * connection outlives the wakes). */
+	const struct modem_lib *direct_persist;
+	/* connection: persistent: the library has no way of its own to notice
+	 * a dead kept connection (no answer to its keep-alive), so the modem's
+	 * TCP gives up once data went unacknowledged for a keepalive
+	 * (TCP_USER_TIMEOUT), as paho gives up without a PINGRESP. */
+	int persist_user_timeout;
 	/* Library name and version for env.json. */
 	void (*version)(char *buf, size_t len);
 };

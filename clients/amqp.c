@@ -37,11 +37,33 @@
  * does not decode that field for receivers, so the adapter reads it from
  * the incoming frames itself: the device knows at once whether commands
  * wait, and closes after accepting them, without a timeout.
+ *
+ * connection: persistent: the device's driver, session and sender link are
+ * made at its first wake (or after a loss) and kept through its sleeps
+ * (this struct is the device's struct persist's adapter; the modem calls
+ * it through amqp_kept_lib with the persist). A wake on a kept connection
+ * transfers at once and ends at the last accepted disposition (QoS 0: once
+ * proton's bytes are with the modem), with no detach, end or close. The
+ * keep-alive is AMQP's own: RabbitMQ announces an idle-time-out of twice
+ * the fleet's keepalive (brokers/stack.c), and proton sends an empty frame
+ * (8 bytes) once it wrote nothing for half of that, from
+ * pn_transport_tick, which one timerfd of ours runs for every kept
+ * connection. The device announces no idle-time-out of its own: RabbitMQ
+ * would then send it empty frames, and every one would page a sleeping
+ * radio. So nothing answers a keep-alive, and proton cannot tell a dead
+ * connection from a quiet one; the modem's TCP gives up instead once data
+ * went unacknowledged for a keepalive (TCP_USER_TIMEOUT,
+ * adapter_ops.persist_user_timeout), which is how a NAT that forgot the
+ * flow shows: a keep-alive or a transfer goes unanswered, the connection
+ * ends, the next wake (or this one) reconnects.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <proton/condition.h>
 #include <proton/connection.h>
@@ -59,6 +81,7 @@
 #include "adapter.h"
 #include "amqp_frame.h"
 #include "clock.h"
+#include "loop.h"
 
 #define CMD_CREDIT 8u
 
@@ -73,7 +96,12 @@ struct frame_scan {
 };
 
 struct amqp_wake {
-	struct wake *w;
+	struct wake *w;           /* the wake it serves; persistent: NULL while the device sleeps */
+	struct modem_conn *mc;    /* where proton's bytes go: the wake's, or the kept connection's */
+	struct persist *pc;       /* connection: persistent: the device's (this struct is pc->adapter), else NULL */
+	int wake_complete;        /* persistent: every message settled; the wake ends once proton's bytes are out */
+	int64_t tick_at;          /* persistent: proton's next timer (its keep-alive), ms; 0: none */
+	struct amqp_wake *next_kept; /* the list of kept connections, for their timers */
 	pn_connection_driver_t d;
 	pn_session_t *session;
 	pn_link_t *sender;
@@ -206,13 +234,18 @@ static int links_detached(const struct amqp_wake *a)
 	return (!a->receiver || a->rcv_detached) && (!a->sender || a->snd_detached);
 }
 
-/* Done once every message is acknowledged and every command that waited is in. */
+/* Done once every message is acknowledged and every command that waited
+ * is in. A kept connection stays open: process() ends the wake. */
 static void maybe_close(struct amqp_wake *a)
 {
-	if (a->settled < a->w->nmsg)
+	if (!a->w || a->settled < a->w->nmsg)
 		return;
 	if (a->receiver && (!a->cmd_known || a->cmd_got < a->cmd_expected))
 		return;
+	if (a->pc) {
+		a->wake_complete = 1;
+		return;
+	}
 	close_links(a);
 }
 
@@ -240,7 +273,8 @@ static void take_command(struct amqp_wake *a, pn_delivery_t *dlv)
 		pn_data_rewind(body);
 		if (pn_data_next(body) && pn_data_type(body) == PN_BINARY) {
 			pn_bytes_t b = pn_data_get_binary(body);
-			wake_command(a->w, b.start, b.size); /* one not from this run is ignored */
+			if (a->w)
+				wake_command(a->w, b.start, b.size); /* one not from this run is ignored */
 		}
 	}
 	pn_message_free(m);
@@ -253,6 +287,8 @@ static void take_command(struct amqp_wake *a, pn_delivery_t *dlv)
 static void send_messages(struct amqp_wake *a)
 {
 	struct wake *w = a->w;
+	if (!w || a->wake_complete)
+		return; /* a kept connection between wakes: nothing to send */
 	uint32_t len = w->fleet->payload_bytes;
 	while (a->sent < w->nmsg && pn_link_credit(a->sender) > 0 && !a->closing) {
 		uint32_t k = a->sent;
@@ -311,9 +347,13 @@ static void on_event(struct amqp_wake *a, pn_event_t *ev)
 		if (!pn_delivery_updated(dlv))
 			break;
 		uint64_t state = pn_delivery_remote_state(dlv);
-		uint32_t k;
+		uint32_t k = 0;
 		pn_delivery_tag_t tag = pn_delivery_tag(dlv);
 		memcpy(&k, tag.start, sizeof(k) <= tag.size ? sizeof(k) : tag.size);
+		if (!a->w) { /* a kept connection: the wake that sent it has ended (it failed) */
+			pn_delivery_settle(dlv);
+			break;
+		}
 		if (state == PN_ACCEPTED)
 			wake_message_acked(a->w, k);
 		else if (state)
@@ -352,39 +392,139 @@ static void on_event(struct amqp_wake *a, pn_event_t *ev)
 	}
 }
 
-/* Runs proton's events, then hands what it wrote to the modem. */
+/* ---------- kept connections' timers ---------- */
+
+/* Every kept connection of the variant, and the one timerfd that runs
+ * proton's timers for them (engine thread). A linear scan: persistent
+ * fleets are at most PERSISTENT_DEVICES_MAX devices. */
+static struct {
+	struct amqp_wake *kept;
+	struct loop_src src;
+	int epfd;
+	int64_t armed; /* ms, 0: disarmed */
+} T = { .src.fd = -1 };
+
+static int64_t now_ms(void) { return (int64_t)(clock_mono_ns() / 1000000u); }
+
+static void kept_rearm(void)
+{
+	int64_t next = 0;
+	for (struct amqp_wake *a = T.kept; a; a = a->next_kept)
+		if (a->tick_at && (!next || a->tick_at < next))
+			next = a->tick_at;
+	if (next == T.armed || T.src.fd < 0)
+		return;
+	T.armed = next;
+	struct itimerspec its = { 0 };
+	if (next) {
+		its.it_value.tv_sec = next / 1000;
+		its.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
+	}
+	timerfd_settime(T.src.fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void kept_unlist(struct amqp_wake *a)
+{
+	for (struct amqp_wake **pp = &T.kept; *pp; pp = &(*pp)->next_kept)
+		if (*pp == a) {
+			*pp = a->next_kept;
+			break;
+		}
+	a->tick_at = 0;
+	kept_rearm();
+}
+
+static void process(struct amqp_wake *a);
+
+static void on_kept_timer(struct loop_src *src, uint32_t events)
+{
+	uint64_t n;
+	(void)!read(src->fd, &n, sizeof(n));
+	T.armed = 0;
+	int64_t now = now_ms();
+	struct amqp_wake *a = T.kept, *next;
+	for (; a; a = next) {
+		next = a->next_kept; /* process() may unlist A, never another */
+		if (a->tick_at && a->tick_at <= now)
+			process(a);
+	}
+	kept_rearm();
+}
+
+/* ---------- the driver ---------- */
+
+/* The end of a connection proton is done with: a per-wake wake ends; a
+ * kept one is lost, and the wake on it (if any) fails. */
+static void finish(struct amqp_wake *a)
+{
+	a->finished = 1;
+	struct wake *w = a->w;
+	if (a->pc) {
+		char why[200];
+		snprintf(why, sizeof(why), "%s", a->err != ERR_OK ? a->detail : "the connection ended (broker or TCP)");
+		wake_persist_lost(a->pc, why);
+		modem_lib_close(a->mc);
+		kept_unlist(a);
+		if (w) {
+			a->w = NULL;
+			wake_adapter_done(w, a->err != ERR_OK ? a->err : ERR_CLOSED, why);
+		}
+		return;
+	}
+	if (a->err == ERR_OK && !(a->closing && pn_connection_state(a->d.connection) & PN_REMOTE_CLOSED))
+		fail(a, ERR_CLOSED, "connection ended before the broker closed it");
+	if (a->err == ERR_OK && w->acked < w->nmsg)
+		fail(a, ERR_PROTOCOL, "connection closed with messages unacknowledged");
+	modem_lib_close(a->mc);
+	wake_adapter_done(w, a->err, a->detail);
+}
+
+/* Runs proton's events (and, on a kept connection, its timers), then hands
+ * what it wrote to the modem. */
 static void process(struct amqp_wake *a)
 {
 	uint64_t cpu0 = clock_thread_cpu_ns();
+	struct wake *w0 = a->w;
 	for (;;) {
 		pn_event_t *ev;
 		while ((ev = pn_connection_driver_next_event(&a->d)))
 			on_event(a, ev);
 		pn_bytes_t wb = pn_connection_driver_write_buffer(&a->d);
-		if (!wb.size)
+		if (wb.size) {
+			size_t n = modem_lib_write(a->mc, (const unsigned char *)wb.start, wb.size);
+			pn_connection_driver_write_done(&a->d, n);
+			if (n < wb.size)
+				break; /* the modem is full; it calls deliver() again, which resumes here */
+			continue;
+		}
+		if (!a->pc || a->finished)
 			break;
-		size_t n = modem_lib_write(a->w->mc, (const unsigned char *)wb.start, wb.size);
-		pn_connection_driver_write_done(&a->d, n);
-		if (n < wb.size)
-			break; /* the modem is full; it calls deliver() again, which resumes here */
+		/* A kept connection: proton's timer, now that its output is out.
+		 * Right after output it only moves the keep-alive deadline; once
+		 * the deadline passed with nothing written it queues an empty frame. */
+		a->tick_at = pn_transport_tick(a->d.transport, now_ms());
+		if (!pn_connection_driver_write_buffer(&a->d).size && !pn_connection_driver_has_event(&a->d))
+			break;
 	}
-	a->w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
+	if (w0)
+		w0->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
 	if (!a->finished && pn_connection_driver_finished(&a->d)) {
-		a->finished = 1;
-		struct wake *w = a->w;
-		if (a->err == ERR_OK && !(a->closing && pn_connection_state(a->d.connection) & PN_REMOTE_CLOSED))
-			fail(a, ERR_CLOSED, "connection ended before the broker closed it");
-		if (a->err == ERR_OK && w->acked < w->nmsg)
-			fail(a, ERR_PROTOCOL, "connection closed with messages unacknowledged");
-		modem_lib_close(w->mc);
-		wake_adapter_done(w, a->err, a->detail);
+		finish(a);
+		return;
+	}
+	if (a->pc) {
+		kept_rearm();
+		if (a->wake_complete && a->w && !pn_connection_driver_write_buffer(&a->d).size) {
+			struct wake *w = a->w;
+			a->w = NULL;
+			a->wake_complete = 0;
+			wake_adapter_done(w, a->err, a->detail);
+		}
 	}
 }
 
-static size_t amqp_deliver(void *arg, const unsigned char *p, size_t n)
+static size_t deliver(struct amqp_wake *a, const unsigned char *p, size_t n)
 {
-	struct wake *w = arg;
-	struct amqp_wake *a = w->adapter;
 	if (!a || a->finished)
 		return n;
 	size_t take = 0;
@@ -402,19 +542,42 @@ static size_t amqp_deliver(void *arg, const unsigned char *p, size_t n)
 	return take;
 }
 
-static void amqp_closed(void *arg)
+static void closed(struct amqp_wake *a)
 {
-	struct wake *w = arg;
-	struct amqp_wake *a = w->adapter;
 	if (!a || a->finished)
 		return;
+	/* A kept connection says why it was lost in the modem's words (a reset,
+	 * or TCP giving up: "Connection timed out"), not proton's "aborted". */
+	const struct modem_counts *c = a->pc ? modem_conn_counts(a->mc) : NULL;
+	if (c && c->err != ERR_OK) {
+		char why[sizeof(a->detail)];
+		snprintf(why, sizeof(why), "the connection ended: %.140s", c->detail);
+		fail(a, ERR_CLOSED, why);
+	}
 	/* The server is done or the connection failed: nothing more comes, nothing more goes. */
 	pn_connection_driver_read_close(&a->d);
 	pn_connection_driver_write_close(&a->d);
 	process(a);
 }
 
+static size_t amqp_deliver(void *arg, const unsigned char *p, size_t n)
+{
+	return deliver(((struct wake *)arg)->adapter, p, n);
+}
+
+static void amqp_closed(void *arg) { closed(((struct wake *)arg)->adapter); }
+
 static const struct modem_lib amqp_lib = { .deliver = amqp_deliver, .closed = amqp_closed };
+
+/* A kept connection: the modem's argument is the device's struct persist. */
+static size_t amqp_kept_deliver(void *arg, const unsigned char *p, size_t n)
+{
+	return deliver(((struct persist *)arg)->adapter, p, n);
+}
+
+static void amqp_kept_closed(void *arg) { closed(((struct persist *)arg)->adapter); }
+
+static const struct modem_lib amqp_kept_lib = { .deliver = amqp_kept_deliver, .closed = amqp_kept_closed };
 
 static void amqp_free(struct amqp_wake *a)
 {
@@ -425,20 +588,23 @@ static void amqp_free(struct amqp_wake *a)
 	free(a);
 }
 
-static enum dormant_err amqp_start(struct wake *w)
+/* A driver with its connection, session and sender (and, with downlink,
+ * the receiver) opened for W's device, writing to MC. NULL: no memory. */
+static struct amqp_wake *amqp_new(struct wake *w, struct modem_conn *mc)
 {
 	struct amqp_wake *a = calloc(1, sizeof(*a));
 	if (!a)
-		return ERR_NOMEM;
+		return NULL;
 	a->w = w;
-	a->payload = malloc((size_t)w->nmsg * w->fleet->payload_bytes);
+	a->mc = mc;
+	a->payload = malloc(w->nmsg ? (size_t)w->nmsg * w->fleet->payload_bytes : 1);
 	a->enc_cap = (size_t)w->fleet->payload_bytes + 256;
 	a->enc = malloc(a->enc_cap);
 	if (!a->payload || !a->enc || pn_connection_driver_init(&a->d, NULL, NULL) != 0) {
 		free(a->payload);
 		free(a->enc);
 		free(a);
-		return ERR_NOMEM;
+		return NULL;
 	}
 	char id[32], name[48], addr[80];
 	snprintf(id, sizeof(id), "dev%u", w->device);
@@ -463,6 +629,49 @@ static enum dormant_err amqp_start(struct wake *w)
 		pn_link_open(a->receiver);
 		pn_link_flow(a->receiver, (int)CMD_CREDIT);
 	}
+	return a;
+}
+
+/* connection: persistent: transfer over the device's kept connection, or make it. */
+static enum dormant_err kept_start(struct wake *w)
+{
+	struct persist *pc = w->pc;
+	struct amqp_wake *a = pc->adapter;
+	if (a) {
+		if (a->finished) {
+			wake_adapter_done(w, ERR_CLOSED, "the kept connection is not up");
+			return ERR_OK;
+		}
+		unsigned char *p = realloc(a->payload, w->nmsg ? (size_t)w->nmsg * w->fleet->payload_bytes : 1);
+		if (!p)
+			return ERR_NOMEM;
+		a->payload = p;
+		a->w = w;
+		a->sent = a->settled = 0;
+		a->err = ERR_OK;
+		a->detail[0] = 0;
+		a->wake_complete = 0;
+		send_messages(a); /* the sender's credit is left from earlier wakes */
+		process(a);
+		return ERR_OK;
+	}
+	if (!(a = amqp_new(w, pc->mc)))
+		return ERR_NOMEM;
+	a->pc = pc;
+	pc->adapter = a; /* drop() releases it, whatever happens next */
+	a->next_kept = T.kept;
+	T.kept = a;
+	process(a);
+	return ERR_OK;
+}
+
+static enum dormant_err amqp_start(struct wake *w)
+{
+	if (w->pc)
+		return kept_start(w);
+	struct amqp_wake *a = amqp_new(w, w->mc);
+	if (!a)
+		return ERR_NOMEM;
 	w->adapter = a;
 	process(a);
 	return ERR_OK;
@@ -470,20 +679,63 @@ static enum dormant_err amqp_start(struct wake *w)
 
 static void amqp_abort(struct wake *w)
 {
-	/* The engine closed the modem side: amqp_closed() has ended the wake. */
+	/* Per wake: the engine closed the modem side, and amqp_closed() ends
+	 * the wake. A kept connection's modem side is gone too (the next wake
+	 * reconnects); the wake on it ends here. */
+	struct amqp_wake *a = w->pc ? w->pc->adapter : NULL;
+	if (a && a->w == w) {
+		a->w = NULL;
+		a->wake_complete = 0;
+		wake_adapter_done(w, ERR_TIMEOUT, "wake deadline passed");
+	}
 }
 
 static void amqp_reap(struct wake *w)
 {
 	struct amqp_wake *a = w->adapter;
 	if (!a)
-		return;
+		return; /* a kept connection's wake: the driver is the device's (drop() frees it) */
 	amqp_free(a);
 	w->adapter = NULL;
 }
 
-static enum dormant_err amqp_init(const struct adapter_env *env, char *err, size_t errlen) { return ERR_OK; }
-static void amqp_fini(void) { }
+/* A kept connection goes for good: at the run's end, or after a loss. */
+static void amqp_drop(struct persist *pc)
+{
+	struct amqp_wake *a = pc->adapter;
+	if (!a)
+		return;
+	kept_unlist(a);
+	pc->adapter = NULL;
+	amqp_free(a);
+}
+
+static enum dormant_err amqp_init(const struct adapter_env *env, char *err, size_t errlen)
+{
+	T.kept = NULL;
+	T.armed = 0;
+	T.epfd = env->epfd;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	T.src.fn = on_kept_timer;
+	if (fd < 0 || loop_add(env->epfd, &T.src, fd, EPOLLIN) != 0) {
+		snprintf(err, errlen, "amqp: timerfd: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		T.src.fd = -1;
+		return ERR_INTERNAL;
+	}
+	return ERR_OK;
+}
+
+static void amqp_fini(void)
+{
+	if (T.src.fd >= 0) {
+		loop_del(T.epfd, &T.src);
+		close(T.src.fd);
+		T.src.fd = -1;
+	}
+	T.kept = NULL;
+}
 
 static void amqp_version(char *buf, size_t len)
 {
@@ -503,5 +755,8 @@ const struct adapter_ops amqp_adapter = {
 	.tls_close_notify = 1,
 	.abort = amqp_abort,
 	.reap = amqp_reap,
+	.drop = amqp_drop,
+	.direct_persist = &amqp_kept_lib,
+	.persist_user_timeout = 1,
 	.version = amqp_version,
 };

@@ -408,8 +408,10 @@ static int persist_open(struct wakes *ws, struct wake *w)
 	pc->device = w->device;
 	enum dormant_err err = ERR_OK;
 	struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
-	                              .frame = vc->ops->frame, .direct = vc->ops->direct,
-	                              .on_accept = on_persist_accept, .on_done = on_persist_done, .arg = pc };
+	                              .frame = vc->ops->frame, .direct = vc->ops->direct ? vc->ops->direct_persist : NULL,
+	                              .on_accept = on_persist_accept, .on_done = on_persist_done, .arg = pc,
+	                              .user_timeout_ms = vc->ops->persist_user_timeout
+	                                                     ? (uint32_t)(w->fleet->keepalive_us / 1000u) : 0 };
 	pc->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
 	if (!pc->mc) {
 		w->err = err;
@@ -528,6 +530,9 @@ static int persist_restart(struct wakes *ws, struct wake *w)
 		modem_conn_cut(pc->mc, &part);
 	if (!w->pcounts && !(w->pcounts = calloc(1, sizeof(*w->pcounts))))
 		return -1;
+	/* What broke the dead connection is in reconnect_why; the wake is judged by the new one. */
+	part.err = ERR_OK;
+	part.detail[0] = 0;
 	counts_add(w->pcounts, &part);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	snprintf(w->reconnect_why, sizeof(w->reconnect_why), "during the wake: %.100s", pc->lost_why);
@@ -551,6 +556,8 @@ static int persist_restart(struct wakes *ws, struct wake *w)
 			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start again", ws->vc.ops->name);
 		return -1;
 	}
+	if (ws->vc.ops->direct)
+		modem_conn_start(w->mc); /* as start_wake() does for a new connection */
 	return 0;
 }
 

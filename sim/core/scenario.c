@@ -72,7 +72,7 @@ static const struct enum_value broker_values[] = {
 };
 static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
-	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT only so far: checked per variant */
+	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT and AMQP so far: checked per variant */
 };
 static const struct enum_value session_values[] = {
 	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
@@ -327,8 +327,10 @@ static const struct key keys[NKEYS] = {
 	                  .expected = "0 or 1", FIELD(struct fleet, qos) },
 	[K_CONNECTION] = { "connection", LEVEL_FLEET, T_ENUM, .def = "per-wake",
 	                   VALUES(conn_values), FIELD(struct fleet, connection) },
-	/* connection: persistent: the MQTT keep-alive (PINGREQ after this long
-	 * without a packet); whole seconds up to MQTT's 16-bit limit. */
+	/* connection: persistent: the keep-alive, whole seconds up to MQTT's
+	 * 16-bit limit. MQTT: a PINGREQ after this long without a packet; AMQP:
+	 * an empty frame after this long without output (the broker announces
+	 * an idle-time-out of twice it). */
 	[K_KEEPALIVE] = { "keepalive", LEVEL_FLEET, T_DURATION, .def = "60s", .min = SECONDS(1), .max = SECONDS(65535),
 	                  .expected = "a duration like 60s", .max_why = "MQTT's keep-alive is a 16-bit count of seconds",
 	                  FIELD(struct fleet, keepalive_us) },
@@ -1245,7 +1247,7 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 			return fail(ld, seen.value[K_ENDPOINT], keys[K_ENDPOINT].name,
 			            "protocol http (variant \"%s\") towards your own server is not built yet: "
 			            "the devices' tokens are the ingest's", v->name);
-		uint64_t kept = 0;
+		uint64_t kept = 0, amqp_ka = 0;
 		for (size_t f = 0; f < s->nfleets; f++) {
 			const struct fleet *fl = &s->fleets[f];
 			if (scenario_connection(v, fl) == CONN_PERSISTENT) {
@@ -1257,10 +1259,24 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 					            PERSISTENT_DEVICES_MAX);
 				const struct ynode *at = v->connection >= 0 ? seen.value[K_MATRIX]
 				                         : ld->conn_at[f] ? ld->conn_at[f] : ld->fleet_at[f];
-				if (v->protocol != PROTO_MQTT)
+				if (v->protocol == PROTO_HTTP)
 					return fail(ld, at, keys[K_CONNECTION].name,
-					            "persistent is built for mqtt only so far (variant \"%s\" is %s)", v->name,
+					            "persistent is built for mqtt and amqp so far (variant \"%s\" is %s)", v->name,
 					            protocol_name(v->protocol));
+				if (v->protocol == PROTO_AMQP && s->endpoint_host[0])
+					return fail(ld, at, keys[K_CONNECTION].name,
+					            "persistent amqp (variant \"%s\") towards your own broker: an AMQP device's "
+					            "keep-alive period is half the idle-time-out its broker announces, which "
+					            "dormant sets only on the RabbitMQ it starts", v->name);
+				if (v->protocol == PROTO_AMQP && amqp_ka && fl->keepalive_us != amqp_ka)
+					return fail(ld, ld->keepalive_at[f] ? ld->keepalive_at[f] : ld->fleet_at[f],
+					            keys[K_KEEPALIVE].name,
+					            "fleet \"%s\" keeps its amqp connection alive every %" PRIu64 " s, another fleet "
+					            "of variant \"%s\" every %" PRIu64 " s: with AMQP the period is the broker's "
+					            "(half its idle-time-out), one per variant", fl->name, fl->keepalive_us / US_PER_S,
+					            v->name, amqp_ka / US_PER_S);
+				if (v->protocol == PROTO_AMQP)
+					amqp_ka = fl->keepalive_us;
 				if (fl->downlink)
 					return fail(ld, at, keys[K_CONNECTION].name,
 					            "persistent with downlink: true (fleet \"%s\") is not built yet", fl->name);

@@ -74,7 +74,7 @@ struct fleet {
 	uint32_t messages_per_wake;/* 1..100 */
 	int qos;                   /* 0 or 1; overridden by a matrix qos axis */
 	enum conn_mode connection; /* per-wake, or persistent (MQTT only; a matrix connection axis overrides) */
-	uint64_t keepalive_us;     /* persistent: the MQTT keep-alive, whole seconds, 1s..65535s, default 60s */
+	uint64_t keepalive_us;     /* persistent: the keep-alive (MQTT PINGREQ, AMQP empty frame), whole seconds, 1s..65535s, default 60s */
 	int downlink;              /* check for a command each wake (HTTP: a GET) */
 	uint64_t command_every_us; /* the backend sends each device a command this often; 0: never */
 	enum session_mode session; /* downlink: when the broker first holds the device's session */

@@ -127,6 +127,7 @@ struct net_tcp_args {
 	 * figures count as final only after it. */
 	struct linkemu *link;
 	uint64_t settle_ns;
+	uint32_t user_timeout_ms;   /* 0, or TCP_USER_TIMEOUT (modem_open_args) */
 };
 
 /* The one function that creates a device's socket: non-blocking, TCP_NODELAY,

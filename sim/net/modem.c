@@ -85,6 +85,7 @@ struct modem_conn {
 	int in_cb;                  /* inside a direct library's callback: pump when it returns */
 	int close_notify;           /* with TLS: end with a close_notify */
 	void *arg;
+	uint32_t user_timeout_ms;   /* see modem_open_args */
 	struct modem_conn *next_closing;
 };
 
@@ -794,7 +795,7 @@ static int build_stack(struct modem_conn *mc, struct net_io *io)
 {
 	struct net_tcp_args ta = { .local_addr = modem_device_addr(mc->m, mc->device), .remote_addr = mc->target.addr,
 	                           .remote_port = mc->target.port, .dups = &mc->m->dups, .link = mc->m->link,
-	                           .settle_ns = mc->m->settle_ns };
+	                           .settle_ns = mc->m->settle_ns, .user_timeout_ms = mc->user_timeout_ms };
 	struct net_layer *l = net_tcp_open(&ta, io);
 	if (!l)
 		return -1;
@@ -847,6 +848,7 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 	mc->frame = a->frame;
 	mc->direct = a->direct;
 	mc->arg = a->arg;
+	mc->user_timeout_ms = a->user_timeout_ms;
 	atomic_init(&mc->phase, PHASE_SETUP);
 	mc->acct_phase = PHASE_TCP;
 	if (a->direct) {

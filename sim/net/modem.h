@@ -126,6 +126,10 @@ struct modem_open_args {
 	modem_cb on_accept;           /* may be NULL: the library connected */
 	modem_cb on_done;             /* the connection is fully accounted */
 	void *arg;                    /* passed to the callbacks and to DIRECT */
+	/* 0: the kernel's default. Else TCP_USER_TIMEOUT on the device's socket:
+	 * data unacknowledged this long ends the connection (connection:
+	 * persistent, for a library that cannot notice a dead one itself). */
+	uint32_t user_timeout_ms;
 };
 
 /* Opens a per-wake endpoint as A says (copied: A need not outlive the

@@ -331,6 +331,10 @@ struct net_layer *net_tcp_open(const struct net_tcp_args *a, struct net_io *io)
 		free(t);
 		return NULL;
 	}
+	if (a->user_timeout_ms) {
+		unsigned int ut = a->user_timeout_ms;
+		setsockopt(t->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	}
 	struct sockaddr_in remote = { .sin_family = AF_INET, .sin_port = htons(a->remote_port),
 	                              .sin_addr.s_addr = htonl(a->remote_addr) };
 	if (connect(t->fd, (struct sockaddr *)&remote, sizeof(remote)) < 0 && errno != EINPROGRESS) {

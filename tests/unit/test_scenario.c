@@ -464,12 +464,27 @@ static void test_matrix(void)
 	            "t.yaml:9:21: broker: rabbitmq with tls psk is not supported (Erlang's TLS-PSK)");
 	CHECK_ERROR(BASE "matrix:\n  resume: ticket\n",
 	            "t.yaml:8:11: resume: ticket needs tls");
-	/* connection: persistent is built for MQTT alone */
-	CHECK_ERROR(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, amqp]\n",
-	            "t.yaml:7:17: connection: persistent is built for mqtt only so far (variant \"amqp\" is amqp)");
+	/* connection: persistent is built for MQTT and AMQP */
+	CHECK_ERROR(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, http]\n",
+	            "t.yaml:7:17: connection: persistent is built for mqtt and amqp so far (variant \"http\" is http)");
 	CHECK_ERROR(BASE "matrix:\n  protocol: http\n  connection: [per-wake, persistent]\n",
-	            "t.yaml:8:3: connection: persistent is built for mqtt only so far "
+	            "t.yaml:8:3: connection: persistent is built for mqtt and amqp so far "
 	            "(variant \"http connection=persistent\" is http)");
+	{
+		struct scenario *ok = load_ok(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, amqp]\n");
+		if (ok)
+			scenario_free(ok);
+	}
+	/* AMQP's keep-alive is the broker's idle-time-out: one per variant, and only on a broker dormant starts */
+	CHECK_ERROR(BASE "    connection: persistent\n    keepalive: 20s\n  - name: b\n    count: 1\n"
+	            "    wake_every: 1s\n    connection: persistent\nmatrix:\n  protocol: amqp\n",
+	            "t.yaml:9:5: keepalive: fleet \"b\" keeps its amqp connection alive every 60 s, another fleet of "
+	            "variant \"amqp\" every 20 s: with AMQP the period is the broker's (half its idle-time-out), one "
+	            "per variant");
+	CHECK_ERROR(BASE "    connection: persistent\nendpoint: 127.0.0.1:5672\nmatrix:\n  protocol: amqp\n",
+	            "t.yaml:7:17: connection: persistent amqp (variant \"amqp\") towards your own broker: an AMQP "
+	            "device's keep-alive period is half the idle-time-out its broker announces, which dormant sets "
+	            "only on the RabbitMQ it starts");
 	CHECK_ERROR(BASE "    connection: persistent\n    downlink: true\n",
 	            "t.yaml:7:17: connection: persistent with downlink: true (fleet \"a\") is not built yet");
 	CHECK_ERROR(BASE "    keepalive: 1500ms\n",
@@ -556,7 +571,7 @@ static void test_files(void)
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":8:17: connection: persistent is built for mqtt only so far (variant \"amqp\" is amqp)");
+	check_file("not_built.yaml", ":8:17: connection: persistent is built for mqtt and amqp so far (variant \"http\" is http)");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");

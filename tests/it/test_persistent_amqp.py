@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""connection: persistent for AMQP 1.0 (proton on RabbitMQ): one connection per device, empty frames as keep-alive.
+
+On loopback (a matrix connection axis: per-wake beside persistent), keepalive 2 s, a wake every 5 s, against a
+capture on lo of the devices' side (127.80.0.0/14):
+- every wake ok; persistent rows: connected=1 on each device's first wake only, one 4-tuple per device; the
+  capture has one SYN per persistent device, and no detach, end or close from the device before the run's end;
+- the keep-alive is AMQP's empty frame (8 bytes: 00 00 00 08 02 00 00 00), sent by the device only, keepalive
+  (within 0-60 ms) after the device's last output: RabbitMQ announces an idle-time-out of twice the keepalive
+  (its open's idle-time-out field, read from the capture), and sends none to the device, which announces none;
+- the rows' keepalives equal the capture's empty frames in each sleep that ended in a wake, and sleep_ip_up
+  carries 60 B (8 B in a segment of its own) for each;
+- a reused wake has no TCP, setup or teardown bytes and fewer bytes than a per-wake wake.
+Behind a link (root and /dev/net/tun; in a private network namespace), a profile whose NAT forgets a flow after
+1 s, keepalive 3 s: the empty frame goes nowhere, the modem's TCP gives up after a keepalive without an
+acknowledgement (TCP_USER_TIMEOUT), and
+- fleet "asleep" (a wake every 12 s): the next wake reconnects (reconnected=1, why) on a new port, with the
+  sleep's dropped packets (nat_drops) and energy in its row;
+- fleet "awake" (a wake every 4 s, before TCP gives up): the transfer goes nowhere too, the connection dies
+  during the wake, which reconnects and transfers again: ok, reconnect_why "during the wake: ...".
+Needs RabbitMQ and tshark.
+"""
+import collections
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
+
+need("/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
+dormant = sys.argv[1]
+wd = Workdir("persistent_amqp")
+KEEPALIVE = 2.0
+EMPTY = "0000000802000000"
+n = lambda r, k: int(r[k])
+wire = lambda r: n(r, "ip_up") + n(r, "ip_down")
+
+scenario = wd.file("persistent_amqp.yaml", """
+name: persistent-amqp
+seed: 3
+duration: 16s
+fleets:
+  - name: meters
+    count: 3
+    wake_every: 5s
+    keepalive: 2s
+    payload: 48B
+    qos: 1
+matrix:
+  protocol: amqp
+  connection: [per-wake, persistent]
+""")
+
+cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
+rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=400)
+cap.stop()
+print(out)
+if rc != 0:
+    show_server_logs(rundir)
+    fail(f"dormant exited {rc}: {err}")
+rs, sm = rows(rundir), summary(rundir)
+names = [v["name"] for v in sm["variants"]]
+check(names == ["amqp connection=per-wake", "amqp connection=persistent"], f"variants {names}")
+bad = [r for r in rs if r["outcome"] != "ok"]
+check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
+per = [r for r in rs if r["variant"] == "amqp connection=per-wake"]
+pers = [r for r in rs if r["variant"] == "amqp connection=persistent"]
+check(per and pers, f"{len(per)} per-wake and {len(pers)} persistent rows")
+
+by_dev = collections.defaultdict(list)
+for r in pers:
+    by_dev[r["device"]].append(r)
+for d, dr in by_dev.items():
+    dr.sort(key=lambda r: n(r, "seq"))
+    check(len(dr) >= 3, f"device {d}: {len(dr)} persistent wakes, the plan has 3 or more")
+    check([n(r, "connected") for r in dr] == [1] + [0] * (len(dr) - 1),
+          f"device {d}: connected {[r['connected'] for r in dr]}, want 1 then 0s")
+    check(all(n(r, "reconnected") == 0 for r in dr), f"device {d}: reconnected on loopback")
+    tuples = {(r["local_addr"], r["local_port"], r["server_port"]) for r in dr}
+    check(len(tuples) == 1, f"device {d}: its wakes used {len(tuples)} connections: {sorted(tuples)}")
+    for r in dr[1:]:
+        for k in ("ip_up_tcp", "ip_down_tcp", "plain_up_setup", "plain_down_setup", "plain_up_teardown",
+                  "ip_up_teardown"):
+            check(n(r, k) == 0, f"device {d} seq {r['seq']}: a reused wake has {k}={r[k]}")
+        check(n(r, "plain_up_data") > 0 and n(r, "acked") == 1, f"device {d} seq {r['seq']}: no data")
+        check(n(r, "keepalives") >= 1, f"device {d} seq {r['seq']}: no keep-alive in a sleep of "
+              f"{n(r, 'sleep_us') / 1e6:.1f} s at keepalive {KEEPALIVE} s")
+        check(n(r, "sleep_ip_up") >= 60 * n(r, "keepalives"),
+              f"device {d}: sleep_ip_up {r['sleep_ip_up']} for {r['keepalives']} empty frames")
+
+# The capture: per connection, its frames in time.
+txt = subprocess.run(["tshark", "-r", cap.path, "-T", "fields", "-E", "separator=,", "-e", "frame.time_relative",
+                      "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport", "-e", "tcp.flags",
+                      "-e", "tcp.len", "-e", "tcp.payload"], capture_output=True, text=True, check=True).stdout
+flows = collections.defaultdict(list)  # key -> [(t, up, flags, len, payload)]
+for line in txt.splitlines():
+    f = line.split(",")
+    if len(f) < 8 or not f[2]:
+        continue
+    up = f[1].startswith("127.8")
+    key = (f[1], f[2], f[4]) if up else (f[3], f[4], f[2])
+    flows[key].append((float(f[0]), up, int(f[5], 16), int(f[6] or 0), f[7].replace(":", "").lower()))
+ports = {r["server_port"] for r in pers}
+check(len(ports) == 1, f"persistent rows name server ports {ports}")
+sport = ports.pop()
+pflows = {k: v for k, v in flows.items() if k[2] == sport}
+check(len(pflows) == len(by_dev), f"{len(pflows)} connections to the persistent variant's broker for "
+      f"{len(by_dev)} devices")
+
+
+def idle_timeout_ms(payload):
+    """The idle-time-out field (5th) of an AMQP open frame (hex) from RabbitMQ, or None."""
+    b = bytes.fromhex(payload)
+    i = b.find(bytes.fromhex("005310"))
+    if i < 0:
+        return None
+    p = i + 3
+    if b[p] == 0xd0:   # list32: size, count
+        p += 9
+    elif b[p] == 0xc0:  # list8
+        p += 3
+    else:
+        return None
+    for _ in range(4):  # skip container-id, hostname, max-frame-size, channel-max
+        c = b[p]
+        if c in (0xa1, 0xa3):
+            p += 2 + b[p + 1]
+        elif c in (0xb1, 0xb3):
+            p += 5 + int.from_bytes(b[p + 1:p + 5], "big")
+        elif c == 0x40 or c == 0x43 or c == 0x41 or c == 0x42:
+            p += 1
+        elif c == 0x52 or c == 0x50:
+            p += 2
+        elif c == 0x60:
+            p += 3
+        elif c == 0x70:
+            p += 5
+        else:
+            return None
+    c = b[p]
+    if c == 0x70:
+        return int.from_bytes(b[p + 1:p + 5], "big")
+    if c == 0x52:
+        return b[p + 1]
+    if c == 0x43:
+        return 0
+    return None
+
+
+empties = 0
+for key, pk in pflows.items():
+    syns = [p for p in pk if p[1] and p[2] & 0x02]
+    check(len(syns) == 1, f"{key}: {len(syns)} SYNs from the device, one connection wanted")
+    opens = [idle_timeout_ms(p[4]) for p in pk if not p[1] and p[3] > 0 and "005310" in p[4]]
+    check(opens and opens[0] == int(2 * KEEPALIVE * 1000),
+          f"{key}: RabbitMQ's open announces idle-time-out {opens} ms, want {int(2 * KEEPALIVE * 1000)}")
+    data = [p for p in pk if p[3] > 0]
+    check(not any(not p[1] and p[4] == EMPTY for p in data), f"{key}: RabbitMQ sent the device an empty frame")
+    for i, p in enumerate(data):
+        if p[1] and p[4] == EMPTY:
+            empties += 1
+            last_out = max(q[0] for q in data[:i] if q[1])
+            gap = p[0] - last_out
+            check(KEEPALIVE - 0.005 <= gap <= KEEPALIVE + 0.06,
+                  f"{key}: an empty frame {gap:.3f} s after the device's last output, keepalive {KEEPALIVE} s")
+    # the device never detaches, ends or closes (0x16 detach, 0x17 end, 0x18 close) while the run goes on
+    closes = [p for p in data if p[1] and p[4][16:20] == "0053" and p[4][20:22] in ("16", "17", "18")]
+    check(not closes, f"{key}: the device closed its link, session or connection: {closes[:1]}")
+check(empties >= 2 * len(by_dev), f"only {empties} empty frames in the capture")
+in_rows = sum(n(r, "keepalives") for r in pers if r["keepalives"])
+check(empties - 2 * len(by_dev) <= in_rows <= empties,
+      f"rows count {in_rows} keep-alives, the capture has {empties} (each device's last sleep has no row)")
+
+pw = statistics.mean(wire(r) for r in per)
+reused = [r for r in pers if n(r, "connected") == 0]
+pr = statistics.mean(wire(r) for r in reused)
+check(pr < pw, f"a reused wake moves {pr:.0f} IP bytes, a per-wake wake {pw:.0f}")
+print(f"loopback: per-wake {pw:.0f} B/wake, persistent first "
+      f"{statistics.mean(wire(r) for r in pers if n(r, 'connected')):.0f} B, reused {pr:.0f} B/wake, "
+      f"{empties} empty frames from the devices, none from RabbitMQ")
+
+# ---- behind a link whose NAT forgets the flow before the keep-alive comes ----
+if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+    print("OK (loopback); the NAT case needs root and /dev/net/tun: skipped")
+    sys.exit(0)
+test_link(wd, "nat1", delay_ms=20, up_kbps=1000, down_kbps=1000, link_overhead_bytes=0, tail_ms=500,
+          nat_timeout_s=1)
+nat = wd.file("nat.yaml", """
+name: nat-amqp
+seed: 5
+duration: 25s
+wake_timeout: 20s
+fleets:
+  - name: asleep
+    count: 2
+    wake_every: 12s
+    keepalive: 3s
+    connection: persistent
+    link: nat1
+  - name: awake
+    count: 1
+    wake_every: 4s
+    keepalive: 3s
+    connection: persistent
+    link: nat1
+matrix:
+  protocol: amqp
+""")
+natout = os.path.join(wd.path, "nat")
+cmd = [dormant, "run", nat, "-o", natout, "--no-progress", "--no-plot"]
+if shutil.which("unshare"):
+    cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + cmd
+p = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+rc, out = p.returncode, p.stdout
+runs = sorted(os.path.join(natout, d) for d in os.listdir(natout)) if os.path.isdir(natout) else []
+rundir = runs[-1] if runs else None
+print(out)
+if rc != 0:
+    show_server_logs(rundir)
+    fail(f"dormant exited {rc} behind the NAT link: {p.stderr}")
+rs = rows(rundir)
+awake = [r for r in rs if r["fleet"] == "awake"]
+check(all(r["outcome"] == "ok" for r in awake),
+      f"NAT: an awake wake failed: {[(r['seq'], r['error_kind'], r['error_detail']) for r in awake if r['outcome'] != 'ok']}")
+during = [r for r in awake if r["reconnect_why"].startswith("during the wake")]
+check(during, f"NAT: no awake wake reconnected during the wake: {[(r['seq'], r['reconnect_why']) for r in awake]}")
+for r in during:
+    check(n(r, "connected") == 1 and n(r, "reconnected") == 1 and n(r, "acked") == 1 and n(r, "nat_drops") > 0,
+          f"NAT: a wake that reconnected during the wake: {r}")
+    print(f"NAT, awake: seq {r['seq']} reconnected during the wake in {n(r, 't_wake_us') / 1e6:.1f} s "
+          f"({r['reconnect_why']}), {wire(r)} B, nat_drops {r['nat_drops']}, {r['energy_mj']} mJ")
+by_dev = collections.defaultdict(list)
+for r in rs:
+    if r["fleet"] == "asleep":
+        by_dev[r["device"]].append(r)
+drops = 0
+for d, dr in by_dev.items():
+    dr.sort(key=lambda r: n(r, "seq"))
+    check(len(dr) >= 2, f"NAT: device {d} has {len(dr)} wakes")
+    for r in dr[1:]:
+        check(r["outcome"] == "ok", f"NAT: device {d} seq {r['seq']} failed: {r['error_kind']} {r['error_detail']}")
+        check(n(r, "connected") == 1 and n(r, "reconnected") == 1 and r["reconnect_why"] != "",
+              f"NAT: device {d} seq {r['seq']}: connected {r['connected']} reconnected {r['reconnected']} "
+              f"({r['reconnect_why']!r}); the NAT forgot the flow after 1 s, the keep-alive is 3 s")
+        check(not r["reconnect_why"].startswith("during the wake"),
+              f"NAT: device {d}: TCP should have given up while it slept: {r['reconnect_why']}")
+        check(r["local_port"] != dr[0]["local_port"], f"NAT: device {d}: the reconnect used the old port")
+        check(n(r, "ip_up_tcp") > 0, f"NAT: device {d}: the reconnect paid no TCP handshake")
+        check(n(r, "nat_drops") > 0 and float(r["sleep_energy_mj"] or 0) > 0,
+              f"NAT: device {d} seq {r['seq']}: nat_drops {r['nat_drops']}, sleep energy {r['sleep_energy_mj']!r}")
+        drops += n(r, "nat_drops")
+        print(f"NAT, asleep: device {d} seq {r['seq']}: {r['reconnect_why']}; nat_drops {r['nat_drops']}, "
+              f"sleep {r['sleep_ip_up']}/{r['sleep_ip_down']} B, {r['keepalives']} keep-alive packets, "
+              f"sleep {r['sleep_energy_mj']} mJ, wake {wire(r)} B, {r['energy_mj']} mJ")
+print(f"OK: persistent AMQP on loopback and behind a NAT that forgets idle flows ({drops} packets dropped)")
