@@ -30,6 +30,7 @@
 #define PORT_TRIES 3
 
 static int write_conf(const char *path, const char *dir, uint32_t listen_addr, uint16_t port, uint16_t upstream,
+                      unsigned idle_s,
                       const struct nginx_tls *tls)
 {
 	char ip[INET_ADDRSTRLEN];
@@ -58,15 +59,17 @@ static int write_conf(const char *path, const char *dir, uint32_t listen_addr, u
 	        /* the ingest refuses more than 256 KiB itself, with a 413 of its own */
 	        "    client_max_body_size 1m;\n"
 	        "    client_body_buffer_size 512k;\n"
-	        "    keepalive_timeout 60s;\n"
-	        "    keepalive_requests 10000;\n"
+	        /* persistent devices keep theirs idle between wakes and polls (IDLE_S) */
+	        "    keepalive_timeout %us;\n"
+	        "    keepalive_requests 1000000;\n"
 	        "    upstream ingest {\n"
 	        "        server 127.0.0.1:%u;\n"
 	        "        keepalive 64;\n"
 	        "    }\n"
 	        "    server {\n"
 	        "        listen %s:%u%s;\n",
-	        dir, dir, dir, dir, dir, dir, upstream, server_addr_str(listen_addr, ip, sizeof(ip)), port,
+	        dir, dir, dir, dir, dir, dir, idle_s ? idle_s : 60u, upstream, server_addr_str(listen_addr, ip, sizeof(ip)),
+	        port,
 	        tls ? " ssl" : "");
 	if (tls) {
 		fprintf(f,
@@ -94,7 +97,7 @@ static int write_conf(const char *path, const char *dir, uint32_t listen_addr, u
 }
 
 enum dormant_err nginx_start(struct server *s, const char *dir, uint32_t listen_addr, uint16_t upstream_port,
-                             const struct nginx_tls *tls, char *err, size_t errlen)
+                             const struct nginx_tls *tls, unsigned idle_s, char *err, size_t errlen)
 {
 	enum dormant_err e = ERR_SERVER;
 	memset(s, 0, sizeof(*s));
@@ -113,7 +116,7 @@ enum dormant_err nginx_start(struct server *s, const char *dir, uint32_t listen_
 		uint16_t port;
 		if ((e = server_pick_ports(&port, 1, err, errlen)) != ERR_OK)
 			return e;
-		if (write_conf(conf, dir, listen_addr, port, upstream_port, tls) != 0) {
+		if (write_conf(conf, dir, listen_addr, port, upstream_port, idle_s, tls) != 0) {
 			snprintf(err, errlen, "nginx: cannot write %s: %s", conf, strerror(errno));
 			return ERR_IO;
 		}

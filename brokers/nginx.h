@@ -21,9 +21,11 @@ struct nginx_tls {
 	int require_certificate;
 };
 
-/* LISTEN_ADDR (host order): where the devices' listener binds. */
+/* LISTEN_ADDR (host order): where the devices' listener binds.
+ * IDLE_S: how long an idle client connection is kept (keepalive_timeout;
+ * 0: 60 s), for devices that keep theirs between wakes. */
 enum dormant_err nginx_start(struct server *s, const char *dir, uint32_t listen_addr, uint16_t upstream_port,
-                             const struct nginx_tls *tls, char *err, size_t errlen);
+                             const struct nginx_tls *tls, unsigned idle_s, char *err, size_t errlen);
 /* "nginx/1.22.1" */
 void nginx_version(char *buf, size_t len);
 

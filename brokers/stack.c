@@ -159,7 +159,18 @@ const struct stack_info *stack_info(const struct stack *s)
 
 /* HTTP: the ingest publishes into the broker's plaintext backend listener,
  * nginx in front of it takes the devices (and their TLS). */
-static enum dormant_err http_front_start(struct stack *s, const char *dir, char *err, size_t errlen)
+/* The keepalive of V's persistent fleets, seconds (the longest); 0 when none keeps its connection. */
+static unsigned kept_keepalive_s(const struct scenario *sc, const struct variant *v)
+{
+	unsigned ka = 0;
+	for (size_t f = 0; f < sc->nfleets; f++)
+		if (scenario_connection(v, &sc->fleets[f]) == CONN_PERSISTENT &&
+		    sc->fleets[f].keepalive_us / 1000000u > ka)
+			ka = (unsigned)(sc->fleets[f].keepalive_us / 1000000u);
+	return ka;
+}
+
+static enum dormant_err http_front_start(struct stack *s, const char *dir, unsigned idle_s, char *err, size_t errlen)
 {
 	enum dormant_err e = ingest_start(&s->ingest, dir, s->info.backend_port, s->secret, sizeof(s->secret), err,
 	                                  errlen);
@@ -172,7 +183,8 @@ static enum dormant_err http_front_start(struct stack *s, const char *dir, char 
 		nt.cafile = s->tls.cafile;
 		nt.require_certificate = s->tls.require_certificate;
 	}
-	if ((e = nginx_start(&s->nginx, dir, s->listen_addr, s->ingest.port, s->use_tls ? &nt : NULL, err, errlen)) != ERR_OK) {
+	if ((e = nginx_start(&s->nginx, dir, s->listen_addr, s->ingest.port, s->use_tls ? &nt : NULL, idle_s, err,
+	                     errlen)) != ERR_OK) {
 		server_stop(&s->ingest);
 		return e;
 	}
@@ -246,11 +258,7 @@ enum dormant_err stack_start(struct stack *s, const struct variant *v, const cha
 		/* Kept AMQP connections: the broker's idle-time-out is twice the
 		 * devices' keepalive, so proton's empty frames come at keepalive
 		 * (the loader allows one keepalive per variant for them). */
-		unsigned heartbeat_s = 0;
-		if (v->protocol == PROTO_AMQP)
-			for (size_t f = 0; f < sc->nfleets; f++)
-				if (scenario_connection(v, &sc->fleets[f]) == CONN_PERSISTENT)
-					heartbeat_s = (unsigned)(2 * (sc->fleets[f].keepalive_us / 1000000u));
+		unsigned heartbeat_s = v->protocol == PROTO_AMQP ? 2 * kept_keepalive_s(sc, v) : 0;
 		if ((e = rabbitmq_start(&s->rmq, shared, s->listen_addr, btls, heartbeat_s, err, errlen)) != ERR_OK)
 			return e;
 		s->info.backend_port = s->rmq.mqtt;
@@ -275,7 +283,9 @@ enum dormant_err stack_start(struct stack *s, const struct variant *v, const cha
 	s->running = 1;
 	snprintf(s->info.label, sizeof(s->info.label), "%s", kind_name(s->kind));
 	if (s->d->http_front) {
-		if ((e = http_front_start(s, dir, err, errlen)) != ERR_OK) {
+		/* nginx keeps an idle device connection for two keep-alives (its default 60 s at least) */
+		unsigned kept = kept_keepalive_s(sc, v);
+		if ((e = http_front_start(s, dir, kept ? (2 * kept > 60 ? 2 * kept : 60) : 0, err, errlen)) != ERR_OK) {
 			stack_stop(s);
 			return e;
 		}

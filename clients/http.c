@@ -31,6 +31,22 @@
  *   once the broker acknowledged the publish, so an HTTP ack means what an
  *   MQTT QoS 1 PUBACK means. 401 is an `auth` failure; any other status is
  *   a `protocol` failure with the status in the detail.
+ *
+ * connection: persistent: a device's connection stays in curl's connection
+ * cache between its wakes (no FORBID_REUSE; FRESH_CONNECT only on the
+ * first request over a new kept connection; CURLOPT_MAXAGE_CONN raised
+ * from curl's 118 s and CURLMOPT_MAXCONNECTS above the persistent device
+ * limit, so curl never drops an idle one itself), matched by its modem
+ * endpoint in CONNECT_TO. HTTP has no keep-alive frame of its own, so the
+ * device keeps the connection (and the NAT's mapping) alive as devices do:
+ * a poll, `GET /devices/dev<N>/commands` (204), once no request ended for
+ * a keepalive (struct http_kept, one per device, run by the curl thread;
+ * nginx keeps idle client connections for twice the keepalive). A wake
+ * that comes while a poll is on the connection waits for its answer (one
+ * connection, no pipelining). A dead connection shows through the modem:
+ * its TCP gives up once data went unacknowledged for a keepalive
+ * (TCP_USER_TIMEOUT), the modem closes curl's side, the poll or the wake's
+ * POST fails, and the wake (this one or the next) reconnects.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,8 +63,15 @@
 #include "http_frame.h"
 #include "ingest_token.h"
 
+/* connection: persistent: how long curl may keep an idle connection for reuse (its default is 118 s). */
+#define KEPT_MAXAGE_S (365L * 24 * 3600)
+
+struct http_kept;
+
 struct http_wake {
+	int poll;                 /* 0: CURLOPT_PRIVATE of a wake's handle (1: of a keep-alive poll's) */
 	struct wake *w;
+	struct http_kept *kept;   /* connection: persistent: the device's, else NULL */
 	CURL *easy;
 	struct curl_slist *post_hdrs, *get_hdrs, *connect_to;
 	unsigned char *payload;   /* nmsg * payload_bytes */
@@ -64,9 +87,30 @@ struct http_wake {
 	struct http_wake *next;   /* the hand-over queue */
 };
 
+/* connection: persistent: a device's kept connection, as the curl thread
+ * keeps it alive. Made on the engine thread (start), listed in H.kept;
+ * drop() marks it gone, and the curl thread frees it. */
+struct http_kept {
+	int poll;                 /* 1: CURLOPT_PRIVATE of the poll's handle */
+	struct persist *pc;       /* the engine's (for wake_persist_lost); NULL once dropped */
+	CURL *easy;               /* the poll */
+	struct curl_slist *hdrs, *connect_to;
+	char url[80];
+	char errbuf[CURL_ERROR_SIZE];
+	uint64_t keepalive_ns;
+	uint64_t next_poll_ns;    /* 0: none due (a wake is on it, or it is dead) */
+	int polling;              /* the poll's handle is in the multi */
+	int busy;                 /* a wake's request is on it */
+	struct http_wake *waiting; /* a wake that came during a poll */
+	int dead, gone;
+	uint32_t polls;
+	struct http_kept *next;
+};
+
 static struct {
 	const struct adapter_env *env;
 	CURLM *multi;
+	struct http_kept *kept;   /* under lock */
 	pthread_t thread;
 	int running;
 	pthread_mutex_t lock;
@@ -119,8 +163,10 @@ static int add_step(struct http_wake *hw)
 	struct wake *w = hw->w;
 	CURL *e = hw->easy;
 	int last = hw->step + 1 == hw->steps;
-	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, hw->step == 0 ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, last ? 1L : 0L);
+	/* A kept connection is made fresh by the wake that connects, and never closed by curl. */
+	int fresh = hw->step == 0 && (!hw->kept || w->connected);
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, last && !hw->kept ? 1L : 0L);
 	if (hw->step < w->nmsg) {
 		uint32_t len = w->fleet->payload_bytes;
 		unsigned char *msg = hw->payload + (size_t)hw->step * len;
@@ -160,12 +206,17 @@ static enum dormant_err curl_err_kind(CURLcode rc)
  * the connection for reuse, since only the last request forbids it, so the
  * modem would see no EOF until nginx's keep-alive timeout. Shut it down:
  * a device that gives up closes its connection. */
+static void kept_lost(struct http_kept *k, const char *why);
+static struct curl_slist *append_all(struct curl_slist *list, const char *const *h, size_t n);
+
 static void end_early(struct http_wake *hw, enum dormant_err err, const char *detail)
 {
 	curl_socket_t fd = CURL_SOCKET_BAD;
 	if (curl_easy_getinfo(hw->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD)
 		shutdown(fd, SHUT_RDWR);
 	curl_multi_remove_handle(H.multi, hw->easy);
+	if (hw->kept)
+		kept_lost(hw->kept, detail); /* before done(): the engine reconnects a wake whose connection was lost */
 	done(hw, err, detail);
 }
 
@@ -198,6 +249,10 @@ static void step_done(struct http_wake *hw, CURLcode rc)
 	else if (hw->status == 200 && hw->command_len)
 		wake_command(w, hw->command, hw->command_len); /* one not from this run is ignored */
 	if (++hw->step == hw->steps) {
+		if (hw->kept) { /* idle from now: the next poll is a keepalive away, unless a wake comes first */
+			hw->kept->busy = 0;
+			hw->kept->next_poll_ns = clock_mono_ns() + hw->kept->keepalive_ns;
+		}
 		done(hw, ERR_OK, NULL);
 		return;
 	}
@@ -222,8 +277,157 @@ static void take_queue(void)
 		struct http_wake *hw = q;
 		q = q->next;
 		wake_note_thread(hw->w);
+		struct http_kept *k = hw->kept;
+		if (k && k->dead) {
+			done(hw, ERR_CLOSED, "the kept connection is not up");
+			continue;
+		}
+		if (k && k->polling) {
+			k->waiting = hw; /* one connection: after the poll's answer */
+			continue;
+		}
+		if (k) {
+			k->busy = 1;
+			k->next_poll_ns = 0;
+		}
 		add_step(hw);
 	}
+}
+
+/* ---------- connection: persistent ---------- */
+
+static size_t discard(char *p, size_t size, size_t n, void *arg) { return size * n; }
+
+static void kept_free(struct http_kept *k)
+{
+	if (k->polling)
+		curl_multi_remove_handle(H.multi, k->easy);
+	if (k->easy)
+		curl_easy_cleanup(k->easy);
+	curl_slist_free_all(k->hdrs);
+	curl_slist_free_all(k->connect_to);
+	free(k);
+}
+
+/* The connection is gone (curl thread): the engine hears of it, no more polls. */
+static void kept_lost(struct http_kept *k, const char *why)
+{
+	k->dead = 1;
+	k->next_poll_ns = 0;
+	pthread_mutex_lock(&H.lock);
+	if (k->pc)
+		wake_persist_lost(k->pc, why);
+	pthread_mutex_unlock(&H.lock);
+}
+
+/* A poll came back (curl thread). */
+static void poll_done(struct http_kept *k, CURLcode rc)
+{
+	long status = 0;
+	curl_multi_remove_handle(H.multi, k->easy);
+	k->polling = 0;
+	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK || status < 200 || status > 299) {
+		char d[200];
+		if (rc != CURLE_OK)
+			snprintf(d, sizeof(d), "keep-alive poll: %s: %.100s", curl_easy_strerror(rc), k->errbuf);
+		else
+			snprintf(d, sizeof(d), "keep-alive poll answered HTTP %ld", status);
+		kept_lost(k, d);
+	} else {
+		k->polls++;
+		k->next_poll_ns = clock_mono_ns() + k->keepalive_ns;
+	}
+	struct http_wake *hw = k->waiting;
+	k->waiting = NULL;
+	if (!hw)
+		return;
+	if (k->dead) {
+		done(hw, ERR_CLOSED, "the kept connection died in a keep-alive poll");
+		return;
+	}
+	k->busy = 1;
+	k->next_poll_ns = 0;
+	add_step(hw);
+}
+
+/* Frees dropped connections and starts the polls that are due; returns
+ * how many ms until the next one (-1: none). Curl thread. */
+static long run_polls(void)
+{
+	uint64_t now = clock_mono_ns(), next = 0;
+	pthread_mutex_lock(&H.lock);
+	for (struct http_kept **pp = &H.kept; *pp;) {
+		struct http_kept *k = *pp;
+		if (k->gone) {
+			*pp = k->next;
+			if (k->waiting)
+				done(k->waiting, ERR_CLOSED, "the kept connection was closed");
+			kept_free(k);
+			continue;
+		}
+		pp = &k->next;
+		if (k->dead || k->busy || k->polling || !k->next_poll_ns)
+			continue;
+		if (k->next_poll_ns <= now) {
+			if (curl_multi_add_handle(H.multi, k->easy) == CURLM_OK)
+				k->polling = 1;
+			else
+				k->next_poll_ns = now + k->keepalive_ns;
+			continue;
+		}
+		if (!next || k->next_poll_ns < next)
+			next = k->next_poll_ns;
+	}
+	pthread_mutex_unlock(&H.lock);
+	return next ? (long)((next - now) / 1000000u) + 1 : -1;
+}
+
+/* The device's kept connection as the curl thread sees it (engine thread, at its first wake). */
+static struct http_kept *kept_new(struct wake *w, const char *auth, const char *cto)
+{
+	struct http_kept *k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	k->poll = 1;
+	k->pc = w->pc;
+	k->keepalive_ns = w->fleet->keepalive_us * 1000u;
+	const char *const get[] = { auth, "Accept:" };
+	k->hdrs = append_all(NULL, get, 2);
+	k->connect_to = append_all(NULL, &cto, 1);
+	k->easy = curl_easy_init();
+	if (!k->hdrs || !k->connect_to || !k->easy) {
+		kept_free(k);
+		return NULL;
+	}
+	snprintf(k->url, sizeof(k->url), "http://127.0.0.1/devices/dev%u/commands", w->device);
+	CURL *e = k->easy;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)k);
+	curl_easy_setopt(e, CURLOPT_URL, k->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)KEPT_MAXAGE_S);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
+	return k;
+}
+
+static void http_drop(struct persist *pc)
+{
+	struct http_kept *k = pc->adapter;
+	if (!k)
+		return;
+	pthread_mutex_lock(&H.lock);
+	k->pc = NULL;
+	k->gone = 1; /* the curl thread frees it */
+	pthread_mutex_unlock(&H.lock);
+	pc->adapter = NULL;
+	curl_multi_wakeup(H.multi);
 }
 
 static void *curl_thread(void *arg)
@@ -239,10 +443,13 @@ static void *curl_thread(void *arg)
 				continue;
 			struct http_wake *hw = NULL;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&hw);
-			if (hw)
+			if (hw && hw->poll)
+				poll_done((struct http_kept *)(void *)hw, m->data.result);
+			else if (hw)
 				step_done(hw, m->data.result);
 		}
-		curl_multi_poll(H.multi, NULL, 0, 1000, NULL);
+		long wait = run_polls();
+		curl_multi_poll(H.multi, NULL, 0, wait >= 0 && wait < 1000 ? (int)wait : 1000, NULL);
 	}
 	return NULL;
 }
@@ -261,11 +468,15 @@ static enum dormant_err http_init(const struct adapter_env *env, char *err, size
 	H.env = env;
 	H.queue = NULL;
 	atomic_store(&H.stop, 0);
+	H.kept = NULL;
 	H.multi = curl_multi_init();
 	if (!H.multi) {
 		snprintf(err, errlen, "curl_multi_init failed");
 		return ERR_LIBRARY;
 	}
+	/* Kept connections idle in curl's cache: room for every one of them
+	 * (curl's default is 4 x the handles added, which evicts idle ones). */
+	curl_multi_setopt(H.multi, CURLMOPT_MAXCONNECTS, (long)PERSISTENT_DEVICES_MAX + 64);
 	if (pthread_create(&H.thread, NULL, curl_thread, NULL) != 0) {
 		snprintf(err, errlen, "cannot start the curl thread");
 		curl_multi_cleanup(H.multi);
@@ -283,6 +494,11 @@ static void http_fini(void)
 		curl_multi_wakeup(H.multi);
 		pthread_join(H.thread, NULL);
 		H.running = 0;
+	}
+	while (H.kept) {
+		struct http_kept *k = H.kept;
+		H.kept = k->next;
+		kept_free(k);
 	}
 	if (H.multi) {
 		curl_multi_cleanup(H.multi);
@@ -356,6 +572,22 @@ static enum dormant_err http_start(struct wake *w)
 	curl_easy_setopt(e, CURLOPT_PREREQDATA, hw);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
+	if (w->pc) {
+		curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)KEPT_MAXAGE_S);
+		if (!w->pc->adapter) {
+			struct http_kept *k = kept_new(w, auth, cto);
+			if (!k) {
+				http_wake_free(hw);
+				return ERR_NOMEM;
+			}
+			w->pc->adapter = k; /* drop() releases it */
+			pthread_mutex_lock(&H.lock);
+			k->next = H.kept;
+			H.kept = k;
+			pthread_mutex_unlock(&H.lock);
+		}
+		hw->kept = w->pc->adapter;
+	}
 	w->adapter = hw;
 	modem_set_phase(w->mc, PHASE_DATA);
 	pthread_mutex_lock(&H.lock);
@@ -403,5 +635,7 @@ const struct adapter_ops http_adapter = {
 	.tls_close_notify = 1,
 	.abort = http_abort,
 	.reap = http_reap,
+	.drop = http_drop,
+	.persist_user_timeout = 1,
 	.version = http_version,
 };

@@ -94,6 +94,14 @@ struct results {
  * fit (a full disk) is cut off again, so the file always ends in a whole
  * row. After the first failure nothing more is written: a row missing in
  * the middle would go unnoticed. */
+/* Keep-alives a device sent while asleep: its protocol packets of the
+ * data phase (MQTT PINGREQ, AMQP empty frames) and the downlink phase
+ * (HTTP's command poll); not a teardown (a DISCONNECT). */
+static uint64_t sleep_keepalives(const struct modem_counts *c)
+{
+	return c->ph[PHASE_DATA].frames_up + c->ph[PHASE_DOWNLINK].frames_up;
+}
+
 static int csv_append(struct csv_file *f, const char *p, size_t n)
 {
 	if (f->err)
@@ -366,7 +374,7 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 			row->sleep_ip_down = i64(w->sleep->ip_down);
 			row->sleep_pkts_up = i64(w->sleep->segs_up);
 			row->sleep_pkts_down = i64(w->sleep->segs_down);
-			row->keepalives = w->sleep->ph[PHASE_DATA].frames_up; /* MQTT: PINGREQ; not a DISCONNECT */
+			row->keepalives = sleep_keepalives(w->sleep);
 		}
 		if (w->sleep_radio) {
 			row->sleep_radio_on_ms = w->sleep_energy.radio_on_ms;
@@ -495,7 +503,7 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		if (w->sleep) {
 			vs->p_sleeps++;
 			vs->p_sleep_s += (double)w->sleep_ns / 1e9;
-			vs->p_keepalives += w->sleep->ph[PHASE_DATA].frames_up;
+			vs->p_keepalives += sleep_keepalives(w->sleep);
 			vs->p_sleep_ip_up += (double)w->sleep->ip_up;
 			vs->p_sleep_ip_down += (double)w->sleep->ip_down;
 		}

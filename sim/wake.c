@@ -394,6 +394,22 @@ static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t wake_start_ns
 		.energy_mj = all.energy_mj - alone.energy_mj };
 }
 
+/* Why PC's connection was lost, for reconnect_why: the modem's own error
+ * (in C, its last cut)
+ * when it has one (a reset; TCP giving up, "Connection timed out"), which
+ * is the cause; else the first word of whoever saw the loss (the library:
+ * curl, for one, reports only its retry's failure on the closed endpoint). */
+static const char *lost_why(const struct persist *pc, const struct modem_counts *c)
+{
+	static char buf[160]; /* engine thread */
+	if (c && c->err != ERR_OK && c->detail[0]) {
+		snprintf(buf, sizeof(buf), "the connection ended: %.120s", c->detail);
+		return buf;
+	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return atomic_load(&pc->lost) ? pc->lost_why : "connection gone while asleep";
+}
+
 /* A new kept connection for W's device (its first wake, or after a loss). 0, or -1 with W->err set. */
 static int persist_open(struct wakes *ws, struct wake *w)
 {
@@ -447,9 +463,7 @@ static int persist_begin(struct wakes *ws, struct wake *w)
 		sleep_radio(ws, w, pc->wake_start_ns, pc->since_ns, now);
 		if (atomic_load(&pc->lost) || !modem_conn_alive(pc->mc) || !pc->adapter) {
 			w->reconnected = 1;
-			__atomic_thread_fence(__ATOMIC_ACQUIRE);
-			snprintf(w->reconnect_why, sizeof(w->reconnect_why), "%s",
-			         atomic_load(&pc->lost) ? pc->lost_why : "connection gone while asleep");
+			snprintf(w->reconnect_why, sizeof(w->reconnect_why), "%.119s", lost_why(pc, w->sleep));
 			persist_drop(ws, pc);
 			pc = NULL;
 		}
@@ -531,11 +545,10 @@ static int persist_restart(struct wakes *ws, struct wake *w)
 	if (!w->pcounts && !(w->pcounts = calloc(1, sizeof(*w->pcounts))))
 		return -1;
 	/* What broke the dead connection is in reconnect_why; the wake is judged by the new one. */
+	snprintf(w->reconnect_why, sizeof(w->reconnect_why), "during the wake: %.100s", lost_why(pc, &part));
 	part.err = ERR_OK;
 	part.detail[0] = 0;
 	counts_add(w->pcounts, &part);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	snprintf(w->reconnect_why, sizeof(w->reconnect_why), "during the wake: %.100s", pc->lost_why);
 	persist_drop(ws, pc); /* the library gives up what it had in flight on it ... */
 	w->pc = NULL;
 	w->mc = NULL;

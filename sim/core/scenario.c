@@ -72,7 +72,7 @@ static const struct enum_value broker_values[] = {
 };
 static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
-	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT and AMQP so far: checked per variant */
+	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT, AMQP and HTTP (no downlink yet): checked per variant */
 };
 static const struct enum_value session_values[] = {
 	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
@@ -1259,10 +1259,6 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 					            PERSISTENT_DEVICES_MAX);
 				const struct ynode *at = v->connection >= 0 ? seen.value[K_MATRIX]
 				                         : ld->conn_at[f] ? ld->conn_at[f] : ld->fleet_at[f];
-				if (v->protocol == PROTO_HTTP)
-					return fail(ld, at, keys[K_CONNECTION].name,
-					            "persistent is built for mqtt and amqp so far (variant \"%s\" is %s)", v->name,
-					            protocol_name(v->protocol));
 				if (v->protocol == PROTO_AMQP && s->endpoint_host[0])
 					return fail(ld, at, keys[K_CONNECTION].name,
 					            "persistent amqp (variant \"%s\") towards your own broker: an AMQP device's "

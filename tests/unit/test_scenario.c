@@ -464,14 +464,9 @@ static void test_matrix(void)
 	            "t.yaml:9:21: broker: rabbitmq with tls psk is not supported (Erlang's TLS-PSK)");
 	CHECK_ERROR(BASE "matrix:\n  resume: ticket\n",
 	            "t.yaml:8:11: resume: ticket needs tls");
-	/* connection: persistent is built for MQTT and AMQP */
-	CHECK_ERROR(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, http]\n",
-	            "t.yaml:7:17: connection: persistent is built for mqtt and amqp so far (variant \"http\" is http)");
-	CHECK_ERROR(BASE "matrix:\n  protocol: http\n  connection: [per-wake, persistent]\n",
-	            "t.yaml:8:3: connection: persistent is built for mqtt and amqp so far "
-	            "(variant \"http connection=persistent\" is http)");
+	/* connection: persistent is built for every protocol (not with downlink yet) */
 	{
-		struct scenario *ok = load_ok(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, amqp]\n");
+		struct scenario *ok = load_ok(BASE "    connection: persistent\nmatrix:\n  protocol: [mqtt, amqp, http]\n");
 		if (ok)
 			scenario_free(ok);
 	}
@@ -571,7 +566,7 @@ static void test_files(void)
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":8:17: connection: persistent is built for mqtt and amqp so far (variant \"http\" is http)");
+	check_file("not_built.yaml", ":8:17: connection: persistent with downlink: true (fleet \"a\") is not built yet");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""connection: persistent for AMQP 1.0 (proton on RabbitMQ): one connection per device, empty frames as keep-alive.
+"""connection: persistent for AMQP 1.0 (proton on RabbitMQ) or HTTP (curl through nginx): one kept connection per device.
 
+Usage: test_persistent_kept.py DORMANT amqp|http. AMQP's keep-alive is its empty frame; HTTP's a command poll.
 On loopback (a matrix connection axis: per-wake beside persistent), keepalive 2 s, a wake every 5 s, against a
 capture on lo of the devices' side (127.80.0.0/14):
 - every wake ok; persistent rows: connected=1 on each device's first wake only, one 4-tuple per device; the
   capture has one SYN per persistent device, and no detach, end or close from the device before the run's end;
-- the keep-alive is AMQP's empty frame (8 bytes: 00 00 00 08 02 00 00 00), sent by the device only, keepalive
-  (within 0-60 ms) after the device's last output: RabbitMQ announces an idle-time-out of twice the keepalive
-  (its open's idle-time-out field, read from the capture), and sends none to the device, which announces none;
-- the rows' keepalives equal the capture's empty frames in each sleep that ended in a wake, and sleep_ip_up
-  carries 60 B (8 B in a segment of its own) for each;
+- AMQP: the keep-alive is AMQP's empty frame (8 bytes: 00 00 00 08 02 00 00 00), sent by the device only,
+  keepalive (within 0-60 ms) after the device's last output: RabbitMQ announces an idle-time-out of twice the
+  keepalive (its open's idle-time-out field, read from the capture), and sends none to the device, which
+  announces none; the device never detaches, ends or closes;
+- HTTP: the keep-alive is a poll, GET /devices/dev<N>/commands, keepalive (within 0-60 ms) after the end of the
+  connection's last response, each answered 204; the device sends no FIN while the run goes on;
+- the rows' keepalives equal the capture's keep-alives in each sleep that ended in a wake, and sleep_ip_up
+  carries at least their bytes (60 B for an empty frame in a segment of its own);
 - a reused wake has no TCP, setup or teardown bytes and fewer bytes than a per-wake wake.
 Behind a link (root and /dev/net/tun; in a private network namespace), a profile whose NAT forgets a flow after
 1 s, keepalive 3 s: the empty frame goes nowhere, the modem's TCP gives up after a keepalive without an
@@ -18,7 +22,7 @@ acknowledgement (TCP_USER_TIMEOUT), and
   sleep's dropped packets (nat_drops) and energy in its row;
 - fleet "awake" (a wake every 4 s, before TCP gives up): the transfer goes nowhere too, the connection dies
   during the wake, which reconnects and transfers again: ok, reconnect_why "during the wake: ...".
-Needs RabbitMQ and tshark.
+Needs RabbitMQ (amqp) or nginx and mosquitto (http), and tshark.
 """
 import collections
 import os
@@ -29,16 +33,28 @@ import sys
 
 from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
 
-need("/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
-dormant = sys.argv[1]
-wd = Workdir("persistent_amqp")
+dormant, proto = sys.argv[1], sys.argv[2]
+if proto == "amqp":
+    need("/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
+elif proto == "http":
+    need("nginx", "mosquitto", "tshark")
+else:
+    fail(f"protocol {proto!r}: amqp or http")
+wd = Workdir(f"persistent_{proto}")
 KEEPALIVE = 2.0
 EMPTY = "0000000802000000"
+POLL = b"GET /devices/dev".hex()
+NO_CONTENT = b"HTTP/1.1 204".hex()
+
+
+def is_keepalive(payload):
+    """A device's keep-alive, from its TCP payload (hex)."""
+    return payload == EMPTY if proto == "amqp" else payload.startswith(POLL)
 n = lambda r, k: int(r[k])
 wire = lambda r: n(r, "ip_up") + n(r, "ip_down")
 
-scenario = wd.file("persistent_amqp.yaml", """
-name: persistent-amqp
+scenario = wd.file(f"persistent_{proto}.yaml", f"""
+name: persistent-{proto}
 seed: 3
 duration: 16s
 fleets:
@@ -49,7 +65,7 @@ fleets:
     payload: 48B
     qos: 1
 matrix:
-  protocol: amqp
+  protocol: {proto}
   connection: [per-wake, persistent]
 """)
 
@@ -62,11 +78,11 @@ if rc != 0:
     fail(f"dormant exited {rc}: {err}")
 rs, sm = rows(rundir), summary(rundir)
 names = [v["name"] for v in sm["variants"]]
-check(names == ["amqp connection=per-wake", "amqp connection=persistent"], f"variants {names}")
+check(names == [f"{proto} connection=per-wake", f"{proto} connection=persistent"], f"variants {names}")
 bad = [r for r in rs if r["outcome"] != "ok"]
 check(not bad, f"{len(bad)} failed wakes, first: {bad[0] if bad else ''}")
-per = [r for r in rs if r["variant"] == "amqp connection=per-wake"]
-pers = [r for r in rs if r["variant"] == "amqp connection=persistent"]
+per = [r for r in rs if r["variant"] == f"{proto} connection=per-wake"]
+pers = [r for r in rs if r["variant"] == f"{proto} connection=persistent"]
 check(per and pers, f"{len(per)} per-wake and {len(pers)} persistent rows")
 
 by_dev = collections.defaultdict(list)
@@ -87,8 +103,8 @@ for d, dr in by_dev.items():
         check(n(r, "plain_up_data") > 0 and n(r, "acked") == 1, f"device {d} seq {r['seq']}: no data")
         check(n(r, "keepalives") >= 1, f"device {d} seq {r['seq']}: no keep-alive in a sleep of "
               f"{n(r, 'sleep_us') / 1e6:.1f} s at keepalive {KEEPALIVE} s")
-        check(n(r, "sleep_ip_up") >= 60 * n(r, "keepalives"),
-              f"device {d}: sleep_ip_up {r['sleep_ip_up']} for {r['keepalives']} empty frames")
+        check(n(r, "sleep_ip_up") >= (60 if proto == "amqp" else 52 + len(POLL) // 2) * n(r, "keepalives"),
+              f"device {d}: sleep_ip_up {r['sleep_ip_up']} for {r['keepalives']} keep-alives")
 
 # The capture: per connection, its frames in time.
 txt = subprocess.run(["tshark", "-r", cap.path, "-T", "fields", "-E", "separator=,", "-e", "frame.time_relative",
@@ -153,22 +169,32 @@ empties = 0
 for key, pk in pflows.items():
     syns = [p for p in pk if p[1] and p[2] & 0x02]
     check(len(syns) == 1, f"{key}: {len(syns)} SYNs from the device, one connection wanted")
-    opens = [idle_timeout_ms(p[4]) for p in pk if not p[1] and p[3] > 0 and "005310" in p[4]]
-    check(opens and opens[0] == int(2 * KEEPALIVE * 1000),
-          f"{key}: RabbitMQ's open announces idle-time-out {opens} ms, want {int(2 * KEEPALIVE * 1000)}")
     data = [p for p in pk if p[3] > 0]
-    check(not any(not p[1] and p[4] == EMPTY for p in data), f"{key}: RabbitMQ sent the device an empty frame")
     for i, p in enumerate(data):
-        if p[1] and p[4] == EMPTY:
+        if p[1] and is_keepalive(p[4]):
             empties += 1
-            last_out = max(q[0] for q in data[:i] if q[1])
-            gap = p[0] - last_out
+            # AMQP: after the device's last output (proton's timer); HTTP: after the last response's end
+            last = max(q[0] for q in data[:i] if q[1] == (proto == "amqp"))
+            gap = p[0] - last
             check(KEEPALIVE - 0.005 <= gap <= KEEPALIVE + 0.06,
-                  f"{key}: an empty frame {gap:.3f} s after the device's last output, keepalive {KEEPALIVE} s")
-    # the device never detaches, ends or closes (0x16 detach, 0x17 end, 0x18 close) while the run goes on
-    closes = [p for p in data if p[1] and p[4][16:20] == "0053" and p[4][20:22] in ("16", "17", "18")]
-    check(not closes, f"{key}: the device closed its link, session or connection: {closes[:1]}")
-check(empties >= 2 * len(by_dev), f"only {empties} empty frames in the capture")
+                  f"{key}: a keep-alive {gap:.3f} s after the connection's last {'output' if proto == 'amqp' else 'response'}"
+                  f", keepalive {KEEPALIVE} s")
+            if proto == "http":
+                nxt = next((q for q in data[i + 1:] if not q[1]), None)
+                check(nxt is not None and nxt[4].startswith(NO_CONTENT), f"{key}: a poll not answered 204")
+    if proto == "amqp":
+        opens = [idle_timeout_ms(p[4]) for p in pk if not p[1] and p[3] > 0 and "005310" in p[4]]
+        check(opens and opens[0] == int(2 * KEEPALIVE * 1000),
+              f"{key}: RabbitMQ's open announces idle-time-out {opens} ms, want {int(2 * KEEPALIVE * 1000)}")
+        check(not any(not p[1] and p[4] == EMPTY for p in data), f"{key}: RabbitMQ sent the device an empty frame")
+        # the device never detaches, ends or closes (0x16 detach, 0x17 end, 0x18 close) while the run goes on
+        closes = [p for p in data if p[1] and p[4][16:20] == "0053" and p[4][20:22] in ("16", "17", "18")]
+        check(not closes, f"{key}: the device closed its link, session or connection: {closes[:1]}")
+    else:
+        fins = [p for p in pk if p[1] and p[2] & 0x01]
+        last_post = max(p[0] for p in data if p[1] and not is_keepalive(p[4]))
+        check(not fins or fins[0][0] >= last_post, f"{key}: the device closed the connection before its last POST")
+check(empties >= 2 * len(by_dev), f"only {empties} keep-alives in the capture")
 in_rows = sum(n(r, "keepalives") for r in pers if r["keepalives"])
 check(empties - 2 * len(by_dev) <= in_rows <= empties,
       f"rows count {in_rows} keep-alives, the capture has {empties} (each device's last sleep has no row)")
@@ -179,7 +205,7 @@ pr = statistics.mean(wire(r) for r in reused)
 check(pr < pw, f"a reused wake moves {pr:.0f} IP bytes, a per-wake wake {pw:.0f}")
 print(f"loopback: per-wake {pw:.0f} B/wake, persistent first "
       f"{statistics.mean(wire(r) for r in pers if n(r, 'connected')):.0f} B, reused {pr:.0f} B/wake, "
-      f"{empties} empty frames from the devices, none from RabbitMQ")
+      f"{empties} keep-alives from the devices")
 
 # ---- behind a link whose NAT forgets the flow before the keep-alive comes ----
 if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
@@ -187,8 +213,8 @@ if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
     sys.exit(0)
 test_link(wd, "nat1", delay_ms=20, up_kbps=1000, down_kbps=1000, link_overhead_bytes=0, tail_ms=500,
           nat_timeout_s=1)
-nat = wd.file("nat.yaml", """
-name: nat-amqp
+nat = wd.file("nat.yaml", f"""
+name: nat-{proto}
 seed: 5
 duration: 25s
 wake_timeout: 20s
@@ -206,7 +232,7 @@ fleets:
     connection: persistent
     link: nat1
 matrix:
-  protocol: amqp
+  protocol: {proto}
 """)
 natout = os.path.join(wd.path, "nat")
 cmd = [dormant, "run", nat, "-o", natout, "--no-progress", "--no-plot"]
@@ -254,4 +280,4 @@ for d, dr in by_dev.items():
         print(f"NAT, asleep: device {d} seq {r['seq']}: {r['reconnect_why']}; nat_drops {r['nat_drops']}, "
               f"sleep {r['sleep_ip_up']}/{r['sleep_ip_down']} B, {r['keepalives']} keep-alive packets, "
               f"sleep {r['sleep_energy_mj']} mJ, wake {wire(r)} B, {r['energy_mj']} mJ")
-print(f"OK: persistent AMQP on loopback and behind a NAT that forgets idle flows ({drops} packets dropped)")
+print(f"OK: persistent {proto} on loopback and behind a NAT that forgets idle flows ({drops} packets dropped)")
