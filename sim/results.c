@@ -62,6 +62,11 @@ struct vstats {
 	int radio;
 	struct samples energy_mj, radio_on_ms, tx_ms, rx_ms, tail_ms;
 	double fleet_mj[FLEETS_MAX], fleet_on_ms[FLEETS_MAX];
+	/* connection: persistent, per fleet, for battery life at other periods:
+	 * ok wakes on a kept connection (energy, radio time, wake time), and the
+	 * keep-alives of sleeps the connection survived (count, what they added) */
+	double kept_n[FLEETS_MAX], kept_mj[FLEETS_MAX], kept_on_ms[FLEETS_MAX], kept_t_s[FLEETS_MAX];
+	double ka_n[FLEETS_MAX], ka_mj[FLEETS_MAX], ka_on_ms[FLEETS_MAX];
 	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
 	/* connection: persistent: connects and what the sleeps between wakes cost */
 	int persistent;
@@ -562,6 +567,18 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 			vs->fleet_mj[f] += w->energy.energy_mj + (w->sleep_radio ? w->sleep_energy.energy_mj : 0);
 			vs->fleet_on_ms[f] += w->energy.radio_on_ms + (w->sleep_radio ? w->sleep_energy.radio_on_ms : 0);
 			vs->fleet_wakes[f]++;
+			if (w->pc && ok && !w->connected && !w->reconnected) {
+				vs->kept_n[f]++;
+				vs->kept_mj[f] += w->energy.energy_mj;
+				vs->kept_on_ms[f] += w->energy.radio_on_ms;
+				vs->kept_t_s[f] += (double)wake_us / 1e6;
+				uint64_t ka = w->sleep ? sleep_keepalives(w->sleep) : 0;
+				if (ka && w->sleep_radio) {
+					vs->ka_n[f] += (double)ka;
+					vs->ka_mj[f] += w->sleep_energy.energy_mj;
+					vs->ka_on_ms[f] += w->sleep_energy.radio_on_ms;
+				}
+			}
 		}
 		vs->link_lost_up += cc->link_lost_up;
 		vs->link_lost_down += cc->link_lost_down;
@@ -693,7 +710,16 @@ static json_t *jupdown(struct samples *up, struct samples *down)
 
 /* Battery life is also given at these wake periods: a per-wake device pays
  * the same measured wake whatever its period (its TLS session kept between
- * wakes), so only the number of wakes a day and the sleep between change. */
+ * wakes), so only the number of wakes a day and the sleep between change.
+ * A kept connection's sleep at period P holds floor((P - wake) / keepalive)
+ * keep-alives (the first a keepalive after the wake, as measured; paho's
+ * PINGREQ comes up to 1.1 s late, so MQTT may have one fewer), each
+ * costing what the measured ones added on average, and its wake is the
+ * measured wake on a kept connection. Not given (NaN) when the link's NAT
+ * forgets the connection between keep-alives (keepalive >= nat_timeout_s,
+ * P > nat_timeout_s: it reconnects every wake), when no wake on a kept
+ * connection succeeded, or when P needs keep-alives and none was measured
+ * (the measured period was shorter than the keepalive). */
 static const struct {
 	const char *name;
 	double s;
@@ -706,7 +732,25 @@ struct fleet_battery {
 	double wakes_per_day, wake_mj, awake_ms, day_mj, years;
 	double battery_wh, sleep_uw;
 	double years_at[NPERIODS];      /* the same at battery_periods */
+	int kept;                       /* persistent: years_at from the kept wake and keep-alives */
+	double kept_wake_mj, ka_mj;     /* ... the mean kept wake and keep-alive (NaN: none measured) */
 };
+
+/* Energy and radio time of one period P (s) of a kept connection, into *MJ and *ON_MS; -1 when not given. */
+static int kept_period(const struct vstats *vs, size_t f, const struct fleet *fl, const struct link_profile *lp,
+                       double p_s, double *mj, double *on_ms)
+{
+	double ka_s = (double)fl->keepalive_us / 1e6;
+	if (!vs->kept_n[f] || (lp->nat_timeout_s > 0 && ka_s >= lp->nat_timeout_s && p_s > lp->nat_timeout_s))
+		return -1;
+	double wake_s = vs->kept_t_s[f] / vs->kept_n[f];
+	double nka = p_s > wake_s ? floor((p_s - wake_s) / ka_s) : 0;
+	if (nka > 0 && !vs->ka_n[f])
+		return -1;
+	*mj = vs->kept_mj[f] / vs->kept_n[f] + (nka > 0 ? nka * vs->ka_mj[f] / vs->ka_n[f] : 0);
+	*on_ms = vs->kept_on_ms[f] / vs->kept_n[f] + (nka > 0 ? nka * vs->ka_on_ms[f] / vs->ka_n[f] : 0);
+	return 0;
+}
 
 static int fleet_battery(const struct results *r, const struct vstats *vs, size_t f, struct fleet_battery *b)
 {
@@ -721,14 +765,18 @@ static int fleet_battery(const struct results *r, const struct vstats *vs, size_
 	b->sleep_uw = scenario_sleep_uw(fl, lp);
 	b->day_mj = energy_day_mj(b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
 	b->years = energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);
-	/* A kept connection's sleeps cost what its keep-alives and the NAT make
-	 * of them, which depends on the period: only the measured one counts. */
-	int persistent = scenario_connection(vs->v, fl) == CONN_PERSISTENT;
-	for (size_t k = 0; k < NPERIODS; k++)
-		b->years_at[k] = persistent && battery_periods[k].s * 1e6 != (double)fl->wake_every_us
-		                         ? NAN
-		                         : energy_battery_years(b->battery_wh, b->sleep_uw, b->wake_mj,
-		                                                86400.0 / battery_periods[k].s, b->awake_ms);
+	/* A kept connection's sleeps cost what its keep-alives make of them,
+	 * which depends on the period (see battery_periods). */
+	b->kept = scenario_connection(vs->v, fl) == CONN_PERSISTENT;
+	b->kept_wake_mj = vs->kept_n[f] ? vs->kept_mj[f] / vs->kept_n[f] : NAN;
+	b->ka_mj = vs->ka_n[f] ? vs->ka_mj[f] / vs->ka_n[f] : NAN;
+	for (size_t k = 0; k < NPERIODS; k++) {
+		double mj = b->wake_mj, on = b->awake_ms, ps = battery_periods[k].s;
+		if (b->kept && kept_period(vs, f, fl, lp, ps, &mj, &on) < 0)
+			b->years_at[k] = NAN;
+		else
+			b->years_at[k] = energy_battery_years(b->battery_wh, b->sleep_uw, mj, 86400.0 / ps, on);
+	}
 	return 0;
 }
 
@@ -760,6 +808,12 @@ static json_t *radio_json(const struct results *r, struct vstats *vs)
 		for (size_t k = 0; k < NPERIODS; k++)
 			put(at, battery_periods[k].name, jnum(b.years_at[k]));
 		put(j, "battery_years_at", at);
+		if (b.kept) {
+			/* what battery_years_at of a kept connection is made of */
+			put(j, "kept_wake_mj_mean", jnum(b.kept_wake_mj));
+			put(j, "keepalive_mj_mean", jnum(b.ka_mj));
+			put(j, "keepalive_s", jnum((double)r->sc->fleets[f].keepalive_us / 1e6));
+		}
 		json_array_append_new(fleets, j);
 	}
 	put(o, "fleets", fleets);
@@ -1114,7 +1168,9 @@ static void print_table(struct results *r, FILE *out)
 		}
 		fprintf(out, "radio: tx/rx/tail ms are means per wake; years: the battery at the fleet's period, "
 		             "its mean wake and the sleep floor (sim/core/energy.h), and the same wake at other periods "
-		             "(-: a persistent connection, whose sleeps depend on the period); several fleets: one line each.\n");
+		             "(persistent: its mean wake on the kept connection plus a measured keep-alive per keepalive "
+		             "of sleep; -: not measured, or the NAT forgets the connection); several fleets: one line "
+		             "each.\n");
 	}
 	int sw = 10;
 	for (size_t i = 0; i < r->nvs; i++)

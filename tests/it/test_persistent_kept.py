@@ -21,7 +21,10 @@ acknowledgement (TCP_USER_TIMEOUT), and
 - fleet "asleep" (a wake every 12 s): the next wake reconnects (reconnected=1, why) on a new port, with the
   sleep's dropped packets (nat_drops) and energy in its row;
 - fleet "awake" (a wake every 4 s, before TCP gives up): the transfer goes nowhere too, the connection dies
-  during the wake, which reconnects and transfers again: ok, reconnect_why "during the wake: ...".
+  during the wake, which reconnects and transfers again: ok, reconnect_why "during the wake: ...";
+- their battery life at other periods is not given (the NAT forgets the connection between keep-alives), while
+  fleet "kept", on a link without a NAT timeout, gets it from its rows by hand: the mean wake on the kept
+  connection plus floor((P - mean wake) / keepalive) times the mean measured keep-alive.
 Needs RabbitMQ (amqp) or nginx and mosquitto (http), and tshark.
 """
 import collections
@@ -213,6 +216,8 @@ if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
     sys.exit(0)
 test_link(wd, "nat1", delay_ms=20, up_kbps=1000, down_kbps=1000, link_overhead_bytes=0, tail_ms=500,
           nat_timeout_s=1)
+test_link(wd, "nonat", delay_ms=20, up_kbps=1000, down_kbps=1000, link_overhead_bytes=0, tail_ms=500,
+          nat_timeout_s=0)
 nat = wd.file("nat.yaml", f"""
 name: nat-{proto}
 seed: 5
@@ -231,6 +236,12 @@ fleets:
     keepalive: 3s
     connection: persistent
     link: nat1
+  - name: kept
+    count: 1
+    wake_every: 7s
+    keepalive: 3s
+    connection: persistent
+    link: nonat
 matrix:
   protocol: {proto}
 """)
@@ -280,4 +291,35 @@ for d, dr in by_dev.items():
         print(f"NAT, asleep: device {d} seq {r['seq']}: {r['reconnect_why']}; nat_drops {r['nat_drops']}, "
               f"sleep {r['sleep_ip_up']}/{r['sleep_ip_down']} B, {r['keepalives']} keep-alive packets, "
               f"sleep {r['sleep_energy_mj']} mJ, wake {wire(r)} B, {r['energy_mj']} mJ")
+# Battery life at other periods: none behind the forgetful NAT; by hand for the fleet whose connection survives.
+sm = summary(rundir)
+radio = {f["fleet"]: f for f in sm["variants"][0]["radio"]["fleets"]}
+for fl in ("asleep", "awake"):
+    at = radio[fl]["battery_years_at"]
+    check(all(v is None for v in at.values()), f"NAT: fleet {fl} has battery_years_at {at} though the NAT "
+          f"forgets its connection between keep-alives")
+kept = [r for r in rs if r["fleet"] == "kept"]
+check(kept and all(r["outcome"] == "ok" and n(r, "reconnected") == 0 for r in kept),
+      f"kept: {[(r['seq'], r['outcome'], r['reconnected']) for r in kept]}")
+reused_k = [r for r in kept if n(r, "connected") == 0]
+check(reused_k and all(n(r, "keepalives") >= 1 for r in reused_k), "kept: a sleep of 7 s without a keep-alive at 3 s")
+fk = radio["kept"]
+wake_mj = statistics.mean(float(r["energy_mj"]) for r in reused_k)
+wake_on = statistics.mean(float(r["radio_on_ms"]) for r in reused_k)
+wake_s = statistics.mean(n(r, "t_wake_us") / 1e6 for r in reused_k)
+kas = sum(n(r, "keepalives") for r in reused_k)
+ka_mj = sum(float(r["sleep_energy_mj"]) for r in reused_k) / kas
+ka_on = sum(float(r["sleep_radio_on_ms"]) for r in reused_k) / kas
+check(abs(fk["kept_wake_mj_mean"] - wake_mj) <= 0.01 * wake_mj and abs(fk["keepalive_mj_mean"] - ka_mj) <= 0.01 * ka_mj,
+      f"kept: summary says wake {fk['kept_wake_mj_mean']} mJ, keep-alive {fk['keepalive_mj_mean']} mJ; rows {wake_mj}, {ka_mj}")
+for name, ps in (("1m", 60), ("15m", 900), ("1h", 3600), ("1d", 86400)):
+    nka = (ps - wake_s) // 3
+    e, on, per_day = wake_mj + nka * ka_mj, wake_on + nka * ka_on, 86400 / ps
+    day = per_day * e + fk["sleep_uw"] / 1000 * max(0.0, 86400e3 - per_day * on) / 1000
+    want = fk["battery_wh"] * 3600e3 / day / 365
+    got = fk["battery_years_at"][name]
+    check(got is not None and abs(got - want) <= 0.01 * want,
+          f"kept: battery_years_at {name} = {got}, by hand {want:.4f} ({nka:.0f} keep-alives of {ka_mj:.2f} mJ)")
+    print(f"kept connection, waking every {name}: {nka:.0f} keep-alives a sleep, {e:.1f} mJ a period, "
+          f"{got:.3f} years (by hand {want:.3f})")
 print(f"OK: persistent {proto} on loopback and behind a NAT that forgets idle flows ({drops} packets dropped)")
