@@ -294,6 +294,21 @@ static void take_queue(void)
 	}
 }
 
+/* What every easy handle of ours has: PRIV (a struct http_wake or
+ * http_kept) for the curl thread, the modem endpoint CTO, HTTP/1.1, no
+ * signals, no Nagle, and the wake's timeout for connect and transfer. */
+static void easy_common(CURL *e, void *priv, struct curl_slist *cto, char *errbuf, const struct scenario *sc)
+{
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)priv);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, cto);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(sc->wake_timeout_us / 1000u));
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(sc->wake_timeout_us / 1000u));
+}
+
 /* ---------- connection: persistent ---------- */
 
 static size_t discard(char *p, size_t size, size_t n, void *arg) { return size * n; }
@@ -402,18 +417,11 @@ static struct http_kept *kept_new(struct wake *w, const char *auth, const char *
 	}
 	snprintf(k->url, sizeof(k->url), "http://127.0.0.1/devices/dev%u/commands", w->device);
 	CURL *e = k->easy;
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)k);
+	easy_common(e, k, k->connect_to, k->errbuf, w->sc);
 	curl_easy_setopt(e, CURLOPT_URL, k->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
-	curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)KEPT_MAXAGE_S);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
 	return k;
 }
 
@@ -560,18 +568,11 @@ static enum dormant_err http_start(struct wake *w)
 		return ERR_NOMEM;
 	}
 	CURL *e = hw->easy;
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)hw);
-	curl_easy_setopt(e, CURLOPT_CONNECT_TO, hw->connect_to);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, hw->errbuf);
+	easy_common(e, hw, hw->connect_to, hw->errbuf, w->sc);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, hw);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
 	curl_easy_setopt(e, CURLOPT_PREREQDATA, hw);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->sc->wake_timeout_us / 1000u));
 	if (w->pc) {
 		curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)KEPT_MAXAGE_S);
 		if (!w->pc->adapter) {

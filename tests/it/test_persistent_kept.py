@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""connection: persistent for AMQP 1.0 (proton on RabbitMQ) or HTTP (curl through nginx): one kept connection per device.
+"""connection: persistent for MQTT (paho on mosquitto), AMQP 1.0 (proton on RabbitMQ) or HTTP (curl through nginx).
 
-Usage: test_persistent_kept.py DORMANT amqp|http. AMQP's keep-alive is its empty frame; HTTP's a command poll.
+Usage: test_persistent_kept.py DORMANT mqtt|amqp|http. The keep-alive: MQTT's PINGREQ, AMQP's empty frame,
+HTTP's command poll.
 On loopback (a matrix connection axis: per-wake beside persistent), keepalive 2 s, a wake every 5 s, against a
 capture on lo of the devices' side (127.80.0.0/14):
-- every wake ok; persistent rows: connected=1 on each device's first wake only, one 4-tuple per device; the
-  capture has one SYN per persistent device, and no detach, end or close from the device before the run's end;
+- every wake ok; persistent rows: connected=1 on each device's first wake only, one 4-tuple per device, no
+  sleep before the first; the capture has one SYN per persistent device;
+- MQTT: paho's PINGREQ (C0 00) goes out keepalive to keepalive + 1.3 s after the connection's last MQTT packet
+  (its receive thread looks about once a second), each answered by a PINGRESP (D0 00), 54 B each way;
 - AMQP: the keep-alive is AMQP's empty frame (8 bytes: 00 00 00 08 02 00 00 00), sent by the device only,
   keepalive (within 0-60 ms) after the device's last output: RabbitMQ announces an idle-time-out of twice the
   keepalive (its open's idle-time-out field, read from the capture), and sends none to the device, which
   announces none; the device never detaches, ends or closes;
 - HTTP: the keep-alive is a poll, GET /devices/dev<N>/commands, keepalive (within 0-60 ms) after the end of the
-  connection's last response, each answered 204; the device sends no FIN while the run goes on;
+  connection's last response, each answered 204;
+- MQTT and HTTP: the device sends no FIN before its last publish;
 - the rows' keepalives equal the capture's keep-alives in each sleep that ended in a wake, and sleep_ip_up
   carries at least their bytes (60 B for an empty frame in a segment of its own);
 - a reused wake has no TCP, setup or teardown bytes and fewer bytes than a per-wake wake.
@@ -25,7 +29,8 @@ acknowledgement (TCP_USER_TIMEOUT), and
 - their battery life at other periods is not given (the NAT forgets the connection between keep-alives), while
   fleet "kept", on a link without a NAT timeout, gets it from its rows by hand: the mean wake on the kept
   connection plus floor((P - mean wake) / keepalive) times the mean measured keep-alive.
-Needs RabbitMQ (amqp) or nginx and mosquitto (http), and tshark.
+Behind the NAT, MQTT notices without TCP's help: paho closes when no PINGRESP came within a keepalive.
+Needs mosquitto (mqtt), RabbitMQ (amqp) or nginx and mosquitto (http), and tshark.
 """
 import collections
 import os
@@ -37,12 +42,14 @@ import sys
 from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
 
 dormant, proto = sys.argv[1], sys.argv[2]
-if proto == "amqp":
+if proto == "mqtt":
+    need("mosquitto", "tshark")
+elif proto == "amqp":
     need("/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
 elif proto == "http":
     need("nginx", "mosquitto", "tshark")
 else:
-    fail(f"protocol {proto!r}: amqp or http")
+    fail(f"protocol {proto!r}: mqtt, amqp or http")
 wd = Workdir(f"persistent_{proto}")
 KEEPALIVE = 2.0
 EMPTY = "0000000802000000"
@@ -52,7 +59,7 @@ NO_CONTENT = b"HTTP/1.1 204".hex()
 
 def is_keepalive(payload):
     """A device's keep-alive, from its TCP payload (hex)."""
-    return payload == EMPTY if proto == "amqp" else payload.startswith(POLL)
+    return {"mqtt": payload == "c000", "amqp": payload == EMPTY, "http": payload.startswith(POLL)}[proto]
 n = lambda r, k: int(r[k])
 wire = lambda r: n(r, "ip_up") + n(r, "ip_down")
 
@@ -99,15 +106,21 @@ for d, dr in by_dev.items():
     check(all(n(r, "reconnected") == 0 for r in dr), f"device {d}: reconnected on loopback")
     tuples = {(r["local_addr"], r["local_port"], r["server_port"]) for r in dr}
     check(len(tuples) == 1, f"device {d}: its wakes used {len(tuples)} connections: {sorted(tuples)}")
+    check(n(dr[0], "ip_up_tcp") > 0 and dr[0]["sleep_ip_up"] == "",
+          f"device {d}: the first wake has no TCP handshake or reports a sleep before it")
     for r in dr[1:]:
         for k in ("ip_up_tcp", "ip_down_tcp", "plain_up_setup", "plain_down_setup", "plain_up_teardown",
                   "ip_up_teardown"):
             check(n(r, k) == 0, f"device {d} seq {r['seq']}: a reused wake has {k}={r[k]}")
         check(n(r, "plain_up_data") > 0 and n(r, "acked") == 1, f"device {d} seq {r['seq']}: no data")
+        check(r["sleep_us"] != "" and n(r, "sleep_us") > 3_000_000, f"device {d}: sleep_us {r['sleep_us']}")
         check(n(r, "keepalives") >= 1, f"device {d} seq {r['seq']}: no keep-alive in a sleep of "
               f"{n(r, 'sleep_us') / 1e6:.1f} s at keepalive {KEEPALIVE} s")
-        check(n(r, "sleep_ip_up") >= (60 if proto == "amqp" else 52 + len(POLL) // 2) * n(r, "keepalives"),
+        least = {"mqtt": 54, "amqp": 60, "http": 52 + len(POLL) // 2}[proto]
+        check(n(r, "sleep_ip_up") >= least * n(r, "keepalives"),
               f"device {d}: sleep_ip_up {r['sleep_ip_up']} for {r['keepalives']} keep-alives")
+        if proto == "mqtt":  # each PINGREQ is answered by a PINGRESP in a segment of its own
+            check(n(r, "sleep_ip_down") >= 54 * n(r, "keepalives"), f"device {d}: sleep_ip_down {r['sleep_ip_down']}")
 
 # The capture: per connection, its frames in time.
 txt = subprocess.run(["tshark", "-r", cap.path, "-T", "fields", "-E", "separator=,", "-e", "frame.time_relative",
@@ -176,15 +189,18 @@ for key, pk in pflows.items():
     for i, p in enumerate(data):
         if p[1] and is_keepalive(p[4]):
             empties += 1
-            # AMQP: after the device's last output (proton's timer); HTTP: after the last response's end
-            last = max(q[0] for q in data[:i] if q[1] == (proto == "amqp"))
+            # MQTT: after the last packet either way; AMQP: after the device's last output (proton's timer);
+            # HTTP: after the last response's end
+            last = max(q[0] for q in data[:i] if proto == "mqtt" or q[1] == (proto == "amqp"))
             gap = p[0] - last
-            check(KEEPALIVE - 0.005 <= gap <= KEEPALIVE + 0.06,
+            late = 1.3 if proto == "mqtt" else 0.06
+            check(KEEPALIVE - (0.05 if proto == "mqtt" else 0.005) <= gap <= KEEPALIVE + late,
                   f"{key}: a keep-alive {gap:.3f} s after the connection's last {'output' if proto == 'amqp' else 'response'}"
                   f", keepalive {KEEPALIVE} s")
-            if proto == "http":
+            answer = {"mqtt": "d000", "http": NO_CONTENT}.get(proto)
+            if answer:
                 nxt = next((q for q in data[i + 1:] if not q[1]), None)
-                check(nxt is not None and nxt[4].startswith(NO_CONTENT), f"{key}: a poll not answered 204")
+                check(nxt is not None and nxt[4].startswith(answer), f"{key}: a keep-alive not answered ({answer})")
     if proto == "amqp":
         opens = [idle_timeout_ms(p[4]) for p in pk if not p[1] and p[3] > 0 and "005310" in p[4]]
         check(opens and opens[0] == int(2 * KEEPALIVE * 1000),
@@ -196,7 +212,7 @@ for key, pk in pflows.items():
     else:
         fins = [p for p in pk if p[1] and p[2] & 0x01]
         last_post = max(p[0] for p in data if p[1] and not is_keepalive(p[4]))
-        check(not fins or fins[0][0] >= last_post, f"{key}: the device closed the connection before its last POST")
+        check(not fins or fins[0][0] >= last_post, f"{key}: the device closed the connection before its last publish")
 check(empties >= 2 * len(by_dev), f"only {empties} keep-alives in the capture")
 in_rows = sum(n(r, "keepalives") for r in pers if r["keepalives"])
 check(empties - 2 * len(by_dev) <= in_rows <= empties,
