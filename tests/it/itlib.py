@@ -51,12 +51,27 @@ class Workdir:
         return p
 
 
-def run_dormant(dormant, scenario, out, timeout=300, extra=()):
-    """Runs `dormant run SCENARIO -o OUT`; returns (rc, stdout, stderr, rundir)."""
-    p = subprocess.run([dormant, "run", scenario, "-o", out, "--no-progress", *extra],
+def run_dormant(dormant, scenario, out, timeout=300, extra=(), prefix=()):
+    """Runs `dormant run SCENARIO -o OUT` (behind the command PREFIX, if any); returns (rc, stdout, stderr, rundir)."""
+    p = subprocess.run([*prefix, dormant, "run", scenario, "-o", out, "--no-progress", *extra],
                        capture_output=True, text=True, timeout=timeout)
     runs = sorted(glob.glob(os.path.join(out, "*", "")))
     return p.returncode, p.stdout, p.stderr, runs[-1].rstrip("/") if runs else None
+
+
+def run_ok(dormant, scenario, out, timeout=300, extra=(), prefix=()):
+    """run_dormant that must succeed: prints its summary; on failure the servers' logs, then FAIL. Returns rundir."""
+    rc, stdout, stderr, rundir = run_dormant(dormant, scenario, out, timeout, extra, prefix)
+    print(stdout)
+    if rc != 0:
+        show_server_logs(rundir)
+        fail(f"dormant exited {rc}: {stderr}")
+    return rundir
+
+
+# A private network namespace with its loopback up, for a run behind an emulated link that must not meet
+# another run's emulator (198.19.0.1 is one per namespace). Empty where unshare(1) is missing.
+PRIVATE_NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] if shutil.which("unshare") else []
 
 
 def rows(rundir):

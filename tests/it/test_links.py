@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 
-from itlib import SKIP, Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
+from itlib import SKIP, Capture, Workdir, check, fail, need, rows, run_dormant, run_ok, summary, test_link
 
 need("mosquitto", "nginx", "tshark")
 if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
@@ -69,12 +69,10 @@ def emulator_state():
 
 before = emulator_state()
 cap = Capture(os.path.join(wd.path, "links.pcapng"), "net 198.18.0.0/16", iface="any")
-rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=400)
-cap.stop()
-print(out)
-if rc != 0:
-    show_server_logs(rundir)
-    fail(f"dormant exited {rc}: {err}")
+try:
+    rundir = run_ok(dormant, scenario, os.path.join(wd.path, "results"), timeout=400)
+finally:
+    cap.stop()
 rs, sm = rows(rundir), summary(rundir)
 expected = sum(v["expected_wakes"] for v in sm["variants"])
 check(len(rs) == expected, f"{len(rs)} rows, the plan expects {expected}")

@@ -34,12 +34,11 @@ Needs mosquitto (mqtt), RabbitMQ (amqp) or nginx and mosquitto (http), and tshar
 """
 import collections
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 
-from itlib import Capture, Workdir, check, fail, need, rows, run_dormant, show_server_logs, summary, test_link
+from itlib import PRIVATE_NETNS, Capture, Workdir, check, fail, need, rows, run_ok, summary, test_link
 
 dormant, proto = sys.argv[1], sys.argv[2]
 if proto == "mqtt":
@@ -80,12 +79,10 @@ matrix:
 """)
 
 cap = Capture(os.path.join(wd.path, "lo.pcapng"), "net 127.80.0.0/14")
-rc, out, err, rundir = run_dormant(dormant, scenario, os.path.join(wd.path, "results"), timeout=400)
-cap.stop()
-print(out)
-if rc != 0:
-    show_server_logs(rundir)
-    fail(f"dormant exited {rc}: {err}")
+try:
+    rundir = run_ok(dormant, scenario, os.path.join(wd.path, "results"), timeout=400)
+finally:
+    cap.stop()
 rs, sm = rows(rundir), summary(rundir)
 names = [v["name"] for v in sm["variants"]]
 check(names == [f"{proto} connection=per-wake", f"{proto} connection=persistent"], f"variants {names}")
@@ -261,18 +258,7 @@ fleets:
 matrix:
   protocol: {proto}
 """)
-natout = os.path.join(wd.path, "nat")
-cmd = [dormant, "run", nat, "-o", natout, "--no-progress", "--no-plot"]
-if shutil.which("unshare"):
-    cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + cmd
-p = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
-rc, out = p.returncode, p.stdout
-runs = sorted(os.path.join(natout, d) for d in os.listdir(natout)) if os.path.isdir(natout) else []
-rundir = runs[-1] if runs else None
-print(out)
-if rc != 0:
-    show_server_logs(rundir)
-    fail(f"dormant exited {rc} behind the NAT link: {p.stderr}")
+rundir = run_ok(dormant, nat, os.path.join(wd.path, "nat"), timeout=400, extra=("--no-plot",), prefix=PRIVATE_NETNS)
 rs = rows(rundir)
 awake = [r for r in rs if r["fleet"] == "awake"]
 check(all(r["outcome"] == "ok" for r in awake),
