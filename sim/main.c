@@ -45,6 +45,7 @@ struct cli_opt {
 	const char *arg;     /* its argument's placeholder ("DIR"), NULL: none */
 	int alt;             /* shown with the option before it as one choice: [--a|--b] */
 	const char *help;
+	int required;        /* the command needs it: no brackets in the synopsis */
 };
 
 /* What the options of a command line set. */
@@ -75,22 +76,22 @@ struct cli_cmd {
 #define OPTS(t) .opts = (t), .nopts = NELEMS(t)
 
 /* Every command takes -h, --help; it is listed in each --help, not in the synopsis. */
-static const struct cli_opt opt_help = { "help", OPT_HELP, NULL, 0, "this text" };
+static const struct cli_opt opt_help = { "help", OPT_HELP, NULL, 0, "this text", 0 };
 
 static const struct cli_opt run_opts[] = {
-	{ "output", OPT_OUTPUT, "DIR", 0, "results root (default: results)" },
-	{ "progress", OPT_PROGRESS, NULL, 0, "live progress line on stderr (default when stderr is a terminal)" },
-	{ "no-progress", OPT_NO_PROGRESS, NULL, 1, "no progress line" },
-	{ "no-plot", OPT_NO_PLOT, NULL, 0, "no figures or report.html at the end (`dormant plot` draws them later)" },
+	{ "output", OPT_OUTPUT, "DIR", 0, "results root (default: results)", 0 },
+	{ "progress", OPT_PROGRESS, NULL, 0, "live progress line on stderr (default when stderr is a terminal)", 0 },
+	{ "no-progress", OPT_NO_PROGRESS, NULL, 1, "no progress line", 0 },
+	{ "no-plot", OPT_NO_PLOT, NULL, 0, "no figures or report.html at the end (`dormant plot` draws them later)", 0 },
 };
 static const struct cli_opt compare_opts[] = {
-	{ "output", OPT_OUTPUT, "DIR", 0, "where the comparison goes (default: compare-<UTC time> beside RUN_A)" },
+	{ "output", OPT_OUTPUT, "DIR", 0, "where the comparison goes (default: compare-<UTC time> beside RUN_A)", 0 },
 };
 
 static const struct cli_opt model_opts[] = {
-	{ "link", OPT_LINK, "NAME_OR_PATH", 0, "the target link profile: scenarios/links/NAME.yaml, or a path (required)" },
-	{ "variant", OPT_VARIANT, "V", 0, "only the variant named V" },
-	{ "json", OPT_JSON, NULL, 0, "the figures as JSON on stdout instead of the table" },
+	{ "link", OPT_LINK, "NAME_OR_PATH", 0, "the target link profile: scenarios/links/NAME.yaml, or a path (required)", 1 },
+	{ "variant", OPT_VARIANT, "V", 0, "only the variant named V", 0 },
+	{ "json", OPT_JSON, NULL, 0, "the figures as JSON on stdout instead of the table", 0 },
 };
 
 static int cmd_run(const struct cli_cmd *c, const struct cli_args *a);
@@ -195,14 +196,14 @@ static void print_synopsis(FILE *out, const struct cli_cmd *c)
 	for (size_t i = 0; i < c->nopts; i++) {
 		const struct cli_opt *o = &c->opts[i];
 		int last = i + 1 == c->nopts || !c->opts[i + 1].alt;
-		fputs(o->alt ? "|" : " [", out);
+		fputs(o->alt ? "|" : o->required ? " " : " [", out);
 		if (o->id < 256)
 			fprintf(out, "-%c", o->id);
 		else
 			fprintf(out, "--%s", o->name);
 		if (o->arg)
 			fprintf(out, " %s", o->arg);
-		if (last)
+		if (last && !o->required)
 			fputc(']', out);
 	}
 	fputc('\n', out);
