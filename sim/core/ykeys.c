@@ -246,6 +246,8 @@ int ykeys_load(struct yreader *r, const struct ykey *table, size_t n, void *out,
 		if (!table[id].def)
 			return ytree_fail_at(r, root, NULL, "missing required key \"%s\"%s%s%s", table[id].name,
 			                     missing_why ? " (" : "", missing_why ? missing_why : "", missing_why ? ")" : "");
+		if (!table[id].def[0])
+			continue; /* optional without a default: the field stays as the caller set it */
 		/* a default is written as a file would write it, and read like one */
 		struct ynode def = { .kind = YNODE_SCALAR, .line = root->line, .col = root->col,
 		                     .text = (char *)table[id].def };

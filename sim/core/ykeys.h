@@ -42,7 +42,8 @@ struct ykey {
 	size_t len;                /* YK_NAME: the buffer's size */
 	const char *const *values; /* YK_ENUM */
 	int max_items;             /* YK_INTS */
-	const char *def;           /* the value when the key is left out; NULL: required */
+	const char *def;           /* the value when the key is left out; NULL: required; "": optional, the
+	                            * field left as the caller set it */
 };
 
 /* Checks r->root (a mapping of WHAT keys, e.g. "link profile") against the
