@@ -733,23 +733,18 @@ struct fleet_battery {
 	double battery_wh, sleep_uw;
 	double years_at[NPERIODS];      /* the same at battery_periods */
 	int kept;                       /* persistent: years_at from the kept wake and keep-alives */
-	double kept_wake_mj, ka_mj;     /* ... the mean kept wake and keep-alive (NaN: none measured) */
+	struct energy_kept km;          /* ... as measured (NaN: none) */
 };
 
-/* Energy and radio time of one period P (s) of a kept connection, into *MJ and *ON_MS; -1 when not given. */
-static int kept_period(const struct vstats *vs, size_t f, const struct fleet *fl, const struct link_profile *lp,
-                       double p_s, double *mj, double *on_ms)
+/* What fleet F's kept connections measured (energy.h), NaN where nothing was. */
+static struct energy_kept kept_measured(const struct vstats *vs, size_t f, const struct fleet *fl)
 {
-	double ka_s = (double)fl->keepalive_us / 1e6;
-	if (!vs->kept_n[f] || (lp->nat_timeout_s > 0 && ka_s >= lp->nat_timeout_s && p_s > lp->nat_timeout_s))
-		return -1;
-	double wake_s = vs->kept_t_s[f] / vs->kept_n[f];
-	double nka = p_s > wake_s ? floor((p_s - wake_s) / ka_s) : 0;
-	if (nka > 0 && !vs->ka_n[f])
-		return -1;
-	*mj = vs->kept_mj[f] / vs->kept_n[f] + (nka > 0 ? nka * vs->ka_mj[f] / vs->ka_n[f] : 0);
-	*on_ms = vs->kept_on_ms[f] / vs->kept_n[f] + (nka > 0 ? nka * vs->ka_on_ms[f] / vs->ka_n[f] : 0);
-	return 0;
+	double n = vs->kept_n[f], k = vs->ka_n[f];
+	struct energy_kept e = { .wake_mj = n ? vs->kept_mj[f] / n : NAN, .wake_on_ms = n ? vs->kept_on_ms[f] / n : NAN,
+	                         .wake_s = n ? vs->kept_t_s[f] / n : NAN, .ka_mj = k ? vs->ka_mj[f] / k : NAN,
+	                         .ka_on_ms = k ? vs->ka_on_ms[f] / k : NAN,
+	                         .keepalive_s = (double)fl->keepalive_us / 1e6 };
+	return e;
 }
 
 static int fleet_battery(const struct results *r, const struct vstats *vs, size_t f, struct fleet_battery *b)
@@ -768,11 +763,10 @@ static int fleet_battery(const struct results *r, const struct vstats *vs, size_
 	/* A kept connection's sleeps cost what its keep-alives make of them,
 	 * which depends on the period (see battery_periods). */
 	b->kept = scenario_connection(vs->v, fl) == CONN_PERSISTENT;
-	b->kept_wake_mj = vs->kept_n[f] ? vs->kept_mj[f] / vs->kept_n[f] : NAN;
-	b->ka_mj = vs->ka_n[f] ? vs->ka_mj[f] / vs->ka_n[f] : NAN;
+	b->km = kept_measured(vs, f, fl);
 	for (size_t k = 0; k < NPERIODS; k++) {
 		double mj = b->wake_mj, on = b->awake_ms, ps = battery_periods[k].s;
-		if (b->kept && kept_period(vs, f, fl, lp, ps, &mj, &on) < 0)
+		if (b->kept && energy_kept_period(&b->km, lp->nat_timeout_s, ps, &mj, &on) < 0)
 			b->years_at[k] = NAN;
 		else
 			b->years_at[k] = energy_battery_years(b->battery_wh, b->sleep_uw, mj, 86400.0 / ps, on);
@@ -810,9 +804,13 @@ static json_t *radio_json(const struct results *r, struct vstats *vs)
 		put(j, "battery_years_at", at);
 		if (b.kept) {
 			/* what battery_years_at of a kept connection is made of */
-			put(j, "kept_wake_mj_mean", jnum(b.kept_wake_mj));
-			put(j, "keepalive_mj_mean", jnum(b.ka_mj));
-			put(j, "keepalive_s", jnum((double)r->sc->fleets[f].keepalive_us / 1e6));
+			put(j, "kept_wake_mj_mean", jnum(b.km.wake_mj));
+			put(j, "kept_radio_on_ms_mean", jnum(b.km.wake_on_ms));
+			put(j, "kept_wake_s_mean", jnum(b.km.wake_s));
+			put(j, "keepalive_mj_mean", jnum(b.km.ka_mj));
+			put(j, "keepalive_radio_on_ms_mean", jnum(b.km.ka_on_ms));
+			put(j, "keepalive_s", jnum(b.km.keepalive_s));
+			put(j, "nat_timeout_s", jnum(scenario_link(r->sc, vs->v, &r->sc->fleets[f])->nat_timeout_s));
 		}
 		json_array_append_new(fleets, j);
 	}

@@ -147,3 +147,17 @@ double energy_battery_years(double battery_wh, double sleep_uw, double wake_mj, 
 		return INFINITY;
 	return battery_wh * MJ_PER_WH / day / DAYS_PER_YEAR;
 }
+
+int energy_kept_period(const struct energy_kept *k, double nat_timeout_s, double period_s, double *mj,
+                       double *on_ms)
+{
+	if (isnan(k->wake_mj) || k->keepalive_s <= 0 ||
+	    (nat_timeout_s > 0 && k->keepalive_s >= nat_timeout_s && period_s > nat_timeout_s))
+		return -1;
+	double nka = period_s > k->wake_s ? floor((period_s - k->wake_s) / k->keepalive_s) : 0;
+	if (nka > 0 && isnan(k->ka_mj))
+		return -1;
+	*mj = k->wake_mj + (nka > 0 ? nka * k->ka_mj : 0);
+	*on_ms = k->wake_on_ms + (nka > 0 ? nka * k->ka_on_ms : 0);
+	return 0;
+}

@@ -83,4 +83,24 @@ double energy_day_mj(double sleep_uw, double wake_mj, double wakes_per_day, doub
 double energy_battery_years(double battery_wh, double sleep_uw, double wake_mj, double wakes_per_day,
                             double awake_ms_per_wake);
 
+/* connection: persistent. A kept connection's device, as measured: its
+ * mean wake on the kept connection (energy, radio time, wake time) and
+ * the mean keep-alive (what one added to a sleep's energy and radio time;
+ * NaN when none was measured), at KEEPALIVE_S. */
+struct energy_kept {
+	double wake_mj, wake_on_ms, wake_s;
+	double ka_mj, ka_on_ms;
+	double keepalive_s;
+};
+
+/* One period of PERIOD_S of such a device: its wake and the
+ * floor((PERIOD_S - wake_s) / keepalive_s) keep-alives of the sleep after
+ * it, into *MJ and *ON_MS. Returns 0, or -1 when that cannot be told: the
+ * link's NAT (NAT_TIMEOUT_S, 0: none) forgets the connection between
+ * keep-alives (keepalive_s >= NAT_TIMEOUT_S and PERIOD_S > NAT_TIMEOUT_S),
+ * no wake on a kept connection was measured (wake_mj NaN), or the period
+ * needs keep-alives and none was measured. */
+int energy_kept_period(const struct energy_kept *k, double nat_timeout_s, double period_s, double *mj,
+                       double *on_ms);
+
 #endif

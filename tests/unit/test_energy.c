@@ -202,8 +202,39 @@ static void test_battery(void)
 	CHECK(isinf(energy_battery_years(5, 0, 0, 0, 0)));
 }
 
+/* A kept connection's period: its wake, then a keep-alive per keepalive of the sleep after it. */
+static void test_kept_period(void)
+{
+	struct energy_kept k = { .wake_mj = 500, .wake_on_ms = 22000, .wake_s = 2.5, .ka_mj = 980, .ka_on_ms = 23000,
+	                         .keepalive_s = 25 };
+	double mj = -1, on = -1;
+	/* 60 s: floor((60 - 2.5) / 25) = 2 keep-alives */
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 60, &mj, &on), 0);
+	CHECK(mj == 500 + 2 * 980 && on == 22000 + 2 * 23000);
+	/* 15 min: floor(897.5 / 25) = 35 */
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 900, &mj, &on), 0);
+	CHECK(mj == 500 + 35 * 980.0);
+	/* a period under keepalive + wake: none */
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 20, &mj, &on), 0);
+	CHECK(mj == 500 && on == 22000);
+	/* the NAT forgets the connection between keep-alives: not given past its timeout */
+	k.keepalive_s = 400;
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 900, &mj, &on), -1);
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 200, &mj, &on), 0); /* within it: the wakes keep it fresh */
+	CHECK_INT_EQ(energy_kept_period(&k, 0, 900, &mj, &on), 0);   /* no NAT timeout */
+	CHECK(mj == 500 + 2 * 980.0);
+	/* nothing measured */
+	k.keepalive_s = 25;
+	k.ka_mj = k.ka_on_ms = NAN;
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 900, &mj, &on), -1);
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 20, &mj, &on), 0);
+	k.wake_mj = NAN;
+	CHECK_INT_EQ(energy_kept_period(&k, 300, 20, &mj, &on), -1);
+}
+
 int main(void)
 {
+	RUN(test_kept_period);
 	RUN(test_hand_timeline);
 	RUN(test_overlap);
 	RUN(test_gap_reattach);
