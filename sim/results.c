@@ -71,7 +71,7 @@ struct vstats {
 	/* connection: persistent: connects and what the sleeps between wakes cost */
 	int persistent;
 	uint64_t p_wakes, p_connects, p_reconnects, p_sleeps, p_keepalives, p_nat_drops;
-	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip, p_all_ip;
+	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip, p_reused_up, p_all_ip;
 	uint64_t p_reused;
 	char p_why[120];           /* the first reconnect's reason */
 };
@@ -519,6 +519,7 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		if (ok && !w->connected) {
 			vs->p_reused++;
 			vs->p_reused_ip += (double)(cc->ip_up + cc->ip_down);
+			vs->p_reused_up += (double)cc->ip_up;
 		}
 	}
 	vs->p_nat_drops += w->nat_drops;
@@ -791,6 +792,10 @@ static json_t *radio_json(const struct results *r, struct vstats *vs)
 		json_t *j = json_object();
 		put(j, "fleet", json_string(r->sc->fleets[f].name));
 		put(j, "link", json_string(scenario_link(r->sc, vs->v, &r->sc->fleets[f])->name));
+		/* what simulate and recommend need to tell whether a deployment sends the same */
+		put(j, "connection", json_string(b.kept ? "persistent" : "per-wake"));
+		put(j, "payload_bytes", ju64(r->sc->fleets[f].payload_bytes));
+		put(j, "messages_per_wake", ju64(r->sc->fleets[f].messages_per_wake));
 		put(j, "wakes_per_day", jnum(b.wakes_per_day));
 		put(j, "wake_mj_mean", jnum(b.wake_mj));
 		put(j, "radio_on_ms_mean", jnum(b.awake_ms));
@@ -853,6 +858,9 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 		put(p, "first_reconnect_why", json_string(vs->p_why));
 		put(p, "reused_wakes", ju64(vs->p_reused));
 		put(p, "reused_wake_ip_bytes_mean", jnum(vs->p_reused ? vs->p_reused_ip / (double)vs->p_reused : 0));
+		put(p, "reused_wake_ip_up_mean", jnum(vs->p_reused ? vs->p_reused_up / (double)vs->p_reused : 0));
+		put(p, "reused_wake_ip_down_mean",
+		    jnum(vs->p_reused ? (vs->p_reused_ip - vs->p_reused_up) / (double)vs->p_reused : 0));
 		/* comparable with a per-wake variant's mean ip_up + ip_down: every byte of the run per wake */
 		put(p, "ip_bytes_per_wake_with_sleeps", jnum(vs->p_wakes ? vs->p_all_ip / (double)vs->p_wakes : 0));
 		put(p, "sleeps", ju64(vs->p_sleeps));
