@@ -67,6 +67,8 @@ struct vstats {
 	 * keep-alives of sleeps the connection survived (count, what they added) */
 	double kept_n[FLEETS_MAX], kept_mj[FLEETS_MAX], kept_on_ms[FLEETS_MAX], kept_t_s[FLEETS_MAX];
 	double ka_n[FLEETS_MAX], ka_mj[FLEETS_MAX], ka_on_ms[FLEETS_MAX];
+	/* ... and the steady state: such a wake with the sleep before it (energy, radio time) */
+	double steady_n[FLEETS_MAX], steady_mj[FLEETS_MAX], steady_on_ms[FLEETS_MAX];
 	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
 	/* connection: persistent: connects and what the sleeps between wakes cost */
 	int persistent;
@@ -573,6 +575,11 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 				vs->kept_mj[f] += w->energy.energy_mj;
 				vs->kept_on_ms[f] += w->energy.radio_on_ms;
 				vs->kept_t_s[f] += (double)wake_us / 1e6;
+				if (w->sleep_radio) {
+					vs->steady_n[f]++;
+					vs->steady_mj[f] += w->energy.energy_mj + w->sleep_energy.energy_mj;
+					vs->steady_on_ms[f] += w->energy.radio_on_ms + w->sleep_energy.radio_on_ms;
+				}
 				uint64_t ka = w->sleep ? sleep_keepalives(w->sleep) : 0;
 				if (ka && w->sleep_radio) {
 					vs->ka_n[f] += (double)ka;
@@ -757,6 +764,13 @@ static int fleet_battery(const struct results *r, const struct vstats *vs, size_
 	b->wakes_per_day = 86400e6 / (double)fl->wake_every_us;
 	b->wake_mj = vs->fleet_mj[f] / (double)vs->fleet_wakes[f];
 	b->awake_ms = vs->fleet_on_ms[f] / (double)vs->fleet_wakes[f];
+	/* A kept connection in its steady state: a wake on it and the sleep before
+	 * it, as measured. Its connect (once in a device's life) and the sleep
+	 * after each device's last wake (no row) would bias a short run. */
+	if (scenario_connection(vs->v, fl) == CONN_PERSISTENT && vs->steady_n[f]) {
+		b->wake_mj = vs->steady_mj[f] / vs->steady_n[f];
+		b->awake_ms = vs->steady_on_ms[f] / vs->steady_n[f];
+	}
 	b->battery_wh = fl->battery_wh;
 	b->sleep_uw = scenario_sleep_uw(fl, lp);
 	b->day_mj = energy_day_mj(b->sleep_uw, b->wake_mj, b->wakes_per_day, b->awake_ms);

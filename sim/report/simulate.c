@@ -24,7 +24,8 @@ struct cand {
 	double years, years_p50, years_p99;
 	double day_mj;
 	double periods;                  /* wake periods in the span */
-	double broker_ms_per_wake;       /* NaN: not measured (external broker) */
+	double broker_ms_per_wake;       /* NaN: not measured (external broker), or at too low a rate */
+	double measured_rate;            /* the run's wakes per second, where the broker's CPU was measured */
 	uint64_t wakes;                  /* ok wakes measured */
 	char note[200];
 };
@@ -62,7 +63,7 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 		return -1;
 	}
 	double P = (double)d->wake_every_us / 1e6;
-	c->kept = strcmp(json_str_at(f, "connection", ""), "persistent") == 0;
+	c->kept = strcmp(json_str_at(f, "connection", ""), "persistent") == 0 || json_path(vj, "persistent");
 	double wake_mj = samples_mean(&v->energy_mj), on = samples_mean(&v->radio_on_ms);
 	c->p50_mj = samples_pct(&v->energy_mj, 50);
 	c->p99_mj = samples_pct(&v->energy_mj, 99);
@@ -75,6 +76,11 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 		                         .ka_mj = json_num_at(f, "keepalive_mj_mean", NAN),
 		                         .ka_on_ms = json_num_at(f, "keepalive_radio_on_ms_mean", NAN),
 		                         .keepalive_s = json_num_at(f, "keepalive_s", NAN) };
+		if (isnan(k.wake_on_ms) || isnan(k.wake_s)) {
+			snprintf(c->note, sizeof c->note, "its summary.json has no kept-connection figures (an older "
+			         "dormant made it): run it again");
+			return -1;
+		}
 		if (energy_kept_period(&k, d->link.nat_timeout_s, P, &wake_mj, &on) < 0) {
 			snprintf(c->note, sizeof c->note, "%s",
 			         k.keepalive_s >= d->link.nat_timeout_s && d->link.nat_timeout_s > 0
@@ -101,10 +107,18 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 	c->years_p50 = energy_battery_years(d->battery_wh, d->sleep_uw, c->p50_mj, per_day, on);
 	c->years_p99 = energy_battery_years(d->battery_wh, d->sleep_uw, c->p99_mj, per_day, on);
 	c->periods = span_s / P;
+	/* The broker's CPU per wake holds its idle CPU over the window too: at a
+	 * rate far below the fleet's, that is most of it, and scaling it up
+	 * would be nonsense. Given only when the run's rate was within 10x. */
 	double cpu = json_num_at(vj, "server_cost.cpu_ms_per_1000_wakes", NAN);
-	c->broker_ms_per_wake = cpu / 1000.0;
+	double window = json_num_at(vj, "window_s", NAN), wakes = json_num_at(vj, "wakes", NAN);
+	c->measured_rate = window > 0 ? wakes / window : NAN;
+	c->broker_ms_per_wake = c->measured_rate * 10 >= (double)d->devices / P ? cpu / 1000.0 : NAN;
 	double pay = json_num_at(f, "payload_bytes", NAN), msgs = json_num_at(f, "messages_per_wake", NAN);
-	if (pay != (double)d->payload_bytes || msgs != (double)d->messages_per_wake)
+	if (isnan(pay) || isnan(msgs))
+		snprintf(c->note, sizeof c->note, "its summary.json does not say what a wake sent (an older dormant "
+		         "made it): the measured wake's figures");
+	else if (pay != (double)d->payload_bytes || msgs != (double)d->messages_per_wake)
 		snprintf(c->note, sizeof c->note, "measured with %.0f B x %.0f a wake, the deployment sends %llu B x %d: "
 		         "the measured wake's figures, not scaled", pay, msgs, (unsigned long long)d->payload_bytes,
 		         d->messages_per_wake);
@@ -145,7 +159,8 @@ static void print_table(FILE *out, const struct deployment *d, const struct cand
 	}
 	fprintf(out, "\nyears: battery life at the mean wake (and at the p50/p99 wake); MB/dev: IP bytes a device "
 	             "moves in the span; cost/dev: at price_per_mb; radio h/dev: radio-on hours; wakes/s: the fleet's "
-	             "(per-wake: as many connections); broker: cores of the measured broker at that rate.\n");
+	             "(per-wake: as many connections); broker: cores of the measured broker at that rate (-: measured "
+	             "at under a tenth of it, where its idle CPU is most of the figure).\n");
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "  %s: %s (%llu ok wakes)%s%s\n", c[i].variant, c[i].rundir, (unsigned long long)c[i].wakes,
 		        c[i].note[0] && c[i].period_mj ? "; " : "", c[i].note[0] && c[i].period_mj ? c[i].note : "");
@@ -170,6 +185,7 @@ static void print_json(FILE *out, const struct deployment *d, const struct cand 
 		json_object_set_new(j, "wakes_measured", json_integer((json_int_t)x->wakes));
 		json_object_set_new(j, "connection", json_string(x->kept ? "persistent" : "per-wake"));
 		json_object_set_new(j, "note", json_string(x->note));
+		json_object_set_new(j, "measured_wakes_per_s", jreal(x->measured_rate));
 		if (x->period_mj) {
 			json_object_set_new(j, "period_mj", jreal(x->period_mj));
 			json_object_set_new(j, "period_radio_on_ms", jreal(x->period_on_ms));
