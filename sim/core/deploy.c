@@ -48,23 +48,11 @@ static const struct ykey dkeys[] = {
 
 #define NDKEYS NELEMS(dkeys)
 
-/* The file's directory into DIR ("." for a bare name). */
-static void file_dir(const char *path, char *dir, size_t n)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		snprintf(dir, n, ".");
-	else if (slash == path)
-		snprintf(dir, n, "/");
-	else
-		snprintf(dir, n, "%.*s", (int)(slash - path), path);
-}
-
 /* Loads the link the deployment names: DIR/links/NAME.yaml, else DIR/../links/NAME.yaml. */
 static int load_link(struct yreader *r, struct deployment *d)
 {
 	char dir[LINK_PATH_MAX], path[LINK_PATH_MAX + 64], alt[LINK_PATH_MAX + 64], perr[1024];
-	file_dir(r->path, dir, sizeof dir);
+	ytree_dir(r->path, dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/links/%s.yaml", dir, d->link_name);
 	snprintf(alt, sizeof alt, "%s/../links/%s.yaml", dir, d->link_name);
 	const char *use = access(path, F_OK) == 0 ? path : alt;

@@ -618,19 +618,6 @@ static int set_decimal(struct loader *ld, const struct key *k, const struct ynod
 	}
 }
 
-/* The directory of the scenario file, for paths relative to it: "." for a
- * bare file name. */
-static void scenario_dir(const char *path, char *buf, size_t n)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		snprintf(buf, n, ".");
-	else if (slash == path)
-		snprintf(buf, n, "/");
-	else
-		snprintf(buf, n, "%.*s", (int)(slash - path), path);
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -654,7 +641,7 @@ static int resolve_link(struct loader *ld, const struct key *k, const struct yno
 	for (const char *c = text; !is_path && *c; c++)
 		if (!name_char(*c))
 			return fail(ld, at, k->name, "expected %s, got %s", k->expected, got);
-	scenario_dir(ld->yr.path, dir, sizeof dir);
+	ytree_dir(ld->yr.path, dir, sizeof dir);
 	if (is_path && text[0] == '/')
 		snprintf(path, sizeof path, "%s", text);
 	else if (is_path)

@@ -408,3 +408,14 @@ char *ytree_slurp(const char *path, const char *what, size_t max, size_t *len,
 	*rc = ERR_OK;
 	return text;
 }
+
+void ytree_dir(const char *path, char *buf, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(buf, n, ".");
+	else if (slash == path)
+		snprintf(buf, n, "/");
+	else
+		snprintf(buf, n, "%.*s", (int)(slash - path), path);
+}

@@ -73,6 +73,10 @@ int ytree_nomem(struct yreader *r);
 char *ytree_slurp(const char *path, const char *what, size_t max, size_t *len,
                   enum dormant_err *rc, char *errbuf, size_t errlen);
 
+/* The directory of the file PATH, for paths relative to it ("." for a bare
+ * file name, "/" for one at the root). */
+void ytree_dir(const char *path, char *buf, size_t n);
+
 #define YTREE_QUOTE_MAX 60    /* characters of a value shown in a message */
 #define YTREE_PRINTABLE_SIZE (YTREE_QUOTE_MAX * 4 + 8)
 #define YTREE_QUOTED_SIZE (YTREE_PRINTABLE_SIZE + 2)
