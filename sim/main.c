@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "plot.h"
 #include "predict.h"
+#include "recommend.h"
 #include "parse.h"
 #include "scenario.h"
 #include "sched.h"
@@ -105,6 +106,11 @@ static const struct cli_opt simulate_opts[] = {
 
 static int cmd_run(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_simulate(const struct cli_cmd *c, const struct cli_args *a);
+static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a);
+
+static const struct cli_opt recommend_opts[] = {
+	{ "json", OPT_JSON, NULL, 0, "the ranking as JSON on stdout instead of the table", 0 },
+};
 static int cmd_model(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_check(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_plot(const struct cli_cmd *c, const struct cli_args *a);
@@ -169,6 +175,15 @@ static const struct cli_cmd commands[] = {
 	  "the run and variant it came from. Exit 0, 2 if a RUN_DIR is not a run\n"
 	  "directory or none measured the link, 3 if the deployment file is invalid.\n",
 	  OPTS(simulate_opts), cmd_simulate },
+	{ "recommend", { NULL }, "DEPLOYMENT RUN_DIR [...]", 2, -1, "a DEPLOYMENT file and one or more RUN_DIRs are required",
+	  "a ranked, explained choice of protocol and TLS set-up for a deployment",
+	  "Costs the runs' variants on the DEPLOYMENT's link as `dormant simulate` does,\n"
+	  "rules out those the deployment cannot use (encryption, reachable ports,\n"
+	  "client authentication, command deadline, RAM budget), each with its reason,\n"
+	  "and ranks the rest by battery life: the winner and runner-up with the margin\n"
+	  "and whether it exceeds the wake-to-wake spread, a paragraph of why, and the\n"
+	  "run and variant every figure came from. Exit codes as for simulate.\n",
+	  OPTS(recommend_opts), cmd_recommend },
 	{ "help", { "--help", "-h" }, "[COMMAND]", 0, 1, NULL,
 	  "this text, or a command's",
 	  "Prints the list of commands, or COMMAND's options (as `dormant COMMAND --help`).\n",
@@ -631,6 +646,17 @@ static int cmd_simulate(const struct cli_cmd *c, const struct cli_args *a)
 	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
 }
 
+static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a)
+{
+	char err[2048] = "";
+	struct simulate_opts o = { .deployment = a->operands[0], .rundirs = (const char *const *)a->operands + 1,
+	                           .nruns = (size_t)a->noperands - 1, .json = a->json };
+	enum dormant_err e = recommend_run(&o, stdout, err, sizeof(err));
+	if (e != ERR_OK)
+		fprintf(stderr, "dormant: recommend: %s\n", err);
+	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
+}
+
 static int cmd_help(const struct cli_cmd *c, const struct cli_args *a)
 {
 	if (a->noperands == 0) {
@@ -654,7 +680,7 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		return bad_usage(NULL, "a command is required: run, check, plot, compare, model, simulate, help or version");
+		return bad_usage(NULL, "a command is required: run, check, plot, compare, model, simulate, recommend, help or version");
 	const struct cli_cmd *c = find_command(argv[1]);
 	if (!c)
 		return bad_usage(NULL, "unknown command '%s'", argv[1]);

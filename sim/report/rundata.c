@@ -212,8 +212,11 @@ static int read_row(struct rundata *rd, const struct wake_row *r, struct rd_vari
 		double cpu = !isnan(r->tls_hs_cpu_us) ? r->tls_hs_cpu_us : r->tls_cpu_us;
 		if (add_sample(&h->t_ms, inum(r->t_tls_us) / 1000.0) || add_sample(&h->cpu_us, cpu) ||
 		    add_sample(&h->heap_kib, inum(r->tls_heap_peak) / 1024.0) ||
-		    add_sample(&h->session_b, inum(r->tls_session_bytes)))
+		    add_sample(&h->session_b, inum(r->tls_session_bytes)) || add_sample(&h->energy_mj, r->energy_mj) ||
+		    add_sample(&h->radio_on_ms, r->radio_on_ms))
 			return -1;
+		h->wake_ip_up += isnan(inum(r->ip_up)) ? 0 : inum(r->ip_up);
+		h->wake_ip_down += isnan(inum(r->ip_down)) ? 0 : inum(r->ip_down);
 	}
 	if (r->resume_refused == 1)
 		v->resume_refused++;
@@ -392,6 +395,8 @@ void rundata_free(struct rundata *rd)
 			samples_free(&v->hs[k].t_ms);
 			samples_free(&v->hs[k].cpu_us);
 			samples_free(&v->hs[k].heap_kib);
+			samples_free(&v->hs[k].energy_mj);
+			samples_free(&v->hs[k].radio_on_ms);
 			samples_free(&v->hs[k].session_b);
 		}
 	}

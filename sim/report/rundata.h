@@ -59,6 +59,10 @@ struct rd_handshakes {
 	struct samples cpu_us;          /* tls_hs_cpu_us (else tls_cpu_us): the handshake's CPU */
 	struct samples heap_kib;        /* tls_heap_peak / 1024 */
 	struct samples session_b;       /* tls_session_bytes */
+	/* the whole wakes of this kind: their energy and radio time (behind a
+	 * link) and IP bytes, for the steady state of a resumed session */
+	struct samples energy_mj, radio_on_ms;
+	double wake_ip_up, wake_ip_down;
 };
 
 #define RD_BATTERY_PERIODS 4

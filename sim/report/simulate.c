@@ -14,21 +14,6 @@
 #define DAY_S 86400.0
 #define YEAR_S (365 * DAY_S)
 
-/* One candidate: a measured variant costed for the deployment. */
-struct cand {
-	const char *rundir, *variant;
-	int kept;                        /* connection: persistent */
-	double period_mj, period_on_ms;  /* per wake period of one device */
-	double p50_mj, p99_mj;           /* the same with the p50 / p99 wake */
-	double up_b, down_b;             /* IP bytes per period */
-	double years, years_p50, years_p99;
-	double day_mj;
-	double periods;                  /* wake periods in the span */
-	double broker_ms_per_wake;       /* NaN: not measured (external broker), or at too low a rate */
-	double measured_rate;            /* the run's wakes per second, where the broker's CPU was measured */
-	uint64_t wakes;                  /* ok wakes measured */
-	char note[200];
-};
 
 /* The summary's radio entry of VARIANT for LINK, or NULL. */
 static const json_t *radio_fleet(const json_t *summary, const char *variant, const char *link, const json_t **vj)
@@ -51,11 +36,16 @@ static const json_t *radio_fleet(const json_t *summary, const char *variant, con
 
 /* Costs variant V of run RD as deployment D's devices; 0, or -1 when it cannot be (NOTE says why). */
 static int cost(const struct deployment *d, struct rundata *rd, struct rd_variant *v, double span_s,
-                struct cand *c)
+                struct sim_cand *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->rundir = rd->dir;
 	c->variant = v->name;
+	c->protocol = v->protocol;
+	c->tls = v->tls;
+	c->resume = v->resume;
+	c->client_cert = strstr(v->name, "client_cert=true") != NULL;
+	c->heap_kib = v->heap_kib.n ? samples_max(&v->heap_kib) : NAN;
 	c->wakes = v->ok;
 	const json_t *vj = NULL, *f = radio_fleet(rd->summary, v->name, d->link.name, &vj);
 	if (!f || !v->ok) {
@@ -69,6 +59,19 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 	c->p99_mj = samples_pct(&v->energy_mj, 99);
 	c->up_b = rd_total_mean(v, RD_T_IP_UP);
 	c->down_b = rd_total_mean(v, RD_T_IP_DOWN);
+	struct rd_handshakes *res = &v->hs[1];
+	if (!c->kept && strcmp(v->resume, "none") != 0 && v->resume[0] && res->n && res->energy_mj.n) {
+		/* A session kept between wakes resumes every time in the field: the
+		 * steady state is the resumed wakes; each device's first, full
+		 * handshake (once in its life) would weigh a short run down. */
+		wake_mj = samples_mean(&res->energy_mj);
+		on = samples_mean(&res->radio_on_ms);
+		c->p50_mj = samples_pct(&res->energy_mj, 50);
+		c->p99_mj = samples_pct(&res->energy_mj, 99);
+		c->up_b = res->wake_ip_up / (double)res->n;
+		c->down_b = res->wake_ip_down / (double)res->n;
+		c->steady = res->n;
+	}
 	if (c->kept) {
 		struct energy_kept k = { .wake_mj = json_num_at(f, "kept_wake_mj_mean", NAN),
 		                         .wake_on_ms = json_num_at(f, "kept_radio_on_ms_mean", NAN),
@@ -125,7 +128,7 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 	return 0;
 }
 
-static void print_table(FILE *out, const struct deployment *d, const struct cand *c, size_t n, double span_s)
+static void print_table(FILE *out, const struct deployment *d, const struct sim_cand *c, size_t n, double span_s)
 {
 	double P = (double)d->wake_every_us / 1e6, rate = (double)d->devices / P;
 	fprintf(out, "simulate: %s: %llu devices on %s, a wake every %g s, %llu B x %d, %g Wh, over %g days\n\n",
@@ -138,8 +141,8 @@ static void print_table(FILE *out, const struct deployment *d, const struct cand
 	fprintf(out, "%-*s %8s %14s %9s %11s %11s %10s %11s %9s %8s\n", w, "candidate", "years", "(p50/p99 wake)",
 	        "J/day", "MB/dev up", "MB/dev dn", "cost/dev", "radio h/dev", "wakes/s", "broker");
 	for (size_t i = 0; i < n; i++) {
-		const struct cand *x = &c[i];
-		if (x->note[0] && !x->period_mj) {
+		const struct sim_cand *x = &c[i];
+		if (!x->usable) {
 			fprintf(out, "%-*s %8s  %s\n", w, x->variant, "-", x->note);
 			continue;
 		}
@@ -162,13 +165,14 @@ static void print_table(FILE *out, const struct deployment *d, const struct cand
 	             "(per-wake: as many connections); broker: cores of the measured broker at that rate (-: measured "
 	             "at under a tenth of it, where its idle CPU is most of the figure).\n");
 	for (size_t i = 0; i < n; i++)
-		fprintf(out, "  %s: %s (%llu ok wakes)%s%s\n", c[i].variant, c[i].rundir, (unsigned long long)c[i].wakes,
-		        c[i].note[0] && c[i].period_mj ? "; " : "", c[i].note[0] && c[i].period_mj ? c[i].note : "");
+		fprintf(out, "  %s: %s (%llu ok wakes%s)%s%s\n", c[i].variant, c[i].rundir, (unsigned long long)c[i].wakes,
+		        c[i].steady ? ", the resumed ones for the steady state" : "",
+		        c[i].note[0] && c[i].usable ? "; " : "", c[i].note[0] && c[i].usable ? c[i].note : "");
 }
 
 static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static void print_json(FILE *out, const struct deployment *d, const struct cand *c, size_t n, double span_s)
+static void print_json(FILE *out, const struct deployment *d, const struct sim_cand *c, size_t n, double span_s)
 {
 	double P = (double)d->wake_every_us / 1e6;
 	json_t *o = json_object(), *a = json_array();
@@ -178,15 +182,16 @@ static void print_json(FILE *out, const struct deployment *d, const struct cand 
 	json_object_set_new(o, "span_s", json_real(span_s));
 	json_object_set_new(o, "fleet_wakes_per_s", json_real((double)d->devices / P));
 	for (size_t i = 0; i < n; i++) {
-		const struct cand *x = &c[i];
+		const struct sim_cand *x = &c[i];
 		json_t *j = json_object();
 		json_object_set_new(j, "variant", json_string(x->variant));
 		json_object_set_new(j, "run", json_string(x->rundir));
 		json_object_set_new(j, "wakes_measured", json_integer((json_int_t)x->wakes));
+		json_object_set_new(j, "steady_state_wakes", json_integer((json_int_t)(x->steady ? x->steady : x->wakes)));
 		json_object_set_new(j, "connection", json_string(x->kept ? "persistent" : "per-wake"));
 		json_object_set_new(j, "note", json_string(x->note));
 		json_object_set_new(j, "measured_wakes_per_s", jreal(x->measured_rate));
-		if (x->period_mj) {
+		if (x->usable) {
 			json_object_set_new(j, "period_mj", jreal(x->period_mj));
 			json_object_set_new(j, "period_radio_on_ms", jreal(x->period_on_ms));
 			json_object_set_new(j, "energy_per_day_mj", jreal(x->day_mj));
@@ -210,62 +215,80 @@ static void print_json(FILE *out, const struct deployment *d, const struct cand 
 	json_decref(o);
 }
 
-enum dormant_err simulate_run(const struct simulate_opts *o, FILE *out, char *err, size_t errlen)
+void sim_free(struct sim_set *set)
 {
-	static struct deployment d;
-	enum dormant_err e = deploy_load(o->deployment, &d, err, errlen);
-	if (e != ERR_OK)
-		return e;
-	double span_s = o->for_us ? (double)o->for_us / 1e6 : YEAR_S;
-	struct rundata **rds = calloc(o->nruns, sizeof(*rds));
-	struct cand *c = NULL;
-	size_t n = 0, cap = 0, usable = 0;
-	if (!rds) {
+	if (!set)
+		return;
+	for (size_t r = 0; r < set->nruns; r++)
+		if (set->rds[r])
+			rundata_free(set->rds[r]);
+	free(set->rds);
+	free(set->c);
+	free(set);
+}
+
+enum dormant_err sim_load(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
+                          struct sim_set **out, char *err, size_t errlen)
+{
+	struct sim_set *set = calloc(1, sizeof(*set));
+	*out = NULL;
+	if (!set || !(set->rds = calloc(nruns, sizeof(*set->rds)))) {
+		free(set);
 		snprintf(err, errlen, "out of memory");
 		return ERR_NOMEM;
 	}
-	for (size_t r = 0; r < o->nruns && e == ERR_OK; r++) {
-		if ((e = rundata_load(o->rundirs[r], &rds[r], err, errlen)) != ERR_OK)
+	set->nruns = nruns;
+	enum dormant_err e = deploy_load(deployment, &set->d, err, errlen);
+	set->span_s = for_us ? (double)for_us / 1e6 : YEAR_S;
+	size_t cap = 0;
+	for (size_t r = 0; r < nruns && e == ERR_OK; r++) {
+		if ((e = rundata_load(rundirs[r], &set->rds[r], err, errlen)) != ERR_OK)
 			break;
-		if (!rds[r]->summary) {
-			snprintf(err, errlen, "%s: no readable summary.json (%s)", o->rundirs[r], rds[r]->summary_err);
+		if (!set->rds[r]->summary) {
+			snprintf(err, errlen, "%s: no readable summary.json (%s)", rundirs[r], set->rds[r]->summary_err);
 			e = ERR_USAGE;
 			break;
 		}
-		for (size_t i = 0; i < rds[r]->nv; i++) {
-			struct rd_variant *v = &rds[r]->v[i];
-			if (strcmp(v->link, d.link.name) != 0)
+		for (size_t i = 0; i < set->rds[r]->nv; i++) {
+			struct rd_variant *v = &set->rds[r]->v[i];
+			if (strcmp(v->link, set->d.link.name) != 0)
 				continue;
-			if (n == cap) {
-				struct cand *nc = realloc(c, (cap = cap ? cap * 2 : 16) * sizeof(*c));
+			if (set->n == cap) {
+				struct sim_cand *nc = realloc(set->c, (cap = cap ? cap * 2 : 16) * sizeof(*nc));
 				if (!nc) {
 					e = ERR_NOMEM;
 					snprintf(err, errlen, "out of memory");
 					break;
 				}
-				c = nc;
+				set->c = nc;
 			}
-			if (cost(&d, rds[r], v, span_s, &c[n]) == 0)
-				usable++;
-			n++;
+			struct sim_cand *c = &set->c[set->n++];
+			c->usable = cost(&set->d, set->rds[r], v, set->span_s, c) == 0;
 		}
 	}
-	if (e == ERR_OK && !n) {
+	if (e == ERR_OK && !set->n) {
 		snprintf(err, errlen, "no variant of %s ran on link %s (the deployment's): run a scenario with `link: %s`",
-		         o->nruns == 1 ? o->rundirs[0] : "these runs", d.link.name, d.link.name);
+		         nruns == 1 ? rundirs[0] : "these runs", set->d.link.name, set->d.link.name);
 		e = ERR_USAGE;
 	}
-	if (e == ERR_OK) {
-		if (o->json)
-			print_json(out, &d, c, n, span_s);
-		else
-			print_table(out, &d, c, n, span_s);
+	if (e != ERR_OK) {
+		sim_free(set);
+		return e;
 	}
-	(void)usable;
-	free(c);
-	for (size_t r = 0; r < o->nruns; r++)
-		if (rds[r])
-			rundata_free(rds[r]);
-	free(rds);
-	return e;
+	*out = set;
+	return ERR_OK;
+}
+
+enum dormant_err simulate_run(const struct simulate_opts *o, FILE *out, char *err, size_t errlen)
+{
+	struct sim_set *set;
+	enum dormant_err e = sim_load(o->deployment, o->rundirs, o->nruns, o->for_us, &set, err, errlen);
+	if (e != ERR_OK)
+		return e;
+	if (o->json)
+		print_json(out, &set->d, set->c, set->n, set->span_s);
+	else
+		print_table(out, &set->d, set->c, set->n, set->span_s);
+	sim_free(set);
+	return ERR_OK;
 }

@@ -9,7 +9,9 @@
  * second and the broker's CPU (cores) at that rate. The arithmetic is
  * closed-form, so a million devices cost no more than one:
  *
- *   per-wake:   per period  = the variant's mean wake (energy, radio time, bytes)
+ *   per-wake:   per period  = the variant's mean wake (energy, radio time, bytes);
+ *                             with TLS resumption its mean resumed wake (each
+ *                             device's one full handshake left out)
  *   persistent: per period  = its mean wake on the kept connection
  *                             + floor((P - wake) / keepalive) measured keep-alives
  *                             (energy_kept_period; bytes the same way)
@@ -44,5 +46,47 @@ struct simulate_opts {
 };
 
 enum dormant_err simulate_run(const struct simulate_opts *o, FILE *out, char *err, size_t errlen);
+
+/* ---- the candidates themselves, for recommend ---- */
+
+#include "deploy.h"
+
+struct rundata;
+
+/* One candidate: a measured variant costed for the deployment (per device). */
+struct sim_cand {
+	const char *rundir, *variant;    /* where its figures came from */
+	const char *protocol, *tls, *resume;
+	int client_cert;                 /* the variant's devices presented a certificate */
+	int kept;                        /* connection: persistent */
+	int usable;                      /* 0: could not be costed (note says why) */
+	double period_mj, period_on_ms;  /* per wake period of one device */
+	double p50_mj, p99_mj;           /* the same with the p50 / p99 wake */
+	double up_b, down_b;             /* IP bytes per period */
+	double years, years_p50, years_p99;
+	double day_mj;
+	double periods;                  /* wake periods in the span */
+	double broker_ms_per_wake;       /* NaN: not measured (external broker), or at too low a rate */
+	double measured_rate;            /* the run's wakes per second, where the broker's CPU was measured */
+	uint64_t wakes;                  /* ok wakes measured */
+	uint64_t steady;                 /* resumed TLS: the resumed wakes its figures are from (0: all ok wakes) */
+	double heap_kib;                 /* the TLS context's measured heap peak, max over wakes (NaN: none) */
+	char note[200];
+};
+
+struct sim_set {
+	struct deployment d;
+	double span_s;
+	struct rundata **rds;
+	size_t nruns;
+	struct sim_cand *c;
+	size_t n;
+};
+
+/* The deployment and every variant of the runs on its link, costed
+ * (FOR_US 0: a year). Errors as simulate_run(); *OUT is freed with sim_free(). */
+enum dormant_err sim_load(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
+                          struct sim_set **out, char *err, size_t errlen);
+void sim_free(struct sim_set *set);
 
 #endif

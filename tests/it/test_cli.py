@@ -31,7 +31,7 @@ p = run("help")
 check(p.returncode == 0, f"help: exit {p.returncode}")
 synopsis = [l.strip() for l in p.stdout.splitlines() if l.startswith("  dormant ")]
 commands = [l.split()[1] for l in synopsis]
-check(commands == ["run", "check", "plot", "compare", "model", "simulate", "help", "version"], f"commands: {commands}")
+check(commands == ["run", "check", "plot", "compare", "model", "simulate", "recommend", "help", "version"], f"commands: {commands}")
 check(run("--help").stdout == p.stdout and run("-h").stdout == p.stdout, "--help and -h differ from help")
 
 # README's Commands block is exactly those lines.
@@ -88,6 +88,7 @@ one_line_error(run("model", "a"), "model without --link", "--link")
 one_line_error(run("model", "--link", "x"), "model without RUN_DIR", "RUN_DIR")
 one_line_error(run("simulate", "d.yaml"), "simulate without RUN_DIR", "RUN_DIR")
 one_line_error(run("simulate", "d.yaml", "r", "--for", "soon"), "simulate --for soon", "--for", "soon")
+one_line_error(run("recommend", "d.yaml"), "recommend without RUN_DIR", "RUN_DIR")
 one_line_error(run("help", "frobnicate"), "help of an unknown command", "frobnicate")
 one_line_error(run("version", "x"), "version x", "'x'")
 v = run("version")

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""dormant simulate against the run it simulates: a deployment that is the run's own fleet, over the run's window.
+"""dormant simulate against the run it simulates, and dormant recommend on the same run.
 
-One emulated run (root and /dev/net/tun; in a private network namespace): 3 MQTT devices waking every 5 s for
-20 s behind a test link, per-wake and persistent (keepalive 3 s). A deployment file with the same fleet,
-simulated `--for 20s`, must give back:
+One emulated run (root and /dev/net/tun; in a private network namespace): 3 devices waking every 5 s for 20 s
+behind a test link: MQTT per-wake and persistent (keepalive 3 s), and HTTPS (ECDSA). A deployment file with the
+same fleet, simulated `--for 20s`, must give back:
 - per-wake: the IP bytes of the run's ok wakes each way, exactly (to a byte), and their energy within 0.5 % (the
   rows' energy is printed to 0.1 mJ), and the summary's battery life at the fleet's period within 0.5 %;
 - persistent: battery life within 1 % (README "Deployments"; measured 1.0000): simulate charges each period a
@@ -11,6 +11,14 @@ simulated `--for 20s`, must give back:
   held (its steady state: a wake on the kept connection with the sleep before it);
 - a year at 1,000,000 devices in well under a second, scaling bytes linearly;
 - a deployment on a link no run measured: exit 2, one line naming the link.
+recommend, on the same run:
+- the ranking is simulate's battery life, in order; changing the period moves it the way the numbers say
+  (waking every 2 s a kept connection sends no keep-alive and must beat waking; every 60 s it sends 19 and
+  must lose), the winner named with its run;
+- a site that reaches only port 443 gets only the HTTPS candidate, never one on another port; requiring
+  encryption rules the plaintext ones out, each with its reason;
+- a command deadline shorter than the period leaves no candidate, with the reasons (a per-wake device takes a
+  command at its next wake; commands over a kept connection are not built).
 """
 import json
 import os
@@ -42,7 +50,10 @@ fleets:
     qos: 1
     link: sim1
 matrix:
-  connection: [per-wake, persistent]
+  - protocol: mqtt
+    connection: [per-wake, persistent]
+  - protocol: http
+    tls: ecdsa
 """)
 deployment = wd.file("deploy.yaml", """
 name: same-fleet
@@ -68,7 +79,8 @@ def simulate(*args):
 
 sim = simulate("--for", "20s")
 cands = {c["variant"]: c for c in sim["candidates"]}
-check(set(cands) == {"mqtt connection=per-wake", "mqtt connection=persistent"}, f"candidates {sorted(cands)}")
+check(set(cands) == {"mqtt connection=per-wake", "mqtt connection=persistent", "http tls=ecdsa"},
+      f"candidates {sorted(cands)}")
 for name, c in cands.items():
     check(c["run"] == rundir and c["wakes_measured"] > 0, f"{name}: does not name its run: {c}")
 
@@ -120,4 +132,42 @@ p = subprocess.run([dormant, "simulate", other, rundir], capture_output=True, te
 lines = p.stderr.strip().splitlines()
 check(p.returncode == 2 and len(lines) == 1 and "sim2" in lines[0],
       f"a link no run measured: exit {p.returncode}, stderr {p.stderr!r}")
-print("OK: simulate gives the run back (bytes exact, energy and battery within tolerance)")
+
+
+def recommend(text):
+    path = wd.file("rec.yaml", text)
+    p = subprocess.run([dormant, "recommend", path, rundir, "--json"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        fail(f"recommend exited {p.returncode}: {p.stderr}")
+    q = subprocess.run([dormant, "simulate", path, rundir, "--json"], capture_output=True, text=True, timeout=60)
+    return json.loads(p.stdout), {c["variant"]: c for c in json.loads(q.stdout)["candidates"]}
+
+
+base = open(deployment).read() + "encryption: optional\n"
+for period, want in (("2s", "mqtt connection=persistent"), ("60s", "mqtt connection=per-wake")):
+    rec, simc = recommend(base.replace("wake_every: 5s", f"wake_every: {period}"))
+    ranked = [c for c in rec["candidates"] if c["rank"]]
+    years = [simc[c["variant"]]["battery_years"] for c in ranked]
+    check(years == sorted(years, reverse=True), f"every {period}: the ranking {[(c['variant'], y) for c, y in zip(ranked, years)]}"
+          f" does not follow simulate's battery life")
+    mqtt = [c["variant"] for c in ranked if c["variant"].startswith("mqtt")]
+    check(mqtt[0] == want, f"every {period}: {mqtt[0]} ranks first of the MQTT ones, the numbers say {want}: "
+          f"{[(v, simc[v]['battery_years']) for v in mqtt]}")
+    check(all(c["run"] == rundir for c in ranked), "a candidate without its run")
+    print(f"recommend, a wake every {period}: " + ", ".join(f"{c['variant']} {simc[c['variant']]['battery_years']:.4f} y"
+                                                        for c in ranked))
+rec, _ = recommend(base.replace("encryption: optional", "encryption: required") + "ports: 443\n")
+ranked = [c for c in rec["candidates"] if c["rank"]]
+check([c["variant"] for c in ranked] == ["http tls=ecdsa"] and all(c["port"] == 443 for c in ranked),
+      f"443 only: {[(c['variant'], c['port']) for c in ranked]}")
+out = {c["variant"]: c["ruled_out"] for c in rec["candidates"] if not c["rank"]}
+check(set(out) == {"mqtt connection=per-wake", "mqtt connection=persistent"} and all(out.values()),
+      f"443 only: ruled out {out}")
+print(f"recommend, 443 only: {rec['winner']}; out: {out}")
+rec, _ = recommend(base + "commands_per_day: 24\ncommand_deadline: 2s\n")
+check(rec["winner"] is None and not any(c["rank"] for c in rec["candidates"]), f"deadline 2 s: {rec}")
+why = {c["variant"]: c["ruled_out"] for c in rec["candidates"]}
+check("next wake" in why["mqtt connection=per-wake"] and "not built" in why["mqtt connection=persistent"],
+      f"deadline 2 s: reasons {why}")
+print(f"recommend, a 2 s command deadline: no candidate: {why}")
+print("OK: simulate gives the run back (bytes exact, energy and battery within tolerance); recommend ranks by its numbers")
