@@ -406,12 +406,9 @@ static struct {
 
 static int64_t now_ms(void) { return (int64_t)(clock_mono_ns() / 1000000u); }
 
-static void kept_rearm(void)
+/* Arms the timerfd for NEXT (ms; 0: disarmed). */
+static void kept_arm(int64_t next)
 {
-	int64_t next = 0;
-	for (struct amqp_wake *a = T.kept; a; a = a->next_kept)
-		if (a->tick_at && (!next || a->tick_at < next))
-			next = a->tick_at;
 	if (next == T.armed || T.src.fd < 0)
 		return;
 	T.armed = next;
@@ -421,6 +418,16 @@ static void kept_rearm(void)
 		its.it_value.tv_nsec = (long)(next % 1000) * 1000000L;
 	}
 	timerfd_settime(T.src.fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* Arms it for the earliest timer of every kept connection (a scan). */
+static void kept_rearm(void)
+{
+	int64_t next = 0;
+	for (struct amqp_wake *a = T.kept; a; a = a->next_kept)
+		if (a->tick_at && (!next || a->tick_at < next))
+			next = a->tick_at;
+	kept_arm(next);
 }
 
 static void kept_unlist(struct amqp_wake *a)
@@ -513,7 +520,10 @@ static void process(struct amqp_wake *a)
 		return;
 	}
 	if (a->pc) {
-		kept_rearm();
+		/* No scan per delivery: only a sooner timer re-arms. One that moved
+		 * later may fire early; on_kept_timer then runs what is due and scans. */
+		if (a->tick_at && (!T.armed || a->tick_at < T.armed))
+			kept_arm(a->tick_at);
 		if (a->wake_complete && a->w && !pn_connection_driver_write_buffer(&a->d).size) {
 			struct wake *w = a->w;
 			a->w = NULL;

@@ -632,29 +632,30 @@ static int cmd_model(const struct cli_cmd *c, const struct cli_args *a)
 	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
 }
 
+/* simulate and recommend: DEPLOYMENT RUN_DIR..., over SPAN_US (0: a year), through RUN. */
+static int deployment_command(const struct cli_cmd *c, const struct cli_args *a, uint64_t span_us,
+                              enum dormant_err (*run)(const struct simulate_opts *, FILE *, char *, size_t))
+{
+	char err[2048] = "";
+	struct simulate_opts o = { .deployment = a->operands[0], .rundirs = (const char *const *)a->operands + 1,
+	                           .nruns = (size_t)a->noperands - 1, .for_us = span_us, .json = a->json };
+	enum dormant_err e = run(&o, stdout, err, sizeof(err));
+	if (e != ERR_OK)
+		fprintf(stderr, "dormant: %s: %s\n", c->name, err);
+	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
+}
+
 static int cmd_simulate(const struct cli_cmd *c, const struct cli_args *a)
 {
 	uint64_t span = 0;
 	if (a->span && parse_duration_us(a->span, 1000000, UINT64_C(100) * 365 * 86400 * 1000000, &span) != PARSE_OK)
 		return bad_usage(c->name, "--for needs a duration from 1s to 100y like 30d, got '%s'", a->span);
-	char err[2048] = "";
-	struct simulate_opts o = { .deployment = a->operands[0], .rundirs = (const char *const *)a->operands + 1,
-	                           .nruns = (size_t)a->noperands - 1, .for_us = span, .json = a->json };
-	enum dormant_err e = simulate_run(&o, stdout, err, sizeof(err));
-	if (e != ERR_OK)
-		fprintf(stderr, "dormant: simulate: %s\n", err);
-	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
+	return deployment_command(c, a, span, simulate_run);
 }
 
 static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a)
 {
-	char err[2048] = "";
-	struct simulate_opts o = { .deployment = a->operands[0], .rundirs = (const char *const *)a->operands + 1,
-	                           .nruns = (size_t)a->noperands - 1, .json = a->json };
-	enum dormant_err e = recommend_run(&o, stdout, err, sizeof(err));
-	if (e != ERR_OK)
-		fprintf(stderr, "dormant: recommend: %s\n", err);
-	return e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
+	return deployment_command(c, a, 0, recommend_run);
 }
 
 static int cmd_help(const struct cli_cmd *c, const struct cli_args *a)

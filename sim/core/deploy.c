@@ -48,6 +48,15 @@ static const struct ykey dkeys[] = {
 
 #define NDKEYS NELEMS(dkeys)
 
+/* The value of top-level KEY in ROOT (a mapping ykeys_load accepted), or ROOT when the key is absent. */
+static const struct ynode *value_at(const struct ynode *root, const char *key)
+{
+	for (size_t i = 0; i + 1 < root->nchild; i += 2)
+		if (strcmp(root->child[i]->text, key) == 0)
+			return root->child[i + 1];
+	return root;
+}
+
 /* Loads the link the deployment names: DIR/links/NAME.yaml, else DIR/../links/NAME.yaml. */
 static int load_link(struct yreader *r, struct deployment *d)
 {
@@ -57,11 +66,7 @@ static int load_link(struct yreader *r, struct deployment *d)
 	snprintf(alt, sizeof alt, "%s/../links/%s.yaml", dir, d->link_name);
 	const char *use = access(path, F_OK) == 0 ? path : alt;
 	if (access(use, F_OK) != 0) {
-		const struct ynode *at = r->root;
-		for (size_t i = 0; i + 1 < r->root->nchild; i += 2)
-			if (strcmp(r->root->child[i]->text, "link") == 0)
-				at = r->root->child[i + 1];
-		return ytree_fail_at(r, at, "link", "no link profile \"%s\": neither %s nor %s exists (%s)", d->link_name,
+		return ytree_fail_at(r, value_at(r->root, "link"), "link", "no link profile \"%s\": neither %s nor %s exists (%s)", d->link_name,
 		                     path, alt, strerror(errno));
 	}
 	enum dormant_err rc = link_profile_load(use, &d->link, perr, sizeof perr);
@@ -92,11 +97,8 @@ enum dormant_err deploy_load_buffer(const char *path, const char *text, size_t l
 		if (out->jitter_us * 2 > out->wake_every_us) {
 			char got[32];
 			snprintf(got, sizeof got, "%.15g s", (double)out->jitter_us / US_PER_S);
-			for (size_t i = 0; i + 1 < r.root->nchild; i += 2)
-				if (strcmp(r.root->child[i]->text, "jitter") == 0)
-					ytree_fail_at(&r, r.root->child[i + 1], "jitter",
-					              "must be at most half of wake_every (wakes would overtake each other), "
-					              "got %s", got);
+			ytree_fail_at(&r, value_at(r.root, "jitter"), "jitter",
+			              "must be at most half of wake_every (wakes would overtake each other), got %s", got);
 		}
 	}
 	ytree_free(r.root);
