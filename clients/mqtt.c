@@ -490,6 +490,12 @@ static int create_handle(MQTTAsync *h, struct wake *w)
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	co.MQTTVersion = MQTTVERSION_3_1_1;
 	co.sendWhileDisconnected = 0;
+	/* paho refuses a publish once this many commands wait in its queue,
+	 * connected or not (default 100): a wake hands it all its messages at
+	 * once, plus the SUBSCRIBE. */
+	co.maxBufferedMessages = (int)w->fleet->messages_per_wake + 8;
+	if (co.maxBufferedMessages < 100)
+		co.maxBufferedMessages = 100;
 	int rc = MQTTAsync_createWithOptions(h, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc != MQTTASYNC_SUCCESS)
 		snprintf(w->detail, sizeof(w->detail), "MQTTAsync_create: %s", MQTTAsync_strerror(rc));

@@ -321,7 +321,7 @@ static const struct key keys[NKEYS] = {
 	                .min_why = "payloads carry a " STR(PAYLOAD_MIN) "-byte header",
 	                FIELD(struct fleet, payload_bytes) },
 	[K_MESSAGES_PER_WAKE] = { "messages_per_wake", LEVEL_FLEET, T_UINT, .def = "1",
-	                          .min = 1, .max = 100, .expected = "a number like 1",
+	                          .min = 1, .max = 1000, .expected = "a number like 1",
 	                          FIELD(struct fleet, messages_per_wake) },
 	[K_FLEET_QOS] = { "qos", LEVEL_FLEET, T_UINT, .def = "1", .min = 0, .max = 1,
 	                  .expected = "0 or 1", FIELD(struct fleet, qos) },

@@ -71,7 +71,7 @@ struct fleet {
 	uint64_t wake_every_us;    /* wake period, 100ms..1d */
 	uint64_t jitter_us;        /* each wake starts uniformly in [nominal, nominal+jitter), < wake_every */
 	uint32_t payload_bytes;    /* PAYLOAD_MIN..256KiB */
-	uint32_t messages_per_wake;/* 1..100 */
+	uint32_t messages_per_wake;/* 1..1000 */
 	int qos;                   /* 0 or 1; overridden by a matrix qos axis */
 	enum conn_mode connection; /* per-wake, or persistent (MQTT only; a matrix connection axis overrides) */
 	uint64_t keepalive_us;     /* persistent: the keep-alive (MQTT PINGREQ, AMQP empty frame), whole seconds, 1s..65535s, default 60s */
