@@ -110,6 +110,7 @@ static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a);
 
 static const struct cli_opt recommend_opts[] = {
 	{ "json", OPT_JSON, NULL, 0, "the ranking as JSON on stdout instead of the table", 0 },
+	{ "output", OPT_OUTPUT, "DIR", 0, "where its figures and pages go (default: RUN_DIR/recommend/<deployment>)", 0 },
 };
 static int cmd_model(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_check(const struct cli_cmd *c, const struct cli_args *a);
@@ -638,7 +639,8 @@ static int deployment_command(const struct cli_cmd *c, const struct cli_args *a,
 {
 	char err[2048] = "";
 	struct simulate_opts o = { .deployment = a->operands[0], .rundirs = (const char *const *)a->operands + 1,
-	                           .nruns = (size_t)a->noperands - 1, .for_us = span_us, .json = a->json };
+	                           .nruns = (size_t)a->noperands - 1, .for_us = span_us, .json = a->json,
+	                           .outdir = a->output };
 	enum dormant_err e = run(&o, stdout, err, sizeof(err));
 	if (e != ERR_OK)
 		fprintf(stderr, "dormant: %s: %s\n", c->name, err);

@@ -57,14 +57,31 @@ static const struct ynode *value_at(const struct ynode *root, const char *key)
 	return root;
 }
 
+/* DIR/links/NAME.yaml beside FILE into PATH, DIR/../links/NAME.yaml into ALT; which exists (PATH when neither). */
+static const char *link_paths(const char *file, const char *name, char *path, char *alt, size_t n)
+{
+	char dir[LINK_PATH_MAX];
+	ytree_dir(file, dir, sizeof dir);
+	snprintf(path, n, "%s/links/%s.yaml", dir, name);
+	snprintf(alt, n, "%s/../links/%s.yaml", dir, name);
+	return access(path, F_OK) == 0 ? path : alt;
+}
+
+int deploy_link_path(const struct deployment *d, const char *name, char *buf, size_t n)
+{
+	char path[LINK_PATH_MAX + 64], alt[LINK_PATH_MAX + 64];
+	const char *use = link_paths(d->path, name, path, alt, sizeof path);
+	if (access(use, F_OK) != 0)
+		return -1;
+	snprintf(buf, n, "%s", use);
+	return 0;
+}
+
 /* Loads the link the deployment names: DIR/links/NAME.yaml, else DIR/../links/NAME.yaml. */
 static int load_link(struct yreader *r, struct deployment *d)
 {
-	char dir[LINK_PATH_MAX], path[LINK_PATH_MAX + 64], alt[LINK_PATH_MAX + 64], perr[1024];
-	ytree_dir(r->path, dir, sizeof dir);
-	snprintf(path, sizeof path, "%s/links/%s.yaml", dir, d->link_name);
-	snprintf(alt, sizeof alt, "%s/../links/%s.yaml", dir, d->link_name);
-	const char *use = access(path, F_OK) == 0 ? path : alt;
+	char path[LINK_PATH_MAX + 64], alt[LINK_PATH_MAX + 64], perr[1024];
+	const char *use = link_paths(r->path, d->link_name, path, alt, sizeof path);
 	if (access(use, F_OK) != 0) {
 		return ytree_fail_at(r, value_at(r->root, "link"), "link", "no link profile \"%s\": neither %s nor %s exists (%s)", d->link_name,
 		                     path, alt, strerror(errno));
@@ -92,6 +109,7 @@ enum dormant_err deploy_load_buffer(const char *path, const char *text, size_t l
 	if (ytree_read(&r) == 0 && ykeys_load(&r, dkeys, NDKEYS, out, "deployment", NULL) == 0 &&
 	    load_link(&r, out) == 0) {
 		snprintf(out->path, sizeof out->path, "%s", path);
+		out->sleep_given = out->sleep_uw >= 0;
 		if (out->sleep_uw < 0)
 			out->sleep_uw = out->link.sleep_uw;
 		if (out->jitter_us * 2 > out->wake_every_us) {

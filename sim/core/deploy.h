@@ -67,6 +67,7 @@ struct deployment {
 	char link_name[LINK_NAME_MAX];
 	struct link_profile link;  /* loaded */
 	double battery_wh, sleep_uw; /* sleep_uw: the link's when the file gives none */
+	int sleep_given;           /* the file gave sleep_uw */
 	uint64_t ram_budget, flash_budget; /* bytes; 0: none */
 	int encryption;            /* enum deploy_encryption */
 	int client_auth;           /* enum deploy_auth */
@@ -83,6 +84,9 @@ enum dormant_err deploy_load_buffer(const char *path, const char *text, size_t l
                                     char *err, size_t errlen);
 /* 1 when PORT is one the site can reach. */
 int deploy_port_ok(const struct deployment *d, int port);
+/* The profile of link NAME as this deployment's file would find it, into
+ * BUF: 0, or -1 when there is none. */
+int deploy_link_path(const struct deployment *d, const char *name, char *buf, size_t n);
 const char *deploy_encoding_name(int e);
 const char *deploy_auth_name(int a);
 

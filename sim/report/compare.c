@@ -330,21 +330,6 @@ static enum dormant_err write_html(struct cmp *c, const char *dir, const char *t
 	return ERR_OK;
 }
 
-static int mkdirs(const char *path)
-{
-	char buf[4096];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 enum dormant_err compare_run(int n, char *const *rundirs, const char *outdir, FILE *out, char *err, size_t errlen)
 {
 	if (n < 2 || n > MAX_RUNS) {
@@ -397,7 +382,7 @@ enum dormant_err compare_run(int n, char *const *rundirs, const char *outdir, FI
 		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 		snprintf(dir, sizeof(dir), "%.4000s/compare-%s", parent, stamp);
 	}
-	if (mkdirs(dir) != 0) {
+	if (report_mkdirs(dir) != 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		rc = ERR_IO;
 		goto out;

@@ -1,5 +1,6 @@
 /* report.c: report.html, a self-contained page: tables, inline SVG figures,
  * the scenario and the environment. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +56,21 @@ static const char css[] =
 	"tbody td:first-child{white-space:normal;min-width:7em;max-width:10em}"
 	"figure svg,figure img{min-width:560px}figure{padding:6px}}\n"
 	"@media print{.files,nav{display:none}figure{break-inside:avoid}}\n";
+
+int report_mkdirs(const char *path)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
 
 void report_esc(FILE *f, const char *s)
 {
@@ -484,6 +500,38 @@ static void kv_rows(FILE *f, const json_t *j, const char *prefix)
 	}
 }
 
+/* The sections `dormant recommend` left in DIR/recommend/NAME/section.html,
+ * by name (scandir's sort): each deployment recommended from this run shows
+ * on its report. Returns how many; with F NULL only counts them. */
+static int recommend_sections(FILE *f, const char *dir)
+{
+	char rdir[4300];
+	snprintf(rdir, sizeof(rdir), "%s/recommend", dir);
+	struct dirent **ents = NULL;
+	int n = scandir(rdir, &ents, NULL, alphasort);
+	if (n < 0)
+		return 0;
+	int found = 0;
+	for (int i = 0; i < n; i++) {
+		char path[4600];
+		size_t len = 0;
+		char *sec = NULL;
+		if (ents[i]->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s/section.html", rdir, ents[i]->d_name);
+			sec = slurp(path, &len);
+		}
+		if (sec) {
+			found++;
+			if (f)
+				fwrite(sec, 1, len, f);
+			free(sec);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return found;
+}
+
 enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs, size_t nfigs, char *err,
                               size_t errlen)
 {
@@ -533,6 +581,9 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 		anyfail |= rd->v[i].failed > 0;
 	if (anyfail)
 		fputs("<a href=\"#failures\">Failures</a>", f);
+	int nrec = recommend_sections(NULL, rd->dir);
+	if (nrec)
+		fputs("<a href=\"#recommend\">Recommendations</a>", f);
 	fputs("<a href=\"#figures\">Figures</a><a href=\"#scenario\">Scenario</a><a href=\"#env\">Environment</a>"
 	      "</nav>\n",
 	      f);
@@ -572,6 +623,14 @@ enum dormant_err report_write(struct rundata *rd, const struct report_fig *figs,
 	if (anyfail)
 		failures_table(f, rd);
 	fputs("</section>\n", f);
+
+	if (nrec) {
+		/* each section is written whole by recommend (its figures inline, its
+		 * links relative to this directory) */
+		fputs("<div id=\"recommend\">\n", f);
+		recommend_sections(f, rd->dir);
+		fputs("</div>\n", f);
+	}
 
 	fputs("<section id=\"figures\"><h2>Figures</h2>\n<div class=\"figs\">\n", f);
 	int seq = 0;

@@ -27,6 +27,8 @@ struct report_fig {
 /* The page's shell: <!DOCTYPE> to <body>, with TITLE escaped. */
 void report_head(FILE *f, const char *title);
 void report_tail(FILE *f);
+/* mkdir -p PATH (0755): 0, or -1 with errno. */
+int report_mkdirs(const char *path);
 /* S with & < > " escaped. */
 void report_esc(FILE *f, const char *s);
 /* A <figure> with FIG's image from PLOTDIR (inline SVG, else PNG data: URI),

@@ -34,11 +34,12 @@ static const json_t *radio_fleet(const json_t *summary, const char *variant, con
 	return NULL;
 }
 
-/* Costs variant V of run RD as deployment D's devices; 0, or -1 when it cannot be (NOTE says why). */
-static int cost(const struct deployment *d, struct rundata *rd, struct rd_variant *v, double span_s,
-                struct sim_cand *c)
+int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *v, double span_s, double payload_b,
+             struct sim_cand *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->rd = rd;
+	c->v = v;
 	c->rundir = rd->dir;
 	c->variant = v->name;
 	c->protocol = v->protocol;
@@ -102,6 +103,31 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 		c->p50_mj = wake_mj - k.wake_mj + c->p50_mj;
 		c->p99_mj = wake_mj - k.wake_mj + c->p99_mj;
 	}
+	double pay = json_num_at(f, "payload_bytes", NAN), msgs = json_num_at(f, "messages_per_wake", NAN);
+	c->payload_b = pay;
+	if (payload_b >= 0) {
+		if (isnan(pay) || isnan(msgs)) {
+			snprintf(c->note, sizeof c->note, "its summary.json does not say what a wake sent (an older dormant "
+			         "made it): cannot be scaled to another payload");
+			return -1;
+		}
+		/* The model of a payload the run did not send: the difference in
+		 * bytes, and a TCP/IP header for each segment more or fewer a
+		 * message takes, goes up at the link's rate with the radio at TX
+		 * power; the rest of the wake's timeline is unchanged. */
+		double mss = d->link.mtu > 52 ? d->link.mtu - 52 : 1448;
+		double segs = msgs * (ceil(payload_b / mss) - ceil(pay / mss));
+		double db = msgs * (payload_b - pay) + segs * 52;
+		double air_ms = (db + segs * d->link.link_overhead_bytes) * 8 / (d->link.up_kbps > 0 ? d->link.up_kbps : 1e6);
+		double dmj = air_ms * d->link.tx_mw / 1000;
+		wake_mj += dmj;
+		on += air_ms;
+		c->p50_mj += dmj;
+		c->p99_mj += dmj;
+		c->up_b += db;
+		c->payload_b = payload_b;
+		c->modelled = 1;
+	}
 	c->period_mj = wake_mj;
 	c->period_on_ms = on;
 	double per_day = DAY_S / P;
@@ -117,7 +143,8 @@ static int cost(const struct deployment *d, struct rundata *rd, struct rd_varian
 	double window = json_num_at(vj, "window_s", NAN), wakes = json_num_at(vj, "wakes", NAN);
 	c->measured_rate = window > 0 ? wakes / window : NAN;
 	c->broker_ms_per_wake = c->measured_rate * 10 >= (double)d->devices / P ? cpu / 1000.0 : NAN;
-	double pay = json_num_at(f, "payload_bytes", NAN), msgs = json_num_at(f, "messages_per_wake", NAN);
+	if (c->modelled)
+		return 0;
 	if (isnan(pay) || isnan(msgs))
 		snprintf(c->note, sizeof c->note, "its summary.json does not say what a wake sent (an older dormant "
 		         "made it): the measured wake's figures");
@@ -263,7 +290,7 @@ enum dormant_err sim_load(const char *deployment, const char *const *rundirs, si
 				set->c = nc;
 			}
 			struct sim_cand *c = &set->c[set->n++];
-			c->usable = cost(&set->d, set->rds[r], v, set->span_s, c) == 0;
+			c->usable = sim_cost(&set->d, set->rds[r], v, set->span_s, -1, c) == 0;
 		}
 	}
 	if (e == ERR_OK && !set->n) {

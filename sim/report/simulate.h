@@ -43,6 +43,7 @@ struct simulate_opts {
 	size_t nruns;
 	uint64_t for_us;       /* 0: a year (365 days) */
 	int json;
+	const char *outdir;    /* recommend: where its figures and pages go (NULL: RUN_DIR/recommend/NAME) */
 };
 
 enum dormant_err simulate_run(const struct simulate_opts *o, FILE *out, char *err, size_t errlen);
@@ -52,9 +53,12 @@ enum dormant_err simulate_run(const struct simulate_opts *o, FILE *out, char *er
 #include "deploy.h"
 
 struct rundata;
+struct rd_variant;
 
 /* One candidate: a measured variant costed for the deployment (per device). */
 struct sim_cand {
+	struct rundata *rd;
+	struct rd_variant *v;
 	const char *rundir, *variant;    /* where its figures came from */
 	const char *protocol, *tls, *resume;
 	int client_cert;                 /* the variant's devices presented a certificate */
@@ -71,6 +75,8 @@ struct sim_cand {
 	uint64_t wakes;                  /* ok wakes measured */
 	uint64_t steady;                 /* resumed TLS: the resumed wakes its figures are from (0: all ok wakes) */
 	double heap_kib;                 /* the TLS context's measured heap peak, max over wakes (NaN: none) */
+	double payload_b;                /* the payload its figures are for (NaN: unknown) */
+	int modelled;                    /* 1: scaled to a payload the run did not send */
 	char note[200];
 };
 
@@ -88,5 +94,13 @@ struct sim_set {
 enum dormant_err sim_load(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
                           struct sim_set **out, char *err, size_t errlen);
 void sim_free(struct sim_set *set);
+
+/* Variant V of run RD costed for deployment D (its period, link, battery)
+ * over SPAN_S into *C: 0, or -1 when it cannot be (C->note says why).
+ * PAYLOAD_B < 0: the measured wake's figures; else the wake modelled with
+ * each message PAYLOAD_B bytes (C->modelled): the difference in bytes and
+ * in TCP segments goes up at the link's rate, at TX power. For sweeps. */
+int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *v, double span_s, double payload_b,
+             struct sim_cand *c);
 
 #endif

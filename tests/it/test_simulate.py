@@ -18,7 +18,11 @@ recommend, on the same run:
 - a site that reaches only port 443 gets only the HTTPS candidate, never one on another port; requiring
   encryption rules the plaintext ones out, each with its reason;
 - a command deadline shorter than the period leaves no candidate, with the reasons (a per-wake device takes a
-  command at its next wake; commands over a kept connection are not built).
+  command at its next wake; commands over a kept connection are not built);
+- sensitivity: from 2 s up the wake-period sweep starts with the kept connection, and at each flip it reports
+  simulate itself names the flip's "from" best 3 % below it and its "to" 3 % above; with --output DIR the text,
+  JSON, figures (period and payload, .dat/.gp/.svg/.png) and the HTML section go to DIR and the run is not
+  touched; without it they go to RUN/recommend/NAME/ and the run's report.html gains the section.
 """
 import json
 import os
@@ -133,6 +137,47 @@ lines = p.stderr.strip().splitlines()
 check(p.returncode == 2 and len(lines) == 1 and "sim2" in lines[0],
       f"a link no run measured: exit {p.returncode}, stderr {p.stderr!r}")
 
+# Sensitivity, into --output (the run's directory and report are not touched): the wake-period sweep's flips
+# are where simulate's own numbers cross, its figures and the report section are written.
+base = open(deployment).read() + "encryption: optional\n"
+outdir = os.path.join(wd.path, "rec-out")
+sweep_yaml = wd.file("sweep.yaml", base.replace("wake_every: 5s", "wake_every: 2s"))
+p = subprocess.run([dormant, "recommend", sweep_yaml, rundir, "--json", "--output", outdir], capture_output=True,
+                   text=True, timeout=120)
+check(p.returncode == 0, f"recommend --output: exit {p.returncode}: {p.stderr}")
+rec = json.loads(p.stdout)
+check(rec["output"] == outdir, f"recommend --output: output {rec['output']}")
+check(not os.path.exists(os.path.join(rundir, "recommend")), "recommend --output wrote into the run directory")
+for f in ("recommend.txt", "recommend.json", "section.html", "recommend.html", "period.dat", "period.gp",
+          "period.svg", "period.png", "payload.dat", "payload.svg"):
+    check(os.path.getsize(os.path.join(outdir, f)) > 0, f"recommend --output: {f} missing or empty")
+per_s = rec["sensitivity"]["period_s"]
+flips = per_s["flips"]
+check(flips and per_s["best_at_start"] == "mqtt connection=persistent",
+      f"the period sweep from 2 s starts with {per_s['best_at_start']}, flips {flips}")
+
+
+def best_at(period_s):
+    y = wd.file("at.yaml", base.replace("wake_every: 5s", f"wake_every: {round(period_s * 1000)}ms"))
+    q = subprocess.run([dormant, "simulate", y, rundir, "--json"], capture_output=True, text=True, timeout=60)
+    check(q.returncode == 0, f"simulate at {period_s} s: {q.stderr}")
+    c = max(json.loads(q.stdout)["candidates"], key=lambda c: c["battery_years"] or 0)
+    return c["variant"]
+
+
+text = open(os.path.join(outdir, "recommend.txt")).read()
+gp = open(os.path.join(outdir, "period.gp")).read()
+for f in flips:
+    before, after = best_at(f["at"] * 0.97), best_at(f["at"] * 1.03)
+    check(before == f["from"] and after == f["to"], f"flip at {f['at']:.1f} s, {f['from']} -> {f['to']}: simulate "
+          f"says {before} at 0.97x and {after} at 1.03x")
+    check(" at " in gp and gp.count("→") >= len(flips), "period.gp does not label every flip")
+    print(f"period flip at {f['at']:.2f} s: {f['from']} -> {f['to']}, as simulate says on either side")
+check("Where the answer flips" in text and "up to " in text, "recommend.txt has no flips section")
+sec = open(os.path.join(outdir, "section.html")).read()
+check('id="rec-same-fleet"' in sec and "<svg" in sec, "section.html has no figures")
+
+
 
 def recommend(text):
     path = wd.file("rec.yaml", text)
@@ -143,7 +188,6 @@ def recommend(text):
     return json.loads(p.stdout), {c["variant"]: c for c in json.loads(q.stdout)["candidates"]}
 
 
-base = open(deployment).read() + "encryption: optional\n"
 for period, want in (("2s", "mqtt connection=persistent"), ("60s", "mqtt connection=per-wake")):
     rec, simc = recommend(base.replace("wake_every: 5s", f"wake_every: {period}"))
     ranked = [c for c in rec["candidates"] if c["rank"]]
@@ -170,4 +214,8 @@ why = {c["variant"]: c["ruled_out"] for c in rec["candidates"]}
 check("next wake" in why["mqtt connection=per-wake"] and "not built" in why["mqtt connection=persistent"],
       f"deadline 2 s: reasons {why}")
 print(f"recommend, a 2 s command deadline: no candidate: {why}")
+# Without --output the recommendation lands in the run's directory and its report.html shows it.
+report = open(os.path.join(rundir, "report.html")).read()
+check(os.path.exists(os.path.join(rundir, "recommend", "same-fleet", "section.html")), "no section in the run")
+check('href="#recommend"' in report and 'id="rec-same-fleet"' in report, "report.html has no recommendation section")
 print("OK: simulate gives the run back (bytes exact, energy and battery within tolerance); recommend ranks by its numbers")
