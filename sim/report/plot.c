@@ -325,35 +325,49 @@ static int fig_tls(struct pctx *c, struct report_fig *fig)
 				names[k++] = rd->v[i].name;
 		gnuplot_xtics(gp, names, ntls, w);
 	}
+	/* gnuplot refuses a histogram series with no valid point, so a kind of
+	 * handshake no variant made (no resumption in the run) is left out */
+	int kinds[2] = { 0, 0 };
+	for (size_t i = 0; i < rd->nv; i++)
+		for (int k = 0; k < 2; k++)
+			kinds[k] |= rd->v[i].hs[k].n > 0;
+	static const char *const kname[2] = { "full", "resumed" };
+	static const char *const kcolor[2][2] = { { "#1f4e79", "#6fa8dc" }, { "#b45f06", "#f6b26b" } };
 	fprintf(gp, "set style histogram clustered gap 1.5\n"
 	            "set offsets 0, 0, graph 0.12, 0\n"
 	            "set title \"handshake bytes per wake (IP level, mean)\"\n"
 	            "set ylabel \"bytes\"\n"
-	            "plot '%s.dat' using 4 title 'full, up' lc rgb '#1f4e79', \\\n"
-	            "     '' using 5 title 'full, down' lc rgb '#6fa8dc', \\\n"
-	            "     '' using 6 title 'resumed, up' lc rgb '#b45f06', \\\n"
-	            "     '' using 7 title 'resumed, down' lc rgb '#f6b26b'",
-	        name);
-	gp_cluster_labels(gp, (const int[]){ 4, 5, 6, 7 }, 4, 1.5, "%.0f");
+	            "plot ");
+	int cols[4], nc = 0;
+	for (int k = 0; k < 2; k++)
+		for (int dir = 0; dir < 2 && kinds[k]; dir++) {
+			cols[nc] = 4 + 2 * k + dir;
+			fprintf(gp, "%s'%s%s' using %d title '%s, %s' lc rgb '%s'", nc ? ", \\\n     " : "", nc ? "" : name, nc ? "" : ".dat",
+			        cols[nc], kname[k], dir ? "down" : "up", kcolor[k][dir]);
+			nc++;
+		}
+	gp_cluster_labels(gp, cols, nc, 1.5, "%.0f");
 	fputs("set style histogram errorbars gap 1.5 lw 1\n"
 	      "set errorbars small\n",
 	      gp);
-	if (has_t)
-		fprintf(gp, "set title \"handshake time (median; whiskers p10–p90)\"\n"
-		            "set ylabel \"ms\"\n"
-		            "plot '%s.dat' using 8:9:10 title 'full' lc rgb '#1f4e79', \\\n"
-		            "     '' using 11:12:13 title 'resumed' lc rgb '#b45f06'",
-		        name);
-	if (has_t)
-		gp_cluster_labels(gp, (const int[]){ 8, 11 }, 2, 1.5, "%.2f ms");
-	if (has_cpu)
-		fprintf(gp, "set title \"handshake CPU time (median; whiskers p10–p90)\"\n"
-		            "set ylabel \"CPU µs\"\n"
-		            "plot '%s.dat' using 14:15:16 title 'full' lc rgb '#1f4e79', \\\n"
-		            "     '' using 17:18:19 title 'resumed' lc rgb '#b45f06'",
-		        name);
-	if (has_cpu)
-		gp_cluster_labels(gp, (const int[]){ 14, 17 }, 2, 1.5, "%.0f µs");
+	/* the time panel (columns 8.., p50:p10:p90 for full then resumed) and the CPU one (14..) */
+	for (int panel = 0; panel < 2; panel++) {
+		if (!(panel ? has_cpu : has_t))
+			continue;
+		int base = panel ? 14 : 8;
+		fprintf(gp, "set title \"handshake %s (median; whiskers p10–p90)\"\nset ylabel \"%s\"\nplot ",
+		        panel ? "CPU time" : "time", panel ? "CPU µs" : "ms");
+		nc = 0;
+		for (int k = 0; k < 2; k++) {
+			if (!kinds[k])
+				continue;
+			cols[nc] = base + 3 * k;
+			fprintf(gp, "%s'%s%s' using %d:%d:%d title '%s' lc rgb '%s'", nc ? ", \\\n     " : "", nc ? "" : name, nc ? "" : ".dat",
+			        cols[nc], cols[nc] + 1, cols[nc] + 2, kname[k], kcolor[k][0]);
+			nc++;
+		}
+		gp_cluster_labels(gp, cols, nc, 1.5, panel ? "%.0f µs" : "%.2f ms");
+	}
 	fputs("unset multiplot\n", gp);
 	if (!has_t || !has_cpu)
 		snprintf(fig->note, sizeof(fig->note), "no %s%s%s figures in wakes.csv: that panel is left out",
