@@ -69,6 +69,11 @@ int sweep_run(const struct sim_set *set, int axis, size_t nx, struct sweep *out)
 	}
 	if (out->at < out->lo)
 		out->lo = out->at / 2;
+	/* a command deadline under the range: show the periods a per-wake device
+	 * would have to wake at to meet it */
+	double dl = (double)set->d.command_deadline_us / 1e6;
+	if (axis == SWEEP_PERIOD && dl > 0 && dl <= out->lo)
+		out->lo = dl / 2 < 1 ? 1 : dl / 2;
 	if (out->at > out->hi)
 		out->hi = out->at * 2;
 	if (nx < 2)

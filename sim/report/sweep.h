@@ -5,7 +5,7 @@
  * log-spaced, with everything else the deployment's:
  *
  *   SWEEP_PERIOD   the wake period, 1 min .. 24 h (widened to take in the
- *                  deployment's own); the measured wakes as they are, so a
+ *                  deployment's own and its command deadline); the measured wakes as they are, so a
  *                  per-wake device's curve is its sleep floor against its
  *                  wakes a day, and a kept connection's has a step at each
  *                  keep-alive more a sleep needs (energy_kept_period)
