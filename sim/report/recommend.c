@@ -97,9 +97,31 @@ static void explain(FILE *out, const struct deployment *d, const struct ranked *
 		fprintf(out, "Both pay the link's attach (%.0f mJ) and inactivity tail (%.0f mJ) every time the radio "
 		             "wakes: %.0f %% of the winner's period. ",
 		        attach, tail, 100 * (attach + tail) / w->period_mj);
-	fprintf(out, "It moves %.1f kB a period against %.1f kB%s.\n", (w->up_b + w->down_b) / 1e3,
+	fprintf(out, "It moves %.1f kB a period against %.1f kB%s.", (w->up_b + w->down_b) / 1e3,
 	        (s->up_b + s->down_b) / 1e3,
 	        w->kept ? "; it keeps its connection, so the wake skips TCP, TLS and the protocol's set-up" : "");
+	/* the runner-up is often the winner with another TLS set-up: say what
+	 * the choice of protocol itself is worth, with each other protocol's best */
+	const char *seen[8];
+	size_t nseen = 1;
+	seen[0] = w->protocol;
+	for (size_t i = 1; i < nok && nseen < 8; i++) {
+		const struct sim_cand *o = r[i].c;
+		size_t k = 0;
+		while (k < nseen && strcmp(seen[k], o->protocol) != 0)
+			k++;
+		if (k < nseen)
+			continue;
+		seen[nseen++] = o->protocol;
+		fprintf(out, "%s %s at best (%s): %.2f years, %.1f %% shorter; %.0f mJ and %.1f s of radio a period, "
+		             "%.1f kB",
+		        nseen == 2 ? " Against the other protocols:" : ";", o->protocol, o->variant, o->years,
+		        (1 - o->years / w->years) * 100, o->period_mj, o->period_on_ms / 1e3, (o->up_b + o->down_b) / 1e3);
+	}
+	if (nseen > 1)
+		fprintf(out, " (the winner: %.0f mJ, %.1f s, %.1f kB).", w->period_mj, w->period_on_ms / 1e3,
+		        (w->up_b + w->down_b) / 1e3);
+	fputc('\n', out);
 }
 
 /* ---- sensitivity: the ranking along the period, the payload, the link ---- */
@@ -525,9 +547,14 @@ static void print_text(FILE *out, const struct rec *x)
 		char band[32], l[8];
 		snprintf(band, sizeof band, "%.2f/%.2f", c->years_p50, c->years_p99);
 		letter(x, (int)(c - set->c), l, sizeof l);
-		fprintf(out, "%4zu %-2s %-*s %6d %8.2f %15s %11.2f  %s (%llu wakes)\n", i + 1, l, w, c->variant,
-		        recommend_port(c->protocol, c->tls), c->years, band, (c->up_b + c->down_b) / 1e3, c->rundir,
-		        (unsigned long long)c->wakes);
+		char src[64];
+		if (c->steady)
+			snprintf(src, sizeof src, "%llu resumed of %llu wakes", (unsigned long long)c->steady,
+			         (unsigned long long)c->wakes);
+		else
+			snprintf(src, sizeof src, "%llu wakes", (unsigned long long)c->wakes);
+		fprintf(out, "%4zu %-2s %-*s %6d %8.2f %15s %11.2f  %s (%s)\n", i + 1, l, w, c->variant,
+		        recommend_port(c->protocol, c->tls), c->years, band, (c->up_b + c->down_b) / 1e3, c->rundir, src);
 	}
 	if (nok < set->n) {
 		fprintf(out, "\nruled out:\n");
