@@ -67,14 +67,16 @@ int sweep_run(const struct sim_set *set, int axis, size_t nx, struct sweep *out)
 				out->measured = NAN;
 		}
 	}
-	if (out->at < out->lo)
+	/* the deployment's own value inside the range, never on its edge (its
+	 * marker would hide in the frame) */
+	if (out->at < out->lo * 1.2)
 		out->lo = out->at / 2;
 	/* a command deadline under the range: show the periods a per-wake device
 	 * would have to wake at to meet it */
 	double dl = (double)set->d.command_deadline_us / 1e6;
 	if (axis == SWEEP_PERIOD && dl > 0 && dl <= out->lo)
 		out->lo = dl / 2 < 1 ? 1 : dl / 2;
-	if (out->at > out->hi)
+	if (out->at > out->hi / 1.2)
 		out->hi = out->at * 2;
 	if (nx < 2)
 		nx = 2;
