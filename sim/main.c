@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "plot.h"
 #include "predict.h"
+#include "measure.h"
 #include "recommend.h"
 #include "parse.h"
 #include "scenario.h"
@@ -41,6 +42,7 @@ enum opt_id {
 	OPT_VARIANT,
 	OPT_JSON,
 	OPT_FOR,
+	OPT_MEASURE,
 };
 
 struct cli_opt {
@@ -61,6 +63,7 @@ struct cli_args {
 	const char *variant; /* --variant V */
 	int json;
 	const char *span;    /* --for DURATION */
+	int measure;         /* recommend --measure */
 	char **operands;
 	int noperands;
 };
@@ -111,6 +114,7 @@ static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a);
 static const struct cli_opt recommend_opts[] = {
 	{ "json", OPT_JSON, NULL, 0, "the ranking as JSON on stdout instead of the table", 0 },
 	{ "output", OPT_OUTPUT, "DIR", 0, "where its figures and pages go (default: RUN_DIR/recommend/<deployment>)", 0 },
+	{ "measure", OPT_MEASURE, NULL, 0, "first run the candidates the RUN_DIRs lack (into results/; as root)", 0 },
 };
 static int cmd_model(const struct cli_cmd *c, const struct cli_args *a);
 static int cmd_check(const struct cli_cmd *c, const struct cli_args *a);
@@ -176,14 +180,22 @@ static const struct cli_cmd commands[] = {
 	  "the run and variant it came from. Exit 0, 2 if a RUN_DIR is not a run\n"
 	  "directory or none measured the link, 3 if the deployment file is invalid.\n",
 	  OPTS(simulate_opts), cmd_simulate },
-	{ "recommend", { NULL }, "DEPLOYMENT RUN_DIR [...]", 2, -1, "a DEPLOYMENT file and one or more RUN_DIRs are required",
+	{ "recommend", { NULL }, "DEPLOYMENT [RUN_DIR...]", 1, -1, "a DEPLOYMENT file is required",
 	  "a ranked, explained choice of protocol and TLS set-up for a deployment",
 	  "Costs the runs' variants on the DEPLOYMENT's link as `dormant simulate` does,\n"
 	  "rules out those the deployment cannot use (encryption, reachable ports,\n"
 	  "client authentication, command deadline, RAM budget), each with its reason,\n"
 	  "and ranks the rest by battery life: the winner and runner-up with the margin\n"
 	  "and whether it exceeds the wake-to-wake spread, a paragraph of why, and the\n"
-	  "run and variant every figure came from. Exit codes as for simulate.\n",
+	  "run and variant every figure came from; then where the answer flips along\n"
+	  "the wake period and the payload (figures with the crossovers marked), and\n"
+	  "on the other links the runs measured. Text, JSON, figures and an HTML\n"
+	  "section go to -o DIR, or RUN_DIR/recommend/<deployment>/ and the run's\n"
+	  "report.html. With --measure it first writes and runs (`dormant run`, into\n"
+	  "results/) a small scenario of the per-wake candidates the deployment needs\n"
+	  "and the RUN_DIRs lack, saying which and about how long, and uses that run\n"
+	  "too; without it at least one RUN_DIR is required. Exit codes as for\n"
+	  "simulate; 130 if Ctrl-C stopped the measuring run (its rows are kept).\n",
 	  OPTS(recommend_opts), cmd_recommend },
 	{ "help", { "--help", "-h" }, "[COMMAND]", 0, 1, NULL,
 	  "this text, or a command's",
@@ -376,6 +388,9 @@ static int parse_args(const struct cli_cmd *c, int argc, char **argv, struct cli
 			break;
 		case OPT_FOR:
 			a->span = optarg;
+			break;
+		case OPT_MEASURE:
+			a->measure = 1;
 			break;
 		case ':':
 			return bad_usage(c->name, "'%s' needs a %s after it", at, o && o->arg ? o->arg : "value");
@@ -657,7 +672,37 @@ static int cmd_simulate(const struct cli_cmd *c, const struct cli_args *a)
 
 static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a)
 {
-	return deployment_command(c, a, 0, recommend_run);
+	if (!a->measure && a->noperands < 2)
+		return bad_usage(c->name, "a DEPLOYMENT file and one or more RUN_DIRs are required (or --measure)");
+	if (!a->measure)
+		return deployment_command(c, a, 0, recommend_run);
+	/* the measuring run's summary is the user's to see, but never in --json's stdout */
+	char err[2048] = "", dir[4200];
+	enum dormant_err e = measure_missing(a->operands[0], (const char *const *)a->operands + 1,
+	                                     (size_t)a->noperands - 1, "results", a->json ? stderr : stdout, dir,
+	                                     sizeof dir, err, sizeof err);
+	if (e != ERR_OK) {
+		fprintf(stderr, "dormant: %s: %s\n", c->name, err);
+		return e == ERR_INTERRUPTED ? EXIT_INTERRUPTED : e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
+	}
+	if (!dir[0])
+		return deployment_command(c, a, 0, recommend_run);
+	char **ops = calloc((size_t)a->noperands + 1, sizeof(*ops));
+	if (!ops) {
+		fprintf(stderr, "dormant: %s: out of memory\n", c->name);
+		return EXIT_INTERNAL;
+	}
+	/* the new run first: the recommendation and its report section land in it */
+	ops[0] = a->operands[0];
+	ops[1] = dir;
+	for (int i = 1; i < a->noperands; i++)
+		ops[i + 1] = a->operands[i];
+	struct cli_args b = *a;
+	b.operands = ops;
+	b.noperands = a->noperands + 1;
+	int rc = deployment_command(c, &b, 0, recommend_run);
+	free(ops);
+	return rc;
 }
 
 static int cmd_help(const struct cli_cmd *c, const struct cli_args *a)

@@ -105,6 +105,7 @@ int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *
 	}
 	double pay = json_num_at(f, "payload_bytes", NAN), msgs = json_num_at(f, "messages_per_wake", NAN);
 	c->payload_b = pay;
+	c->msgs = msgs;
 	if (payload_b >= 0) {
 		if (isnan(pay) || isnan(msgs)) {
 			snprintf(c->note, sizeof c->note, "its summary.json does not say what a wake sent (an older dormant "
@@ -254,12 +255,12 @@ void sim_free(struct sim_set *set)
 	free(set);
 }
 
-enum dormant_err sim_load(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
-                          struct sim_set **out, char *err, size_t errlen)
+static enum dormant_err load_set(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
+                                 int need, struct sim_set **out, char *err, size_t errlen)
 {
 	struct sim_set *set = calloc(1, sizeof(*set));
 	*out = NULL;
-	if (!set || !(set->rds = calloc(nruns, sizeof(*set->rds)))) {
+	if (!set || !(set->rds = calloc(nruns ? nruns : 1, sizeof(*set->rds)))) {
 		free(set);
 		snprintf(err, errlen, "out of memory");
 		return ERR_NOMEM;
@@ -293,7 +294,7 @@ enum dormant_err sim_load(const char *deployment, const char *const *rundirs, si
 			c->usable = sim_cost(&set->d, set->rds[r], v, set->span_s, -1, c) == 0;
 		}
 	}
-	if (e == ERR_OK && !set->n) {
+	if (e == ERR_OK && !set->n && need) {
 		snprintf(err, errlen, "no variant of %s ran on link %s (the deployment's): run a scenario with `link: %s`",
 		         nruns == 1 ? rundirs[0] : "these runs", set->d.link.name, set->d.link.name);
 		e = ERR_USAGE;
@@ -304,6 +305,18 @@ enum dormant_err sim_load(const char *deployment, const char *const *rundirs, si
 	}
 	*out = set;
 	return ERR_OK;
+}
+
+enum dormant_err sim_load(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
+                          struct sim_set **out, char *err, size_t errlen)
+{
+	return load_set(deployment, rundirs, nruns, for_us, 1, out, err, errlen);
+}
+
+enum dormant_err sim_load_any(const char *deployment, const char *const *rundirs, size_t nruns,
+                              struct sim_set **out, char *err, size_t errlen)
+{
+	return load_set(deployment, rundirs, nruns, 0, 0, out, err, errlen);
 }
 
 enum dormant_err simulate_run(const struct simulate_opts *o, FILE *out, char *err, size_t errlen)

@@ -76,6 +76,7 @@ struct sim_cand {
 	uint64_t steady;                 /* resumed TLS: the resumed wakes its figures are from (0: all ok wakes) */
 	double heap_kib;                 /* the TLS context's measured heap peak, max over wakes (NaN: none) */
 	double payload_b;                /* the payload its figures are for (NaN: unknown) */
+	double msgs;                     /* the messages a wake the run sent (NaN: unknown) */
 	int modelled;                    /* 1: scaled to a payload the run did not send */
 	char note[200];
 };
@@ -93,6 +94,9 @@ struct sim_set {
  * (FOR_US 0: a year). Errors as simulate_run(); *OUT is freed with sim_free(). */
 enum dormant_err sim_load(const char *deployment, const char *const *rundirs, size_t nruns, uint64_t for_us,
                           struct sim_set **out, char *err, size_t errlen);
+/* The same, with no run (NRUNS 0) or none on the deployment's link allowed: SET->n 0. */
+enum dormant_err sim_load_any(const char *deployment, const char *const *rundirs, size_t nruns,
+                              struct sim_set **out, char *err, size_t errlen);
 void sim_free(struct sim_set *set);
 
 /* Variant V of run RD costed for deployment D (its period, link, battery)

@@ -18,11 +18,14 @@ recommend, on the same run:
 - a site that reaches only port 443 gets only the HTTPS candidate, never one on another port; requiring
   encryption rules the plaintext ones out, each with its reason;
 - a command deadline shorter than the period leaves no candidate, with the reasons (a per-wake device takes a
-  command at its next wake; commands over a kept connection are not built);
+  command at its next wake; commands over a kept connection are not built), and names the best per-wake
+  candidate were the device to wake at the deadline (simulate's own figure at 2 s);
 - sensitivity: from 2 s up the wake-period sweep starts with the kept connection, and at each flip it reports
   simulate itself names the flip's "from" best 3 % below it and its "to" 3 % above; with --output DIR the text,
   JSON, figures (period and payload, .dat/.gp/.svg/.png) and the HTML section go to DIR and the run is not
-  touched; without it they go to RUN/recommend/NAME/ and the run's report.html gains the section.
+  touched; without it they go to RUN/recommend/NAME/ and the run's report.html gains the section;
+- --measure on a 443-only site: writes and runs a scenario of the one candidate the run lacks (HTTPS resumed:
+  2 devices, three wakes each), ranks it with the run's, and measures nothing when nothing is missing.
 """
 import json
 import os
@@ -213,9 +216,39 @@ check(rec["winner"] is None and not any(c["rank"] for c in rec["candidates"]), f
 why = {c["variant"]: c["ruled_out"] for c in rec["candidates"]}
 check("next wake" in why["mqtt connection=per-wake"] and "not built" in why["mqtt connection=persistent"],
       f"deadline 2 s: reasons {why}")
-print(f"recommend, a 2 s command deadline: no candidate: {why}")
+db = rec["deadline_by_waking"]
+y2 = wd.file("at2.yaml", base.replace("wake_every: 5s", "wake_every: 2s"))
+q = subprocess.run([dormant, "simulate", y2, rundir, "--json"], capture_output=True, text=True, timeout=60)
+at2 = {c["variant"]: c["battery_years"] for c in json.loads(q.stdout)["candidates"] if "persistent" not in c["variant"]}
+check(db and db["wake_every_s"] == 2 and db["variant"] == max(at2, key=at2.get) and
+      abs(db["battery_years"] - at2[db["variant"]]) <= 1e-9 * at2[db["variant"]],
+      f"deadline 2 s: waking at the deadline {db}, simulate at 2 s says {at2}")
+print(f"recommend, a 2 s command deadline: no candidate: {why}; waking every 2 s: {db['variant']} "
+      f"{db['battery_years']:.4f} y")
 # Without --output the recommendation lands in the run's directory and its report.html shows it.
 report = open(os.path.join(rundir, "report.html")).read()
 check(os.path.exists(os.path.join(rundir, "recommend", "same-fleet", "section.html")), "no section in the run")
 check('href="#recommend"' in report and 'id="rec-same-fleet"' in report, "report.html has no recommendation section")
+# --measure: a 443-only site needs HTTPS with a full handshake and resumed; the run has only the full one, so
+# recommend writes a scenario of the one it lacks, runs it (into results/ where it is started), and ranks both.
+site = wd.file("site.yaml", open(deployment).read() + "ports: 443\n")
+p = subprocess.run([*PRIVATE_NETNS, dormant, "recommend", site, rundir, "--measure"], capture_output=True, text=True,
+                   timeout=300, cwd=wd.path)
+check(p.returncode == 0, f"recommend --measure: exit {p.returncode}: {p.stdout[-2000:]} {p.stderr}")
+check("measure: 1 candidate same-fleet needs was not measured on sim1" in p.stdout, f"--measure said {p.stdout[:600]}")
+scen = open(os.path.join(wd.path, "results", "same-fleet-measure.yaml")).read()
+check("protocol: http" in scen and "resume: session-id" in scen and "mqtt" not in scen and "link: /" in scen,
+      f"the measuring scenario: {scen}")
+newrun = [l.split(": ", 1)[1] for l in p.stdout.splitlines() if l.startswith("results: ")]
+check(len(newrun) == 1 and [r["variant"] for r in rows(newrun[0])].count("http tls=ecdsa resume=session-id") == 6,
+      f"the measuring run: {newrun}")
+check("http tls=ecdsa resume=session-id" in p.stdout and f"{newrun[0]} (" in p.stdout and f"{rundir} (" in p.stdout,
+      "the ranking does not name both runs")
+check(os.path.exists(os.path.join(newrun[0], "recommend", "same-fleet", "section.html")),
+      "the recommendation is not in the measuring run")
+q = subprocess.run([dormant, "recommend", site, rundir, newrun[0], "--measure", "--json"], capture_output=True,
+                   text=True, timeout=120, cwd=wd.path)
+check(q.returncode == 0 and "measured every candidate" in q.stderr and json.loads(q.stdout)["winner"],
+      f"--measure with every candidate measured: exit {q.returncode}, {q.stderr}")
+print(f"recommend --measure: ran {newrun[0]}; then nothing left to measure; winner {json.loads(q.stdout)['winner']}")
 print("OK: simulate gives the run back (bytes exact, energy and battery within tolerance); recommend ranks by its numbers")
