@@ -48,6 +48,10 @@ int recommend_rule_out(const struct deployment *d, const struct sim_cand *c, cha
 			return snprintf(why, n, "takes a command at its next wake, up to %g s later; the deadline is %g s", P,
 			                deadline), 1;
 	}
+	/* a device whose wake outlasts the period never sleeps: it cannot wake that often */
+	if (!c->kept && c->period_on_ms >= P * 1000)
+		return snprintf(why, n, "its wake keeps the radio on %.2f s (the link's attach and tail included), "
+		                        "longer than the %g s period", c->period_on_ms / 1e3, P), 1;
 	if (d->ram_budget && !isnan(c->heap_kib) && c->heap_kib * 1024 > (double)d->ram_budget)
 		return snprintf(why, n, "its TLS context alone peaked at %.1f KiB, over the %.1f KiB RAM budget", c->heap_kib,
 		                (double)d->ram_budget / 1024), 1;
@@ -510,8 +514,23 @@ static void deadline_by_waking(FILE *out, const struct rec *x)
 	const struct sim_cand *best = deadline_best(x, &bc);
 	double dl = (double)d->command_deadline_us / 1e6;
 	if (!best) {
-		fprintf(out, "Waking every %g s (the command deadline) would not help: no candidate is allowed there "
-		             "either.\n", dl);
+		/* say why with the first candidate that could be costed there */
+		struct deployment at = *d;
+		at.wake_every_us = d->command_deadline_us;
+		char why[256] = "";
+		for (size_t i = 0; i < x->set->n && !why[0]; i++) {
+			const struct sim_cand *c = &x->set->c[i];
+			struct sim_cand m;
+			if (c->usable && sim_cost(&at, c->rd, c->v, x->set->span_s, -1, &m) == 0 &&
+			    recommend_rule_out(&at, &m, why, sizeof why))
+				fprintf(out, "Waking every %g s (the command deadline) would not do either: %s: %s.\n", dl,
+				        c->variant, why);
+		}
+		if (!why[0])
+			fprintf(out, "Waking every %g s (the command deadline) would not do either: no candidate is allowed "
+			             "there.\n", dl);
+		fprintf(out, "A kept connection could take a command at once, but commands over one are not built yet, so "
+		             "none is measured.\n");
 		return;
 	}
 	fprintf(out, "To meet the %g s command deadline by waking, a device would wake every %g s: the best there is "

@@ -15,6 +15,9 @@
  *                             wake: out when the period is longer than the
  *                             deadline; a kept connection could take it at
  *                             once, but commands over one are not built yet
+ *   wake_every                a per-wake variant whose wake keeps the radio
+ *                             on (attach and tail included) for the period or
+ *                             longer is out: it could never sleep
  *   ram_budget                out when the variant's measured TLS heap peak
  *                             exceeds it (the library's own RAM is not
  *                             measured: said so)
