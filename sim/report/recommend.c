@@ -45,13 +45,13 @@ int recommend_rule_out(const struct deployment *d, const struct sim_cand *c, cha
 			return snprintf(why, n, "could take commands at once, but commands over a kept connection "
 			                        "(persistent with downlink) are not built yet"), 1;
 		if (P > deadline)
-			return snprintf(why, n, "takes a command at its next wake, up to %g s later; the deadline is %g s", P,
+			return snprintf(why, n, "takes a command at its next wake, up to %.4g s later; the deadline is %.4g s", P,
 			                deadline), 1;
 	}
 	/* a device whose wake outlasts the period never sleeps: it cannot wake that often */
 	if (!c->kept && c->period_on_ms >= P * 1000)
 		return snprintf(why, n, "its wake keeps the radio on %.2f s (the link's attach and tail included), "
-		                        "longer than the %g s period", c->period_on_ms / 1e3, P), 1;
+		                        "longer than the %.4g s period", c->period_on_ms / 1e3, P), 1;
 	if (d->ram_budget && !isnan(c->heap_kib) && c->heap_kib * 1024 > (double)d->ram_budget)
 		return snprintf(why, n, "its TLS context alone peaked at %.1f KiB, over the %.1f KiB RAM budget", c->heap_kib,
 		                (double)d->ram_budget / 1024), 1;
@@ -208,6 +208,23 @@ static void none_why(const struct rec *x, int axis, double v, char *buf, size_t 
 	}
 }
 
+/* Why the candidate best before flip F is allowed no more past it: the
+ * reason at the first swept point beyond the flip. */
+static void none_after(FILE *out, const struct rec *x, const struct sweep *s, struct sweep_flip f)
+{
+	if (f.from < 0)
+		return;
+	for (size_t i = 0; i < s->nx; i++) {
+		struct sim_cand c;
+		char why[256];
+		if (s->x[i] <= f.x)
+			continue;
+		if (sweep_why(x->set, s->axis, (size_t)f.from, s->x[i], &c, why, sizeof why))
+			fprintf(out, " (%s: %s)", x->set->c[f.from].variant, why);
+		return;
+	}
+}
+
 /* The sweep as "up to X: A ...; from X to Y: B ...; above Y: ...". */
 static void print_segments(FILE *out, const struct rec *x, const struct sweep *s)
 {
@@ -238,7 +255,10 @@ static void print_segments(FILE *out, const struct rec *x, const struct sweep *s
 			sweep_fmt(s->axis, s->flips[i].x, b, sizeof b);
 			fprintf(out, "    %s to %s:", a, b);
 		}
-		fprintf(out, " %s %s\n", k < 0 ? "-" : l, cand_name(x, k));
+		fprintf(out, " %s %s", k < 0 ? "-" : l, cand_name(x, k));
+		if (k < 0 && i > 0)
+			none_after(out, x, s, s->flips[i - 1]);
+		fputc('\n', out);
 	}
 	if (s->flips_cut)
 		fprintf(out, "    (more flips than %d: the rest not listed)\n", SWEEP_FLIPS);

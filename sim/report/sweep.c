@@ -8,24 +8,29 @@
 
 #include "recommend.h"
 
-/* Candidate K of SET at X on AXIS: its battery years, NaN when it cannot be
- * costed there or the deployment's constraints rule it out there. */
-static double years_at(const struct sim_set *set, int axis, size_t k, double x)
+int sweep_why(const struct sim_set *set, int axis, size_t k, double x, struct sim_cand *c, char *why, size_t n)
 {
 	struct deployment d = set->d;
-	struct sim_cand c;
 	double payload = -1;
 	if (axis == SWEEP_PERIOD)
 		d.wake_every_us = (uint64_t)llround(x * 1e6);
 	else
 		payload = x;
 	const struct sim_cand *m = &set->c[k];
-	if (sim_cost(&d, m->rd, m->v, set->span_s, payload, &c) != 0)
-		return NAN;
+	if (sim_cost(&d, m->rd, m->v, set->span_s, payload, c) != 0) {
+		snprintf(why, n, "%s", c->note);
+		return 1;
+	}
+	return recommend_rule_out(&d, c, why, n) ? 1 : 0;
+}
+
+/* Candidate K of SET at X on AXIS: its battery years, NaN when it cannot be
+ * costed there or the deployment's constraints rule it out there. */
+static double years_at(const struct sim_set *set, int axis, size_t k, double x)
+{
+	struct sim_cand c;
 	char why[256];
-	if (recommend_rule_out(&d, &c, why, sizeof why))
-		return NAN;
-	return c.years;
+	return sweep_why(set, axis, k, x, &c, why, sizeof why) ? NAN : c.years;
 }
 
 /* The best candidate at X (-1: none), its years into *Y. Ties keep the first. */

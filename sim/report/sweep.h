@@ -51,6 +51,10 @@ struct sweep {
 	int flips_cut;           /* more flips than SWEEP_FLIPS: the rest not kept */
 };
 
+/* 0 when candidate K of SET is allowed at X on AXIS (its costs into *C);
+ * 1 when it cannot be costed there or a constraint rules it out, the reason in WHY. */
+int sweep_why(const struct sim_set *set, int axis, size_t k, double x, struct sim_cand *c, char *why, size_t n);
+
 /* 0, or -1 when out of memory. */
 int sweep_run(const struct sim_set *set, int axis, size_t nx, struct sweep *out);
 void sweep_free(struct sweep *s);
