@@ -2,7 +2,8 @@
  *
  * Like a scenario, the file is read into a tree (ytree.c) and the tree is
  * checked against a key table (ykeys.h) that declares every key once with its type,
- * bounds and field. Every key is required: a profile is a set of cited
+ * bounds and field. Every key is required (the listening figures as a group
+ * of four or none): a profile is a set of cited
  * figures, and a figure left to a default would be one nobody cited.
  */
 #include "link.h"
@@ -46,7 +47,14 @@ static const struct ykey lkeys[] = {
 	{ "tail_mw", YK_DECIMAL, 0, MW_MAX, "a power in mW like 20", AT(tail_mw) },
 	{ "release_assist", YK_BOOL, .expected = "true or false", AT(release_assist) },
 	{ "sleep_uw", YK_DECIMAL, 0, 1e6, "a power in uW like 15", AT(sleep_uw) },
+	/* Optional as a group (LISTEN_KEYS): a link whose device can stay reachable asleep. */
+	{ "listen_uw", YK_DECIMAL, 0, 1e6, "a power in uW like 11000", AT(listen_uw), .def = "" },
+	{ "listen_ms", YK_DECIMAL, 0, MS_MAX, "a time in ms like 102.4", AT(listen_ms), .def = "" },
+	{ "listen_attach_ms", YK_DECIMAL, 0, MS_MAX, "a time in ms like 1", AT(listen_attach_ms), .def = "" },
+	{ "listen_attach_mj", YK_DECIMAL, 0, 1e6, "an energy in mJ like 0.3", AT(listen_attach_mj), .def = "" },
 };
+#define LISTEN_FIRST 19 /* lkeys[LISTEN_FIRST..]: the listening figures */
+#define LISTEN_KEYS 4
 
 #define NLKEYS NELEMS(lkeys)
 
@@ -55,12 +63,31 @@ enum dormant_err link_profile_load_buffer(const char *path, const char *text, si
 {
 	char req[512];
 	struct yreader r = { .path = path, .text = text, .len = len, .what = "link profile",
-	                     .required = ykeys_list(lkeys, NLKEYS, req, sizeof req), .err = err, .errlen = errlen };
+	                     .required = ykeys_list(lkeys, NLKEYS - LISTEN_KEYS, req, sizeof req), .err = err, .errlen = errlen };
 
 	memset(out, 0, sizeof *out);
+	double *listen[LISTEN_KEYS] = { &out->listen_uw, &out->listen_ms, &out->listen_attach_ms, &out->listen_attach_mj };
+	for (int i = 0; i < LISTEN_KEYS; i++)
+		*listen[i] = -1;
 	if (ytree_read(&r) == 0 &&
-	    ykeys_load(&r, lkeys, NLKEYS, out, "link profile", "a profile gives every figure, with its source") == 0)
-		snprintf(out->path, sizeof out->path, "%s", path);
+	    ykeys_load(&r, lkeys, NLKEYS, out, "link profile", "a profile gives every figure, with its source") == 0) {
+		int given = 0, missing = -1;
+		for (int i = 0; i < LISTEN_KEYS; i++) {
+			if (*listen[i] >= 0)
+				given++;
+			else if (missing < 0)
+				missing = i;
+		}
+		if (given && given < LISTEN_KEYS) {
+			/* point at the mapping: the key that is missing has no place of its own */
+			ytree_fail_at(&r, r.root, lkeys[LISTEN_FIRST + missing].name,
+			              "missing: listen_uw, listen_ms, listen_attach_ms and listen_attach_mj go "
+			              "together (a device that stays reachable asleep): give all four or none");
+		} else {
+			out->can_listen = given == LISTEN_KEYS;
+			snprintf(out->path, sizeof out->path, "%s", path);
+		}
+	}
 	ytree_free(r.root);
 	return r.rc;
 }
@@ -113,4 +140,15 @@ double link_settle_ms(const struct link_profile *p)
 	double rtt = 2 * p->delay_ms_max + link_serialise_us(p->up_kbps, (size_t)p->mtu) / 1000.0 +
 	             link_serialise_us(p->down_kbps, (size_t)p->mtu) / 1000.0;
 	return 2 * rtt + 200.0 + 100.0;
+}
+
+int link_listening(const struct link_profile *p, struct link_profile *out)
+{
+	if (!p->can_listen)
+		return -1;
+	*out = *p;
+	out->sleep_uw = p->listen_uw;
+	out->attach_ms = p->listen_attach_ms;
+	out->attach_mj = p->listen_attach_mj;
+	return 0;
 }

@@ -31,6 +31,20 @@
  *                        packet (3GPP Release Assistance Indication), no tail
  *   sleep_uw             the floor between wakes (PSM, eDRX or deep sleep), uW
  *
+ * Optional, all four or none: a device that keeps a connection and must be
+ * reachable through its sleeps (commands pushed to it) cannot sleep that
+ * deep; it listens (Wi-Fi power save waking for each DTIM beacon, cellular
+ * idle mode waking for each paging occasion):
+ *   listen_uw            the average floor while asleep and listening, uW
+ *   listen_ms            the listen interval: a packet for the sleeping device
+ *                        waits for the next occasion, up to this long
+ *                        (the emulator holds it: linkemu.h)
+ *   listen_attach_ms, listen_attach_mj
+ *                        from listening to connected (Wi-Fi: leaving power
+ *                        save; cellular: an RRC connection from idle)
+ * A profile without them has no listening device: a kept connection that
+ * takes commands is not possible on it.
+ *
  * Ownership: a struct link_profile is plain data; no call allocates.
  */
 #ifndef DORMANT_LINK_H
@@ -57,6 +71,8 @@ struct link_profile {
 	double tx_mw, rx_mw, idle_mw, tail_ms, tail_mw;
 	double sleep_uw;
 	int release_assist;
+	int can_listen;                /* the four listening figures were given (else they are -1) */
+	double listen_uw, listen_ms, listen_attach_ms, listen_attach_mj;
 };
 
 /* Reads the profile at PATH into *out. Returns ERR_OK, or ERR_SCENARIO
@@ -66,6 +82,11 @@ enum dormant_err link_profile_load(const char *path, struct link_profile *out, c
 /* The same from a buffer; PATH is used in messages and copied to out->path. */
 enum dormant_err link_profile_load_buffer(const char *path, const char *text, size_t len,
                                           struct link_profile *out, char *err, size_t errlen);
+
+/* The profile a listening device's radio follows (see above): P with the
+ * listening floor for sleep_uw and the listening attach for attach_ms and
+ * attach_mj, into *OUT. 0, or -1 when P has no listening figures. */
+int link_listening(const struct link_profile *p, struct link_profile *out);
 
 /* The one-way delay of DEVICE on this link, drawn uniformly from
  * [delay_ms_min, delay_ms_max] by a hash of (seed, device): the same for

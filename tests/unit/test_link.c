@@ -55,6 +55,19 @@ static void test_values(void)
 
 	CHECK_INT_EQ(load_text("name: t\ndelay_ms: 300\n" PROFILE_BODY, &p, err, sizeof err), ERR_OK);
 	CHECK(p.delay_ms_min == 300 && p.delay_ms_max == 300);
+
+	/* the listening figures: none given, no listening device */
+	struct link_profile l;
+	CHECK_INT_EQ(p.can_listen, 0);
+	CHECK_INT_EQ(link_listening(&p, &l), -1);
+	CHECK_INT_EQ(load_text(PROFILE_HEAD PROFILE_BODY "listen_uw: 11022\nlisten_ms: 102.4\nlisten_attach_ms: 1\n"
+	                                                 "listen_attach_mj: 0.33\n", &p, err, sizeof err), ERR_OK);
+	CHECK_INT_EQ(p.can_listen, 1);
+	CHECK(p.listen_uw == 11022 && p.listen_ms == 102.4 && p.listen_attach_ms == 1 && p.listen_attach_mj == 0.33);
+	CHECK_INT_EQ(link_listening(&p, &l), 0);
+	/* a listening device's radio: the listening floor and attach, everything else the link's */
+	CHECK(l.sleep_uw == 11022 && l.attach_ms == 1 && l.attach_mj == 0.33);
+	CHECK(l.tx_mw == 792 && l.tail_ms == 20000 && l.idle_mw == 21.6 && l.listen_ms == 102.4);
 }
 
 static void test_errors(void)
@@ -62,7 +75,8 @@ static void test_errors(void)
 	CHECK_PROFILE_ERROR(PROFILE_HEAD PROFILE_BODY "colour: blue\n",
 	                    "l.yaml:20:1: colour: unknown key; valid link profile keys: name, delay_ms, up_kbps, "
 	                    "down_kbps, loss_up, loss_down, queue_packets, mtu, link_overhead_bytes, attach_ms, "
-	                    "attach_mj, nat_timeout_s, tx_mw, rx_mw, idle_mw, tail_ms, tail_mw, release_assist, sleep_uw");
+	                    "attach_mj, nat_timeout_s, tx_mw, rx_mw, idle_mw, tail_ms, tail_mw, release_assist, sleep_uw, "
+	                    "listen_uw, listen_ms, listen_attach_ms, listen_attach_mj");
 	CHECK_PROFILE_ERROR(PROFILE_HEAD PROFILE_BODY "tx_mw: 1\n", "l.yaml:20:1: tx_mw: duplicate key (first at line 13)");
 	CHECK_PROFILE_ERROR("name: t\n" PROFILE_BODY,
 	                    "l.yaml:1:1: missing required key \"delay_ms\" (a profile gives every figure, with its source)");
@@ -102,6 +116,9 @@ static void test_errors(void)
 	                        "attach_ms, attach_mj, nat_timeout_s, tx_mw, rx_mw, idle_mw, tail_ms, tail_mw, "
 	                        "release_assist, sleep_uw)");
 	CHECK_PROFILE_ERROR("- 1\n", "l.yaml:1:1: expected a mapping of link profile keys at the top level, got a sequence");
+	CHECK_PROFILE_ERROR(PROFILE_HEAD PROFILE_BODY "listen_uw: 11022\nlisten_ms: 102.4\n",
+	                    "l.yaml:1:1: listen_attach_ms: missing: listen_uw, listen_ms, listen_attach_ms and "
+	                    "listen_attach_mj go together (a device that stays reachable asleep): give all four or none");
 	CHECK_PROFILE_ERROR("name: t\n---\nname: u\n", "l.yaml:2:1: a link profile file holds one YAML document, found a second");
 	CHECK_PROFILE_ERROR("name: &n t\ntx_mw: *n\n", "l.yaml:2:8: aliases (*n) are not supported, write the value out");
 }
@@ -122,7 +139,7 @@ static void test_files(void)
 	check_file("unknown_key.yaml", ":4:1: colour: unknown key; valid link profile keys: name, delay_ms, up_kbps, "
 	                               "down_kbps, loss_up, loss_down, queue_packets, mtu, link_overhead_bytes, attach_ms, "
 	                               "attach_mj, nat_timeout_s, tx_mw, rx_mw, idle_mw, tail_ms, tail_mw, release_assist, "
-	                               "sleep_uw");
+	                               "sleep_uw, listen_uw, listen_ms, listen_attach_ms, listen_attach_mj");
 	check_file("range.yaml", ":3:18: delay_ms: the range's maximum must not be below its minimum (1500), got \"200\"");
 	check_file("missing.yaml",
 	           ":2:1: missing required key \"sleep_uw\" (a profile gives every figure, with its source)");
