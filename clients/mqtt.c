@@ -52,6 +52,14 @@
  *   `closed`, and the next wake reconnects. Clean session 1, so a lost
  *   connection's in-flight message is not resent: the wake that sent it
  *   counts it unacknowledged.
+ * - connection: persistent with downlink: the kept connection subscribes
+ *   to its commands right after its CONNACK (clean session 1: every
+ *   connect subscribes anew, so the broker drops commands that come while
+ *   the device has no connection, as it would in the field), and the
+ *   broker pushes each command down it at once, asleep or awake; paho
+ *   acknowledges it (PUBACK) from its receive thread. Behind a link the
+ *   device listens through its sleeps (link.h), so the command waits for
+ *   its next listen occasion in the emulator.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -303,9 +311,22 @@ static void conn_lost(void *ctx, char *cause)
 	pthread_mutex_unlock(&cn->lock);
 }
 
+/* connection: persistent with downlink: a command pushed down the kept
+ * connection, to the wake on it or, while the device sleeps, to the
+ * connection (the next wake's row counts it). paho acknowledges it (PUBACK)
+ * when this returns 1. */
 static int conn_message(void *ctx, char *topic, int tlen, MQTTAsync_message *m)
 {
-	MQTTAsync_freeMessage(&m); /* persistent fleets get no commands (not built yet) */
+	struct mqtt_conn *cn = ctx;
+	pthread_mutex_lock(&cn->lock);
+	if (cn->cur) {
+		wake_note_thread(cn->cur->w);
+		wake_command(cn->cur->w, m->payload, (size_t)m->payloadlen);
+	} else {
+		wake_persist_command(cn->pc, m->payload, (size_t)m->payloadlen); /* one not from this run is ignored */
+	}
+	pthread_mutex_unlock(&cn->lock);
+	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
 	return 1;
 }

@@ -172,6 +172,10 @@ static enum dormant_err links_open(struct engine *e, const struct variant *v, st
 			                             .loss_down = p->loss_down, .queue_packets = p->queue_packets,
 			                             .mtu = p->mtu, .seed = sc->seed * 1000003u + d,
 			                             .nat_timeout_s = p->nat_timeout_s };
+			if (scenario_listens(v, fl, p)) {
+				lp.listen_ms = p->listen_ms;
+				lp.asleep_after_ms = p->release_assist ? 0 : p->tail_ms;
+			}
 			char why[256];
 			if (linkemu_add_device(r->link, LINKEMU_DEVICE_NET + d + 1, &lp, why, sizeof(why)) < 0) {
 				snprintf(err, errlen, "%s: device %u on link %s: %s", v->name, d, p->name, why);

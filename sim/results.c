@@ -67,12 +67,14 @@ struct vstats {
 	 * keep-alives of sleeps the connection survived (count, what they added) */
 	double kept_n[FLEETS_MAX], kept_mj[FLEETS_MAX], kept_on_ms[FLEETS_MAX], kept_t_s[FLEETS_MAX];
 	double ka_n[FLEETS_MAX], ka_mj[FLEETS_MAX], ka_on_ms[FLEETS_MAX];
+	/* ... with downlink, the sleeps commands were pushed in: commands, their keep-alives, energy, radio time */
+	double cs_n[FLEETS_MAX], cs_ka[FLEETS_MAX], cs_mj[FLEETS_MAX], cs_on_ms[FLEETS_MAX];
 	/* ... and the steady state: such a wake with the sleep before it (energy, radio time) */
 	double steady_n[FLEETS_MAX], steady_mj[FLEETS_MAX], steady_on_ms[FLEETS_MAX];
 	uint64_t fleet_wakes[FLEETS_MAX], link_lost_up, link_lost_down;
 	/* connection: persistent: connects and what the sleeps between wakes cost */
 	int persistent;
-	uint64_t p_wakes, p_connects, p_reconnects, p_sleeps, p_keepalives, p_nat_drops;
+	uint64_t p_wakes, p_connects, p_reconnects, p_sleeps, p_keepalives, p_nat_drops, p_sleep_cmds;
 	double p_sleep_s, p_sleep_ip_up, p_sleep_ip_down, p_sleep_mj, p_reused_ip, p_reused_up, p_all_ip;
 	uint64_t p_reused;
 	char p_why[120];           /* the first reconnect's reason */
@@ -103,10 +105,13 @@ struct results {
  * the middle would go unnoticed. */
 /* Keep-alives a device sent while asleep: its protocol packets of the
  * data phase (MQTT PINGREQ, AMQP empty frames) and the downlink phase
- * (HTTP's command poll); not a teardown (a DISCONNECT). */
-static uint64_t sleep_keepalives(const struct modem_counts *c)
+ * (HTTP's command poll); not a teardown (a DISCONNECT), and not the
+ * acknowledgement of a command pushed to it (MQTT's PUBACK, one per
+ * command: CMDS). */
+static uint64_t sleep_keepalives(const struct modem_counts *c, uint32_t cmds)
 {
-	return c->ph[PHASE_DATA].frames_up + c->ph[PHASE_DOWNLINK].frames_up;
+	uint64_t n = c->ph[PHASE_DATA].frames_up + c->ph[PHASE_DOWNLINK].frames_up;
+	return n > cmds ? n - cmds : 0;
 }
 
 static int csv_append(struct csv_file *f, const char *p, size_t n)
@@ -381,7 +386,8 @@ static void fill_row(struct wake_row *row, const struct vstats *vs, const struct
 			row->sleep_ip_down = i64(w->sleep->ip_down);
 			row->sleep_pkts_up = i64(w->sleep->segs_up);
 			row->sleep_pkts_down = i64(w->sleep->segs_down);
-			row->keepalives = sleep_keepalives(w->sleep);
+			row->keepalives = sleep_keepalives(w->sleep, w->sleep_commands);
+			row->sleep_commands = w->sleep_commands;
 		}
 		if (w->sleep_radio) {
 			row->sleep_radio_on_ms = w->sleep_energy.radio_on_ms;
@@ -510,7 +516,8 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 		if (w->sleep) {
 			vs->p_sleeps++;
 			vs->p_sleep_s += (double)w->sleep_ns / 1e9;
-			vs->p_keepalives += sleep_keepalives(w->sleep);
+			vs->p_keepalives += sleep_keepalives(w->sleep, w->sleep_commands);
+			vs->p_sleep_cmds += w->sleep_commands;
 			vs->p_sleep_ip_up += (double)w->sleep->ip_up;
 			vs->p_sleep_ip_down += (double)w->sleep->ip_down;
 		}
@@ -580,8 +587,14 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 					vs->steady_mj[f] += w->energy.energy_mj + w->sleep_energy.energy_mj;
 					vs->steady_on_ms[f] += w->energy.radio_on_ms + w->sleep_energy.radio_on_ms;
 				}
-				uint64_t ka = w->sleep ? sleep_keepalives(w->sleep) : 0;
-				if (ka && w->sleep_radio) {
+				uint64_t ka = w->sleep ? sleep_keepalives(w->sleep, w->sleep_commands) : 0;
+				if (w->sleep_commands && w->sleep_radio) {
+					/* a sleep with commands: what they cost beyond its keep-alives (kept_measured) */
+					vs->cs_n[f] += w->sleep_commands;
+					vs->cs_ka[f] += (double)ka;
+					vs->cs_mj[f] += w->sleep_energy.energy_mj;
+					vs->cs_on_ms[f] += w->sleep_energy.radio_on_ms;
+				} else if (ka && w->sleep_radio) {
 					vs->ka_n[f] += (double)ka;
 					vs->ka_mj[f] += w->sleep_energy.energy_mj;
 					vs->ka_on_ms[f] += w->sleep_energy.radio_on_ms;
@@ -747,18 +760,27 @@ struct fleet_battery {
 /* What fleet F's kept connections measured (energy.h), NaN where nothing was. */
 static struct energy_kept kept_measured(const struct vstats *vs, size_t f, const struct fleet *fl)
 {
-	double n = vs->kept_n[f], k = vs->ka_n[f];
+	double n = vs->kept_n[f], k = vs->ka_n[f], c = vs->cs_n[f];
 	struct energy_kept e = { .wake_mj = n ? vs->kept_mj[f] / n : NAN, .wake_on_ms = n ? vs->kept_on_ms[f] / n : NAN,
 	                         .wake_s = n ? vs->kept_t_s[f] / n : NAN, .ka_mj = k ? vs->ka_mj[f] / k : NAN,
 	                         .ka_on_ms = k ? vs->ka_on_ms[f] / k : NAN,
-	                         .keepalive_s = (double)fl->keepalive_us / 1e6 };
+	                         .keepalive_s = (double)fl->keepalive_us / 1e6, .cmd_mj = NAN, .cmd_on_ms = NAN,
+	                         .cmds_per_day = fl->downlink && fl->command_every_us ? 86400e6 / (double)fl->command_every_us
+	                                                                              : 0 };
+	/* A command pushed in a sleep: what the sleeps with commands cost beyond
+	 * their keep-alives (at the keep-alive-only sleeps' cost), per command. */
+	if (c && (vs->cs_ka[f] == 0 || k)) {
+		e.cmd_mj = (vs->cs_mj[f] - (vs->cs_ka[f] ? vs->cs_ka[f] * e.ka_mj : 0)) / c;
+		e.cmd_on_ms = (vs->cs_on_ms[f] - (vs->cs_ka[f] ? vs->cs_ka[f] * e.ka_on_ms : 0)) / c;
+	}
 	return e;
 }
 
 static int fleet_battery(const struct results *r, const struct vstats *vs, size_t f, struct fleet_battery *b)
 {
 	const struct fleet *fl = &r->sc->fleets[f];
-	const struct link_profile *lp = scenario_link(r->sc, vs->v, fl);
+	struct link_profile lbuf;
+	const struct link_profile *lp = scenario_radio(r->sc, vs->v, fl, &lbuf); /* a listening device's floor */
 	if (!vs->fleet_wakes[f] || !lp)
 		return -1;
 	b->wakes_per_day = 86400e6 / (double)fl->wake_every_us;
@@ -829,6 +851,15 @@ static json_t *radio_json(const struct results *r, struct vstats *vs)
 			put(j, "keepalive_mj_mean", jnum(b.km.ka_mj));
 			put(j, "keepalive_radio_on_ms_mean", jnum(b.km.ka_on_ms));
 			put(j, "keepalive_s", jnum(b.km.keepalive_s));
+			if (r->sc->fleets[f].downlink) {
+				/* a listening device (link.h): its floor is the listening one (sleep_uw above) */
+				const struct link_profile *lp = scenario_link(r->sc, vs->v, &r->sc->fleets[f]);
+				put(j, "listening", json_boolean(scenario_listens(vs->v, &r->sc->fleets[f], lp)));
+				put(j, "listen_ms", jnum(lp && lp->can_listen ? lp->listen_ms : NAN));
+				put(j, "command_mj_mean", jnum(b.km.cmd_mj));
+				put(j, "command_radio_on_ms_mean", jnum(b.km.cmd_on_ms));
+				put(j, "commands_in_sleeps", jnum(vs->cs_n[f]));
+			}
 			put(j, "nat_timeout_s", jnum(scenario_link(r->sc, vs->v, &r->sc->fleets[f])->nat_timeout_s));
 		}
 		json_array_append_new(fleets, j);
@@ -880,6 +911,7 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 		put(p, "sleeps", ju64(vs->p_sleeps));
 		put(p, "sleep_s_mean", jnum(vs->p_sleeps ? vs->p_sleep_s / (double)vs->p_sleeps : 0));
 		put(p, "keepalives", ju64(vs->p_keepalives));
+		put(p, "sleep_commands", ju64(vs->p_sleep_cmds));
 		put(p, "sleep_ip_up_mean", jnum(vs->p_sleeps ? vs->p_sleep_ip_up / (double)vs->p_sleeps : 0));
 		put(p, "sleep_ip_down_mean", jnum(vs->p_sleeps ? vs->p_sleep_ip_down / (double)vs->p_sleeps : 0));
 		put(p, "sleep_energy_mj_mean", jnum(vs->p_sleeps ? vs->p_sleep_mj / (double)vs->p_sleeps : 0));

@@ -92,6 +92,18 @@ int wake_command(struct wake *w, const void *p, size_t len)
 	return 0;
 }
 
+int wake_persist_command(struct persist *pc, const void *p, size_t len)
+{
+	uint64_t waited;
+	if (ledger_command(pc->set->vc.cmds, pc->device, p, len, clock_mono_ns(), &waited) != 0)
+		return -1;
+	atomic_fetch_add(&pc->sleep_cmds, 1);
+	uint64_t cur = atomic_load(&pc->sleep_cmd_delay_ns);
+	while (waited > cur && !atomic_compare_exchange_weak(&pc->sleep_cmd_delay_ns, &cur, waited))
+		;
+	return 0;
+}
+
 void wake_session(struct wake *w)
 {
 	device_session(w->dev, clock_mono_ns());
@@ -362,7 +374,8 @@ static void sort_bursts(struct linkemu_burst *v, size_t n)
 static void sleep_radio(struct wakes *ws, struct wake *w, uint64_t wake_start_ns, uint64_t wake_end_ns,
                         uint64_t to_ns)
 {
-	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
+	struct link_profile lbuf;
+	const struct link_profile *p = scenario_radio(w->sc, w->variant, w->fleet, &lbuf);
 	if (!ws->vc.link || !p || !wake_start_ns)
 		return;
 	if (!ws->bursts && !(ws->bursts = malloc(LINKEMU_BURSTS * sizeof(*ws->bursts))))
@@ -461,6 +474,11 @@ static int persist_begin(struct wakes *ws, struct wake *w)
 			modem_conn_cut(pc->mc, w->sleep);
 		w->sleep_ns = now - pc->since_ns;
 		sleep_radio(ws, w, pc->wake_start_ns, pc->since_ns, now);
+		w->sleep_commands = atomic_exchange(&pc->sleep_cmds, 0);
+		uint64_t d = atomic_exchange(&pc->sleep_cmd_delay_ns, 0);
+		w->commands += w->sleep_commands;
+		if (d > w->cmd_delay_ns)
+			w->cmd_delay_ns = d;
 		if (atomic_load(&pc->lost) || !modem_conn_alive(pc->mc) || !pc->adapter) {
 			w->reconnected = 1;
 			snprintf(w->reconnect_why, sizeof(w->reconnect_why), "%.119s", lost_why(pc, w->sleep));
@@ -632,7 +650,8 @@ static void on_modem_accept(struct modem_conn *mc, void *arg)
  * no RX time. */
 static void radio_figures(struct wakes *ws, struct wake *w)
 {
-	const struct link_profile *p = scenario_link(w->sc, w->variant, w->fleet);
+	struct link_profile lbuf;
+	const struct link_profile *p = scenario_radio(w->sc, w->variant, w->fleet, &lbuf); /* a listening one's, too */
 	const struct modem_counts *c = wake_counts(w);
 	if (!ws->vc.link || !p || !c)
 		return;
@@ -1052,6 +1071,10 @@ uint32_t wakes_prepare_sessions(struct wakes *ws, uint32_t *failed, char *why, s
 	for (size_t fi = 0; fi < vc->sc->nfleets; fi++) {
 		const struct fleet *f = &vc->sc->fleets[fi];
 		if (!f->downlink)
+			continue;
+		/* A kept connection subscribes when it connects (clean session): the
+		 * broker holds its commands from that SUBACK on, as wake_session says. */
+		if (scenario_connection(vc->v, f) == CONN_PERSISTENT)
 			continue;
 		for (uint32_t j = 0; j < f->count; j++) {
 			uint32_t device = f->first_device + j;

@@ -38,6 +38,8 @@ struct persist {
 	char lost_why[120];       /* why, written once by whoever set lost first */
 	uint64_t since_ns;        /* start of the period being counted: the last wake's end (or the connect) */
 	uint64_t wake_start_ns;   /* the last wake's start (its end is since_ns); 0: none yet */
+	_Atomic uint32_t sleep_cmds;      /* downlink: commands that came while the device slept (wake_persist_command) */
+	_Atomic uint64_t sleep_cmd_delay_ns; /* ... the longest any of them waited */
 };
 
 struct wake {
@@ -86,6 +88,7 @@ struct wake {
 	uint64_t acked_ns;        /* last message acknowledged (QoS 0: written) */
 	uint32_t commands;        /* commands this wake received */
 	uint64_t cmd_delay_ns;    /* the longest a received command waited for the device */
+	uint32_t sleep_commands;  /* persistent: commands pushed to it in the sleep before it (in cmd_delay_ns too) */
 
 	/* connection: persistent (wake.c): the device's kept connection, and
 	 * what this wake and the sleep before it took of it */
@@ -118,6 +121,10 @@ void wake_adapter_done(struct wake *w, enum dormant_err err, const char *detail)
 /* The device received command payload P (LEN bytes). Returns 0 if it is
  * one of the variant's, -1 if it is not a command dormant sent. Any thread. */
 int wake_command(struct wake *w, const void *p, size_t len);
+/* connection: persistent: the device of PC received command payload P (LEN
+ * bytes) on its kept connection while asleep (no wake on it); the next
+ * wake's row counts it (sleep_commands). 0, or -1 as wake_command. Any thread. */
+int wake_persist_command(struct persist *pc, const void *p, size_t len);
 /* The server holds W's device's session from now on (MQTT: its subscription
  * was acknowledged; or CONNACK said a session is present); the first call of
  * a device counts. Commands issued before it and not delivered are counted

@@ -115,6 +115,7 @@ const struct column columns_table[] = {
 	I(sleep_pkts_up, "packets", "persistent: the segments (behind a link: packets) of sleep_ip_up"),
 	I(sleep_pkts_down, "packets", "likewise of sleep_ip_down"),
 	I(keepalives, "", "persistent: keep-alives the device sent while asleep (MQTT PINGREQs, AMQP empty frames, HTTP command polls)"),
+	I(sleep_commands, "", "persistent with downlink: commands pushed to it while asleep (in commands too; their bytes in sleep_ip_*)"),
 	R(sleep_radio_on_ms, "ms", "persistent, behind a link: radio out of sleep for the sleep's packets"),
 	R(sleep_energy_mj, "mJ", "persistent, behind a link: the radio's energy for them (attach, TX, RX, tail)"),
 	I(nat_drops, "packets", "behind a link: packets of the device's connections the NAT dropped (idle past nat_timeout_s)"),

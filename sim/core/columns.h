@@ -73,7 +73,7 @@ struct wake_row {
 	char connection[16];
 	int64_t connected, reconnected;
 	char reconnect_why[120];
-	int64_t sleep_us, sleep_ip_up, sleep_ip_down, sleep_pkts_up, sleep_pkts_down, keepalives;
+	int64_t sleep_us, sleep_ip_up, sleep_ip_down, sleep_pkts_up, sleep_pkts_down, keepalives, sleep_commands;
 	double sleep_radio_on_ms, sleep_energy_mj;
 	int64_t nat_drops;
 	struct wake_row_phase ph[WAKE_ROW_PHASES];

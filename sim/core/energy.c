@@ -157,7 +157,10 @@ int energy_kept_period(const struct energy_kept *k, double nat_timeout_s, double
 	double nka = period_s > k->wake_s ? floor((period_s - k->wake_s) / k->keepalive_s) : 0;
 	if (nka > 0 && isnan(k->ka_mj))
 		return -1;
-	*mj = k->wake_mj + (nka > 0 ? nka * k->ka_mj : 0);
-	*on_ms = k->wake_on_ms + (nka > 0 ? nka * k->ka_on_ms : 0);
+	double ncmd = k->cmds_per_day > 0 ? k->cmds_per_day * period_s / 86400.0 : 0;
+	if (ncmd > 0 && isnan(k->cmd_mj))
+		return -1;
+	*mj = k->wake_mj + (nka > 0 ? nka * k->ka_mj : 0) + (ncmd > 0 ? ncmd * k->cmd_mj : 0);
+	*on_ms = k->wake_on_ms + (nka > 0 ? nka * k->ka_on_ms : 0) + (ncmd > 0 ? ncmd * k->cmd_on_ms : 0);
 	return 0;
 }

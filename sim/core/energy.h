@@ -91,6 +91,10 @@ struct energy_kept {
 	double wake_mj, wake_on_ms, wake_s;
 	double ka_mj, ka_on_ms;
 	double keepalive_s;
+	/* with downlink: what a command pushed to the sleeping device adds
+	 * (NaN: none measured), and how many come a day */
+	double cmd_mj, cmd_on_ms;
+	double cmds_per_day;
 };
 
 /* One period of PERIOD_S of such a device: its wake and the
@@ -99,7 +103,11 @@ struct energy_kept {
  * link's NAT (NAT_TIMEOUT_S, 0: none) forgets the connection between
  * keep-alives (keepalive_s >= NAT_TIMEOUT_S and PERIOD_S > NAT_TIMEOUT_S),
  * no wake on a kept connection was measured (wake_mj NaN), or the period
- * needs keep-alives and none was measured. */
+ * needs keep-alives and none was measured. With cmds_per_day > 0, the
+ * period's share of them (cmds_per_day * PERIOD_S / 86400) at cmd_mj and
+ * cmd_on_ms each; -1 when none was measured. (A command also restarts the
+ * keep-alive timer; the keep-alives are counted as if it did not, a little
+ * over.) */
 int energy_kept_period(const struct energy_kept *k, double nat_timeout_s, double period_s, double *mj,
                        double *on_ms);
 

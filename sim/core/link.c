@@ -150,5 +150,6 @@ int link_listening(const struct link_profile *p, struct link_profile *out)
 	out->sleep_uw = p->listen_uw;
 	out->attach_ms = p->listen_attach_ms;
 	out->attach_mj = p->listen_attach_mj;
+	out->listening = 1;
 	return 0;
 }

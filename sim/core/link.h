@@ -72,6 +72,7 @@ struct link_profile {
 	double sleep_uw;
 	int release_assist;
 	int can_listen;                /* the four listening figures were given (else they are -1) */
+	int listening;                 /* made by link_listening(): a listening device's radio */
 	double listen_uw, listen_ms, listen_attach_ms, listen_attach_mj;
 };
 

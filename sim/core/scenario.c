@@ -72,7 +72,7 @@ static const struct enum_value broker_values[] = {
 };
 static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
-	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT, AMQP and HTTP (no downlink yet): checked per variant */
+	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT, AMQP and HTTP (downlink: MQTT): checked per variant */
 };
 static const struct enum_value session_values[] = {
 	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
@@ -194,8 +194,24 @@ int scenario_has_links(const struct scenario *s)
 	return 0;
 }
 
+int scenario_listens(const struct variant *v, const struct fleet *f, const struct link_profile *p)
+{
+	return p && p->can_listen && f->downlink && scenario_connection(v, f) == CONN_PERSISTENT;
+}
+
+const struct link_profile *scenario_radio(const struct scenario *s, const struct variant *v, const struct fleet *f,
+                                          struct link_profile *buf)
+{
+	const struct link_profile *p = scenario_link(s, v, f);
+	if (scenario_listens(v, f, p) && link_listening(p, buf) == 0)
+		return buf;
+	return p;
+}
+
 double scenario_sleep_uw(const struct fleet *f, const struct link_profile *p)
 {
+	if (p && p->listening)
+		return p->sleep_uw;
 	if (f->sleep_uw >= 0)
 		return f->sleep_uw;
 	return p ? p->sleep_uw : 0;
@@ -1260,9 +1276,17 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 					            v->name, amqp_ka / US_PER_S);
 				if (v->protocol == PROTO_AMQP)
 					amqp_ka = fl->keepalive_us;
-				if (fl->downlink)
+				const struct link_profile *lp = scenario_link(s, v, fl);
+				if (fl->downlink && v->protocol != PROTO_MQTT)
 					return fail(ld, at, keys[K_CONNECTION].name,
-					            "persistent with downlink: true (fleet \"%s\") is not built yet", fl->name);
+					            "persistent %s with downlink: true (fleet \"%s\", variant \"%s\"): commands "
+					            "pushed down a kept connection are built for mqtt only", protocol_name(v->protocol),
+					            fl->name, v->name);
+				if (fl->downlink && lp && !lp->can_listen)
+					return fail(ld, at, keys[K_CONNECTION].name,
+					            "persistent with downlink: true (fleet \"%s\") behind link %s, whose profile has "
+					            "no listening figures (listen_uw, listen_ms, listen_attach_ms, listen_attach_mj): "
+					            "a device asleep on it cannot be reached", fl->name, lp->name);
 			}
 			if (v->protocol == PROTO_HTTP && v->qos < 0 && fl->qos == 0)
 				return fail(ld, ld->qos_at[f] ? ld->qos_at[f] : ld->fleet_at[f], keys[K_FLEET_QOS].name,

@@ -144,6 +144,15 @@ enum conn_mode scenario_connection(const struct variant *v, const struct fleet *
  * else the fleet's link), or NULL: loopback, no link. Points into s->links. */
 const struct link_profile *scenario_link(const struct scenario *s, const struct variant *v,
                                          const struct fleet *f);
+/* Whether a device of FLEET in VARIANT behind P listens through its sleeps:
+ * it keeps its connection (persistent), takes commands (downlink) and P has
+ * listening figures (link.h). */
+int scenario_listens(const struct variant *v, const struct fleet *f, const struct link_profile *p);
+/* The profile a device of FLEET's radio follows in VARIANT: its link's, or
+ * that link's listening one (link_listening, into *BUF) when it listens;
+ * NULL: loopback. */
+const struct link_profile *scenario_radio(const struct scenario *s, const struct variant *v, const struct fleet *f,
+                                          struct link_profile *buf);
 /* Whether any device of any variant is behind a link. */
 int scenario_has_links(const struct scenario *s);
 /* Whether any fleet of V is behind a link (then every one is: the loader checks). */
@@ -151,7 +160,8 @@ int scenario_variant_has_link(const struct scenario *s, const struct variant *v)
 /* Devices a scenario with links may have: one address each in 198.18.0.0/16. */
 #define LINK_DEVICES_MAX 65533u
 /* The sleep floor of FLEET's devices behind link P, uW: the fleet's
- * sleep_uw if set, else P's. */
+ * sleep_uw if set, else P's; a listening radio's (scenario_radio) is its
+ * listening floor, whatever the fleet says of its deep sleep. */
 double scenario_sleep_uw(const struct fleet *f, const struct link_profile *p);
 
 #endif

@@ -82,6 +82,9 @@ struct device {
 	struct linkemu_params p;
 	uint64_t delay_ns;
 	uint64_t nat_ns;      /* NAT idle timeout; 0: none */
+	uint64_t listen_ns, asleep_ns, listen_phase; /* a listening device; listen_ns 0: not one */
+	uint64_t air_last;    /* the end of its last packet on the air, either way; 0: none yet */
+	uint64_t listen_waits; /* downlink packets held for a listen occasion */
 	struct dir dir[2];
 	struct linkemu_counts counts;
 	struct linkemu_burst *ring; /* LINKEMU_BURSTS */
@@ -728,9 +731,26 @@ static void enqueue(struct linkemu *e, int dir, const unsigned char *b, size_t n
 	p->dir = d;
 	uint64_t start = d->busy_until > now ? d->busy_until : now;
 	uint64_t ser = d->kbps > 0 ? (uint64_t)((double)pi.len * 8e6 / d->kbps + 0.5) : 0;
+	if (dir == LINKEMU_DOWN && dev->listen_ns) {
+		/* asleep and listening: the packet waits at the network for the next occasion */
+		uint64_t at = start + dev->delay_ns;
+		if (dev->air_last && at > dev->air_last + dev->asleep_ns) {
+			uint64_t k = at > dev->listen_phase ? (at - dev->listen_phase + dev->listen_ns - 1) / dev->listen_ns : 0;
+			uint64_t occ = dev->listen_phase + k * dev->listen_ns;
+			if (occ > at) {
+				start += occ - at;
+				dev->listen_waits++;
+			}
+		}
+	}
 	p->end = start + ser;
 	d->busy_until = p->end;
 	p->release = p->end + dev->delay_ns;
+	{
+		uint64_t air_end = dir == LINKEMU_UP ? p->end : p->release;
+		if (air_end > dev->air_last)
+			dev->air_last = air_end;
+	}
 	p->seq = e->seq++;
 	p->lost = d->loss > 0 && rng_unit(&d->rng) < d->loss;
 	p->nat = (uint8_t)nat;
@@ -1028,6 +1048,8 @@ int linkemu_add_device(struct linkemu *e, uint32_t addr, const struct linkemu_pa
 		bad = "queue_packets must be >= 0";
 	else if (!(p->nat_timeout_s >= 0 && p->nat_timeout_s <= 7 * 86400.0))
 		bad = "nat_timeout_s must be between 0 and 604800";
+	else if (!(p->listen_ms >= 0 && p->listen_ms <= 600000) || !(p->asleep_after_ms >= 0 && p->asleep_after_ms <= 600000))
+		bad = "listen_ms and asleep_after_ms must be between 0 and 600000";
 	else if (p->mtu < 68 || p->mtu > 65535)
 		bad = "mtu must be between 68 and 65535";
 	if (bad) {
@@ -1051,6 +1073,12 @@ int linkemu_add_device(struct linkemu *e, uint32_t addr, const struct linkemu_pa
 	dev->nat_ns = p->nat_timeout_s > 0 ? (uint64_t)(p->nat_timeout_s * 1e9 + 0.5) : 0;
 	dev->ring = ring;
 	uint64_t s = p->seed;
+	if (p->listen_ms > 0) {
+		uint64_t ph = s ^ UINT64_C(0x6c697374656e); /* "listen": apart from the loss draws */
+		dev->listen_ns = (uint64_t)(p->listen_ms * 1e6 + 0.5);
+		dev->asleep_ns = p->asleep_after_ms > 0 ? (uint64_t)(p->asleep_after_ms * 1e6 + 0.5) : 0;
+		dev->listen_phase = splitmix64(&ph) % dev->listen_ns;
+	}
 	for (int i = 0; i < 2; i++) {
 		TAILQ_INIT(&dev->dir[i].q);
 		dev->dir[i].idx = i;
@@ -1172,6 +1200,7 @@ int linkemu_dev_info(struct linkemu *e, uint32_t dev_addr, struct linkemu_dev_in
 	if (dev) {
 		out->counts = dev->counts;
 		out->bursts_overwritten = dev->overwritten;
+		out->listen_waits = dev->listen_waits;
 	}
 	pthread_mutex_unlock(&e->lock);
 	return dev ? 0 : -1;

@@ -80,6 +80,16 @@
  * downlink ones never reach the radio); a new SYN from the device makes a
  * new mapping.
  *
+ * Listening (listen_ms > 0): a device asleep but reachable (Wi-Fi power
+ * save, cellular idle mode) hears the network only at its listen
+ * occasions, every listen_ms from a phase drawn from `seed`. Once none of
+ * its packets was on the air for asleep_after_ms, a downlink packet that
+ * reaches its radio waits for the next occasion (the access point's or
+ * the base station's buffer) and its air time, and the release, move by
+ * that wait; any packet on the air, either way, wakes the radio again. The
+ * attach from listening to connected is the energy model's, not a delay
+ * here, as for every attach.
+ *
  * Threads: one emulator thread (epoll on both TUNs, the timerfd and a stop
  * eventfd), all signals blocked, 1 ns timer slack, SCHED_FIFO priority 1
  * when allowed (wake-ups under load: see linkemu_stats.realtime). Every function here may be called from any thread, while the
@@ -128,6 +138,8 @@ struct linkemu_params {
 	int mtu;                    /* IP bytes, 68..65535 */
 	uint64_t seed;              /* loss generator seed for this device */
 	double nat_timeout_s;       /* the operator's NAT idle timeout per TCP flow (sim/core/nat.h); 0: none */
+	double listen_ms;           /* a listening device (see "Listening"): its listen interval; 0: not one */
+	double asleep_after_ms;     /* ... asleep once no packet was on its air for this long (the tail) */
 };
 
 struct linkemu_dir_counts {
@@ -160,6 +172,7 @@ struct linkemu_burst {
 struct linkemu_dev_info {
 	struct linkemu_counts counts; /* every packet of the device, any protocol */
 	uint64_t bursts_overwritten;  /* oldest air intervals dropped from the ring */
+	uint64_t listen_waits;        /* listening: downlink packets held for a listen occasion */
 };
 
 struct linkemu_stats {

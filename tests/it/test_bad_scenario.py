@@ -24,8 +24,10 @@ cases = {
     "syntax.yaml": ("name: x\nduration: [20s\n",
                     "3:1: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence "
                     "starting at 2:11)"),
-    "not_built.yaml": (BASE + "    wake_every: 1s\n    connection: persistent\n    downlink: true\n",
-                       "7:17: connection: persistent with downlink: true (fleet \"a\") is not built yet"),
+    "not_built.yaml": (BASE + "    wake_every: 1s\n    connection: persistent\n    downlink: true\n"
+                       "matrix:\n  protocol: http\n",
+                       "7:17: connection: persistent http with downlink: true (fleet \"a\", variant \"http\"): "
+                       "commands pushed down a kept connection are built for mqtt only"),
     "huge_plan.yaml": ("name: x\nduration: 7d\nfleets:\n  - name: big\n    count: 100000\n    wake_every: 100ms\n",
                        "2:11: duration: the plan has 604800000000 wakes per variant, at most 5000000 (fleet \"big\": "
                        "100000 devices every 100ms for 7d); shorten duration, lower count or raise wake_every"),

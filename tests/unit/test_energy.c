@@ -230,6 +230,18 @@ static void test_kept_period(void)
 	CHECK_INT_EQ(energy_kept_period(&k, 300, 20, &mj, &on), 0);
 	k.wake_mj = NAN;
 	CHECK_INT_EQ(energy_kept_period(&k, 300, 20, &mj, &on), -1);
+
+	/* commands pushed to the sleeping device: 24 a day, 10 s periods: 24 * 10 / 86400 a period at 80 mJ */
+	struct energy_kept c = { .wake_mj = 100, .wake_on_ms = 300, .wake_s = 0.1, .ka_mj = NAN, .ka_on_ms = NAN,
+	                         .keepalive_s = 60, .cmd_mj = 80, .cmd_on_ms = 240, .cmds_per_day = 24 };
+	CHECK_INT_EQ(energy_kept_period(&c, 0, 10, &mj, &on), 0);
+	CHECK_NEAR(mj, 100 + 24 * 10 / 86400.0 * 80, 1e-12);
+	CHECK_NEAR(on, 300 + 24 * 10 / 86400.0 * 240, 1e-12);
+	c.cmd_mj = NAN; /* commands come but none was measured: cannot be told */
+	CHECK_INT_EQ(energy_kept_period(&c, 0, 10, &mj, &on), -1);
+	c.cmds_per_day = 0;
+	CHECK_INT_EQ(energy_kept_period(&c, 0, 10, &mj, &on), 0);
+	CHECK(mj == 100);
 }
 
 int main(void)

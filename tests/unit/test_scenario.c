@@ -480,8 +480,9 @@ static void test_matrix(void)
 	            "t.yaml:7:17: connection: persistent amqp (variant \"amqp\") towards your own broker: an AMQP "
 	            "device's keep-alive period is half the idle-time-out its broker announces, which dormant sets "
 	            "only on the RabbitMQ it starts");
-	CHECK_ERROR(BASE "    connection: persistent\n    downlink: true\n",
-	            "t.yaml:7:17: connection: persistent with downlink: true (fleet \"a\") is not built yet");
+	CHECK_ERROR(BASE "    connection: persistent\n    downlink: true\nmatrix:\n  protocol: http\n",
+	            "t.yaml:7:17: connection: persistent http with downlink: true (fleet \"a\", variant \"http\"): "
+	            "commands pushed down a kept connection are built for mqtt only");
 	CHECK_ERROR(BASE "    keepalive: 1500ms\n",
 	            "t.yaml:7:16: keepalive: MQTT's keep-alive is whole seconds, got \"1500ms\"");
 	CHECK_ERROR(BASE "    keepalive: 65536s\n",
@@ -566,7 +567,8 @@ static void test_files(void)
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
-	check_file("not_built.yaml", ":8:17: connection: persistent with downlink: true (fleet \"a\") is not built yet");
+	check_file("not_built.yaml", ":8:17: connection: persistent amqp with downlink: true (fleet \"a\", variant "
+	                             "\"amqp\"): commands pushed down a kept connection are built for mqtt only");
 	check_file("alias.yaml", ":4:15: aliases (*d) are not supported, write the value out");
 	check_file("top_sequence.yaml",
 	           ":2:1: expected a mapping of scenario keys at the top level, got a sequence");
