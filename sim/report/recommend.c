@@ -40,11 +40,16 @@ int recommend_rule_out(const struct deployment *d, const struct sim_cand *c, cha
 		                        "certificate: measure with client_cert: true)"), 1;
 	if (d->client_auth == AUTH_PSK && strcmp(c->tls, "psk") != 0)
 		return snprintf(why, n, "not TLS-PSK (the deployment authenticates devices by PSK)"), 1;
+	if (d->commands_per_day > 0 && c->kept && !c->listening)
+		return snprintf(why, n, "measured without commands (persistent, downlink: false): what taking them on "
+		                        "its kept connection costs is not known"), 1;
 	if (d->commands_per_day > 0 && deadline > 0) {
-		if (c->kept)
-			return snprintf(why, n, "could take commands at once, but commands over a kept connection "
-			                        "(persistent with downlink) are not built yet"), 1;
-		if (P > deadline)
+		if (c->kept && isnan(c->cmd_delay_p99_ms))
+			return snprintf(why, n, "no command delay was measured on its kept connection"), 1;
+		if (c->kept && c->cmd_delay_p99_ms > deadline * 1000)
+			return snprintf(why, n, "its pushed commands took up to %.0f ms (p99, the link's listen wait included); "
+			                        "the deadline is %.4g s", c->cmd_delay_p99_ms, deadline), 1;
+		if (!c->kept && P > deadline)
 			return snprintf(why, n, "takes a command at its next wake, up to %.4g s later; the deadline is %.4g s", P,
 			                deadline), 1;
 	}
@@ -80,6 +85,25 @@ static int by_years(const void *a, const void *b)
 }
 
 /* The paragraph of why, from the numbers. */
+/* A winner that keeps its connection and listens for commands: what its
+ * commands took, and what listening costs it. */
+static void listening_why(FILE *out, const struct deployment *d, const struct sim_cand *w)
+{
+	if (!w->listening)
+		return;
+	double P = (double)d->wake_every_us / 1e6, floor_mj = w->sleep_uw * P / 1e3;
+	char lbuf[80];
+	snprintf(lbuf, sizeof lbuf, "waking every %g ms to hear whether one waits", d->link.listen_ms);
+	fprintf(out, " It keeps its connection through its sleeps and listens for commands (%s) at %.1f mW: %.0f mJ a "
+	             "period, %.0f %% of the whole, against %.0f mJ for its wake on the kept connection.",
+	        d->link.can_listen && d->link.listen_ms > 0 ? lbuf : "the link never sleeps", w->sleep_uw / 1e3, floor_mj, 100 * floor_mj / (floor_mj + w->period_mj), w->period_mj);
+	if (!isnan(w->cmd_delay_p99_ms))
+		fprintf(out, " Commands pushed down it reached the device within %.0f ms (p99, the listen wait included).",
+		        w->cmd_delay_p99_ms);
+	if (d->command_deadline_us)
+		fprintf(out, " The deadline is %g s.", (double)d->command_deadline_us / 1e6);
+}
+
 static void explain(FILE *out, const struct deployment *d, const struct ranked *r, size_t nok)
 {
 	const struct sim_cand *w = r[0].c;
@@ -88,7 +112,9 @@ static void explain(FILE *out, const struct deployment *d, const struct ranked *
 	fprintf(out, "\nWhy: on %s, waking every %g s, %s lasts %.2f years on a %g Wh battery", d->link.name, P,
 	        w->variant, w->years, d->battery_wh);
 	if (nok < 2) {
-		fprintf(out, "; it is the only candidate left.\n");
+		fprintf(out, "; it is the only candidate left.");
+		listening_why(out, d, w);
+		fputc('\n', out);
 		return;
 	}
 	const struct sim_cand *s = r[1].c;
@@ -102,11 +128,12 @@ static void explain(FILE *out, const struct deployment *d, const struct ranked *
 		             "wakes: %.0f %% of the winner's period. ",
 		        attach, tail, 100 * (attach + tail) / w->period_mj);
 	/* a link that draws while the device sleeps (Ethernet stays up) hides the wakes' difference in the battery */
-	double sleep_mj = d->sleep_uw * P / 1e3;
+	double sleep_mj = w->sleep_uw * P / 1e3;
 	if (sleep_mj > w->period_mj)
-		fprintf(out, "The sleep itself costs %.0f mJ a period (the link's %.1f mW while asleep), %.0f %% of the whole, so "
+		fprintf(out, "The sleep itself costs %.0f mJ a period (%s %.1f mW while asleep), %.0f %% of the whole, so "
 		             "battery life hardly tells them apart: a wake costs it %.0f %% less energy than the runner-up's. ",
-		        sleep_mj, d->sleep_uw / 1e3, 100 * sleep_mj / (sleep_mj + w->period_mj),
+		        sleep_mj, w->listening ? "listening for its commands," : "the link's", w->sleep_uw / 1e3,
+		        100 * sleep_mj / (sleep_mj + w->period_mj),
 		        (1 - w->period_mj / s->period_mj) * 100);
 	fprintf(out, "It moves %.1f kB a period against %.1f kB%s.", (w->up_b + w->down_b) / 1e3,
 	        (s->up_b + s->down_b) / 1e3,
@@ -357,6 +384,16 @@ static void print_sensitivity(FILE *out, const struct rec *x)
 			fprintf(out, "; the deadline (%g s) does: per-wake candidates are allowed only at periods up to it",
 			        (double)d->command_deadline_us / 1e6);
 		fprintf(out, ".\n");
+		for (size_t i = 0; i < x->nok; i++) {
+			const struct sim_cand *c = x->r[i].c;
+			if (!c->listening || isnan(c->cmd_mj))
+				continue;
+			double day = c->day_mj, cmd_day = d->commands_per_day * c->cmd_mj;
+			fprintf(out, "    a kept connection pays for each command pushed while it sleeps: %s %.0f mJ a command, "
+			             "%.2f %% of its day at %g a day; %.0f a day would cost as much as the rest of its day\n",
+			        c->variant, c->cmd_mj, 100 * cmd_day / day, d->commands_per_day,
+			        (day - cmd_day) / c->cmd_mj);
+		}
 	}
 }
 
@@ -514,7 +551,7 @@ static const struct sim_cand *deadline_best(const struct rec *x, struct sim_cand
 		const struct sim_cand *c = &set->c[i];
 		struct sim_cand m;
 		char why[256];
-		if (!c->usable || sim_cost(&d, c->rd, c->v, set->span_s, -1, &m) != 0 ||
+		if (!c->usable || c->kept || sim_cost(&d, c->rd, c->v, set->span_s, -1, &m) != 0 ||
 		    recommend_rule_out(&d, &m, why, sizeof why))
 			continue;
 		if (!best || m.years > bc->years) {
@@ -523,6 +560,18 @@ static const struct sim_cand *deadline_best(const struct rec *x, struct sim_cand
 		}
 	}
 	return best;
+}
+
+/* What a kept connection, which takes a command as it comes, would do:
+ * measured (it is in the table or ruled out above) or not. */
+static void kept_note(FILE *out, const struct rec *x)
+{
+	for (size_t i = 0; i < x->set->n; i++)
+		if (x->set->c[i].kept && x->set->c[i].listening)
+			return; /* measured: the table or the rule-outs say what it does */
+	fprintf(out, "A kept connection takes a command as it comes; none that takes commands was measured on %s "
+	             "(measure one with connection: persistent, downlink: true, command_every).\n",
+	        x->set->d.link.name);
 }
 
 static void deadline_by_waking(FILE *out, const struct rec *x)
@@ -541,7 +590,7 @@ static void deadline_by_waking(FILE *out, const struct rec *x)
 		for (size_t i = 0; i < x->set->n && !why[0]; i++) {
 			const struct sim_cand *c = &x->set->c[i];
 			struct sim_cand m;
-			if (c->usable && sim_cost(&at, c->rd, c->v, x->set->span_s, -1, &m) == 0 &&
+			if (c->usable && !c->kept && sim_cost(&at, c->rd, c->v, x->set->span_s, -1, &m) == 0 &&
 			    recommend_rule_out(&at, &m, why, sizeof why))
 				fprintf(out, "Waking every %g s (the command deadline) would not do either: %s: %s.\n", dl,
 				        c->variant, why);
@@ -549,15 +598,16 @@ static void deadline_by_waking(FILE *out, const struct rec *x)
 		if (!why[0])
 			fprintf(out, "Waking every %g s (the command deadline) would not do either: no candidate is allowed "
 			             "there.\n", dl);
-		fprintf(out, "A kept connection could take a command at once, but commands over one are not built yet, so "
-		             "none is measured.\n");
+		kept_note(out, x);
 		return;
 	}
 	fprintf(out, "To meet the %g s command deadline by waking, a device would wake every %g s: the best there is "
-	             "%s, %.3f years (%.0f mJ a period; %s). A kept connection could take a command at once, but "
-	             "commands over one are not built yet, so none is measured.\n",
+	             "%s, %.3f years (%.0f mJ a period; %s).\n",
 	        dl, dl, best->variant, bc.years, bc.period_mj, best->rundir);
+	kept_note(out, x);
 }
+
+static json_t *jnum_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
 
 static json_t *rec_json(const struct rec *x, const char *figdir)
 {
@@ -590,6 +640,12 @@ static json_t *rec_json(const struct rec *x, const char *figdir)
 			json_object_set_new(c, "battery_years_p99_wake", json_real(r[i].c->years_p99));
 			json_object_set_new(c, "period_mj", json_real(r[i].c->period_mj));
 			json_object_set_new(c, "ip_bytes_per_period", json_real(r[i].c->up_b + r[i].c->down_b));
+			json_object_set_new(c, "sleep_uw", json_real(r[i].c->sleep_uw));
+			json_object_set_new(c, "listening", json_boolean(r[i].c->listening));
+			if (r[i].c->listening) {
+				json_object_set_new(c, "command_delay_p99_ms", jnum_or_null(r[i].c->cmd_delay_p99_ms));
+				json_object_set_new(c, "command_mj", jnum_or_null(r[i].c->cmd_mj));
+			}
 		}
 		if (r[i].c->note[0])
 			json_object_set_new(c, "note", json_string(r[i].c->note));

@@ -55,6 +55,16 @@ int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *
 	}
 	double P = (double)d->wake_every_us / 1e6;
 	c->kept = strcmp(json_str_at(f, "connection", ""), "persistent") == 0 || json_path(vj, "persistent");
+	c->sleep_uw = d->sleep_uw;
+	c->cmd_delay_p99_ms = c->cmd_mj = NAN;
+	const json_t *lj = json_object_get(f, "listening");
+	if (c->kept && lj && json_is_true(lj)) {
+		/* It kept its connection to take pushed commands: it never slept deeper than listening. */
+		c->listening = 1;
+		c->sleep_uw = d->link.can_listen ? d->link.listen_uw : json_num_at(f, "sleep_uw", d->sleep_uw);
+		c->cmd_delay_p99_ms = json_num_at(vj, "command_delay_ms.p99", NAN);
+		c->cmd_mj = json_num_at(f, "command_mj_mean", NAN);
+	}
 	double wake_mj = samples_mean(&v->energy_mj), on = samples_mean(&v->radio_on_ms);
 	c->p50_mj = samples_pct(&v->energy_mj, 50);
 	c->p99_mj = samples_pct(&v->energy_mj, 99);
@@ -79,7 +89,10 @@ int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *
 		                         .wake_s = json_num_at(f, "kept_wake_s_mean", NAN),
 		                         .ka_mj = json_num_at(f, "keepalive_mj_mean", NAN),
 		                         .ka_on_ms = json_num_at(f, "keepalive_radio_on_ms_mean", NAN),
-		                         .keepalive_s = json_num_at(f, "keepalive_s", NAN) };
+		                         .keepalive_s = json_num_at(f, "keepalive_s", NAN),
+		                         .cmd_mj = c->cmd_mj,
+		                         .cmd_on_ms = json_num_at(f, "command_radio_on_ms_mean", NAN),
+		                         .cmds_per_day = c->listening ? d->commands_per_day : 0 };
 		if (isnan(k.wake_on_ms) || isnan(k.wake_s)) {
 			snprintf(c->note, sizeof c->note, "its summary.json has no kept-connection figures (an older "
 			         "dormant made it): run it again");
@@ -89,6 +102,9 @@ int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *
 			snprintf(c->note, sizeof c->note, "%s",
 			         k.keepalive_s >= d->link.nat_timeout_s && d->link.nat_timeout_s > 0
 			                 ? "the link's NAT forgets the connection between keep-alives"
+			         : k.cmds_per_day > 0 && isnan(k.cmd_mj)
+			                 ? "no command pushed to it while asleep was measured (the run's commands all came "
+			                   "during wakes)"
 			                 : "no keep-alive measured (the run's sleeps were shorter than its keepalive)");
 			return -1;
 		}
@@ -132,10 +148,10 @@ int sim_cost(const struct deployment *d, struct rundata *rd, struct rd_variant *
 	c->period_mj = wake_mj;
 	c->period_on_ms = on;
 	double per_day = DAY_S / P;
-	c->day_mj = energy_day_mj(d->sleep_uw, wake_mj, per_day, on);
-	c->years = energy_battery_years(d->battery_wh, d->sleep_uw, wake_mj, per_day, on);
-	c->years_p50 = energy_battery_years(d->battery_wh, d->sleep_uw, c->p50_mj, per_day, on);
-	c->years_p99 = energy_battery_years(d->battery_wh, d->sleep_uw, c->p99_mj, per_day, on);
+	c->day_mj = energy_day_mj(c->sleep_uw, wake_mj, per_day, on);
+	c->years = energy_battery_years(d->battery_wh, c->sleep_uw, wake_mj, per_day, on);
+	c->years_p50 = energy_battery_years(d->battery_wh, c->sleep_uw, c->p50_mj, per_day, on);
+	c->years_p99 = energy_battery_years(d->battery_wh, c->sleep_uw, c->p99_mj, per_day, on);
 	c->periods = span_s / P;
 	/* The broker's CPU per wake holds its idle CPU over the window too: at a
 	 * rate far below the fleet's, that is most of it, and scaling it up

@@ -78,6 +78,10 @@ struct sim_cand {
 	double payload_b;                /* the payload its figures are for (NaN: unknown) */
 	double msgs;                     /* the messages a wake the run sent (NaN: unknown) */
 	int modelled;                    /* 1: scaled to a payload the run did not send */
+	int listening;                   /* kept, with commands pushed down it: the device listened through its sleeps */
+	double sleep_uw;                 /* its floor between wakes: the deployment's, or the link's listening one */
+	double cmd_delay_p99_ms;         /* listening: the measured command delay, issue to receipt, p99 (NaN: none) */
+	double cmd_mj;                   /* listening: what a command pushed in a sleep cost (NaN: none measured) */
 	char note[200];
 };
 
