@@ -677,29 +677,31 @@ static int cmd_recommend(const struct cli_cmd *c, const struct cli_args *a)
 	if (!a->measure)
 		return deployment_command(c, a, 0, recommend_run);
 	/* the measuring run's summary is the user's to see, but never in --json's stdout */
-	char err[2048] = "", dir[4200];
+	char err[2048] = "";
+	static struct measured m; /* two paths of PATH_MAX and more: not on the stack */
 	enum dormant_err e = measure_missing(a->operands[0], (const char *const *)a->operands + 1,
-	                                     (size_t)a->noperands - 1, "results", a->json ? stderr : stdout, dir,
-	                                     sizeof dir, err, sizeof err);
+	                                     (size_t)a->noperands - 1, "results", a->json ? stderr : stdout, &m, err,
+	                                     sizeof err);
 	if (e != ERR_OK) {
 		fprintf(stderr, "dormant: %s: %s\n", c->name, err);
 		return e == ERR_INTERRUPTED ? EXIT_INTERRUPTED : e == ERR_SCENARIO ? EXIT_SCENARIO : plot_exit(e);
 	}
-	if (!dir[0])
+	if (!m.n)
 		return deployment_command(c, a, 0, recommend_run);
-	char **ops = calloc((size_t)a->noperands + 1, sizeof(*ops));
+	char **ops = calloc((size_t)a->noperands + 2, sizeof(*ops));
 	if (!ops) {
 		fprintf(stderr, "dormant: %s: out of memory\n", c->name);
 		return EXIT_INTERNAL;
 	}
-	/* the new run first: the recommendation and its report section land in it */
+	/* the new runs first: the recommendation and its report section land in the first */
 	ops[0] = a->operands[0];
-	ops[1] = dir;
+	for (int k = 0; k < m.n; k++)
+		ops[1 + k] = m.dir[k];
 	for (int i = 1; i < a->noperands; i++)
-		ops[i + 1] = a->operands[i];
+		ops[i + m.n] = a->operands[i];
 	struct cli_args b = *a;
 	b.operands = ops;
-	b.noperands = a->noperands + 1;
+	b.noperands = a->noperands + m.n;
 	int rc = deployment_command(c, &b, 0, recommend_run);
 	free(ops);
 	return rc;

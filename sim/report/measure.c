@@ -109,7 +109,7 @@ static enum dormant_err run_child(const char *scen, const char *root, FILE *log,
 		if (log)
 			fputs(line, log);
 		if (strncmp(line, "results: ", 9) == 0) {
-			snprintf(dir, dn, "%s", line + 9);
+			snprintf(dir, dn, "%.*s", (int)(dn - 1), line + 9);
 			dir[strcspn(dir, "\n")] = 0;
 		}
 	}
@@ -134,10 +134,52 @@ static enum dormant_err run_child(const char *scen, const char *root, FILE *log,
 	return ERR_OK;
 }
 
-enum dormant_err measure_missing(const char *deployment, const char *const *rundirs, size_t nruns, const char *root,
-                                 FILE *log, char *newdir, size_t newlen, char *err, size_t errlen)
+/* Writes TEXT to PATH through a temporary file beside it: all or nothing. */
+static enum dormant_err write_scenario(const char *root, const char *name, const char *text, char *path, size_t pn,
+                                       char *err, size_t errlen)
 {
-	newdir[0] = 0;
+	char tmp[PATH_MAX + 80];
+	snprintf(path, pn, "%s/%s.yaml", root, name);
+	snprintf(tmp, sizeof tmp, "%s/.%s.yaml.tmp", root, name);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return ERR_IO;
+	}
+	fputs(text, f);
+	int bad = ferror(f);
+	if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+		unlink(tmp);
+		return ERR_IO;
+	}
+	return ERR_OK;
+}
+
+/* Whether D needs a kept MQTT connection that takes pushed commands and
+ * SET has none measured on its link: its commands have a deadline under
+ * its period (no per-wake device meets it), its link can listen, and
+ * MQTT's port is reachable. */
+static int kept_needed(const struct sim_set *set)
+{
+	const struct deployment *d = &set->d;
+	const char *tls = d->client_auth == AUTH_PSK ? "psk" : "ecdsa";
+	if (d->commands_per_day <= 0 || !d->command_deadline_us || d->command_deadline_us >= d->wake_every_us ||
+	    !d->link.can_listen || !deploy_port_ok(d, recommend_port("mqtt", tls)))
+		return 0;
+	for (size_t i = 0; i < set->n; i++) {
+		const struct sim_cand *c = &set->c[i];
+		if (c->usable && c->kept && c->listening && strcmp(c->protocol, "mqtt") == 0 &&
+		    c->client_cert == (d->client_auth == AUTH_CERTIFICATE))
+			return 0;
+	}
+	return 1;
+}
+
+enum dormant_err measure_missing(const char *deployment, const char *const *rundirs, size_t nruns, const char *root,
+                                 FILE *log, struct measured *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
 	struct sim_set *set;
 	enum dormant_err e = sim_load_any(deployment, rundirs, nruns, &set, err, errlen);
 	if (e != ERR_OK)
@@ -148,7 +190,8 @@ enum dormant_err measure_missing(const char *deployment, const char *const *rund
 	mark_measured(set, n, nn);
 	for (size_t k = 0; k < nn; k++)
 		nvar += !n[k].have[0] + !n[k].have[1];
-	if (!nvar) {
+	int kept = kept_needed(set);
+	if (!nvar && !kept) {
 		if (log)
 			fprintf(log, "measure: the runs given measured every candidate %s needs\n", d->name);
 		sim_free(set);
@@ -169,51 +212,106 @@ enum dormant_err measure_missing(const char *deployment, const char *const *rund
 		sim_free(set);
 		return ERR_IO;
 	}
-	char scen[PATH_MAX + 64], tmp[PATH_MAX + 80];
-	snprintf(scen, sizeof scen, "%s/%s-measure.yaml", root, d->name);
-	snprintf(tmp, sizeof tmp, "%s/.%s-measure.yaml.tmp", root, d->name);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		sim_free(set);
-		return ERR_IO;
-	}
 	time_t now = time(NULL);
-	char when[32];
+	char when[32], name[160];
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	fprintf(f, "# Written by `dormant recommend --measure` at %s for %s:\n"
-	           "# the per-wake candidates it needs that the runs given did not measure.\n"
-	           "name: %s-measure\nseed: 1\nduration: %gs\nwake_timeout: 3m\nbattery_wh: %g\n\n"
-	           "fleets:\n  - name: devices\n    count: 2\n    wake_every: %gs\n    jitter: %gs\n"
-	           "    payload: %lluB\n    messages_per_wake: %u\n    qos: 1\n    link: %s\n    downlink: %s\n\n"
-	           "matrix:\n",
-	        when, deployment, d->name, 3 * P, d->battery_wh, P, floor(P / 3), (unsigned long long)d->payload_bytes,
-	        d->messages_per_wake, lrp, d->commands_per_day > 0 ? "true" : "false");
-	for (size_t k = 0; k < nn; k++) {
-		if (n[k].have[0] && n[k].have[1])
-			continue;
-		fprintf(f, "  - protocol: %s\n    tls: %s\n", n[k].protocol, n[k].tls);
-		if (n[k].client_cert)
-			fprintf(f, "    client_cert: true\n");
-		if (strcmp(n[k].tls, "none") != 0)
-			fprintf(f, "    resume: %s\n", !n[k].have[0] && !n[k].have[1] ? "[none, session-id]"
-			                               : n[k].have[0]                  ? "session-id"
-			                                                               : "none");
+	char *text = NULL;
+	size_t tlen = 0;
+	struct {
+		char path[PATH_MAX + 64];
+		size_t nvar;
+		double est;
+	} scen[2];
+	size_t ns = 0;
+	if (nvar) {
+		FILE *f = open_memstream(&text, &tlen);
+		if (!f) {
+			sim_free(set);
+			snprintf(err, errlen, "out of memory");
+			return ERR_NOMEM;
+		}
+		fprintf(f, "# Written by `dormant recommend --measure` at %s for %s:\n"
+		           "# the per-wake candidates it needs that the runs given did not measure.\n"
+		           "name: %s-measure\nseed: 1\nduration: %gs\nwake_timeout: 3m\nbattery_wh: %g\n\n"
+		           "fleets:\n  - name: devices\n    count: 2\n    wake_every: %gs\n    jitter: %gs\n"
+		           "    payload: %lluB\n    messages_per_wake: %u\n    qos: 1\n    link: %s\n    downlink: %s\n\n"
+		           "matrix:\n",
+		        when, deployment, d->name, 3 * P, d->battery_wh, P, floor(P / 3), (unsigned long long)d->payload_bytes,
+		        d->messages_per_wake, lrp, d->commands_per_day > 0 ? "true" : "false");
+		for (size_t k = 0; k < nn; k++) {
+			if (n[k].have[0] && n[k].have[1])
+				continue;
+			fprintf(f, "  - protocol: %s\n    tls: %s\n", n[k].protocol, n[k].tls);
+			if (n[k].client_cert)
+				fprintf(f, "    client_cert: true\n");
+			if (strcmp(n[k].tls, "none") != 0)
+				fprintf(f, "    resume: %s\n", !n[k].have[0] && !n[k].have[1] ? "[none, session-id]"
+				                               : n[k].have[0]                  ? "session-id"
+				                                                               : "none");
+		}
+		fclose(f);
+		snprintf(name, sizeof name, "%s-measure", d->name);
+		e = write_scenario(root, name, text, scen[ns].path, sizeof scen[ns].path, err, errlen);
+		free(text);
+		if (e != ERR_OK) {
+			sim_free(set);
+			return e;
+		}
+		/* each variant: its window, then the last wakes' drain and the servers' start and stop */
+		scen[ns].nvar = nvar;
+		scen[ns++].est = (double)nvar * (3 * P + (slow ? 40 : 15));
 	}
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad || rename(tmp, scen) != 0) {
-		snprintf(err, errlen, "%s: %s", scen, strerror(errno ? errno : EIO));
-		unlink(tmp);
-		sim_free(set);
-		return ERR_IO;
+	if (kept) {
+		/* A kept MQTT connection that listens for its commands: six periods
+		 * (at most 30 s each), a command every 0.7 of one, so most come
+		 * while the device sleeps and some during its wakes. */
+		double K = deploy_p < 30 ? deploy_p : 30;
+		const char *tls = d->client_auth == AUTH_PSK ? "psk" : "ecdsa";
+		FILE *f = open_memstream(&text, &tlen);
+		if (!f) {
+			sim_free(set);
+			snprintf(err, errlen, "out of memory");
+			return ERR_NOMEM;
+		}
+		fprintf(f, "# Written by `dormant recommend --measure` at %s for %s:\n"
+		           "# its commands' deadline is under its period, so only a kept connection that\n"
+		           "# takes pushed commands can meet it: MQTT, listening through its sleeps.\n"
+		           "name: %s-measure-kept\nseed: 1\nduration: %gs\nwake_timeout: 3m\nbattery_wh: %g\n\n"
+		           "fleets:\n  - name: devices\n    count: 2\n    wake_every: %gs\n    jitter: %gs\n"
+		           "    payload: %lluB\n    messages_per_wake: %u\n    qos: 1\n    link: %s\n"
+		           "    connection: persistent\n    downlink: true\n    command_every: %gms\n\n"
+		           "matrix:\n  - protocol: mqtt\n    tls: %s\n%s",
+		        when, deployment, d->name, 6 * K, d->battery_wh, K, floor(K / 5), (unsigned long long)d->payload_bytes,
+		        d->messages_per_wake, lrp, floor(700 * K), tls,
+		        d->client_auth == AUTH_CERTIFICATE ? "    client_cert: true\n" : "");
+		fclose(f);
+		snprintf(name, sizeof name, "%s-measure-kept", d->name);
+		e = write_scenario(root, name, text, scen[ns].path, sizeof scen[ns].path, err, errlen);
+		free(text);
+		if (e != ERR_OK) {
+			sim_free(set);
+			return e;
+		}
+		scen[ns].nvar = 1;
+		scen[ns++].est = 6 * K + (slow ? 40 : 15);
 	}
-	/* each variant: its window, then the last wakes' drain and the servers' start and stop */
-	double est = (double)nvar * (3 * P + (slow ? 40 : 15));
-	if (log)
-		fprintf(log, "measure: %zu candidate%s %s needs %s not measured on %s; running %s (%zu variant%s, 2 "
-		             "devices, a wake every %g s, about %.0f min)\n",
-		        nvar, nvar == 1 ? "" : "s", d->name, nvar == 1 ? "was" : "were", d->link.name, scen, nvar,
-		        nvar == 1 ? "" : "s", P, ceil(est / 60));
+	if (log) {
+		double est = 0;
+		for (size_t k = 0; k < ns; k++)
+			est += scen[k].est;
+		fprintf(log, "measure: %zu candidate%s %s needs %s not measured on %s; running %s%s%s (2 devices, about %.0f "
+		             "min)\n",
+		        nvar + (size_t)kept, nvar + (size_t)kept == 1 ? "" : "s", d->name,
+		        nvar + (size_t)kept == 1 ? "was" : "were", d->link.name, scen[0].path, ns > 1 ? " and " : "",
+		        ns > 1 ? scen[1].path : "", ceil(est / 60));
+	}
 	sim_free(set);
-	return run_child(scen, root, log, newdir, newlen, err, errlen);
+	for (size_t k = 0; k < ns; k++) {
+		e = run_child(scen[k].path, root, log, out->dir[k], sizeof out->dir[k], err, errlen);
+		if (out->dir[k][0])
+			out->n = (int)k + 1;
+		if (e != ERR_OK)
+			return e;
+	}
+	return ERR_OK;
 }

@@ -20,8 +20,17 @@
  * would stop `dormant run` (it keeps its rows); measure_missing then
  * returns ERR_INTERRUPTED.
  *
- * Returns ERR_OK with the new run directory in NEWDIR (empty: nothing was
- * missing), or the error with one line in ERR.
+ * When the deployment's commands have a deadline under its period (no
+ * per-wake device meets it), its link can listen (link.h) and MQTT's port
+ * is reachable, it also needs a kept MQTT connection that takes pushed
+ * commands; unless a given run measured one on its link, a second
+ * scenario, ROOT/<deployment>-measure-kept.yaml, measures it (2 devices,
+ * six periods of the deployment's, at most 30 s each, a command every 0.7
+ * of one), run after the first.
+ *
+ * Returns ERR_OK with the new run directories in *OUT (n 0: nothing was
+ * missing), or the error with one line in ERR (*OUT holds the runs that
+ * finished before it).
  */
 #ifndef DORMANT_MEASURE_H
 #define DORMANT_MEASURE_H
@@ -31,7 +40,12 @@
 
 #include "error.h"
 
+struct measured {
+	char dir[2][4200]; /* the new run directories, per-wake first */
+	int n;
+};
+
 enum dormant_err measure_missing(const char *deployment, const char *const *rundirs, size_t nruns, const char *root,
-                                 FILE *log, char *newdir, size_t newlen, char *err, size_t errlen);
+                                 FILE *log, struct measured *out, char *err, size_t errlen);
 
 #endif
