@@ -160,12 +160,17 @@ static enum dormant_err write_scenario(const char *root, const char *name, const
  * SET has none measured on its link: its commands have a deadline under
  * its period (no per-wake device meets it), its link can listen, and
  * MQTT's port is reachable. */
-static int kept_needed(const struct sim_set *set)
+/* Its TLS into *TLS: the deployment's (TLS-PSK, else ECDSA), or plaintext
+ * when only MQTT's plaintext port is reachable and encryption is optional. */
+static int kept_needed(const struct sim_set *set, const char **tls)
 {
 	const struct deployment *d = &set->d;
-	const char *tls = d->client_auth == AUTH_PSK ? "psk" : "ecdsa";
+	*tls = d->client_auth == AUTH_PSK ? "psk" : "ecdsa";
+	if (!deploy_port_ok(d, recommend_port("mqtt", *tls)) && d->encryption == ENCRYPT_OPTIONAL &&
+	    d->client_auth != AUTH_CERTIFICATE && d->client_auth != AUTH_PSK)
+		*tls = "none";
 	if (d->commands_per_day <= 0 || !d->command_deadline_us || d->command_deadline_us >= d->wake_every_us ||
-	    !d->link.can_listen || !deploy_port_ok(d, recommend_port("mqtt", tls)))
+	    !d->link.can_listen || !deploy_port_ok(d, recommend_port("mqtt", *tls)))
 		return 0;
 	for (size_t i = 0; i < set->n; i++) {
 		const struct sim_cand *c = &set->c[i];
@@ -190,7 +195,8 @@ enum dormant_err measure_missing(const char *deployment, const char *const *rund
 	mark_measured(set, n, nn);
 	for (size_t k = 0; k < nn; k++)
 		nvar += !n[k].have[0] + !n[k].have[1];
-	int kept = kept_needed(set);
+	const char *ktls;
+	int kept = kept_needed(set, &ktls);
 	if (!nvar && !kept) {
 		if (log)
 			fprintf(log, "measure: the runs given measured every candidate %s needs\n", d->name);
@@ -266,7 +272,7 @@ enum dormant_err measure_missing(const char *deployment, const char *const *rund
 		 * (at most 30 s each), a command every 0.7 of one, so most come
 		 * while the device sleeps and some during its wakes. */
 		double K = deploy_p < 30 ? deploy_p : 30;
-		const char *tls = d->client_auth == AUTH_PSK ? "psk" : "ecdsa";
+		const char *tls = ktls;
 		FILE *f = open_memstream(&text, &tlen);
 		if (!f) {
 			sim_free(set);

@@ -16,7 +16,9 @@ Behind a link with listening figures (root and /dev/net/tun; a private network n
 - the cost of a command pushed in a sleep (command_mj_mean) is the rows' sleep energy over their commands,
   and each such sleep pays the listening attach and a tail;
 - recommend ranks the kept connection for a deployment whose 2 s deadline is under its 4 s period, and rules
-  it out, saying why, when the deadline (50 ms) is shorter than its measured delay.
+  it out, saying why, when the deadline (50 ms) is shorter than its measured delay;
+- recommend --measure from nothing, for such a deployment (MQTT's port only): measures the per-wake candidate and
+  the kept connection (NAME-measure-kept.yaml), and answers with the kept one, the per-wake one ruled out.
 Refused at load: persistent with downlink behind a link without listening figures, and for HTTP.
 Needs mosquitto.
 """
@@ -164,4 +166,33 @@ rec = recommend("50ms")
 c = rec["candidates"][0]
 check(c["ruled_out"] and "pushed commands took up to" in c["ruled_out"], f"not ruled out at 50 ms: {c}")
 print(f"recommend: ranked at a 2 s deadline; at 50 ms: {c['ruled_out']}")
+
+# --measure from nothing: the per-wake candidate (plaintext MQTT: the only port) and the kept one it needs
+d = wd.file("deploy-measure.yaml", """
+name: pushed-measure
+devices: 2
+wake_every: 4s
+payload: 48B
+commands_per_day: 24
+command_deadline: 2s
+link: lis
+battery_wh: 5
+encryption: optional
+ports: [1883]
+""")
+p = subprocess.run([*PRIVATE_NETNS, dormant, "recommend", d, "--measure", "--json"], capture_output=True, text=True,
+                   timeout=400, cwd=wd.path)
+check(p.returncode == 0, f"recommend --measure exited {p.returncode}: {p.stderr[-3000:]}")
+check("pushed-measure-measure.yaml and " in p.stderr and "pushed-measure-measure-kept.yaml" in p.stderr,
+      f"--measure did not announce both scenarios: {p.stderr[:600]}")
+kept_scen = open(os.path.join(wd.path, "results", "pushed-measure-measure-kept.yaml")).read()
+check("connection: persistent" in kept_scen and "downlink: true" in kept_scen and "command_every: 2800ms" in kept_scen
+      and "protocol: mqtt" in kept_scen, f"the kept scenario: {kept_scen}")
+rec = json.loads(p.stdout)
+top = rec["candidates"][0]
+check(top["connection"] == "persistent" and top["listening"] and not top["ruled_out"] and "measure-kept" in top["run"],
+      f"--measure's kept connection is not the answer: {top}")
+per = [x for x in rec["candidates"] if x["connection"] == "per-wake"]
+check(per and all("next wake" in (x["ruled_out"] or "") for x in per), f"per-wake candidates: {per}")
+print(f"--measure: per-wake and kept measured; winner {top['variant']} from {top['run']}")
 print("PASS")
