@@ -18,7 +18,7 @@ recommend, on the same run:
 - a site that reaches only port 443 gets only the HTTPS candidate, never one on another port; requiring
   encryption rules the plaintext ones out, each with its reason;
 - a command deadline shorter than the period leaves no candidate, with the reasons (a per-wake device takes a
-  command at its next wake; commands over a kept connection are not built), and names the best per-wake
+  command at its next wake; a kept connection measured without commands cannot say what they cost), and names the best per-wake
   candidate were the device to wake at the deadline (simulate's own figure at 2 s);
 - sensitivity: from 2 s up the wake-period sweep starts with the kept connection, and at each flip it reports
   simulate itself names the flip's "from" best 3 % below it and its "to" 3 % above; with --output DIR the text,
@@ -214,7 +214,7 @@ print(f"recommend, 443 only: {rec['winner']}; out: {out}")
 rec, _ = recommend(base + "commands_per_day: 24\ncommand_deadline: 2s\n")
 check(rec["winner"] is None and not any(c["rank"] for c in rec["candidates"]), f"deadline 2 s: {rec}")
 why = {c["variant"]: c["ruled_out"] for c in rec["candidates"]}
-check("next wake" in why["mqtt connection=per-wake"] and "not built" in why["mqtt connection=persistent"],
+check("next wake" in why["mqtt connection=per-wake"] and "measured without commands" in why["mqtt connection=persistent"],
       f"deadline 2 s: reasons {why}")
 db = rec["deadline_by_waking"]
 y2 = wd.file("at2.yaml", base.replace("wake_every: 5s", "wake_every: 2s"))
