@@ -13,8 +13,11 @@
  *                             certificate (client_cert=true); psk: tls=psk
  *   command_deadline          a per-wake device takes a command at its next
  *                             wake: out when the period is longer than the
- *                             deadline; a kept connection could take it at
- *                             once, but commands over one are not built yet
+ *                             deadline; a kept connection that listens for
+ *                             pushed commands is out when its measured p99
+ *                             command delay (the listen wait included) is
+ *                             longer; one measured without commands is out
+ *                             whenever the deployment sends some
  *   wake_every                a per-wake variant whose wake keeps the radio
  *                             on (attach and tail included) for the period or
  *                             longer is out: it could never sleep

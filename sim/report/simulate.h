@@ -15,6 +15,9 @@
  *   persistent: per period  = its mean wake on the kept connection
  *                             + floor((P - wake) / keepalive) measured keep-alives
  *                             (energy_kept_period; bytes the same way)
+ *               listening:    + commands_per_day x P / 86400 measured commands
+ *                             pushed in a sleep; its floor the link's
+ *                             listening one (listen_uw), not sleep_uw
  *   per device and year     = periods a year x per period, + the sleep floor
  *   battery years           = energy_battery_years (sim/core/energy.h)
  *
