@@ -61,6 +61,22 @@ static int read_file(const char *path, char *buf, size_t len)
 	return (int)n;
 }
 
+int procstat_machine(struct procstat_machine *m)
+{
+	char buf[512];
+	if (read_file("/proc/stat", buf, sizeof(buf)) < 0 || strncmp(buf, "cpu ", 4) != 0)
+		return -1;
+	/* cpu user nice system idle iowait irq softirq steal (guest time is inside user) */
+	unsigned long long v[8] = { 0 };
+	if (sscanf(buf + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+	           &v[7]) < 4)
+		return -1;
+	m->busy = v[0] + v[1] + v[2] + v[5] + v[6];
+	m->steal = v[7];
+	m->total = m->busy + m->steal + v[3] + v[4];
+	return 0;
+}
+
 int procstat_read(pid_t pid, struct procstat_proc *p)
 {
 	char path[64], buf[1024];

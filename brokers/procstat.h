@@ -53,6 +53,14 @@ void procstat_stop(struct procstat *ps, struct procstat_totals *out);
 
 /* Reads /proc/PID/stat and statm: 0, or -1 when no such process. */
 int procstat_read(pid_t pid, struct procstat_proc *p);
+/* The whole machine's CPU time from /proc/stat's first line, in clock
+ * ticks: busy (user, nice, system, irq, softirq), steal (taken by the
+ * hypervisor for others: a shared machine's noise) and all of it (idle and
+ * iowait too). Two readings bracket a window. 0, or -1. */
+struct procstat_machine {
+	uint64_t busy, steal, total;
+};
+int procstat_machine(struct procstat_machine *m);
 /* Appends to OUT (up to MAX) the descendants of the N ROOTS, roots first;
  * returns the count. Zombies are included (their times still count). */
 int procstat_tree(const pid_t *roots, int n, pid_t *out, int max);

@@ -107,8 +107,12 @@ static void progress(struct engine *e, uint32_t vi, uint64_t t0, uint64_t now, i
 	last = now;
 	struct wakes_counts c = wakes_counts(e->wakes);
 	double el = (double)(now - t0) / 1e9, tot = (double)e->sc->duration_us / 1e6;
-	fprintf(stderr, "\r\033[K[%u/%zu] %-24s %6.1f/%.0fs  wakes %llu  failed %llu  in flight %u%s", vi + 1,
-	        e->sc->nvariants, e->sc->variants[vi].name, el > tot ? tot : el, tot, (unsigned long long)c.finished,
+	/* past the window: the last wakes finishing, or the run fell behind its schedule (the summary tells which) */
+	char over[48] = "";
+	if (el > tot + 0.5)
+		snprintf(over, sizeof(over), "  +%.1fs past the window", el - tot);
+	fprintf(stderr, "\r\033[K[%u/%zu] %-24s %6.1f/%.0fs%s  wakes %llu  failed %llu  in flight %u%s", vi + 1,
+	        e->sc->nvariants, e->sc->variants[vi].name, el > tot ? tot : el, tot, over, (unsigned long long)c.finished,
 	        (unsigned long long)c.failed, c.in_flight, final ? "\n" : "");
 	fflush(stderr);
 }
@@ -207,12 +211,20 @@ static void run_window(struct engine *e, uint32_t vi, struct variant_run *r, uin
 	timeline_add(&tl, &ss.s);
 	timeline_commands_init(&tc, &r->cmds, r->backend, t0);
 	timeline_add(&tl, &tc.s);
+	uint64_t end_ns = t0 + e->sc->duration_us * 1000u;
+	int stopped = 0;
 	for (;;) {
 		if (loop_signals(e->loop))
 			break;
 		uint64_t now = clock_mono_ns();
 		wakes_start_deferred(e->wakes); /* older wakes first */
 		timeline_run(&tl, now);
+		/* overrun: stop: every wake is due before the window's end, so what
+		 * still waits to start now is what the run fell behind by */
+		if (e->sc->overrun == OVERRUN_STOP && !stopped && now >= end_ns) {
+			results_variant_not_started(e->res, wakes_stop_window(e->wakes));
+			stopped = 1;
+		}
 		wakes_check_deadlines(e->wakes);
 		wakes_flush_rows(e->wakes, 0);
 		progress(e, vi, t0, now, 0);
@@ -332,8 +344,14 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 	t0 = clock_mono_ns();
 	wv.t0_ns = t0;
 	wakes_begin(e->wakes, &wv);
+	struct procstat_machine m0, m1;
+	int machine = procstat_machine(&m0) == 0;
 	run_window(e, vi, &r, t0);
 	window_s = (double)(clock_mono_ns() - t0) / 1e9;
+	/* the whole machine's CPU over the window: what a saturated machine (or a shared one's neighbours) took */
+	if (machine && procstat_machine(&m1) == 0 && m1.total > m0.total)
+		results_variant_machine(e->res, (double)(m1.busy - m0.busy) / (double)(m1.total - m0.total),
+		                        (double)(m1.steal - m0.steal) / (double)(m1.total - m0.total));
 	int intr = loop_signals(e->loop) > 0;
 	if (intr)
 		wakes_interrupt(e->wakes);

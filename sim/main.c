@@ -483,6 +483,8 @@ static void print_plan(const struct scenario *sc)
 		printf("tls_verify: false: devices do NOT verify the server certificate\n");
 	if (sc->auth_fault != AUTH_FAULT_NONE)
 		printf("auth_fault: %s: injected on every HTTP wake\n", auth_fault_name(sc->auth_fault));
+	if (sc->overrun == OVERRUN_STOP)
+		printf("overrun: stop: wakes still waiting to start when a window ends are counted as not started, not run\n");
 	if (sc->tls_fault != TLS_FAULT_NONE)
 		printf("tls_fault: %s: injected on every TLS wake\n", tls_fault_name(sc->tls_fault));
 	for (size_t i = 0; i < sc->nfleets; i++) {

@@ -19,12 +19,26 @@
 #include "stats.h"
 #include "trace.h"
 
+/* A wake is late when it starts this long after its due time: the loop
+ * waits in whole milliseconds, so wakes on time start up to about 1.3 ms
+ * after it (measured: p100 of every shipped deployment's runs). */
+#define LATE_MS 10.0
+
 /* wakes.csv's phase columns are the modem's phases, in the same order. */
 _Static_assert(PHASE_COUNT == WAKE_ROW_PHASES, "sim/core/columns.h has a phase the modem does not, or the reverse");
 
 struct vstats {
 	const struct variant *v;
-	uint64_t expected, wakes, ok, failed, late;
+	uint64_t expected, wakes, ok, failed;
+	/* the schedule kept or not: every wake's start lag; the late ones (over
+	 * LATE_MS) by why they waited; the lag's sum by who held it; the last start */
+	struct samples lag_ms;
+	struct samples alone_ms;         /* wake time of ok wakes no other overlapped: unloaded */
+	uint64_t late, late_by[3];       /* [0] the loop saw it due late, [1] its device was awake, [2] no slot */
+	double lag_ms_by[3];
+	double last_start_s;
+	uint64_t not_started;            /* overrun: stop */
+	double machine_busy, machine_steal; /* the machine's CPU over the window, share of all cores; NAN: unknown */
 	uint64_t fails[ERR__COUNT];
 	struct samples wake_ms, acked_ms, wire_ms, client_ms, e2e_ms, cpu_us;
 	struct samples t_ms[PHASE_COUNT];
@@ -187,7 +201,7 @@ static void vstats_free(struct vstats *v)
 	struct samples *all[] = { &v->wake_ms, &v->acked_ms, &v->wire_ms, &v->client_ms, &v->e2e_ms, &v->cpu_us,
 	                          &v->plain_up, &v->plain_down, &v->stream_up, &v->stream_down, &v->ip_up,
 	                          &v->ip_down, &v->segs_up, &v->segs_down, &v->cmd_delay_ms, &v->energy_mj,
-	                          &v->radio_on_ms, &v->tx_ms, &v->rx_ms, &v->tail_ms };
+	                          &v->radio_on_ms, &v->tx_ms, &v->rx_ms, &v->tail_ms, &v->lag_ms, &v->alone_ms };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		samples_free(all[i]);
 	for (int p = 0; p < PHASE_COUNT; p++)
@@ -221,6 +235,7 @@ void results_variant_begin(struct results *r, uint32_t vi, uint64_t expected_wak
 	r->cur = &r->vs[vi];
 	r->cur->v = &r->sc->variants[vi];
 	r->cur->expected = expected_wakes;
+	r->cur->machine_busy = r->cur->machine_steal = NAN;
 }
 
 void results_variant_tls(struct results *r, const char *suite, enum resume_mode offered, int verify, const char *note,
@@ -245,6 +260,37 @@ void results_variant_sessions(struct results *r, uint32_t ok, uint32_t failed, c
 	snprintf(vs->setup_why, sizeof(vs->setup_why), "%s", why ? why : "");
 	vs->setup_ms = ms;
 	vs->setup_cpu_ms = lib_cpu_ms;
+}
+
+/* A wake's start lag: the loop's share (it saw the wake due late) and the
+ * wait after it (its device, or a slot), each to whoever held it. */
+static void schedule_row(struct vstats *vs, const struct wake *w)
+{
+	double lag = (double)w->sched_lag_us / 1000.0;
+	double fire = (double)(w->fire_lag_us < w->sched_lag_us ? w->fire_lag_us : w->sched_lag_us) / 1000.0;
+	int why = w->start_wait == WAIT_DEVICE ? 1 : w->start_wait == WAIT_SLOT ? 2 : 0;
+	samples_add(&vs->lag_ms, lag);
+	vs->lag_ms_by[0] += fire;
+	if (why)
+		vs->lag_ms_by[why] += lag - fire;
+	if (lag > LATE_MS) {
+		vs->late++;
+		vs->late_by[why && lag - fire >= fire ? why : 0]++;
+	}
+	double start_s = ((double)w->due_us + (double)w->sched_lag_us) / 1e6;
+	if (start_s > vs->last_start_s)
+		vs->last_start_s = start_s;
+}
+
+void results_variant_machine(struct results *r, double busy, double steal)
+{
+	r->cur->machine_busy = busy;
+	r->cur->machine_steal = steal;
+}
+
+void results_variant_not_started(struct results *r, uint64_t n)
+{
+	r->cur->not_started += n;
 }
 
 void results_variant_broker(struct results *r, const struct results_server_cost *t)
@@ -537,8 +583,7 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	if (cc->ip_rst_unsure)
 		vs->ip_rst_unsure++;
 	vs->wakes++;
-	if (w->sched_lag_us > 1000)
-		vs->late++;
+	schedule_row(vs, w);
 	if (!ok) {
 		vs->failed++;
 		vs->fails[err]++;
@@ -548,6 +593,8 @@ int results_row(struct results *r, const struct wake *w, const struct modem_coun
 	if (w->fleet->downlink)
 		vs->polls++;
 	samples_add(&vs->wake_ms, (double)wake_us / 1000.0);
+	if (w->alone)
+		samples_add(&vs->alone_ms, (double)wake_us / 1000.0);
 	if (w->acked_ns)
 		samples_add(&vs->acked_ms, (double)acked_us / 1000.0);
 	samples_add(&vs->wire_ms, (double)wire / 1000.0);
@@ -868,6 +915,151 @@ static json_t *radio_json(const struct results *r, struct vstats *vs)
 	return o;
 }
 
+/* Whether a variant kept its schedule, and if not, what held it: the
+ * rates, the CPU each side used over the window, and the verdict. */
+struct schedule_view {
+	double scheduled_per_s, achieved_per_s, span_s;
+	double engine_busy;   /* the engine thread's CPU over the window, 0..1 */
+	double client_cores;  /* the engine's and the library's threads, cores */
+	double broker_cores;  /* the servers', cores; NAN: not sampled */
+	int cores;
+	int behind;           /* a wake started late, or one never started */
+	const char *limit;    /* none, generator, server, machine, concurrency, devices, loop */
+	char why[520];
+};
+
+#define BUSY 0.8          /* a thread or server this busy over the window counts as the limit */
+#define SLOWED 3.0        /* a wake under load this many times an unloaded one: the wakes shared the CPUs */
+#define MACHINE_FULL 0.9  /* ... and the machine with this share of all its cores busy or stolen */
+
+static void schedule_judge(const struct results *r, struct vstats *vs, struct schedule_view *sv)
+{
+	double dur = (double)r->sc->duration_us / 1e6, win = vs->window_s > 0 ? vs->window_s : dur;
+	long nc = sysconf(_SC_NPROCESSORS_ONLN);
+	memset(sv, 0, sizeof(*sv));
+	sv->cores = nc > 0 ? (int)nc : 1;
+	sv->span_s = vs->last_start_s > dur ? vs->last_start_s : dur;
+	sv->scheduled_per_s = (double)vs->expected / dur;
+	sv->achieved_per_s = (double)vs->wakes / sv->span_s;
+	sv->engine_busy = (double)vs->engine_cpu_ns / 1e9 / win;
+	sv->client_cores = (double)(vs->engine_cpu_ns + vs->lib_cpu_ns) / 1e9 / win;
+	sv->broker_cores = vs->broker_sampled && vs->broker.window_s > 0
+	                           ? (vs->broker.cpu_user_ms + vs->broker.cpu_sys_ms) / 1000.0 / vs->broker.window_s
+	                           : NAN;
+	sv->behind = vs->late > 0 || vs->not_started > 0;
+	if (!sv->behind) {
+		sv->limit = "none";
+		snprintf(sv->why, sizeof(sv->why), "every wake started within %.0f ms of its time", LATE_MS);
+		return;
+	}
+	int held = 0; /* who held the most lag: the loop, the devices, the slots */
+	for (int k = 1; k < 3; k++)
+		if (vs->lag_ms_by[k] > vs->lag_ms_by[held])
+			held = k;
+	double srv_c = isnan(sv->broker_cores) ? 0 : sv->broker_cores;
+	int gen = sv->engine_busy >= BUSY || sv->client_cores >= BUSY * sv->cores;
+	int srv = srv_c >= BUSY; /* mosquitto runs on one core: this saturates it */
+	int full = !isnan(vs->machine_busy) && vs->machine_busy + vs->machine_steal >= MACHINE_FULL;
+	/* An unloaded wake's time: the median of the wakes that ran alone; with
+	 * none on loopback, the CPU a wake cost both sides (a loopback wake
+	 * alone takes about that: 0.58 ms against 0.70 ms of CPU, MQTT QoS 1);
+	 * behind a link, unknown (its delays are the wake). */
+	double unloaded = NAN;
+	const char *unloaded_is = "";
+	if (vs->alone_ms.n >= 3) {
+		unloaded = samples_pct(&vs->alone_ms, 50);
+		unloaded_is = "the median of the wakes that ran alone";
+	} else if (!vs->radio && vs->wakes) {
+		unloaded = (sv->client_cores + srv_c) * win / (double)vs->wakes * 1000.0;
+		unloaded_is = "the CPU a wake cost both sides, as none ran alone";
+	}
+	double loaded = unloaded > 0 ? samples_mean(&vs->wake_ms) / unloaded : 0;
+	if (loaded < SLOWED)
+		loaded = 0;
+	char cpu[240];
+	int n = snprintf(cpu, sizeof(cpu), "engine thread %.0f %% busy; dormant's threads %.2f cores, the server %.2f",
+	                 100 * sv->engine_busy, sv->client_cores, srv_c);
+	if (!isnan(vs->machine_busy) && n > 0 && (size_t)n < sizeof(cpu)) {
+		char steal[32] = "";
+		if (vs->machine_steal > 0.005)
+			snprintf(steal, sizeof(steal), " and %.0f %% stolen", 100 * vs->machine_steal);
+		snprintf(cpu + n, sizeof(cpu) - (size_t)n, ", the machine %.0f %% of %d cores busy%s", 100 * vs->machine_busy,
+		         sv->cores, steal);
+	}
+	if (held == 1) {
+		sv->limit = "devices";
+		snprintf(sv->why, sizeof(sv->why), "the devices: a wake outlasted its device's period, so the next one "
+		         "waited for it (wake p50 %.4g ms; %s)", samples_pct(&vs->wake_ms, 50), cpu);
+	} else if (gen && !srv) {
+		sv->limit = "generator";
+		snprintf(sv->why, sizeof(sv->why), "the generator (dormant), not the server: %s", cpu);
+	} else if (srv && !gen) {
+		sv->limit = "server";
+		snprintf(sv->why, sizeof(sv->why), "the server: %s", cpu);
+	} else if (gen || full) {
+		/* every core busy: the side that used more of them is the limit */
+		sv->limit = sv->client_cores >= srv_c ? "generator" : "server";
+		snprintf(sv->why, sizeof(sv->why), "the %s: the machine's cores were all busy, %s the most: %s",
+		         sv->client_cores >= srv_c ? "generator (dormant)" : "server",
+		         sv->client_cores >= srv_c ? "dormant's threads using" : "the server using", cpu);
+	} else if (held == 2 && loaded > 0) {
+		/* no CPU saturated, yet a wake under load took many times an unloaded
+		 * one: the wakes shared the machine's threads (the engine, the
+		 * library's, the server's), so more in flight would only lengthen
+		 * them. The side that spent more CPU per wake is the limit. */
+		sv->limit = sv->client_cores >= srv_c ? "generator" : "server";
+		snprintf(sv->why, sizeof(sv->why), "the %s: with %u wakes in flight a wake took %.3g ms, %.0f times an "
+		         "unloaded one (%.3g ms: %s), so more in flight would only lengthen them; %s",
+		         sv->client_cores >= srv_c ? "generator (dormant), not the server" : "server", r->sc->concurrency,
+		         samples_mean(&vs->wake_ms), loaded, unloaded, unloaded_is, cpu);
+	} else if (held == 2) {
+		double wake_s = samples_mean(&vs->wake_ms) / 1000.0;
+		sv->limit = "concurrency";
+		snprintf(sv->why, sizeof(sv->why), "the scenario's concurrency: %u wake%s in flight at a mean wake of %.3g ms "
+		         "allow about %.0f wakes/s, and no CPU was saturated (%s)", r->sc->concurrency,
+		         r->sc->concurrency == 1 ? "" : "s", wake_s * 1000, wake_s > 0 ? r->sc->concurrency / wake_s : 0, cpu);
+	} else {
+		sv->limit = "loop";
+		snprintf(sv->why, sizeof(sv->why), "the engine's loop saw wakes due late though no CPU was saturated: %s", cpu);
+	}
+}
+
+static json_t *schedule_json(const struct results *r, struct vstats *vs)
+{
+	struct schedule_view sv;
+	schedule_judge(r, vs, &sv);
+	json_t *o = json_object();
+	put(o, "scheduled_wakes_per_s", jnum(sv.scheduled_per_s));
+	put(o, "achieved_wakes_per_s", jnum(sv.achieved_per_s));
+	/* from the window's start to the last wake's start, or the window when that is longer */
+	put(o, "span_s", jnum(sv.span_s));
+	put(o, "late_ms", jnum(LATE_MS));
+	put(o, "late", ju64(vs->late));
+	json_t *by = json_object();
+	put(by, "loop", ju64(vs->late_by[0]));
+	put(by, "device", ju64(vs->late_by[1]));
+	put(by, "slot", ju64(vs->late_by[2]));
+	put(o, "late_by", by);
+	json_t *held = json_object();
+	put(held, "loop", jnum(vs->lag_ms_by[0] / 1000.0));
+	put(held, "device", jnum(vs->lag_ms_by[1] / 1000.0));
+	put(held, "slot", jnum(vs->lag_ms_by[2] / 1000.0));
+	put(o, "lag_s_held_by", held);
+	put(o, "lag_ms", jdist(&vs->lag_ms));
+	put(o, "overrun", json_string(overrun_name(r->sc->overrun)));
+	put(o, "not_started", ju64(vs->not_started));
+	put(o, "engine_busy", jnum(sv.engine_busy));
+	put(o, "client_cores", jnum(sv.client_cores));
+	put(o, "server_cores", jnum(sv.broker_cores));
+	put(o, "alone_wake_ms", jdist(&vs->alone_ms)); /* wakes no other overlapped */
+	put(o, "cores", json_integer(sv.cores));
+	put(o, "machine_busy", jnum(vs->machine_busy));   /* share of all cores, over the window */
+	put(o, "machine_steal", jnum(vs->machine_steal));
+	put(o, "limit", json_string(sv.limit));
+	put(o, "why", json_string(sv.why));
+	return o;
+}
+
 static json_t *variant_json(const struct results *r, struct vstats *vs)
 {
 	const struct variant *v = vs->v;
@@ -888,6 +1080,7 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 	put(o, "ok", ju64(vs->ok));
 	put(o, "failed", ju64(vs->failed));
 	put(o, "late_wakes", ju64(vs->late));
+	put(o, "schedule", schedule_json(r, vs));
 	/* rows whose ip_* the kernel could not make exact: the figures below are lower bounds for them */
 	put(o, "ip_lower_bound_wakes", ju64(vs->ip_lower_bound));
 	/* rows whose ip_down may be one bare RST off (a RST crossed our last segment) */
@@ -1026,6 +1219,35 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 	return o;
 }
 
+static void fmt_lag(char *b, size_t n, double ms)
+{
+	if (ms >= 1000)
+		snprintf(b, n, "%.3g s", ms / 1000);
+	else
+		snprintf(b, n, "%.3g ms", ms);
+}
+
+/* A variant that fell behind its schedule says so, by how much and why. */
+static void print_schedule(const struct results *r, struct vstats *vs, FILE *out, int w)
+{
+	struct schedule_view sv;
+	schedule_judge(r, vs, &sv);
+	if (!sv.behind)
+		return;
+	char p50[24], p99[24], mx[24];
+	fmt_lag(p50, sizeof(p50), samples_pct(&vs->lag_ms, 50));
+	fmt_lag(p99, sizeof(p99), samples_pct(&vs->lag_ms, 99));
+	fmt_lag(mx, sizeof(mx), samples_max(&vs->lag_ms));
+	fprintf(out, "%-*s   late: %llu of %llu wakes started over %.0f ms late (lag p50 %s, p99 %s, max %s); "
+	        "%.1f wakes/s achieved of %.1f scheduled, the last start at %.4g s of a %.4g s window\n", w, "",
+	        (unsigned long long)vs->late, (unsigned long long)vs->wakes, LATE_MS, p50, p99, mx, sv.achieved_per_s,
+	        sv.scheduled_per_s, vs->last_start_s, (double)r->sc->duration_us / 1e6);
+	if (vs->not_started)
+		fprintf(out, "%-*s   not started: %llu wakes still waited when the window ended (overrun: stop); no rows\n",
+		        w, "", (unsigned long long)vs->not_started);
+	fprintf(out, "%-*s   limit: %s\n", w, "", sv.why);
+}
+
 static void print_table(struct results *r, FILE *out)
 {
 	int w = 24;
@@ -1075,6 +1297,7 @@ static void print_table(struct results *r, FILE *out)
 			if (vs->fails[e])
 				fprintf(out, "%-*s   %llu failed: %s\n", w, "", (unsigned long long)vs->fails[e],
 				        dormant_strerror((enum dormant_err)e));
+		print_schedule(r, vs, out, w);
 	}
 	int any_tls = 0;
 	for (size_t i = 0; i < r->nvs; i++)

@@ -67,6 +67,12 @@ int results_packets(struct results *r, const struct wake *w, int64_t delay_us, i
  * library threads' CPU meanwhile; none of it is in the window's figures. */
 void results_variant_sessions(struct results *r, uint32_t ok, uint32_t failed, const char *why, double ms,
                               double lib_cpu_ms);
+/* The whole machine's CPU over the running variant's window: the share of
+ * all cores busy, and the share the hypervisor stole (0..1 each). */
+void results_variant_machine(struct results *r, double busy, double steal);
+/* overrun: stop: N wakes of the running variant were due in its window
+ * and never started; they have no row. */
+void results_variant_not_started(struct results *r, uint64_t n);
 /* The variant's end: its messages T, its commands CT, judged against the
  * sessions of its devices DEV (a command issued before its device's session
  * began and not delivered was dropped by the broker). */

@@ -48,6 +48,7 @@ struct wakes {
 	uint32_t in_flight;
 	struct wake *alone;              /* the one wake in flight, while it has been alone */
 	uint64_t started, finished, failed;
+	uint64_t not_started;            /* overrun: stop: due in the window, never started (wakes_stop_window) */
 	uint32_t setups_ok, setups_failed; /* set-up connections before the window (not wakes) */
 	char setup_why[240];             /* the first set-up failure */
 
@@ -779,6 +780,7 @@ static void row_without_memory(struct wakes *ws, const struct sched_wake *sw)
 	w.start_wall_us = clock_wall_us();
 	uint64_t due_ns = vc->t0_ns + w.due_us * 1000u;
 	w.sched_lag_us = w.start_ns > due_ns ? (w.start_ns - due_ns) / 1000u : 0;
+	w.fire_lag_us = w.sched_lag_us;
 	snprintf(w.detail, sizeof(w.detail), "out of memory for the wake");
 	ws->started++;
 	ws->finished++;
@@ -861,10 +863,28 @@ void wakes_due(struct wakes *ws, const struct sched_wake *sw)
 		row_without_memory(ws, sw);
 		return;
 	}
-	if (w->dev->awake || ws->in_flight >= ws->vc.sc->concurrency)
+	/* how late the loop saw it due: the engine's own lag, apart from the waits below */
+	uint64_t now = clock_mono_ns(), due_ns = ws->vc.t0_ns + w->due_us * 1000u;
+	w->fire_lag_us = now > due_ns ? (now - due_ns) / 1000u : 0;
+	if (w->dev->awake || ws->in_flight >= ws->vc.sc->concurrency) {
+		w->start_wait = w->dev->awake ? WAIT_DEVICE : WAIT_SLOT;
 		TAILQ_INSERT_TAIL(&ws->deferred, w, link);
-	else
+	} else {
 		start_wake(ws, w);
+	}
+}
+
+uint64_t wakes_stop_window(struct wakes *ws)
+{
+	uint64_t n = 0;
+	struct wake *w;
+	while ((w = TAILQ_FIRST(&ws->deferred))) {
+		TAILQ_REMOVE(&ws->deferred, w, link);
+		free(w); /* its messages stay unsent in the table: neither lost nor sent */
+		n++;
+	}
+	ws->not_started += n;
+	return n;
 }
 
 void wakes_start_deferred(struct wakes *ws)
@@ -1149,7 +1169,7 @@ void wakes_begin(struct wakes *ws, const struct wakes_variant *vc)
 {
 	ws->vc = *vc;
 	ws->msg_next = 0;
-	ws->started = ws->finished = ws->failed = 0;
+	ws->started = ws->finished = ws->failed = ws->not_started = 0;
 	ws->in_flight = 0;
 	ws->alone = NULL;
 	forget_threads(ws);
@@ -1163,5 +1183,5 @@ void wakes_end(struct wakes *ws)
 struct wakes_counts wakes_counts(const struct wakes *ws)
 {
 	return (struct wakes_counts){ .started = ws->started, .finished = ws->finished, .failed = ws->failed,
-	                              .in_flight = ws->in_flight };
+	                              .in_flight = ws->in_flight, .not_started = ws->not_started };
 }

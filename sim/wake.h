@@ -42,6 +42,13 @@ struct persist {
 	_Atomic uint64_t sleep_cmd_delay_ns; /* ... the longest any of them waited */
 };
 
+/* Why a due wake did not start at once (the rest of its lag). */
+enum wake_wait {
+	WAIT_NONE,                /* started as soon as the loop saw it due */
+	WAIT_DEVICE,              /* its device's previous wake was still running */
+	WAIT_SLOT,                /* concurrency wakes were in flight */
+};
+
 struct wake {
 	/* set by the engine before start() */
 	const struct scenario *sc;
@@ -57,7 +64,9 @@ struct wake {
 	uint64_t due_us;          /* scheduled start, relative to the window */
 	uint64_t start_ns;        /* CLOCK_MONOTONIC when start() was called */
 	uint64_t start_wall_us;   /* label only */
-	uint64_t sched_lag_us;    /* start_ns - due: the device or the concurrency limit was busy */
+	uint64_t sched_lag_us;    /* start_ns - due: the engine's loop, the device or the concurrency limit was busy */
+	uint64_t fire_lag_us;     /* ... of it, how late the loop saw it due (the rest it waited, deferred) */
+	int start_wait;           /* enum wake_wait: why it waited once due */
 	int setup;                /* a set-up connection before the window (adapter prepare()), not a wake:
 	                           * no messages (nmsg 0), no row, in none of the window's figures */
 	struct modem_conn *mc;    /* the modem endpoint the library must use */
@@ -179,7 +188,7 @@ struct wakes_variant {
 };
 
 struct wakes_counts {
-	uint64_t started, finished, failed;
+	uint64_t started, finished, failed, not_started;
 	uint32_t in_flight;
 };
 
@@ -191,6 +200,9 @@ void wakes_begin(struct wakes *ws, const struct wakes_variant *vc);
 /* Wake SW is due: start it now, or defer it while its device is awake or
  * every slot is taken. A wake that cannot start is a failed row. */
 void wakes_due(struct wakes *ws, const struct sched_wake *sw);
+/* overrun: stop, at the window's end: the deferred wakes are dropped,
+ * counted as not started (no row; their messages stay unsent). Returns how many. */
+uint64_t wakes_stop_window(struct wakes *ws);
 /* Starts deferred wakes whose device sleeps, in due order, while slots last. */
 void wakes_start_deferred(struct wakes *ws);
 /* Aborts wakes past their deadline; turns those whose library never reported back into rows. */

@@ -94,6 +94,10 @@ static const struct enum_value auth_fault_values[] = {
 	[AUTH_FAULT_NONE] = { "none", AUTH_FAULT_NONE, BUILT },
 	[AUTH_FAULT_WRONG_TOKEN] = { "wrong-token", AUTH_FAULT_WRONG_TOKEN, BUILT },
 };
+static const struct enum_value overrun_values[] = {
+	[OVERRUN_FINISH] = { "finish", OVERRUN_FINISH, BUILT },
+	[OVERRUN_STOP] = { "stop", OVERRUN_STOP, BUILT },
+};
 static const struct enum_value tls_fault_values[] = {
 	[TLS_FAULT_NONE] = { "none", TLS_FAULT_NONE, BUILT },
 	[TLS_FAULT_WRONG_CA] = { "wrong-ca", TLS_FAULT_WRONG_CA, BUILT },
@@ -107,6 +111,7 @@ _Static_assert(NELEMS(resume_values) == RESUME_COUNT, "resume_values");
 _Static_assert(NELEMS(broker_values) == BROKER_COUNT, "broker_values");
 _Static_assert(NELEMS(conn_values) == CONN_COUNT, "conn_values");
 _Static_assert(NELEMS(session_values) == SESSION_COUNT, "session_values");
+_Static_assert(NELEMS(overrun_values) == OVERRUN_COUNT, "overrun_values");
 
 static const char *value_name(const struct enum_value *v, size_t n, int value)
 {
@@ -138,6 +143,11 @@ const char *broker_kind_name(enum broker_kind b)
 const char *auth_fault_name(enum auth_fault f)
 {
 	return value_name(auth_fault_values, NELEMS(auth_fault_values), (int)f);
+}
+
+const char *overrun_name(enum overrun o)
+{
+	return value_name(overrun_values, NELEMS(overrun_values), (int)o);
 }
 
 const char *tls_fault_name(enum tls_fault f)
@@ -252,7 +262,7 @@ struct axes {
 
 /* Every key, by level. The ids index the `seen` arrays. */
 enum key_id {
-	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_ENDPOINT, K_TLS_VERIFY,
+	K_NAME, K_SEED, K_DURATION, K_CONCURRENCY, K_WAKE_TIMEOUT, K_OVERRUN, K_ENDPOINT, K_TLS_VERIFY,
 	K_TLS_CIPHERSUITE, K_TLS_FAULT, K_AUTH_FAULT, K_BATTERY, K_SLEEP, K_FLEETS, K_MATRIX,
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
 	K_CONNECTION, K_KEEPALIVE, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION, K_FLEET_LINK, K_FLEET_BATTERY, K_FLEET_SLEEP,
@@ -300,6 +310,8 @@ static const struct key keys[NKEYS] = {
 	                     .min = SECONDS(1), .max = SECONDS(600),
 	                     .expected = "a duration like 30s",
 	                     FIELD(struct scenario, wake_timeout_us) },
+	[K_OVERRUN] = { "overrun", LEVEL_TOP, T_ENUM, .def = "finish", VALUES(overrun_values),
+	                FIELD(struct scenario, overrun) },
 	[K_ENDPOINT] = { "endpoint", LEVEL_TOP, T_ENDPOINT,
 	                 .expected = "an IPv4 address and port like 127.0.0.1:1883" },
 	[K_TLS_VERIFY] = { "tls_verify", LEVEL_TOP, T_BOOL, .def = "true", .expected = "true or false",

@@ -36,6 +36,11 @@ enum tls_fault { TLS_FAULT_NONE, TLS_FAULT_WRONG_CA, TLS_FAULT_WRONG_NAME, TLS_F
 /* A device with a stale credential: the HTTP ingest answers 401. */
 enum auth_fault { AUTH_FAULT_NONE, AUTH_FAULT_WRONG_TOKEN, AUTH_FAULT_COUNT };
 
+/* What a variant does with wakes still waiting to start when its window
+ * ends (the generator, the devices or the concurrency cap fell behind):
+ * start them all (the window runs over), or count them as not started. */
+enum overrun { OVERRUN_FINISH, OVERRUN_STOP, OVERRUN_COUNT };
+
 const char *protocol_name(enum protocol p);
 const char *tls_mode_name(enum tls_mode t);
 const char *resume_mode_name(enum resume_mode r);
@@ -44,6 +49,7 @@ const char *conn_mode_name(enum conn_mode c);
 const char *session_mode_name(enum session_mode m);
 const char *tls_fault_name(enum tls_fault f);
 const char *auth_fault_name(enum auth_fault f);
+const char *overrun_name(enum overrun o);
 /* Whether NAME is a cipher suite the linked mbedTLS knows. */
 int scenario_ciphersuite_known(const char *name);
 
@@ -104,6 +110,7 @@ struct scenario {
 	uint64_t duration_us;      /* measurement window per variant, 1s..7d */
 	uint32_t concurrency;      /* max wakes in flight per variant, 1..400 (paho trap: < 512 handles) */
 	uint64_t wake_timeout_us;  /* a wake still running after this fails with ERR_TIMEOUT, 1s..10m, default 30s */
+	enum overrun overrun;      /* wakes due in the window but not started at its end: finish (default) or stop */
 	char endpoint_host[256];   /* empty: dormant starts its own broker */
 	uint16_t endpoint_port;
 	int tls_verify;            /* verify the server certificate (default 1); 0 is shown in the results */

@@ -317,11 +317,26 @@ static void summary_table(FILE *f, struct rundata *rd)
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody></table></div>\n", f);
+	/* a variant that fell behind its schedule says so here too, never only in a column */
+	for (size_t i = 0; i < rd->nv; i++) {
+		struct rd_variant *v = &rd->v[i];
+		if (!v->limit[0] || !strcmp(v->limit, "none"))
+			continue;
+		fputs("<p class=\"warn\">", f);
+		report_esc(f, v->name);
+		fprintf(f, ": behind its schedule: %.0f of %.0f wakes started late (p99 %.0f ms), %.1f wakes/s achieved of "
+		        "%.1f scheduled", v->late, v->expected, v->lag_p99_ms, v->achieved_per_s, v->scheduled_per_s);
+		if (v->not_started > 0)
+			fprintf(f, "; %.0f not started (overrun: stop)", v->not_started);
+		fputs(". Limit: ", f);
+		report_esc(f, v->sched_why);
+		fputs(".</p>\n", f);
+	}
 	fputs("<p class=\"sub\">Times and bytes are over successful wakes. <b>wake</b>: adapter start to connection "
 	      "closed and accounted; <b>end-to-end</b>: publish call to arrival at the backend (slowest message of "
 	      "the wake); <b>IP bytes</b> include IPv4 and TCP headers; <b>plaintext</b>: what the protocol stack "
 	      "wrote and read; <b>CPU</b>: client library and adapter, on wakes that ran alone; <b>late</b>: wakes "
-	      "that started more than 1 ms after their slot; <b>lost</b>: acknowledged (or, at QoS 0, written) but "
+	      "that started more than 10 ms after their slot; <b>lost</b>: acknowledged (or, at QoS 0, written) but "
 	      "never received.</p>\n",
 	      f);
 }

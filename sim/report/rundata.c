@@ -251,6 +251,12 @@ static void read_summary(struct rundata *rd)
 			snprintf(v->qos, sizeof(v->qos), "%.0f", q);
 		v->expected = json_num_at(j, "expected_wakes", NAN);
 		v->late = json_num_at(j, "late_wakes", NAN);
+		v->not_started = json_num_at(j, "schedule.not_started", NAN);
+		v->achieved_per_s = json_num_at(j, "schedule.achieved_wakes_per_s", NAN);
+		v->scheduled_per_s = json_num_at(j, "schedule.scheduled_wakes_per_s", NAN);
+		v->lag_p99_ms = json_num_at(j, "schedule.lag_ms.p99", NAN);
+		snprintf(v->limit, sizeof(v->limit), "%s", json_str_at(j, "schedule.limit", ""));
+		snprintf(v->sched_why, sizeof(v->sched_why), "%s", json_str_at(j, "schedule.why", ""));
 		v->sent = json_num_at(j, "messages.sent", NAN);
 		v->received = json_num_at(j, "messages.received", NAN);
 		v->lost = json_num_at(j, "messages.lost", NAN);

@@ -94,6 +94,9 @@ struct rd_variant {
 	double cmd_pending, cmd_dropped;         /* still queued at the end; dropped by the broker (no session) */
 	double sessions_before;                  /* sessions made before the window (NaN: none made) */
 	int interrupted;
+	/* the schedule (summary.json schedule): the limit is "none" when it was kept */
+	double not_started, achieved_per_s, scheduled_per_s, lag_p99_ms;
+	char limit[16], sched_why[520];
 	/* behind a link: per ok wake, and battery life (summary.json radio.fleets[0]) */
 	struct samples energy_mj, radio_on_ms;
 	double years_at[RD_BATTERY_PERIODS];     /* waking every 1m, 15m, 1h, 1d; NaN when absent */

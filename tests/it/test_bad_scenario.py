@@ -19,7 +19,7 @@ cases = {
     "unknown_key.yaml": ("name: x\nduration: 20s\ncolour: red\nfleets:\n  - name: a\n    count: 2\n"
                          "    wake_every: 1s\n",
                          "3:1: colour: unknown key; valid top-level keys: name, seed, duration, concurrency, "
-                         "wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, "
+                         "wake_timeout, overrun, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, "
                          "sleep_uw, fleets, matrix"),
     "syntax.yaml": ("name: x\nduration: [20s\n",
                     "3:1: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence "

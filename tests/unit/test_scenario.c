@@ -241,7 +241,7 @@ static void test_keys(void)
 {
 	CHECK_ERROR(BASE "colour: red\n",
 	            "t.yaml:7:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
+	            "concurrency, wake_timeout, overrun, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR(BASE "    colour: red\n",
 	            "t.yaml:7:5: colour: unknown key; valid fleet keys: name, count, wake_every, "
 	            "jitter, payload, messages_per_wake, qos, connection, keepalive, downlink, command_every, session, link, battery_wh, sleep_uw");
@@ -255,11 +255,11 @@ static void test_keys(void)
 	CHECK_ERROR(BASE "payload: 1KB\n",
 	            "t.yaml:7:1: payload: unknown key at the top level, it belongs in a fleet; "
 	            "valid top-level keys: name, seed, duration, concurrency, wake_timeout, "
-	            "endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
+	            "overrun, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	/* Unprintable key bytes are escaped: the message stays one line. */
 	CHECK_ERROR(BASE "\"a\\nb\": 1\n",
 	            "t.yaml:7:1: a\\x0ab: unknown key; valid top-level keys: name, seed, duration, "
-	            "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
+	            "concurrency, wake_timeout, overrun, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_ERROR("? [a]\n: 1\n", "t.yaml:1:3: expected a key name, got a sequence");
 
 	CHECK_ERROR("name: t\nfleets:\n  - name: a\n    count: 5\n    wake_every: 1s\n",
@@ -431,6 +431,15 @@ static void test_matrix(void)
 	            "t.yaml:9:5: matrix: variant \"mqtt tls=ecdsa\" appears twice");
 	CHECK_ERROR(BASE "tls_ciphersuite: TLS-NOPE\n", "t.yaml:7:18: tls_ciphersuite: TLS-NOPE is not a cipher suite of this mbedTLS build");
 	CHECK_ERROR(BASE "tls_fault: wrong\n", "t.yaml:7:12: tls_fault: expected one of none, wrong-ca, wrong-name, wrong-psk, got \"wrong\"");
+	CHECK_ERROR(BASE "overrun: drop\n", "t.yaml:7:10: overrun: expected one of finish, stop, got \"drop\"");
+	{
+		struct scenario *sc = load_ok(BASE "overrun: stop\n");
+		CHECK(sc && sc->overrun == OVERRUN_STOP);
+		scenario_free(sc);
+		sc = load_ok(BASE);
+		CHECK(sc && sc->overrun == OVERRUN_FINISH); /* the default: every due wake runs */
+		scenario_free(sc);
+	}
 	CHECK_ERROR(BASE "matrix:\n  protocol: [mqtt, http]\n  tls: [ecdsa, psk]\n",
 	            "t.yaml:9:16: tls: psk with protocol http: nginx has no TLS-PSK; use ecdsa or rsa, or a list of "
 	            "matrices");
@@ -563,7 +572,7 @@ static void test_files(void)
 {
 	check_file("unknown_key.yaml",
 	           ":4:1: colour: unknown key; valid top-level keys: name, seed, duration, "
-	           "concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
+	           "concurrency, wake_timeout, overrun, endpoint, tls_verify, tls_ciphersuite, tls_fault, auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	check_file("syntax.yaml",
 	           ":4:1: YAML syntax error: could not find expected ':' (while scanning a simple "
 	           "key starting at 3:1)");
@@ -772,7 +781,7 @@ static void test_links(void)
 	                   "path, got a sequence");
 	CHECK_BESIDE_ERROR(BASE "link: nbiot\n",
 	                   ":7:1: link: unknown key at the top level, it belongs in a fleet; valid top-level keys: name, "
-	                   "seed, duration, concurrency, wake_timeout, endpoint, tls_verify, tls_ciphersuite, tls_fault, "
+	                   "seed, duration, concurrency, wake_timeout, overrun, endpoint, tls_verify, tls_ciphersuite, tls_fault, "
 	                   "auth_fault, battery_wh, sleep_uw, fleets, matrix");
 	CHECK_BESIDE_ERROR(BASE "    link: nbiot\nbattery_wh: 0\n", ":8:13: battery_wh: must be at least 0.01, got \"0\"");
 	CHECK_BESIDE_ERROR(BASE "    link: nbiot\nbattery_wh: 5Wh\n",
