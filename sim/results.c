@@ -39,6 +39,8 @@ struct vstats {
 	double last_start_s;
 	uint64_t not_started;            /* overrun: stop */
 	double machine_busy, machine_steal; /* the machine's CPU over the window, share of all cores; NAN: unknown */
+	int mem_known;
+	struct results_memory mem;
 	uint64_t fails[ERR__COUNT];
 	struct samples wake_ms, acked_ms, wire_ms, client_ms, e2e_ms, cpu_us;
 	struct samples t_ms[PHASE_COUNT];
@@ -280,6 +282,35 @@ static void schedule_row(struct vstats *vs, const struct wake *w)
 	double start_s = ((double)w->due_us + (double)w->sched_lag_us) / 1e6;
 	if (start_s > vs->last_start_s)
 		vs->last_start_s = start_s;
+}
+
+void results_variant_memory(struct results *r, const struct results_memory *m)
+{
+	r->cur->mem = *m;
+	r->cur->mem_known = 1;
+}
+
+static uint64_t vstats_samples_bytes(const struct vstats *v)
+{
+	const struct samples *all[] = { &v->wake_ms, &v->acked_ms, &v->wire_ms, &v->client_ms, &v->e2e_ms, &v->cpu_us,
+	                                &v->plain_up, &v->plain_down, &v->stream_up, &v->stream_down, &v->ip_up,
+	                                &v->ip_down, &v->segs_up, &v->segs_down, &v->cmd_delay_ms, &v->energy_mj,
+	                                &v->radio_on_ms, &v->tx_ms, &v->rx_ms, &v->tail_ms, &v->lag_ms, &v->alone_ms };
+	uint64_t n = 0;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		n += all[i]->cap;
+	for (int p = 0; p < PHASE_COUNT; p++)
+		n += v->t_ms[p].cap;
+	for (int i = 0; i < 2; i++) {
+		const struct hs_stats *h = &v->hs[i];
+		n += h->up.cap + h->down.cap + h->ms.cap + h->cpu_us.cap + h->heap.cap + h->wake_ms.cap + h->session.cap;
+	}
+	return n * sizeof(double);
+}
+
+uint64_t results_variant_records_bytes(const struct results *r)
+{
+	return r->cur ? vstats_samples_bytes(r->cur) : 0;
 }
 
 void results_variant_machine(struct results *r, double busy, double steal)
@@ -1024,6 +1055,29 @@ static void schedule_judge(const struct results *r, struct vstats *vs, struct sc
 	}
 }
 
+/* dormant's RSS growth over the variant, per device, and what it knows of it. */
+static double mem_per_device(const struct results_memory *m)
+{
+	return m->devices && m->rss_after_kib >= m->rss_before_kib
+	               ? (double)(m->rss_after_kib - m->rss_before_kib) * 1024.0 / m->devices
+	               : NAN;
+}
+
+static json_t *memory_json(const struct results_memory *m)
+{
+	json_t *o = json_object();
+	put(o, "devices", json_integer(m->devices));
+	put(o, "rss_before_kib", ju64(m->rss_before_kib));
+	put(o, "rss_after_kib", ju64(m->rss_after_kib));
+	put(o, "rss_per_device_b", jnum(round(mem_per_device(m))));
+	/* of it, what dormant knows it keeps: per device, and the run's records per wake */
+	put(o, "state_per_device_b", ju64(m->state_per_device));
+	put(o, "sessions_stored", ju64(m->sessions));
+	put(o, "session_b_mean", jnum(m->sessions ? round((double)m->session_bytes / (double)m->sessions) : NAN));
+	put(o, "records_b_per_device", jnum(m->devices ? round((double)m->records_bytes / m->devices) : NAN));
+	return o;
+}
+
 static json_t *schedule_json(const struct results *r, struct vstats *vs)
 {
 	struct schedule_view sv;
@@ -1081,6 +1135,8 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 	put(o, "failed", ju64(vs->failed));
 	put(o, "late_wakes", ju64(vs->late));
 	put(o, "schedule", schedule_json(r, vs));
+	if (vs->mem_known)
+		put(o, "client_memory", memory_json(&vs->mem));
 	/* rows whose ip_* the kernel could not make exact: the figures below are lower bounds for them */
 	put(o, "ip_lower_bound_wakes", ju64(vs->ip_lower_bound));
 	/* rows whose ip_down may be one bare RST off (a RST crossed our last segment) */
@@ -1461,6 +1517,22 @@ static void print_table(struct results *r, FILE *out)
 		fprintf(out, "%-*s %-*s %10.0f %16.1f %13.1f %13.1f\n", w, vs->v->name, sw, vs->server, vs->server_start_ms,
 		        vs->wakes ? cpu * 1000.0 / (double)vs->wakes : NAN, (double)vs->broker.rss_peak_kib / 1024.0,
 		        (double)vs->broker.rss_mean_kib / 1024.0);
+	}
+	for (size_t i = 0, first = 1; i < r->nvs; i++) {
+		struct vstats *vs = &r->vs[i];
+		const struct results_memory *m = &vs->mem;
+		if (!vs->v || !vs->mem_known || m->devices < 1000)
+			continue;
+		if (first)
+			fprintf(out, "\n%-*s\n", w, "dormant's memory");
+		first = 0;
+		/* a fleet big enough for it to matter: what dormant holds per sleeping device */
+		fprintf(out, "%-*s RSS %.1f -> %.1f MiB with %u devices asleep: %.0f B a device (state %zu B, "
+		        "%llu stored TLS sessions of %.0f B, the run's records %.0f B a device)\n",
+		        w, vs->v->name, (double)m->rss_before_kib / 1024.0,
+		        (double)m->rss_after_kib / 1024.0, m->devices, mem_per_device(m), m->state_per_device,
+		        (unsigned long long)m->sessions, m->sessions ? (double)m->session_bytes / (double)m->sessions : 0.0,
+		        (double)m->records_bytes / m->devices);
 	}
 	fprintf(out, "\nwake: start to connection closed; wire: the phases' time on the socket; lib: the rest "
 	             "(library and its idle waits); cpu: client library threads, median over wakes that ran alone "

@@ -67,6 +67,20 @@ int results_packets(struct results *r, const struct wake *w, int64_t delay_us, i
  * library threads' CPU meanwhile; none of it is in the window's figures. */
 void results_variant_sessions(struct results *r, uint32_t ok, uint32_t failed, const char *why, double ms,
                               double lib_cpu_ms);
+/* dormant's own memory around the running variant's window: its RSS
+ * before the variant (nothing of it allocated yet) and after the window
+ * (every row written, every device asleep; malloc_trim'd first, so freed
+ * memory is not counted), and what it knows it keeps per device. */
+struct results_memory {
+	uint64_t rss_before_kib, rss_after_kib;
+	uint32_t devices;
+	size_t state_per_device;   /* B: device, schedule entry, TLS record */
+	uint64_t sessions, session_bytes; /* TLS sessions stored at the end, serialized */
+	uint64_t records_bytes;    /* the run's per-wake and per-message records (for percentiles and the ledger) */
+};
+void results_variant_memory(struct results *r, const struct results_memory *m);
+/* Bytes the running variant's per-wake samples hold now (their capacity). */
+uint64_t results_variant_records_bytes(const struct results *r);
 /* The whole machine's CPU over the running variant's window: the share of
  * all cores busy, and the share the hypervisor stole (0..1 each). */
 void results_variant_machine(struct results *r, double busy, double steal);

@@ -194,6 +194,11 @@ void sched_destroy(struct sched *sc)
 	free(sc);
 }
 
+size_t sched_bytes_per_device(void)
+{
+	return sizeof(struct entry);
+}
+
 uint64_t sched_peek(const struct sched *sc)
 {
 	return sc->n ? sc->heap[0].due_us : UINT64_MAX;

@@ -37,6 +37,8 @@ struct sched *sched_create(const struct scenario *s);
 void sched_destroy(struct sched *sc);
 /* Due time of the next wake, UINT64_MAX when none is left. */
 uint64_t sched_peek(const struct sched *sc);
+/* What the schedule keeps per device: one heap entry. */
+size_t sched_bytes_per_device(void);
 /* Takes the next wake in time order (ties: lower device id first). Returns 1, or 0 when none is left. */
 int sched_next(struct sched *sc, struct sched_wake *out);
 /* The plan's totals, in closed form: one step per device, never one per

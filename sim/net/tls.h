@@ -60,6 +60,10 @@ enum resume_mode tls_profile_resume(const struct tls_profile *p);
  * the window stored is forgotten, so the window's first wake of the device
  * handshakes as it would have without the set-up. */
 void tls_profile_forget_session(struct tls_profile *p, uint32_t device);
+/* What the devices of P keep while they sleep: the bytes of each one's
+ * record (*PER_DEVICE, every device has one) and of the sessions stored
+ * now (*STORED of them, *BYTES in all, as serialized). */
+void tls_profile_memory(const struct tls_profile *p, size_t *per_device, uint64_t *stored, uint64_t *bytes);
 /* CPU spent building the profile (CA parse, device keys): first-use cost, reported apart. */
 uint64_t tls_profile_init_ns(const struct tls_profile *p);
 
