@@ -455,16 +455,29 @@ void server_kill_all(void)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-void server_stop_all(void)
+const struct server *server_registry_top(void)
+{
+	pthread_mutex_lock(&registry_lock);
+	const struct server *s = registry;
+	pthread_mutex_unlock(&registry_lock);
+	return s;
+}
+
+void server_stop_newer(const struct server *mark)
 {
 	for (;;) {
 		pthread_mutex_lock(&registry_lock);
 		struct server *s = registry;
 		pthread_mutex_unlock(&registry_lock);
-		if (!s)
+		if (!s || s == mark)
 			break;
 		server_stop(s);
 	}
+}
+
+void server_stop_all(void)
+{
+	server_stop_newer(NULL);
 }
 
 void server_log_tail(const struct server *s, char *buf, size_t len, int lines)

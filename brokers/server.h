@@ -77,6 +77,11 @@ void server_set_interrupt(int (*fn)(void *arg), void *arg);
 /* Calls that function: non-zero once the run was interrupted. */
 int server_interrupted(void);
 void server_stop_all(void);
+/* The newest server started so far (NULL: none), and stopping every server
+ * started after it, newest first: a run inside a longer-lived caller
+ * (`dormant bench`) stops its own servers and leaves the caller's. */
+const struct server *server_registry_top(void);
+void server_stop_newer(const struct server *mark);
 /* SIGKILL to every registered server and its process group, and reap them:
  * for a second Ctrl-C, which must not wait for anything. */
 void server_kill_all(void);

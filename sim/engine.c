@@ -40,6 +40,7 @@
 
 struct engine {
 	const struct scenario *sc;
+	const struct server *servers_before;
 	const struct engine_opts *o;
 	struct loop *loop;
 	struct modem *modem;
@@ -428,7 +429,8 @@ out:
 int engine_run(const struct scenario *sc, const struct engine_opts *o, char *rundir, size_t rundir_len, char *err,
                size_t errlen)
 {
-	struct engine e = { .sc = sc, .o = o };
+	/* the servers a caller already runs (dormant bench's broker) are not ours to stop */
+	struct engine e = { .sc = sc, .o = o, .servers_before = server_registry_top() };
 	int rc = EXIT_INTERNAL;
 	/* What dormant creates is its own: run directory, configs, keys, logs. */
 	mode_t old_umask = umask(077);
@@ -472,7 +474,7 @@ int engine_run(const struct scenario *sc, const struct engine_opts *o, char *run
 	}
 out:
 	server_set_interrupt(NULL, NULL);
-	server_stop_all();
+	server_stop_newer(e.servers_before);
 	stack_destroy(e.stack);
 	wakes_destroy(e.wakes);
 	modem_destroy(e.modem);

@@ -31,7 +31,7 @@ p = run("help")
 check(p.returncode == 0, f"help: exit {p.returncode}")
 synopsis = [l.strip() for l in p.stdout.splitlines() if l.startswith("  dormant ")]
 commands = [l.split()[1] for l in synopsis]
-check(commands == ["run", "check", "plot", "compare", "model", "simulate", "recommend", "help", "version"], f"commands: {commands}")
+check(commands == ["run", "check", "plot", "compare", "model", "simulate", "recommend", "bench", "help", "version"], f"commands: {commands}")
 check(run("--help").stdout == p.stdout and run("-h").stdout == p.stdout, "--help and -h differ from help")
 
 # README's Commands block is exactly those lines.

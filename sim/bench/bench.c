@@ -1,0 +1,568 @@
+/* bench.c: `dormant bench`, what dormant spends per wake beside the floor
+ * and the bare library, in one invocation.
+ *
+ * One private mosquitto (plaintext and TLS listeners, the run's ECDSA
+ * PKI) serves the floor and the bare loop, with one subscriber on every
+ * device's telemetry (mosquitto_sub, a process of its own) so that the
+ * broker forwards each message as it does to dormant's backend. dormant's
+ * own rows are `dormant run` of a generated scenario, in this process,
+ * against the mosquitto that run starts with the same configuration
+ * (dormant does not yet speak TLS to a broker it did not start); their
+ * client CPU is the engine thread's and paho's threads' (summary.json's
+ * cpu), their broker CPU that mosquitto's (its server_cost, sampled in
+ * 10 ms clock ticks, so it is the coarsest figure in the table).
+ *
+ * Repetitions are interleaved (floor, bare, dormant; plain, then TLS;
+ * again), so a slow moment of this shared machine falls on one row of one
+ * repetition, and the table gives medians over them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <jansson.h>
+
+#include "bench.h"
+#include "engine.h"
+#include "loop.h"
+#include "mosq.h"
+#include "pki.h"
+#include "scenario.h"
+#include "server.h"
+
+void bench_result_free(struct bench_result *r)
+{
+	free(r->lat_ms);
+	r->lat_ms = NULL;
+	r->nlat = 0;
+}
+
+uint64_t bench_proc_cpu_ns(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	uint64_t sum = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char p[320];
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+		FILE *f = fopen(p, "r");
+		unsigned long long ns = 0;
+		if (f) {
+			if (fscanf(f, "%llu", &ns) == 1)
+				sum += ns;
+			fclose(f);
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+enum { ROW_FLOOR, ROW_BARE, ROW_DORMANT, ROW_REPLAY, NROWS };
+static const char *const row_name[NROWS] = { "floor (epoll, precomputed bytes)", "paho MQTTAsync, bare loop",
+	                                     "dormant, paho through the modem", "dormant, replay engine" };
+
+/* One row's repetitions. */
+struct row {
+	double wps[16], client_us[16], server_us[16], p50[16], p99[16];
+	int n;
+	uint64_t failed, full_hs, resumed_hs;
+	char why[256];
+	char limit[32];            /* dormant's rows: what held the run (summary.json schedule.limit) */
+	int plan_held;             /* dormant's rows: a repetition ran at 90 % or more of the plan's rate */
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+	if (n <= 0)
+		return NAN;
+	double s[16];
+	memcpy(s, v, (size_t)n * sizeof(double));
+	qsort(s, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(double), cmp_double);
+	size_t i = (size_t)ceil(p / 100.0 * (double)n);
+	return v[i ? i - 1 : 0];
+}
+
+static void add_rep(struct row *row, struct bench_result *r)
+{
+	if (row->n >= 16)
+		return;
+	int i = row->n++;
+	row->wps[i] = r->wall_s > 0 ? (double)r->wakes / r->wall_s : NAN;
+	row->client_us[i] = r->wakes ? r->client_cpu_s * 1e6 / (double)r->wakes : NAN;
+	row->server_us[i] = r->wakes ? r->server_cpu_s * 1e6 / (double)r->wakes : NAN;
+	row->p50[i] = pct(r->lat_ms, r->nlat, 50);
+	row->p99[i] = pct(r->lat_ms, r->nlat, 99);
+	row->failed += r->failed;
+	row->full_hs += r->full_hs;
+	row->resumed_hs += r->resumed_hs;
+	if (r->failed && !row->why[0])
+		snprintf(row->why, sizeof(row->why), "%s", r->why);
+	if (r->limit[0])
+		snprintf(row->limit, sizeof(row->limit), "%s", r->limit);
+}
+
+/* One pass of an in-process client against the bench's broker. */
+static int pass_client(int (*fn)(const struct bench_target *, const struct bench_load *, struct bench_result *),
+                       const struct bench_target *t, const struct bench_load *l, pid_t broker, struct bench_result *r)
+{
+	uint64_t b0 = bench_proc_cpu_ns(broker);
+	int rc = fn(t, l, r);
+	uint64_t b1 = bench_proc_cpu_ns(broker);
+	r->server_cpu_s = (double)(b1 - b0) / 1e9;
+	return rc;
+}
+
+static double jget(json_t *o, const char *path)
+{
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", path);
+	json_t *cur = o;
+	for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && cur; k = strtok_r(NULL, ".", &save))
+		cur = json_object_get(cur, k);
+	return cur && json_is_number(cur) ? json_number_value(cur) : NAN;
+}
+
+/* Splits one CSV line in place (fields may be quoted, "" inside quotes). */
+static int csv_split(char *line, char **f, int max)
+{
+	int n = 0;
+	char *p = line;
+	while (n < max) {
+		char *out = p;
+		f[n++] = p;
+		if (*p == '"') {
+			p++;
+			for (;;) {
+				if (*p == '"' && p[1] == '"') {
+					*out++ = '"';
+					p += 2;
+				} else if (*p == '"') {
+					p++;
+					break;
+				} else if (!*p) {
+					break;
+				} else {
+					*out++ = *p++;
+				}
+			}
+		}
+		while (*p && *p != ',' && *p != '\n')
+			*out++ = *p++;
+		int end = *p != ',';
+		if (*p)
+			p++;
+		*out = '\0';
+		if (end)
+			break;
+	}
+	return n;
+}
+
+/* The wake times (ms) of RUNDIR's ok wakes, with TLS of its resumed ones only. */
+static int read_wake_times(const char *rundir, int tls, struct bench_result *r, uint64_t cap)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/wakes.csv", rundir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	r->lat_ms = calloc(cap ? cap : 1, sizeof(double));
+	char *line = NULL;
+	size_t len = 0;
+	char *fld[128];
+	int c_out = -1, c_wake = -1, c_res = -1;
+	if (r->lat_ms && getline(&line, &len, f) > 0) {
+		int n = csv_split(line, fld, 128);
+		for (int i = 0; i < n; i++) {
+			if (!strcmp(fld[i], "outcome"))
+				c_out = i;
+			else if (!strcmp(fld[i], "t_wake_us"))
+				c_wake = i;
+			else if (!strcmp(fld[i], "resumed"))
+				c_res = i;
+		}
+	}
+	while (c_out >= 0 && c_wake >= 0 && (!tls || c_res >= 0) && getline(&line, &len, f) > 0) {
+		int n = csv_split(line, fld, 128);
+		if (n <= c_wake || n <= c_out || (tls && n <= c_res) || strcmp(fld[c_out], "ok"))
+			continue;
+		if (tls && strcmp(fld[c_res], "1"))
+			continue;
+		if (r->nlat < cap)
+			r->lat_ms[r->nlat++] = strtod(fld[c_wake], NULL) / 1000.0;
+	}
+	free(line);
+	fclose(f);
+	return c_wake >= 0 ? 0 : -1;
+}
+
+/* One pass of dormant's own: a scenario of L's devices waking far faster
+ * than they can, as one run in this process; the figures from its
+ * summary.json and wakes.csv. */
+static int pass_dormant(const char *dir, int tls, const struct bench_load *l, const char *tag, struct bench_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	char path[4200], root[4200], text[2048];
+	snprintf(path, sizeof(path), "%s/dormant-%s.yaml", dir, tag);
+	snprintf(root, sizeof(root), "%s/dormant", dir);
+	/* Each device wakes every 100 ms (the shortest period a scenario
+	 * takes), wakes/devices times: the bench picks enough devices that the
+	 * plan asks for far more than dormant can do, so it runs them as fast
+	 * as its concurrency lets it (overrun: finish starts every one). */
+	uint64_t per_dev = l->wakes / l->devices;
+	snprintf(text, sizeof(text),
+	         "name: bench-%s\n"
+	         "duration: %" PRIu64 "ms\n"
+	         "concurrency: %d\n"
+	         "overrun: finish\n"
+	         "fleets:\n"
+	         "  - name: bench\n"
+	         "    count: %u\n"
+	         "    wake_every: 100ms\n"
+	         "    payload: %zuB\n"
+	         "    qos: 1\n"
+	         "matrix:\n"
+	         "  - protocol: mqtt\n"
+	         "    tls: %s\n"
+	         "%s",
+	         tag, per_dev * 100, l->concurrency, l->devices, l->payload, tls ? "ecdsa" : "none",
+	         tls ? "    resume: ticket\n" : "");
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f)) {
+		snprintf(r->why, sizeof(r->why), "cannot write %.160s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct scenario *sc = NULL;
+	char err[2048] = "";
+	if (scenario_load(path, &sc, err, sizeof(err)) != ERR_OK) {
+		snprintf(r->why, sizeof(r->why), "%.250s", err);
+		return -1;
+	}
+	struct engine_opts o = { .results_root = root, .progress = 0 };
+	char rundir[4096] = "";
+	/* The run's own summary table is in its directory; the bench prints its own. */
+	fflush(stdout);
+	int saved = dup(1), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved >= 0 && devnull >= 0)
+		dup2(devnull, 1);
+	int rc = engine_run(sc, &o, rundir, sizeof(rundir), err, sizeof(err));
+	fflush(stdout);
+	if (saved >= 0 && devnull >= 0)
+		dup2(saved, 1);
+	if (saved >= 0)
+		close(saved);
+	if (devnull >= 0)
+		close(devnull);
+	scenario_free(sc);
+	if (rc != EXIT_OK) {
+		snprintf(r->why, sizeof(r->why), "dormant run: exit %d: %.200s", rc, err);
+		return -1;
+	}
+	char sp[4200];
+	snprintf(sp, sizeof(sp), "%s/summary.json", rundir);
+	json_error_t je;
+	json_t *js = json_load_file(sp, 0, &je);
+	json_t *v = js ? json_array_get(json_object_get(js, "variants"), 0) : NULL;
+	if (!v) {
+		snprintf(r->why, sizeof(r->why), "%.120s: %.100s", sp, js ? "no variant" : je.text);
+		json_decref(js);
+		return -1;
+	}
+	double wakes = jget(v, "wakes"), ok = jget(v, "ok");
+	r->wakes = (uint64_t)wakes;
+	r->failed = (uint64_t)(wakes - ok);
+	r->wall_s = jget(v, "schedule.span_s");
+	r->client_cpu_s = (jget(v, "cpu.engine_thread_ms") + jget(v, "cpu.library_threads_ms")) / 1000.0;
+	r->server_cpu_s = jget(v, "server_cost.cpu_ms") / 1000.0;
+	r->full_hs = (uint64_t)fmax(0, jget(v, "tls_handshakes.full.n"));
+	r->resumed_hs = (uint64_t)fmax(0, jget(v, "tls_handshakes.resumed.n"));
+	const char *lim = json_string_value(json_object_get(json_object_get(v, "schedule"), "limit"));
+	snprintf(r->limit, sizeof(r->limit), "%s", lim ? lim : "?");
+	json_decref(js);
+	if (r->failed)
+		snprintf(r->why, sizeof(r->why), "see %.200s/wakes.csv", rundir);
+	if (read_wake_times(rundir, tls, r, r->wakes) < 0) {
+		snprintf(r->why, sizeof(r->why), "%.200s/wakes.csv: no wake times", rundir);
+		return -1;
+	}
+	return 0;
+}
+
+enum kind { KIND_FLOOR, KIND_BARE, KIND_DORMANT };
+
+static int pass(enum kind k, const char *dir, const struct bench_target *t, const struct bench_load *l, pid_t broker,
+                const char *tag, struct bench_result *r)
+{
+	switch (k) {
+	case KIND_FLOOR:
+		return pass_client(floor_run, t, l, broker, r);
+	case KIND_BARE:
+		return pass_client(bare_paho_run, t, l, broker, r);
+	default:
+		return pass_dormant(dir, t->tls, l, tag, r);
+	}
+}
+
+/* One repetition of a row. Plaintext: one pass. TLS: the resumed wake's
+ * cost is the difference between a pass of 20 wakes a device and one of
+ * 10, so each device's first, full handshake (in both) cancels out of the
+ * rate and the CPU; the times are the longer pass's resumed wakes. */
+static void run_row(enum kind k, const char *dir, const struct bench_target *t, const struct bench_load *l,
+                    pid_t broker, int rep, struct row *row)
+{
+	char tag[48];
+	struct bench_result a = { 0 }, b = { 0 };
+	snprintf(tag, sizeof(tag), "%s-%d", t->tls ? "tls-long" : "plain", rep);
+	struct bench_load l2 = *l;
+	if (t->tls)
+		l2.wakes = 2 * l->wakes;
+	int rc = pass(k, dir, t, &l2, broker, tag, &b);
+	if (rc == 0 && t->tls) {
+		snprintf(tag, sizeof(tag), "tls-short-%d", rep);
+		rc = pass(k, dir, t, l, broker, tag, &a);
+		if (rc < 0)
+			snprintf(b.why, sizeof(b.why), "%s", a.why);
+		b.wakes -= a.wakes;
+		b.wall_s -= a.wall_s;
+		b.client_cpu_s -= a.client_cpu_s;
+		b.server_cpu_s -= a.server_cpu_s;
+		b.failed += a.failed;
+		if (b.wall_s <= 0)
+			b.wall_s = NAN;
+	}
+	if (rc < 0) {
+		if (!row->why[0])
+			snprintf(row->why, sizeof(row->why), "%s", b.why);
+	} else {
+		add_rep(row, &b);
+		/* the plan asks for devices x 10 wakes/s: at that rate it, not dormant, set the pace */
+		if (k == KIND_DORMANT && row->wps[row->n - 1] >= 0.9 * 10.0 * l->devices)
+			row->plan_held = 1;
+	}
+	bench_result_free(&a);
+	bench_result_free(&b);
+}
+
+/* ---- the invocation ---- */
+
+struct mode {
+	const char *name;          /* "plain", "TLS" */
+	int tls;
+	struct bench_load load;
+	struct row rows[NROWS];
+};
+
+static void print_table(FILE *out, struct mode *m, int nmodes)
+{
+	fprintf(out, "\n%-6s %-34s %9s %11s %11s %8s %8s %9s %9s %9s\n", "", "row", "wakes/s", "client", "broker",
+	        "p50", "p99", "rate vs", "CPU vs", "CPU vs");
+	fprintf(out, "%-6s %-34s %9s %11s %11s %8s %8s %9s %9s %9s\n", "", "", "", "us/wake", "us/wake", "ms", "ms",
+	        "floor", "floor", "bare");
+	for (int mi = 0; mi < nmodes; mi++) {
+		struct row *fl = &m[mi].rows[ROW_FLOOR], *bare = &m[mi].rows[ROW_BARE];
+		double f_wps = median(fl->wps, fl->n), f_cpu = median(fl->client_us, fl->n);
+		double b_cpu = median(bare->client_us, bare->n);
+		for (int ri = 0; ri < NROWS; ri++) {
+			struct row *r = &m[mi].rows[ri];
+			if (!r->n) {
+				fprintf(out, "%-6s %-34s %s\n", m[mi].name, row_name[ri], r->why[0] ? r->why : "not run");
+				continue;
+			}
+			double wps = median(r->wps, r->n), cpu = median(r->client_us, r->n);
+			char vb[16] = "";
+			if (ri != ROW_FLOOR && ri != ROW_BARE && bare->n)
+				snprintf(vb, sizeof(vb), "%.2fx", cpu / b_cpu);
+			fprintf(out, "%-6s %-34s %9.0f %11.0f %11.0f %8.3f %8.3f %8.2fx %8.2fx %9s\n", m[mi].name, row_name[ri],
+			        wps, cpu, median(r->server_us, r->n), median(r->p50, r->n), median(r->p99, r->n),
+			        wps / f_wps, cpu / f_cpu, vb);
+			if (r->failed)
+				fprintf(out, "%-6s   %" PRIu64 " wakes failed: %s\n", "", r->failed, r->why);
+			if (ri == ROW_DORMANT && r->plan_held)
+				fprintf(out, "%-6s   dormant kept up with its plan (%u wakes/s; limit: %s): the rate is the plan's, raise --wakes\n",
+				        "", 10 * m[mi].load.devices, r->limit);
+		}
+	}
+}
+
+static json_t *row_json(const struct row *r)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "repetitions", json_integer(r->n));
+	const struct {
+		const char *k;
+		const double *v;
+	} f[] = { { "wakes_per_s", r->wps }, { "client_us_per_wake", r->client_us }, { "server_us_per_wake", r->server_us },
+		  { "p50_ms", r->p50 }, { "p99_ms", r->p99 } };
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		json_t *a = json_array();
+		for (int j = 0; j < r->n; j++)
+			json_array_append_new(a, isnan(f[i].v[j]) ? json_null() : json_real(f[i].v[j]));
+		json_t *m = json_object();
+		double med = median(f[i].v, r->n);
+		json_object_set_new(m, "median", r->n && !isnan(med) ? json_real(med) : json_null());
+		json_object_set_new(m, "each", a);
+		json_object_set_new(o, f[i].k, m);
+	}
+	json_object_set_new(o, "failed", json_integer((json_int_t)r->failed));
+	json_object_set_new(o, "full_handshakes", json_integer((json_int_t)r->full_hs));
+	json_object_set_new(o, "resumed_handshakes", json_integer((json_int_t)r->resumed_hs));
+	json_object_set_new(o, "note", json_string(r->why));
+	if (r->limit[0]) {
+		json_object_set_new(o, "limit", json_string(r->limit));
+		json_object_set_new(o, "plan_held", json_boolean(r->plan_held));
+	}
+	return o;
+}
+
+int bench_main(const struct bench_opts *o)
+{
+	loop_block_signals();
+	signal(SIGPIPE, SIG_IGN);
+	char dir[3800], err[2048] = "";
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	char stamp[32];
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(dir, sizeof(dir), "%s/bench-%s", o->results_root, stamp);
+	if (server_mkdirs(dir) < 0) {
+		fprintf(stderr, "dormant: bench: cannot create %s: %s\n", dir, strerror(errno));
+		return EXIT_IO;
+	}
+	int C = o->concurrency;
+	struct mode modes[2] = { { .name = "plain", .tls = 0 }, { .name = "TLS", .tls = 1 } };
+	/* plain: a tenth as many devices as wakes, ten wakes each; TLS: a
+	 * twentieth, passes of ten and twenty wakes each (run_row) */
+	uint32_t dp = (uint32_t)(o->wakes / 10 / (uint64_t)C) * (uint32_t)C;
+	uint32_t dt = (uint32_t)(o->wakes / 20 / (uint64_t)C) * (uint32_t)C;
+	if (dp < (uint32_t)C)
+		dp = (uint32_t)C;
+	if (dt < (uint32_t)C)
+		dt = (uint32_t)C;
+	modes[0].load = (struct bench_load){ .devices = dp, .wakes = 10 * (uint64_t)dp, .concurrency = C, .payload = 48 };
+	modes[1].load = (struct bench_load){ .devices = dt, .wakes = 10 * (uint64_t)dt, .concurrency = C, .payload = 48 };
+	for (int mi = 0; mi < 2; mi++)
+		snprintf(modes[mi].rows[ROW_REPLAY].why, sizeof(modes[mi].rows[ROW_REPLAY].why),
+		         "not built yet (issue 12, item 3)");
+	snprintf(modes[1].rows[ROW_BARE].why, sizeof(modes[1].rows[ROW_BARE].why),
+	         "not run: Debian's paho does TLS with OpenSSL, not mbedTLS");
+
+	/* the PKI and one mosquitto for the floor and the bare loop */
+	struct pki pki;
+	memset(&pki, 0, sizeof(pki));
+	char pkidir[3900], crt[4200], key[4200], mdir[3900];
+	snprintf(pkidir, sizeof(pkidir), "%s/pki", dir);
+	snprintf(mdir, sizeof(mdir), "%s/mosquitto", dir);
+	int rc = EXIT_OK;
+	struct server mq, sub;
+	memset(&mq, 0, sizeof(mq));
+	memset(&sub, 0, sizeof(sub));
+	if (pki_create(&pki, pkidir, err, sizeof(err)) != ERR_OK ||
+	    pki_server(&pki, TLS_ECDSA, 0, crt, key, sizeof(crt), err, sizeof(err)) != ERR_OK) {
+		fprintf(stderr, "dormant: bench: %s\n", err);
+		pki_destroy(&pki);
+		return EXIT_IO;
+	}
+	struct mosq_tls mt = { .cafile = pki.ca_crt, .certfile = crt, .keyfile = key };
+	if (server_mkdirs(mdir) < 0 || mosq_start(&mq, mdir, 0x7f000001u, &mt, err, sizeof(err)) != ERR_OK) {
+		fprintf(stderr, "dormant: bench: mosquitto: %s\n", err[0] ? err : strerror(errno));
+		pki_destroy(&pki);
+		return EXIT_SERVER;
+	}
+	/* the backend's counterpart: one subscriber takes every device's telemetry */
+	snprintf(sub.name, sizeof(sub.name), "mosquitto_sub");
+	snprintf(sub.dir, sizeof(sub.dir), "%s", mdir);
+	snprintf(sub.log, sizeof(sub.log), "/dev/null"); /* it prints every payload */
+	char port[8];
+	snprintf(port, sizeof(port), "%u", mq.backend_port);
+	char *argv[] = { "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t", "dormant/+/telemetry", NULL };
+	if (server_spawn(&sub, argv, err, sizeof(err)) != ERR_OK) {
+		fprintf(stderr, "dormant: bench: %s\n", err);
+		server_stop(&mq);
+		pki_destroy(&pki);
+		return EXIT_SERVER;
+	}
+	usleep(300000); /* its SUBSCRIBE is in before the first wake */
+
+	printf("dormant bench: MQTT QoS 1, %zu B payload, %d wakes in flight, %d interleaved repetitions; results in %s\n",
+	       modes[0].load.payload, C, o->repeat, dir);
+	printf("  plain: %" PRIu64 " wakes a row over %u devices; TLS (ECDSA, tickets) over %u devices: a pass of %" PRIu64
+	       " wakes less one of %" PRIu64 ",\n  so each device's first, full handshake cancels out and the figures are the resumed wakes'\n",
+	       modes[0].load.wakes, modes[0].load.devices, modes[1].load.devices, 2 * modes[1].load.wakes, modes[1].load.wakes);
+	fflush(stdout);
+	for (int rep = 1; rep <= o->repeat && !loop_signal_pending(); rep++) {
+		for (int mi = 0; mi < 2 && !loop_signal_pending(); mi++) {
+			struct mode *m = &modes[mi];
+			struct bench_target t = { .port = m->tls ? mq.port : mq.backend_port, .tls = m->tls, .ca_file = pki.ca_crt };
+			fprintf(stderr, "bench: repetition %d of %d, %s: floor", rep, o->repeat, m->name);
+			run_row(KIND_FLOOR, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_FLOOR]);
+			fprintf(stderr, ", paho bare");
+			if (!m->tls)
+				run_row(KIND_BARE, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_BARE]);
+			fprintf(stderr, ", dormant\n");
+			run_row(KIND_DORMANT, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_DORMANT]);
+		}
+	}
+	if (loop_signal_pending())
+		rc = EXIT_INTERRUPTED;
+	server_stop(&sub);
+	server_stop(&mq);
+	pki_destroy(&pki);
+
+	print_table(stdout, modes, 2);
+	printf("\nclient CPU: every thread of the client (the floor's one, paho's two and the caller, dormant's engine and paho's);\n"
+	       "broker CPU: mosquitto's, from /proc schedstat (ns) for the floor and bare rows, from its 10 ms clock ticks for dormant's.\n"
+	       "p50/p99: the wake from its start to the server's FIN (TLS: resumed wakes only).\n");
+	json_t *js = json_object();
+	json_object_set_new(js, "concurrency", json_integer(C));
+	json_object_set_new(js, "repetitions", json_integer(o->repeat));
+	for (int mi = 0; mi < 2; mi++) {
+		json_t *mo = json_object();
+		json_object_set_new(mo, "devices", json_integer(modes[mi].load.devices));
+		json_object_set_new(mo, "wakes", json_integer((json_int_t)modes[mi].load.wakes));
+		if (modes[mi].tls)
+			json_object_set_new(mo, "long_pass_wakes", json_integer((json_int_t)(2 * modes[mi].load.wakes)));
+		static const char *const key_of[NROWS] = { "floor", "bare_paho", "dormant", "replay" };
+		for (int ri = 0; ri < NROWS; ri++)
+			json_object_set_new(mo, key_of[ri], row_json(&modes[mi].rows[ri]));
+		json_object_set_new(js, modes[mi].tls ? "tls" : "plain", mo);
+	}
+	char jp[4200];
+	snprintf(jp, sizeof(jp), "%s/bench.json", dir);
+	if (json_dump_file(js, jp, JSON_INDENT(2) | JSON_REAL_PRECISION(6))) {
+		fprintf(stderr, "dormant: bench: cannot write %s\n", jp);
+		rc = EXIT_IO;
+	}
+	json_decref(js);
+	printf("bench.json: %s\n", jp);
+	return rc;
+}
