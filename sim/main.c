@@ -220,7 +220,7 @@ static const struct cli_cmd commands[] = {
 	  "a generated scenario). Prints for each wakes/s, client and broker CPU per\n"
 	  "wake, p50/p99 wake time, and the ratios to the floor and to the bare loop, as\n"
 	  "medians of interleaved repetitions; writes bench.json and every run into\n"
-	  "DIR/bench-<UTC time>/. Takes about a minute with the defaults. Exit 0, 2 on a\n"
+	  "DIR/bench-<UTC time>/. Takes about three minutes with the defaults. Exit 0, 2 on a\n"
 	  "bad argument, 4 if mosquitto would not start, 5 if files cannot be written,\n"
 	  "130 if interrupted (the repetitions done are printed).\n",
 	  OPTS(bench_opts), cmd_bench },

@@ -35,7 +35,7 @@ b = json.load(open(os.path.join(dirs[0], "bench.json")))
 
 plain, tls = b["plain"], b["tls"]
 check(plain["devices"] == 64 and plain["wakes"] == 640, f"plain plan {plain['devices']} devices, {plain['wakes']} wakes")
-check(tls["devices"] == 32 and tls["wakes"] == 320 and tls["long_pass_wakes"] == 640,
+check(tls["devices"] == 32 and tls["wakes"] == 320 and tls["long_pass_wakes"] == 1280,
       f"TLS plan {tls['devices']} devices, passes of {tls['wakes']} and {tls['long_pass_wakes']} wakes")
 for mode, m in (("plain", plain), ("tls", tls)):
     for row in ("floor", "bare_paho", "dormant"):
