@@ -5,6 +5,7 @@
  * constants are in tcp.c. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #define BUF_SIZE (64 * 1024)
 #define CLOSE_WAIT_NS (2000ull * 1000 * 1000) /* give up waiting for TCP_CLOSE after 2 s */
 #define LAYERS_MAX 4
+#define LSN_IDLE_MAX 512
 
 struct buf {
 	size_t off, len;
@@ -55,6 +57,7 @@ enum conn_state { ST_LISTEN, ST_CONNECTING, ST_RELAY, ST_CLOSING, ST_DONE };
 struct modem_conn {
 	struct modem *m;
 	struct loop_src lsn, cli, srv; /* srv.fd belongs to the bottom layer: never closed here */
+	uint16_t lsn_port;          /* where the library connects */
 	enum conn_state state;
 	struct modem_target target;
 	uint32_t device;
@@ -74,7 +77,6 @@ struct modem_conn {
 	int established;            /* the transport is up: the wire figures can be sampled (c.established_ns
 	                             * says when, for the period that saw it: modem_conn_cut clears it) */
 	uint64_t closing_since_ns;
-	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 	struct segs segs;           /* phases of what up holds */
 	struct modem_counts c;
 	modem_cb on_accept, on_done;
@@ -87,6 +89,9 @@ struct modem_conn {
 	void *arg;
 	uint32_t user_timeout_ms;   /* see modem_open_args */
 	struct modem_conn *next_closing;
+	/* Last, and not zeroed at modem_open (128 KB a wake, most of the
+	 * memset a per-wake calloc cost): their off and len are. */
+	struct buf up, down;        /* plaintext: up = library -> server; down = server -> library */
 };
 
 struct modem {
@@ -95,6 +100,13 @@ struct modem {
 	struct net_dup_watch dups;  /* the namespace of the device sockets */
 	struct linkemu *link;       /* NULL: loopback */
 	uint64_t settle_ns;         /* with a link: see net_tcp_args */
+	/* Local endpoints whose one connection was accepted, ready for another
+	 * wake: a listener made per wake cost five system calls (socket, bind,
+	 * listen, getsockname, close) on top of the accept. One that never saw
+	 * its library connect is closed instead, since a late connect of that
+	 * library could still be in its queue. */
+	struct { int fd; uint16_t port; } idle[LSN_IDLE_MAX];
+	int nidle;
 };
 
 uint32_t modem_device_addr(const struct modem *m, uint32_t device)
@@ -125,8 +137,11 @@ struct modem *modem_create(int epfd)
 
 void modem_destroy(struct modem *m)
 {
-	if (m)
+	if (m) {
 		net_dup_watch_close(&m->dups);
+		for (int i = 0; i < m->nidle; i++)
+			close(m->idle[i].fd);
+	}
 	free(m);
 }
 
@@ -514,6 +529,11 @@ static int pull_down(struct modem_conn *mc)
 		if (n > 0) {
 			account(mc, 1, dst, (size_t)n, now, io.down);
 			mc->down.len += (size_t)n;
+			/* Plain TCP read short: the socket is empty now, and the
+			 * (level-triggered) loop says when more comes; asking again
+			 * would only be told EAGAIN, one system call more a packet. */
+			if (mc->nlayers == 1 && (size_t)n < room)
+				break;
 			continue;
 		}
 		if (io.down) {
@@ -679,6 +699,8 @@ static void on_cli(struct loop_src *src, uint32_t events)
 			}
 			account(mc, 0, mc->up.data + mc->up.off + mc->up.len, (size_t)n, now, 0);
 			mc->up.len += (size_t)n;
+			if ((size_t)n < BUF_SIZE - mc->up.off - (mc->up.len - (size_t)n))
+				break; /* read short: nothing more waits (see pull_down) */
 		}
 	}
 	if ((events & EPOLLOUT) && relay_down(mc) < 0)
@@ -779,7 +801,16 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 	if (fd < 0)
 		return;
 	mc->c.accept_ns = clock_mono_ns();
-	close_src(mc, &mc->lsn, 1);
+	struct modem *m = mc->m;
+	int lfd = mc->lsn.fd;
+	close_src(mc, &mc->lsn, 0);
+	if (m->nidle < LSN_IDLE_MAX) {
+		m->idle[m->nidle].fd = lfd;
+		m->idle[m->nidle].port = mc->lsn_port;
+		m->nidle++;
+	} else {
+		close(lfd);
+	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	loop_add(mc->m->epfd, &mc->cli, fd, EPOLLIN);
@@ -829,12 +860,14 @@ static void start_connect(struct modem_conn *mc)
 struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, enum dormant_err *err, char *detail,
                               size_t detail_len)
 {
-	struct modem_conn *mc = calloc(1, sizeof(*mc));
+	struct modem_conn *mc = malloc(sizeof(*mc));
 	if (!mc) {
 		*err = ERR_NOMEM;
 		snprintf(detail, detail_len, "out of memory");
 		return NULL;
 	}
+	memset(mc, 0, offsetof(struct modem_conn, up));
+	mc->up.off = mc->up.len = mc->down.off = mc->down.len = 0;
 	mc->m = m;
 	mc->lsn.fd = mc->cli.fd = mc->srv.fd = -1;
 	mc->lsn.fn = on_lsn;
@@ -856,15 +889,25 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 		return mc;
 	}
 
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		*err = ERR_INTERNAL;
-		snprintf(detail, detail_len, "modem endpoint: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		free(mc);
-		return NULL;
+	int fd;
+	if (m->nidle) {
+		m->nidle--;
+		fd = m->idle[m->nidle].fd;
+		mc->lsn_port = m->idle[m->nidle].port;
+	} else {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(sa);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+			*err = ERR_INTERNAL;
+			snprintf(detail, detail_len, "modem endpoint: %s", strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(mc);
+			return NULL;
+		}
+		mc->lsn_port = ntohs(sa.sin_port);
 	}
 	loop_add(m->epfd, &mc->lsn, fd, EPOLLIN);
 	mc->state = ST_LISTEN;
@@ -917,11 +960,7 @@ void modem_lib_close(struct modem_conn *mc)
 
 uint16_t modem_conn_port(const struct modem_conn *mc)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	if (mc->lsn.fd < 0 || getsockname(mc->lsn.fd, (struct sockaddr *)&sa, &len) < 0)
-		return 0;
-	return ntohs(sa.sin_port);
+	return mc->lsn.fd < 0 ? 0 : mc->lsn_port;
 }
 
 void modem_set_phase(struct modem_conn *mc, enum phase p)
