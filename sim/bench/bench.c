@@ -39,6 +39,12 @@
 #include "scenario.h"
 #include "server.h"
 
+/* Tsung's arrival rate: where it held 3,450-4,300 wakes/s on this machine
+ * type (its launcher tops out near 6,000); and its two phases' lengths. */
+#define TSUNG_RATE 4500
+#define TSUNG_SHORT_S 3
+#define TSUNG_LONG_S 9
+
 void bench_result_free(struct bench_result *r)
 {
 	free(r->lat_ms);
@@ -72,9 +78,10 @@ uint64_t bench_proc_cpu_ns(int pid)
 	return sum;
 }
 
-enum { ROW_FLOOR, ROW_BARE, ROW_DORMANT, ROW_REPLAY, NROWS };
-static const char *const row_name[NROWS] = { "floor (epoll, precomputed bytes)", "paho MQTTAsync, bare loop",
-	                                     "dormant, paho through the modem", "dormant, replay engine" };
+enum { ROW_FLOOR, ROW_TSUNG, ROW_BARE, ROW_DORMANT, ROW_REPLAY, NROWS };
+static const char *const row_name[NROWS] = { "floor (epoll, precomputed bytes)", "Tsung 1.7 (ts_mqtt)",
+	                                     "paho MQTTAsync, bare loop", "dormant, paho through the modem",
+	                                     "dormant, replay engine" };
 
 /* One row's repetitions. */
 struct row {
@@ -82,6 +89,7 @@ struct row {
 	int n;
 	uint64_t failed, full_hs, resumed_hs;
 	char why[256];
+	char note[160];
 	char limit[32];            /* dormant's rows: what held the run (summary.json schedule.limit) */
 	int plan_held;             /* dormant's rows: a repetition ran at 90 % or more of the plan's rate */
 };
@@ -128,6 +136,8 @@ static void add_rep(struct row *row, struct bench_result *r)
 		snprintf(row->why, sizeof(row->why), "%s", r->why);
 	if (r->limit[0])
 		snprintf(row->limit, sizeof(row->limit), "%s", r->limit);
+	if (r->note[0])
+		snprintf(row->note, sizeof(row->note), "%s", r->note);
 }
 
 /* One pass of an in-process client against the bench's broker. */
@@ -319,6 +329,31 @@ static int pass_dormant(const char *dir, int tls, const struct bench_load *l, co
 
 enum kind { KIND_FLOOR, KIND_BARE, KIND_DORMANT };
 
+/* Tsung's row: one repetition is its own two runs (tsung.c). */
+static void run_tsung(const char *dir, const struct bench_target *t, const struct bench_load *l, pid_t broker,
+                      uint16_t epmd_port, int rep, struct row *row)
+{
+	char sub[4200];
+	snprintf(sub, sizeof(sub), "%s/tsung-%d", dir, rep);
+	struct bench_result r;
+	if (server_mkdirs(sub) < 0) {
+		snprintf(row->why, sizeof(row->why), "cannot create %.200s: %s", sub, strerror(errno));
+		return;
+	}
+	if (!epmd_port) {
+		snprintf(row->why, sizeof(row->why), "not run: no epmd of the bench's for its VM");
+		return;
+	}
+	if (tsung_run(sub, t->port, TSUNG_RATE, TSUNG_SHORT_S, TSUNG_LONG_S, l->payload, broker, epmd_port, &r) < 0) {
+		if (!row->why[0])
+			snprintf(row->why, sizeof(row->why), "%s", r.why);
+		return;
+	}
+	add_rep(row, &r);
+	row->p50[row->n - 1] = row->p99[row->n - 1] = NAN;
+	bench_result_free(&r);
+}
+
 static int pass(enum kind k, const char *dir, const struct bench_target *t, const struct bench_load *l, pid_t broker,
                 const char *tag, struct bench_result *r)
 {
@@ -400,12 +435,21 @@ static void print_table(FILE *out, struct mode *m, int nmodes)
 				continue;
 			}
 			double wps = median(r->wps, r->n), cpu = median(r->client_us, r->n);
-			char vb[16] = "";
-			if (ri != ROW_FLOOR && ri != ROW_BARE && bare->n)
+			char vb[16] = "", p50[16] = "-", p99[16] = "-";
+			if ((ri == ROW_DORMANT || ri == ROW_REPLAY) && bare->n)
 				snprintf(vb, sizeof(vb), "%.2fx", cpu / b_cpu);
-			fprintf(out, "%-6s %-34s %9.0f %11.0f %11.0f %8.3f %8.3f %8.2fx %8.2fx %9s\n", m[mi].name, row_name[ri],
-			        wps, cpu, median(r->server_us, r->n), median(r->p50, r->n), median(r->p99, r->n),
-			        wps / f_wps, cpu / f_cpu, vb);
+			if (!isnan(median(r->p50, r->n)))
+				snprintf(p50, sizeof(p50), "%.3f", median(r->p50, r->n));
+			if (!isnan(median(r->p99, r->n)))
+				snprintf(p99, sizeof(p99), "%.3f", median(r->p99, r->n));
+			fprintf(out, "%-6s %-34s %9.0f %11.0f %11.0f %8s %8s %8.2fx %8.2fx %9s\n", m[mi].name, row_name[ri],
+			        wps, cpu, median(r->server_us, r->n), p50, p99, wps / f_wps, cpu / f_cpu, vb);
+			struct row *ts = &m[mi].rows[ROW_TSUNG];
+			if (ri == ROW_DORMANT && ts->n)
+				fprintf(out, "%-6s   %.2fx Tsung's wakes/s, %.2fx its client CPU per wake\n", "",
+				        wps / median(ts->wps, ts->n), cpu / median(ts->client_us, ts->n));
+			if (r->note[0])
+				fprintf(out, "%-6s   %s\n", "", r->note);
 			if (r->failed)
 				fprintf(out, "%-6s   %" PRIu64 " wakes failed: %s\n", "", r->failed, r->why);
 			if (ri == ROW_DORMANT && r->plan_held)
@@ -477,6 +521,8 @@ int bench_main(const struct bench_opts *o)
 		         "not built yet (issue 12, item 3)");
 	snprintf(modes[1].rows[ROW_BARE].why, sizeof(modes[1].rows[ROW_BARE].why),
 	         "not run: Debian's paho does TLS with OpenSSL, not mbedTLS");
+	snprintf(modes[1].rows[ROW_TSUNG].why, sizeof(modes[1].rows[ROW_TSUNG].why),
+	         "not run: plaintext only (Tsung's TLS is Erlang's, not mbedTLS)");
 
 	/* the PKI and one mosquitto for the floor and the bare loop */
 	struct pki pki;
@@ -514,6 +560,24 @@ int bench_main(const struct bench_opts *o)
 		return EXIT_SERVER;
 	}
 	usleep(300000); /* its SUBSCRIBE is in before the first wake */
+	/* Tsung's Erlang VM needs an epmd; left to itself it starts `epmd
+	 * -daemon` on every address, which outlives the bench. This one is on
+	 * loopback and stopped with the rest. */
+	struct server epmd;
+	memset(&epmd, 0, sizeof(epmd));
+	snprintf(epmd.name, sizeof(epmd.name), "epmd");
+	snprintf(epmd.dir, sizeof(epmd.dir), "%s", mdir);
+	snprintf(epmd.log, sizeof(epmd.log), "%.3900s/epmd.log", mdir);
+	uint16_t ep = 0;
+	char epstr[8];
+	if (server_pick_ports(&ep, 1, err, sizeof(err)) == ERR_OK) {
+		snprintf(epstr, sizeof(epstr), "%u", ep);
+		char *eargv[] = { "epmd", "-port", epstr, "-address", "127.0.0.1", NULL };
+		if (server_start_on(&epmd, eargv, 0x7f000001u, ep, 10000, err, sizeof(err)) != ERR_OK) {
+			fprintf(stderr, "dormant: bench: epmd for Tsung: %s (its row is not run)\n", err);
+			memset(&epmd, 0, sizeof(epmd));
+		}
+	}
 
 	printf("dormant bench: MQTT QoS 1, %zu B payload, %d wakes in flight, %d interleaved repetitions; results in %s\n",
 	       modes[0].load.payload, C, o->repeat, dir);
@@ -527,6 +591,10 @@ int bench_main(const struct bench_opts *o)
 			struct bench_target t = { .port = m->tls ? mq.port : mq.backend_port, .tls = m->tls, .ca_file = pki.ca_crt };
 			fprintf(stderr, "bench: repetition %d of %d, %s: floor", rep, o->repeat, m->name);
 			run_row(KIND_FLOOR, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_FLOOR]);
+			if (!m->tls) {
+				fprintf(stderr, ", Tsung");
+				run_tsung(dir, &t, &m->load, mq.pid, epmd.pid ? epmd.port : 0, rep, &m->rows[ROW_TSUNG]);
+			}
 			fprintf(stderr, ", paho bare");
 			if (!m->tls)
 				run_row(KIND_BARE, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_BARE]);
@@ -536,6 +604,8 @@ int bench_main(const struct bench_opts *o)
 	}
 	if (loop_signal_pending())
 		rc = EXIT_INTERRUPTED;
+	if (epmd.pid)
+		server_stop(&epmd);
 	server_stop(&sub);
 	server_stop(&mq);
 	pki_destroy(&pki);
@@ -553,7 +623,7 @@ int bench_main(const struct bench_opts *o)
 		json_object_set_new(mo, "wakes", json_integer((json_int_t)modes[mi].load.wakes));
 		if (modes[mi].tls)
 			json_object_set_new(mo, "long_pass_wakes", json_integer((json_int_t)(4 * modes[mi].load.wakes)));
-		static const char *const key_of[NROWS] = { "floor", "bare_paho", "dormant", "replay" };
+		static const char *const key_of[NROWS] = { "floor", "tsung", "bare_paho", "dormant", "replay" };
 		for (int ri = 0; ri < NROWS; ri++)
 			json_object_set_new(mo, key_of[ri], row_json(&modes[mi].rows[ri]));
 		json_object_set_new(js, modes[mi].tls ? "tls" : "plain", mo);

@@ -45,6 +45,7 @@ struct bench_result {
 	uint64_t full_hs, resumed_hs; /* TLS handshakes of each kind */
 	char why[256];             /* the first failure, or why the row did not run */
 	char limit[32];            /* dormant's passes: what held the run (summary.json schedule.limit) */
+	char note[160];            /* printed under the row */
 };
 
 void bench_result_free(struct bench_result *r);
@@ -58,6 +59,13 @@ int floor_run(const struct bench_target *t, const struct bench_load *l, struct b
  * dormant: a handle per wake, straight to the broker, no modem and no
  * nudge keeper (plaintext only: Debian's paho does TLS with OpenSSL). */
 int bare_paho_run(const struct bench_target *t, const struct bench_load *l, struct bench_result *r);
+
+/* Tsung 1.7 (ts_mqtt) at an arrival rate of RATE wakes/s against
+ * 127.0.0.1:PORT, the difference of a LONG_S and a SHORT_S second phase;
+ * its files in DIR; its Erlang VM registers with the epmd on 127.0.0.1:
+ * EPMD_PORT (the caller's). Plaintext. Returns 0, or -1 with R->why set. */
+int tsung_run(const char *dir, uint16_t port, int rate, int short_s, int long_s, size_t payload, int broker,
+              uint16_t epmd_port, struct bench_result *r);
 
 /* Nanoseconds of CPU the threads of process PID have used (from
  * /proc/PID/task/x/schedstat, nanosecond resolution); 0 if unreadable. */
