@@ -808,7 +808,7 @@ static void start_wake(struct wakes *ws, struct wake *w)
 	} else {
 		struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
 		                              .frame = ops->frame, .direct = ops->direct, .on_accept = on_modem_accept,
-		                              .on_done = on_modem_done, .arg = w };
+		                              .on_done = on_modem_done, .arg = w, .reuse_endpoint = 1 };
 		w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
 		if (w->mc) {
 			w->modem_port = modem_conn_port(w->mc);

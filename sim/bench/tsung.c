@@ -7,26 +7,24 @@
  * boot and to write its logs, so a repetition is two runs at the same rate,
  * a short and a long arrival phase, and the row is their difference: the
  * extra wakes over the extra seconds, and their CPU (the whole process
- * tree, from wait4) over those wakes. If Tsung cannot start users as fast
+ * tree, as the children reaped) over those wakes. If Tsung cannot start users as fast
  * as asked, fewer wakes end and the rate says so. Tsung's log gives means,
  * not percentiles: the row's p50 and p99 are left empty and its note has
  * the mean wake.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <glob.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "server.h"
 
 /* The last value of "stats: NAME COUNT ..." in tsung.log (its final dump
  * holds the totals for counters), and for the session line its mean. */
@@ -67,8 +65,6 @@ static int log_stat(const char *path, const char *name, double *count, double *m
 struct tsung_pass {
 	double wakes, acked, mean_ms, cpu_s, server_s, wall_s;
 };
-
-extern char **environ;
 
 static int one_run(const char *dir, uint16_t port, int rate, int seconds, size_t payload, int broker,
                    uint16_t epmd_port, struct tsung_pass *out, char *why, size_t whylen)
@@ -116,84 +112,41 @@ static int one_run(const char *dir, uint16_t port, int rate, int seconds, size_t
 		return -1;
 	}
 	/* Tsung's VM is a distributed node: it must use the bench's epmd on
-	 * loopback, never start `epmd -daemon` (every address, outlives us). */
-	char e_port[48], e_addr[] = "ERL_EPMD_ADDRESS=127.0.0.1",
-	     e_z[] = "ERL_ZFLAGS=-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}";
+	 * loopback, never start `epmd -daemon` (every address, outlives us);
+	 * the user's ERL_* flags are kept out. */
+	char e_port[48];
 	snprintf(e_port, sizeof(e_port), "ERL_EPMD_PORT=%u", epmd_port);
-	size_t nenv = 0;
-	while (environ[nenv])
-		nenv++;
-	char **envp = calloc(nenv + 4, sizeof(char *));
-	if (!envp) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < nenv; i++)
-		if (strncmp(environ[i], "ERL_", 4))
-			envp[k++] = environ[i];
-	envp[k++] = e_port;
-	envp[k++] = e_addr;
-	envp[k++] = e_z;
-	envp[k] = NULL;
+	char *argv[] = { "env", "-u", "ERL_AFLAGS", "-u", "ERL_FLAGS", e_port, "ERL_EPMD_ADDRESS=127.0.0.1",
+		         "ERL_ZFLAGS=-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}",
+		         "tsung", "-f", conf, "-l", logdir, "-n", "start", NULL };
+	struct server ts;
+	memset(&ts, 0, sizeof(ts));
+	snprintf(ts.name, sizeof(ts.name), "tsung");
+	snprintf(ts.dir, sizeof(ts.dir), "%.4000s", dir);
+	snprintf(ts.log, sizeof(ts.log), "%.4100s", outlog);
 	uint64_t b0 = bench_proc_cpu_ns(broker);
+	/* its CPU: what the children reaped meanwhile used, and the only
+	 * child reaped meanwhile is Tsung's tree (the servers run on) */
+	struct rusage ru0, ru;
+	getrusage(RUSAGE_CHILDREN, &ru0);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "fork: %s", strerror(errno));
+	int status = 0;
+	char err[512];
+	if (server_spawn(&ts, argv, err, sizeof(err)) != ERR_OK ||
+	    server_wait_exit(&ts, (seconds + 60) * 1000, &status, err, sizeof(err)) != ERR_OK) {
+		snprintf(why, whylen, "%.250s", err);
 		return -1;
 	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(127);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setpgid(0, 0);
-		int fd = open(outlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		int null = open("/dev/null", O_RDONLY);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		if (null >= 0)
-			dup2(null, 0);
-		char *argv[] = { "tsung", "-f", conf, "-l", logdir, "-n", "start", NULL };
-		execvpe("tsung", argv, envp);
-		_exit(127);
-	}
-	free(envp);
-	int status = 0;
-	struct rusage ru;
-	/* the phase, and a minute for the VM's start and its logs */
-	for (int waited = 0;; waited++) {
-		pid_t r = wait4(pid, &status, WNOHANG, &ru);
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR) {
-			snprintf(why, whylen, "wait for tsung: %s", strerror(errno));
-			return -1;
-		}
-		if (waited > (seconds + 60) * 10) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			snprintf(why, whylen, "tsung did not end within %d s (%.200s)", seconds + 60, outlog);
-			return -1;
-		}
-		usleep(100000);
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_CHILDREN, &ru);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		snprintf(why, whylen, "tsung exited %d (%.200s)", WIFEXITED(status) ? WEXITSTATUS(status) : -1, outlog);
 		return -1;
 	}
 	out->server_s = (double)(bench_proc_cpu_ns(broker) - b0) / 1e9;
-	out->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	             (double)ru.ru_stime.tv_usec / 1e6;
+	out->cpu_s = (double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+	             (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
 	out->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	char pat[4300];
 	snprintf(pat, sizeof(pat), "%s/*/tsung.log", logdir);

@@ -58,6 +58,8 @@ struct modem_conn {
 	struct modem *m;
 	struct loop_src lsn, cli, srv; /* srv.fd belongs to the bottom layer: never closed here */
 	uint16_t lsn_port;          /* where the library connects */
+	int lsn_kept;               /* the endpoint whose connection was accepted, until it ends; -1 none */
+	int reuse_endpoint;         /* see modem_open_args */
 	enum conn_state state;
 	struct modem_target target;
 	uint32_t device;
@@ -100,11 +102,15 @@ struct modem {
 	struct net_dup_watch dups;  /* the namespace of the device sockets */
 	struct linkemu *link;       /* NULL: loopback */
 	uint64_t settle_ns;         /* with a link: see net_tcp_args */
-	/* Local endpoints whose one connection was accepted, ready for another
-	 * wake: a listener made per wake cost five system calls (socket, bind,
-	 * listen, getsockname, close) on top of the accept. One that never saw
-	 * its library connect is closed instead, since a late connect of that
-	 * library could still be in its queue. */
+	/* Local endpoints whose one connection was accepted and has ended,
+	 * ready for another wake: a listener made per wake cost five system
+	 * calls (socket, bind, listen, getsockname, close) on top of the
+	 * accept. Not before the connection ends: a library that caches
+	 * connections by host and port (curl) would take a live one of another
+	 * device for the new port's; and only per-wake ones (modem_open_args
+	 * reuse_endpoint). One that never saw its library connect is closed
+	 * instead, since a late connect of that library could still be in its
+	 * queue. */
 	struct { int fd; uint16_t port; } idle[LSN_IDLE_MAX];
 	int nidle;
 };
@@ -231,6 +237,17 @@ static void finalize(struct modem_conn *mc, int tcp_closed)
 	close_src(mc, &mc->lsn, 1);
 	close_src(mc, &mc->cli, 1);
 	close_src(mc, &mc->srv, 0);
+	if (mc->lsn_kept >= 0) {
+		struct modem *m = mc->m;
+		if (mc->reuse_endpoint && m->nidle < LSN_IDLE_MAX) {
+			m->idle[m->nidle].fd = mc->lsn_kept;
+			m->idle[m->nidle].port = mc->lsn_port;
+			m->nidle++;
+		} else {
+			close(mc->lsn_kept);
+		}
+		mc->lsn_kept = -1;
+	}
 	for (int i = mc->nlayers - 1; i >= 0; i--)
 		mc->layer[i]->ops->report(mc->layer[i], c);
 	for (int i = mc->nlayers - 1; i >= 0; i--)
@@ -801,16 +818,9 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 	if (fd < 0)
 		return;
 	mc->c.accept_ns = clock_mono_ns();
-	struct modem *m = mc->m;
-	int lfd = mc->lsn.fd;
+	/* kept (out of the epoll set) until the connection ends: see struct modem's idle */
+	mc->lsn_kept = mc->lsn.fd;
 	close_src(mc, &mc->lsn, 0);
-	if (m->nidle < LSN_IDLE_MAX) {
-		m->idle[m->nidle].fd = lfd;
-		m->idle[m->nidle].port = mc->lsn_port;
-		m->nidle++;
-	} else {
-		close(lfd);
-	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	loop_add(mc->m->epfd, &mc->cli, fd, EPOLLIN);
@@ -869,7 +879,7 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 	memset(mc, 0, offsetof(struct modem_conn, up));
 	mc->up.off = mc->up.len = mc->down.off = mc->down.len = 0;
 	mc->m = m;
-	mc->lsn.fd = mc->cli.fd = mc->srv.fd = -1;
+	mc->lsn.fd = mc->cli.fd = mc->srv.fd = mc->lsn_kept = -1;
 	mc->lsn.fn = on_lsn;
 	mc->cli.fn = on_cli;
 	mc->srv.fn = on_srv;
@@ -882,6 +892,7 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 	mc->direct = a->direct;
 	mc->arg = a->arg;
 	mc->user_timeout_ms = a->user_timeout_ms;
+	mc->reuse_endpoint = a->reuse_endpoint;
 	atomic_init(&mc->phase, PHASE_SETUP);
 	mc->acct_phase = PHASE_TCP;
 	if (a->direct) {

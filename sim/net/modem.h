@@ -130,6 +130,13 @@ struct modem_open_args {
 	 * data unacknowledged this long ends the connection (connection:
 	 * persistent, for a library that cannot notice a dead one itself). */
 	uint32_t user_timeout_ms;
+	/* 1: once this connection has ended, its local endpoint may serve
+	 * another (a pool of listeners, five system calls a wake fewer). Only
+	 * for a connection whose library keeps nothing by host and port after
+	 * it: a per-wake one. A kept connection's endpoint is never reused,
+	 * since curl's cache would hand a later device's request to the old,
+	 * dead connection of that port. */
+	int reuse_endpoint;
 };
 
 /* Opens a per-wake endpoint as A says (copied: A need not outlive the
