@@ -235,6 +235,14 @@ static int read_wake_times(const char *rundir, int tls, struct bench_result *r, 
 	return c_wake >= 0 ? 0 : -1;
 }
 
+/* A Ctrl-C that one of dormant's own runs took. */
+static int interrupted;
+
+static int stop_asked(void)
+{
+	return interrupted || loop_signal_pending();
+}
+
 /* One pass of dormant's own: a scenario of L's devices waking far faster
  * than they can, as one run in this process; the figures from its
  * summary.json and wakes.csv. */
@@ -293,6 +301,8 @@ static int pass_dormant(const char *dir, int tls, const struct bench_load *l, co
 	if (devnull >= 0)
 		close(devnull);
 	scenario_free(sc);
+	if (rc == EXIT_INTERRUPTED)
+		interrupted = 1; /* the run took the signal from its signalfd: it is no longer pending */
 	if (rc != EXIT_OK) {
 		snprintf(r->why, sizeof(r->why), "dormant run: exit %d: %.200s", rc, err);
 		return -1;
@@ -585,24 +595,28 @@ int bench_main(const struct bench_opts *o)
 	       " wakes less one of %" PRIu64 ",\n  so each device's first, full handshake cancels out and the figures are the resumed wakes'\n",
 	       modes[0].load.wakes, modes[0].load.devices, modes[1].load.devices, 4 * modes[1].load.wakes, modes[1].load.wakes);
 	fflush(stdout);
-	for (int rep = 1; rep <= o->repeat && !loop_signal_pending(); rep++) {
-		for (int mi = 0; mi < 2 && !loop_signal_pending(); mi++) {
+	for (int rep = 1; rep <= o->repeat && !stop_asked(); rep++) {
+		for (int mi = 0; mi < 2 && !stop_asked(); mi++) {
 			struct mode *m = &modes[mi];
 			struct bench_target t = { .port = m->tls ? mq.port : mq.backend_port, .tls = m->tls, .ca_file = pki.ca_crt };
 			fprintf(stderr, "bench: repetition %d of %d, %s: floor", rep, o->repeat, m->name);
 			run_row(KIND_FLOOR, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_FLOOR]);
-			if (!m->tls) {
+			if (!m->tls && !stop_asked()) {
 				fprintf(stderr, ", Tsung");
 				run_tsung(dir, &t, &m->load, mq.pid, epmd.pid ? epmd.port : 0, rep, &m->rows[ROW_TSUNG]);
 			}
-			fprintf(stderr, ", paho bare");
-			if (!m->tls)
+			if (!m->tls && !stop_asked()) {
+				fprintf(stderr, ", paho bare");
 				run_row(KIND_BARE, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_BARE]);
-			fprintf(stderr, ", dormant\n");
-			run_row(KIND_DORMANT, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_DORMANT]);
+			}
+			if (!stop_asked()) {
+				fprintf(stderr, ", dormant");
+				run_row(KIND_DORMANT, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_DORMANT]);
+			}
+			fputc('\n', stderr);
 		}
 	}
-	if (loop_signal_pending())
+	if (stop_asked())
 		rc = EXIT_INTERRUPTED;
 	if (epmd.pid)
 		server_stop(&epmd);
