@@ -2,7 +2,7 @@
  * and the bare library, in one invocation.
  *
  * One private mosquitto (plaintext and TLS listeners, the run's ECDSA
- * PKI) serves the floor and the bare loop, with one subscriber on every
+ * PKI) serves the floor, Tsung and the bare loop, with a subscriber on every
  * device's telemetry (mosquitto_sub, a process of its own) so that the
  * broker forwards each message as it does to dormant's backend. dormant's
  * own rows are `dormant run` of a generated scenario, in this process,
