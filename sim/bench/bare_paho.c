@@ -20,6 +20,7 @@
 #include <MQTTAsync.h>
 
 #include "bench.h"
+#include "clock.h"
 
 struct pw {
 	MQTTAsync h;
@@ -39,13 +40,6 @@ struct bare {
 	char uri[48];
 	const struct bench_load *l;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void finish(struct pw *w, int ok, const char *why)
 {
@@ -109,7 +103,7 @@ static int start(struct bare *b, struct pw *w, uint32_t device)
 	w->device = device;
 	w->b = b;
 	w->state = 1;
-	w->start_ns = now_ns();
+	w->start_ns = clock_mono_ns();
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	co.MQTTVersion = MQTTVERSION_3_1_1;
 	int rc = MQTTAsync_createWithOptions(&w->h, b->uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
@@ -133,6 +127,18 @@ static int start(struct bare *b, struct pw *w, uint32_t device)
 	return 0;
 }
 
+/* Starts W's wake; one that could not start counts as ended and failed
+ * (the callbacks of other wakes may be running: under the lock). */
+static void start_or_fail(struct bare *b, struct pw *w, uint32_t device)
+{
+	if (start(b, w, device) == 0)
+		return;
+	pthread_mutex_lock(&b->mu);
+	w->state = 3;
+	b->ndone++;
+	pthread_mutex_unlock(&b->mu);
+}
+
 int bare_paho_run(const struct bench_target *t, const struct bench_load *l, struct bench_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -145,26 +151,16 @@ int bare_paho_run(const struct bench_target *t, const struct bench_load *l, stru
 	pthread_cond_init(&b.cv, NULL);
 	snprintf(b.uri, sizeof(b.uri), "tcp://127.0.0.1:%u", t->port);
 	b.slots = calloc((size_t)l->concurrency, sizeof(*b.slots));
-	r->lat_ms = calloc(l->wakes ? l->wakes : 1, sizeof(double));
-	if (!b.slots || !r->lat_ms) {
-		free(b.slots);
+	if (!b.slots) {
 		snprintf(r->why, sizeof(r->why), "out of memory");
 		return -1;
 	}
-	uint32_t per_slot = l->devices / (uint32_t)l->concurrency;
 	uint64_t started = 0, ended = 0;
-	struct timespec c0, c1;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
-	uint64_t t0 = now_ns();
-	/* A slot's devices are slot + C * k, as in the floor. */
-#define NEXT_DEVICE(i) ((uint32_t)(i) + (uint32_t)l->concurrency * (uint32_t)((started / (uint64_t)l->concurrency) % per_slot))
+	uint64_t c0 = clock_process_cpu_ns(), t0 = clock_mono_ns();
 	for (int i = 0; i < l->concurrency && started < l->wakes; i++) {
-		uint32_t dev = NEXT_DEVICE(i);
+		uint32_t dev = bench_slot_device(l, i, started);
 		started++;
-		if (start(&b, &b.slots[i], dev) < 0) {
-			b.slots[i].state = 3;
-			b.ndone++;
-		}
+		start_or_fail(&b, &b.slots[i], dev);
 	}
 	pthread_mutex_lock(&b.mu);
 	while (ended < l->wakes) {
@@ -189,7 +185,7 @@ int bare_paho_run(const struct bench_target *t, const struct bench_load *l, stru
 			pthread_mutex_unlock(&b.mu);
 			ended++;
 			if (ok) {
-				r->lat_ms[r->nlat++] = (double)(now_ns() - w->start_ns) / 1e6;
+				samples_add(&r->lat, (double)(clock_mono_ns() - w->start_ns) / 1e6);
 			} else {
 				if (!r->failed)
 					snprintf(r->why, sizeof(r->why), "dev%u: %s", w->device, w->why);
@@ -198,23 +194,16 @@ int bare_paho_run(const struct bench_target *t, const struct bench_load *l, stru
 			if (w->h)
 				MQTTAsync_destroy(&w->h);
 			if (started < l->wakes) {
-				uint32_t dev = NEXT_DEVICE(i);
+				uint32_t dev = bench_slot_device(l, i, started);
 				started++;
-				if (start(&b, w, dev) < 0) {
-					pthread_mutex_lock(&b.mu);
-					w->state = 3;
-					b.ndone++;
-					pthread_mutex_unlock(&b.mu);
-				}
+				start_or_fail(&b, w, dev);
 			}
 			pthread_mutex_lock(&b.mu);
 		}
 	}
 	pthread_mutex_unlock(&b.mu);
-#undef NEXT_DEVICE
-	r->wall_s = (double)(now_ns() - t0) / 1e9;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-	r->client_cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+	r->wall_s = (double)(clock_mono_ns() - t0) / 1e9;
+	r->client_cpu_s = (double)(clock_process_cpu_ns() - c0) / 1e9;
 	r->wakes = ended;
 	int rc = ended == l->wakes ? 0 : -1;
 	/* a wake still in flight after a stall: its handle is left to paho (destroying it here could race a callback) */

@@ -25,13 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <dirent.h>
 #include <jansson.h>
 
 #include "bench.h"
+#include "clock.h"
+#include "columns.h"
 #include "engine.h"
 #include "loop.h"
 #include "mosq.h"
@@ -44,12 +45,13 @@
 #define TSUNG_RATE 4500
 #define TSUNG_SHORT_S 3
 #define TSUNG_LONG_S 9
+/* dormant's rows: each device wakes this often, the shortest period a
+ * scenario takes, so the plan asks for devices x 1000 / PERIOD wakes/s */
+#define DORMANT_PERIOD_MS 100
 
 void bench_result_free(struct bench_result *r)
 {
-	free(r->lat_ms);
-	r->lat_ms = NULL;
-	r->nlat = 0;
+	samples_free(&r->lat);
 }
 
 uint64_t bench_proc_cpu_ns(int pid)
@@ -110,15 +112,6 @@ static double median(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static double pct(double *v, size_t n, double p)
-{
-	if (!n)
-		return NAN;
-	qsort(v, n, sizeof(double), cmp_double);
-	size_t i = (size_t)ceil(p / 100.0 * (double)n);
-	return v[i ? i - 1 : 0];
-}
-
 static void add_rep(struct row *row, struct bench_result *r)
 {
 	if (row->n >= 16)
@@ -127,8 +120,8 @@ static void add_rep(struct row *row, struct bench_result *r)
 	row->wps[i] = r->wall_s > 0 ? (double)r->wakes / r->wall_s : NAN;
 	row->client_us[i] = r->wakes ? r->client_cpu_s * 1e6 / (double)r->wakes : NAN;
 	row->server_us[i] = r->wakes ? r->server_cpu_s * 1e6 / (double)r->wakes : NAN;
-	row->p50[i] = pct(r->lat_ms, r->nlat, 50);
-	row->p99[i] = pct(r->lat_ms, r->nlat, 99);
+	row->p50[i] = samples_pct(&r->lat, 50);
+	row->p99[i] = samples_pct(&r->lat, 99);
 	row->failed += r->failed;
 	row->full_hs += r->full_hs;
 	row->resumed_hs += r->resumed_hs;
@@ -161,57 +154,27 @@ static double jget(json_t *o, const char *path)
 	return cur && json_is_number(cur) ? json_number_value(cur) : NAN;
 }
 
-/* Splits one CSV line in place (fields may be quoted, "" inside quotes). */
-static int csv_split(char *line, char **f, int max)
-{
-	int n = 0;
-	char *p = line;
-	while (n < max) {
-		char *out = p;
-		f[n++] = p;
-		if (*p == '"') {
-			p++;
-			for (;;) {
-				if (*p == '"' && p[1] == '"') {
-					*out++ = '"';
-					p += 2;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else if (!*p) {
-					break;
-				} else {
-					*out++ = *p++;
-				}
-			}
-		}
-		while (*p && *p != ',' && *p != '\n')
-			*out++ = *p++;
-		int end = *p != ',';
-		if (*p)
-			p++;
-		*out = '\0';
-		if (end)
-			break;
-	}
-	return n;
-}
-
-/* The wake times (ms) of RUNDIR's ok wakes, with TLS of its resumed ones only. */
-static int read_wake_times(const char *rundir, int tls, struct bench_result *r, uint64_t cap)
+/* The wake times (ms) of RUNDIR's ok wakes, with TLS of its resumed ones
+ * only, found by column name (wakes.csv's header) into R->lat. */
+static int read_wake_times(const char *rundir, int tls, struct bench_result *r)
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/wakes.csv", rundir);
 	FILE *f = fopen(path, "r");
-	if (!f)
+	char **fld = calloc(columns_count, sizeof(char *));
+	if (!f || !fld) {
+		if (f)
+			fclose(f);
+		free(fld);
 		return -1;
-	r->lat_ms = calloc(cap ? cap : 1, sizeof(double));
+	}
+	int max = (int)columns_count;
 	char *line = NULL;
 	size_t len = 0;
-	char *fld[128];
 	int c_out = -1, c_wake = -1, c_res = -1;
-	if (r->lat_ms && getline(&line, &len, f) > 0) {
-		int n = csv_split(line, fld, 128);
+	if (getline(&line, &len, f) > 0) {
+		line[strcspn(line, "\n")] = 0;
+		int n = columns_split(line, fld, max);
 		for (int i = 0; i < n; i++) {
 			if (!strcmp(fld[i], "outcome"))
 				c_out = i;
@@ -222,15 +185,16 @@ static int read_wake_times(const char *rundir, int tls, struct bench_result *r, 
 		}
 	}
 	while (c_out >= 0 && c_wake >= 0 && (!tls || c_res >= 0) && getline(&line, &len, f) > 0) {
-		int n = csv_split(line, fld, 128);
+		line[strcspn(line, "\n")] = 0;
+		int n = columns_split(line, fld, max);
 		if (n <= c_wake || n <= c_out || (tls && n <= c_res) || strcmp(fld[c_out], "ok"))
 			continue;
 		if (tls && strcmp(fld[c_res], "1"))
 			continue;
-		if (r->nlat < cap)
-			r->lat_ms[r->nlat++] = strtod(fld[c_wake], NULL) / 1000.0;
+		samples_add(&r->lat, strtod(fld[c_wake], NULL) / 1000.0);
 	}
 	free(line);
+	free(fld);
 	fclose(f);
 	return c_wake >= 0 ? 0 : -1;
 }
@@ -265,14 +229,15 @@ static int pass_dormant(const char *dir, int tls, const struct bench_load *l, co
 	         "fleets:\n"
 	         "  - name: bench\n"
 	         "    count: %u\n"
-	         "    wake_every: 100ms\n"
+	         "    wake_every: %dms\n"
 	         "    payload: %zuB\n"
 	         "    qos: 1\n"
 	         "matrix:\n"
 	         "  - protocol: mqtt\n"
 	         "    tls: %s\n"
 	         "%s",
-	         tag, per_dev * 100, l->concurrency, l->devices, l->payload, tls ? "ecdsa" : "none",
+	         tag, per_dev * DORMANT_PERIOD_MS, l->concurrency, l->devices, DORMANT_PERIOD_MS, l->payload,
+	         tls ? "ecdsa" : "none",
 	         tls ? "    resume: ticket\n" : "");
 	FILE *f = fopen(path, "w");
 	if (!f || fputs(text, f) < 0 || fclose(f)) {
@@ -330,11 +295,17 @@ static int pass_dormant(const char *dir, int tls, const struct bench_load *l, co
 	json_decref(js);
 	if (r->failed)
 		snprintf(r->why, sizeof(r->why), "see %.200s/wakes.csv", rundir);
-	if (read_wake_times(rundir, tls, r, r->wakes) < 0) {
+	if (read_wake_times(rundir, tls, r) < 0) {
 		snprintf(r->why, sizeof(r->why), "%.200s/wakes.csv: no wake times", rundir);
 		return -1;
 	}
 	return 0;
+}
+
+/* The wakes a second dormant's plan asks for. */
+static double plan_rate(const struct bench_load *l)
+{
+	return l->devices * 1000.0 / DORMANT_PERIOD_MS;
 }
 
 enum kind { KIND_FLOOR, KIND_BARE, KIND_DORMANT };
@@ -394,7 +365,7 @@ static void run_row(enum kind k, const char *dir, const struct bench_target *t, 
 		l2.wakes = 4 * l->wakes;
 	int rc = pass(k, dir, t, &l2, broker, tag, &b);
 	/* the plan asks for devices x 10 wakes/s: at that rate it, not dormant, set the pace */
-	if (rc == 0 && k == KIND_DORMANT && b.wall_s > 0 && (double)b.wakes / b.wall_s >= 0.9 * 10.0 * l->devices)
+	if (rc == 0 && k == KIND_DORMANT && b.wall_s > 0 && (double)b.wakes / b.wall_s >= 0.9 * plan_rate(l))
 		row->plan_held = 1;
 	if (rc == 0 && t->tls) {
 		snprintf(tag, sizeof(tag), "tls-short-%d", rep);
@@ -463,8 +434,8 @@ static void print_table(FILE *out, struct mode *m, int nmodes)
 			if (r->failed)
 				fprintf(out, "%-6s   %" PRIu64 " wakes failed: %s\n", "", r->failed, r->why);
 			if (ri == ROW_DORMANT && r->plan_held)
-				fprintf(out, "%-6s   dormant kept up with its plan (%u wakes/s; limit: %s): the rate is the plan's, raise --wakes\n",
-				        "", 10 * m[mi].load.devices, r->limit);
+				fprintf(out, "%-6s   dormant kept up with its plan (%.0f wakes/s; limit: %s): the rate is the plan's, raise --wakes\n",
+				        "", plan_rate(&m[mi].load), r->limit);
 		}
 	}
 }
@@ -504,11 +475,8 @@ int bench_main(const struct bench_opts *o)
 	loop_block_signals();
 	signal(SIGPIPE, SIG_IGN);
 	char dir[3800], err[2048] = "";
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
 	char stamp[32];
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	clock_utc_label(stamp, sizeof(stamp));
 	snprintf(dir, sizeof(dir), "%s/bench-%s", o->results_root, stamp);
 	if (server_mkdirs(dir) < 0) {
 		fprintf(stderr, "dormant: bench: cannot create %s: %s\n", dir, strerror(errno));

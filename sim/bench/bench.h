@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stats.h"
+
 struct bench_target {
 	uint16_t port;             /* on 127.0.0.1 */
 	int tls;                   /* ECDSA with tickets; the server's CA in ca_file */
@@ -40,8 +42,7 @@ struct bench_result {
 	double wall_s;             /* first wake started to last wake ended */
 	double client_cpu_s;       /* the client's CPU over the row: every thread of it */
 	double server_cpu_s;       /* the broker's, over the same span */
-	double *lat_ms;            /* each ok wake, start to the server's FIN */
-	size_t nlat;
+	struct samples lat;        /* each ok wake (ms), start to the server's FIN */
 	uint64_t full_hs, resumed_hs; /* TLS handshakes of each kind */
 	char why[256];             /* the first failure, or why the row did not run */
 	char limit[32];            /* dormant's passes: what held the run (summary.json schedule.limit) */
@@ -49,6 +50,15 @@ struct bench_result {
 };
 
 void bench_result_free(struct bench_result *r);
+
+/* The device of SLOT's next wake, the STARTED-th of the row: a slot's
+ * devices are SLOT + concurrency x k, in turn, so no device ever has two
+ * wakes at once. */
+static inline uint32_t bench_slot_device(const struct bench_load *l, int slot, uint64_t started)
+{
+	uint32_t per_slot = l->devices / (uint32_t)l->concurrency;
+	return (uint32_t)slot + (uint32_t)l->concurrency * (uint32_t)((started / (uint64_t)l->concurrency) % per_slot);
+}
 
 /* The floor: a minimal client with precomputed MQTT packets, one epoll
  * loop on the calling thread, mbedTLS contexts reused per slot. Returns 0,

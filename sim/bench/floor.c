@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -32,6 +31,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "bench.h"
+#include "clock.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -74,7 +74,6 @@ struct floor {
 	struct slot *slots;
 	int epfd;
 	uint64_t started, ended;
-	size_t lat_cap;
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
 	mbedtls_entropy_context entropy;
@@ -83,13 +82,6 @@ struct floor {
 };
 
 static const mbedtls_ecp_group_id curves[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_NONE };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static size_t put_str(unsigned char *p, const char *s)
 {
@@ -201,8 +193,8 @@ static void end_wake(struct floor *f, struct slot *s, int ok)
 	s->busy = 0;
 	f->ended++;
 	/* with TLS only the resumed wakes' times: the bench's TLS rows are about those */
-	if (ok && (!f->t->tls || s->resumed) && f->r->nlat < f->lat_cap)
-		f->r->lat_ms[f->r->nlat++] = (double)(now_ns() - s->start_ns) / 1e6;
+	if (ok && (!f->t->tls || s->resumed))
+		samples_add(&f->r->lat, (double)(clock_mono_ns() - s->start_ns) / 1e6);
 }
 
 static void start_wake(struct floor *f, struct slot *s);
@@ -327,15 +319,14 @@ static void start_wake(struct floor *f, struct slot *s)
 	if (f->started >= f->l->wakes)
 		return;
 	int idx = (int)(s - f->slots);
-	uint32_t per_slot = f->l->devices / (uint32_t)f->l->concurrency;
-	s->device = (uint32_t)idx + (uint32_t)f->l->concurrency * (uint32_t)((f->started / (uint64_t)f->l->concurrency) % per_slot);
+	s->device = bench_slot_device(f->l, idx, f->started);
 	f->started++;
 	s->busy = 1;
 	s->st = ST_CONNECTING;
 	s->off = 0;
 	s->hs_in = 0;
 	s->resumed = 0;
-	s->start_ns = now_ns();
+	s->start_ns = clock_mono_ns();
 	int one = 1;
 	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
@@ -426,10 +417,8 @@ int floor_run(const struct bench_target *t, const struct bench_load *l, struct b
 	int rc = -1;
 	f.devs = calloc(l->devices, sizeof(*f.devs));
 	f.slots = calloc((size_t)l->concurrency, sizeof(*f.slots));
-	r->lat_ms = calloc(l->wakes ? l->wakes : 1, sizeof(double));
-	f.lat_cap = l->wakes;
 	f.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!f.devs || !f.slots || !r->lat_ms || f.epfd < 0) {
+	if (!f.devs || !f.slots || f.epfd < 0) {
 		snprintf(r->why, sizeof(r->why), "floor: %s", strerror(errno ? errno : ENOMEM));
 		goto out;
 	}
@@ -440,9 +429,7 @@ int floor_run(const struct bench_target *t, const struct bench_load *l, struct b
 	if (t->tls && tls_setup(&f) < 0)
 		goto out;
 
-	struct timespec c0, c1;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
-	uint64_t t0 = now_ns();
+	uint64_t c0 = clock_process_cpu_ns(), t0 = clock_mono_ns();
 	for (int i = 0; i < l->concurrency; i++)
 		start_wake(&f, &f.slots[i]);
 	struct epoll_event evs[64];
@@ -469,9 +456,8 @@ int floor_run(const struct bench_target *t, const struct bench_load *l, struct b
 				drive(&f, s);
 		}
 	}
-	r->wall_s = (double)(now_ns() - t0) / 1e9;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-	r->client_cpu_s = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+	r->wall_s = (double)(clock_mono_ns() - t0) / 1e9;
+	r->client_cpu_s = (double)(clock_process_cpu_ns() - c0) / 1e9;
 	r->wakes = f.ended;
 	rc = 0;
 out:

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -63,7 +62,7 @@ static int log_stat(const char *path, const char *name, double *count, double *m
 }
 
 struct tsung_pass {
-	double wakes, acked, mean_ms, cpu_s, server_s, wall_s;
+	double wakes, acked, mean_ms, cpu_s, server_s;
 };
 
 static int one_run(const char *dir, uint16_t port, int rate, int seconds, size_t payload, int broker,
@@ -129,8 +128,6 @@ static int one_run(const char *dir, uint16_t port, int rate, int seconds, size_t
 	 * child reaped meanwhile is Tsung's tree (the servers run on) */
 	struct rusage ru0, ru;
 	getrusage(RUSAGE_CHILDREN, &ru0);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int status = 0;
 	char err[512];
 	if (server_spawn(&ts, argv, err, sizeof(err)) != ERR_OK ||
@@ -138,7 +135,6 @@ static int one_run(const char *dir, uint16_t port, int rate, int seconds, size_t
 		snprintf(why, whylen, "%.250s", err);
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	getrusage(RUSAGE_CHILDREN, &ru);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		snprintf(why, whylen, "tsung exited %d (%.200s)", WIFEXITED(status) ? WEXITSTATUS(status) : -1, outlog);
@@ -147,7 +143,6 @@ static int one_run(const char *dir, uint16_t port, int rate, int seconds, size_t
 	out->server_s = (double)(bench_proc_cpu_ns(broker) - b0) / 1e9;
 	out->cpu_s = (double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
 	             (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
-	out->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	char pat[4300];
 	snprintf(pat, sizeof(pat), "%s/*/tsung.log", logdir);
 	glob_t g;
