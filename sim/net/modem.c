@@ -5,10 +5,10 @@
  * constants are in tcp.c. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +239,7 @@ static void finalize(struct modem_conn *mc, int tcp_closed)
 	close_src(mc, &mc->srv, 0);
 	if (mc->lsn_kept >= 0) {
 		struct modem *m = mc->m;
-		if (mc->reuse_endpoint && m->nidle < LSN_IDLE_MAX) {
+		if (m->nidle < LSN_IDLE_MAX) {
 			m->idle[m->nidle].fd = mc->lsn_kept;
 			m->idle[m->nidle].port = mc->lsn_port;
 			m->nidle++;
@@ -702,8 +702,8 @@ static void on_cli(struct loop_src *src, uint32_t events)
 		setsockopt(src->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 		compact(&mc->up);
 		while (!mc->lib_eof && mc->up.off + mc->up.len < BUF_SIZE) {
-			ssize_t n = recv(src->fd, mc->up.data + mc->up.off + mc->up.len,
-			                 BUF_SIZE - mc->up.off - mc->up.len, 0);
+			size_t room = BUF_SIZE - mc->up.off - mc->up.len;
+			ssize_t n = recv(src->fd, mc->up.data + mc->up.off + mc->up.len, room, 0);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && errno == EAGAIN)
@@ -716,7 +716,7 @@ static void on_cli(struct loop_src *src, uint32_t events)
 			}
 			account(mc, 0, mc->up.data + mc->up.off + mc->up.len, (size_t)n, now, 0);
 			mc->up.len += (size_t)n;
-			if ((size_t)n < BUF_SIZE - mc->up.off - (mc->up.len - (size_t)n))
+			if ((size_t)n < room)
 				break; /* read short: nothing more waits (see pull_down) */
 		}
 	}
@@ -818,9 +818,11 @@ static void on_lsn(struct loop_src *src, uint32_t events)
 	if (fd < 0)
 		return;
 	mc->c.accept_ns = clock_mono_ns();
-	/* kept (out of the epoll set) until the connection ends: see struct modem's idle */
-	mc->lsn_kept = mc->lsn.fd;
-	close_src(mc, &mc->lsn, 0);
+	/* one to reuse is kept (out of the epoll set) until the connection
+	 * ends, see struct modem's idle; any other is done with */
+	if (mc->reuse_endpoint)
+		mc->lsn_kept = mc->lsn.fd;
+	close_src(mc, &mc->lsn, !mc->reuse_endpoint);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	loop_add(mc->m->epfd, &mc->cli, fd, EPOLLIN);
