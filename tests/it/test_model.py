@@ -109,8 +109,8 @@ TOL = {"wake_ms": 0.03, "active_ms": 0.03, "energy_mj": 0.04}
 # model: the bare ACKs it adds (README "Analytic model") are 2.5 to 3 more
 # up per wake, and the fast trace's own count varies with the broker's
 # timing (13.5 to 13.9 segments up), so the ratio moved 0.967-0.982 across
-# runs on this machine type, and one CI run fell outside 4 %. The others
-# stay within 4 %.
+# runs on this machine type, 0.007 from the 4 % the others are held to;
+# a CI run failed this test with its figure cut from the log.
 TOL_BY_PROTOCOL = {"amqp": {"energy_mj": 0.06}}
 
 links = {"fast": (1, 100000), "slow": (200, 50)}
