@@ -318,12 +318,12 @@ static int run_variant(struct engine *e, uint32_t vi, char *err, size_t errlen)
 		goto out;
 	}
 
-	struct wakes_variant wv = { .sc = sc, .v = v, .vi = vi, .ops = ops, .modem = e->modem, .target = &target,
-	                            .tlsp = r.tlsp, .devices = &r.devices, .msgs = &r.msgs, .cmds = &r.cmds,
-	                            .link = r.link };
-	wakes_begin(e->wakes, &wv);
 	size_t secret_len;
 	const unsigned char *secret = stack_secret(e->stack, &secret_len);
+	struct wakes_variant wv = { .sc = sc, .v = v, .vi = vi, .ops = ops, .modem = e->modem, .target = &target,
+	                            .tlsp = r.tlsp, .devices = &r.devices, .msgs = &r.msgs, .cmds = &r.cmds,
+	                            .link = r.link, .secret = secret, .secret_len = secret_len };
+	wakes_begin(e->wakes, &wv);
 	struct adapter_env env = { .epfd = loop_epfd(e->loop), .loop = e->loop, .sc = sc, .variant = v,
 	                           .secret = secret, .secret_len = secret_len };
 	r.adapter_up = 1; /* fini() follows init() whatever init says */
@@ -395,6 +395,13 @@ out:
 	if (r.window_done)
 		progress(e, vi, t0, clock_mono_ns(), 1);
 	uint64_t foreign = r.backend ? backend_foreign(r.backend) : 0;
+	if (r.window_done && v->stack == STACK_REPLAY)
+		for (size_t f = 0; f < sc->nfleets; f++) {
+			struct wakes_replay wr = wakes_replay(e->wakes, f);
+			results_variant_replay(e->res, f, &(struct results_replay){ .ready = wr.ready, .failures = wr.failures,
+				.device = wr.device, .seq = wr.seq, .chunks = wr.chunks, .packets_up = wr.packets_up,
+				.packets_down = wr.packets_down, .replayed = wakes_replayed(e->wakes) }, wr.why);
+		}
 	if (r.adapter_up) {
 		wakes_close_persistent(e->wakes); /* connection: persistent: the devices' kept connections */
 		ops->fini();

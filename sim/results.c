@@ -34,13 +34,18 @@ struct vstats {
 	 * LATE_MS) by why they waited; the lag's sum by who held it; the last start */
 	struct samples lag_ms;
 	struct samples alone_ms;         /* wake time of ok wakes no other overlapped: unloaded */
-	uint64_t late, late_by[3];       /* [0] the loop saw it due late, [1] its device was awake, [2] no slot */
-	double lag_ms_by[3];
+	uint64_t late, late_by[4];       /* [0] the loop saw it due late, [1] its device was awake, [2] no slot,
+	                                  * [3] stack: replay: its fleet's recording was running */
+	double lag_ms_by[4];
 	double last_start_s;
 	uint64_t not_started;            /* overrun: stop */
 	double machine_busy, machine_steal; /* the machine's CPU over the window, share of all cores; NAN: unknown */
 	int mem_known;
 	struct results_memory mem;
+	/* stack: replay: each fleet's recording (results_variant_replay) */
+	int replay_known[FLEETS_MAX];
+	struct results_replay replay[FLEETS_MAX];
+	char replay_why[FLEETS_MAX][200];
 	uint64_t fails[ERR__COUNT];
 	struct samples wake_ms, acked_ms, wire_ms, client_ms, e2e_ms, cpu_us;
 	struct samples t_ms[PHASE_COUNT];
@@ -270,7 +275,7 @@ static void schedule_row(struct vstats *vs, const struct wake *w)
 {
 	double lag = (double)w->sched_lag_us / 1000.0;
 	double fire = (double)(w->fire_lag_us < w->sched_lag_us ? w->fire_lag_us : w->sched_lag_us) / 1000.0;
-	int why = w->start_wait == WAIT_DEVICE ? 1 : w->start_wait == WAIT_SLOT ? 2 : 0;
+	int why = w->start_wait == WAIT_DEVICE ? 1 : w->start_wait == WAIT_SLOT ? 2 : w->start_wait == WAIT_RECORD ? 3 : 0;
 	samples_add(&vs->lag_ms, lag);
 	vs->lag_ms_by[0] += fire;
 	if (why)
@@ -282,6 +287,15 @@ static void schedule_row(struct vstats *vs, const struct wake *w)
 	double start_s = ((double)w->due_us + (double)w->sched_lag_us) / 1e6;
 	if (start_s > vs->last_start_s)
 		vs->last_start_s = start_s;
+}
+
+void results_variant_replay(struct results *r, size_t fleet, const struct results_replay *rp, const char *why)
+{
+	if (fleet >= FLEETS_MAX)
+		return;
+	r->cur->replay_known[fleet] = 1;
+	r->cur->replay[fleet] = *rp;
+	snprintf(r->cur->replay_why[fleet], sizeof(r->cur->replay_why[fleet]), "%s", why ? why : "");
 }
 
 void results_variant_memory(struct results *r, const struct results_memory *m)
@@ -1093,11 +1107,13 @@ static json_t *schedule_json(const struct results *r, struct vstats *vs)
 	put(by, "loop", ju64(vs->late_by[0]));
 	put(by, "device", ju64(vs->late_by[1]));
 	put(by, "slot", ju64(vs->late_by[2]));
+	put(by, "recording", ju64(vs->late_by[3]));
 	put(o, "late_by", by);
 	json_t *held = json_object();
 	put(held, "loop", jnum(vs->lag_ms_by[0] / 1000.0));
 	put(held, "device", jnum(vs->lag_ms_by[1] / 1000.0));
 	put(held, "slot", jnum(vs->lag_ms_by[2] / 1000.0));
+	put(held, "recording", jnum(vs->lag_ms_by[3] / 1000.0));
 	put(o, "lag_s_held_by", held);
 	put(o, "lag_ms", jdist(&vs->lag_ms));
 	put(o, "overrun", json_string(overrun_name(r->sc->overrun)));
@@ -1203,6 +1219,32 @@ static json_t *variant_json(const struct results *r, struct vstats *vs)
 	put(cmd, "not_sent", ju64(vs->cmd_unsent));
 	put(o, "commands", cmd);
 	put(o, "command_delay_ms", jdist(&vs->cmd_delay_ms));
+	json_t *rps = NULL;
+	for (size_t f = 0; f < r->sc->nfleets && f < FLEETS_MAX; f++) {
+		if (!vs->replay_known[f])
+			continue;
+		/* stack: replay: which wake of the fleet the library ran and the modem recorded; the rest replayed it */
+		const struct results_replay *rp = &vs->replay[f];
+		json_t *o2 = json_object();
+		put(o2, "fleet", json_string(r->sc->fleets[f].name));
+		put(o2, "recorded", json_boolean(rp->ready));
+		put(o2, "device", rp->ready ? ju64(rp->device) : json_null());
+		put(o2, "seq", rp->ready ? ju64(rp->seq) : json_null());
+		put(o2, "pieces_up", ju64(rp->chunks));
+		put(o2, "packets_up", ju64(rp->packets_up));
+		put(o2, "packets_down", ju64(rp->packets_down));
+		put(o2, "failed_recordings", ju64(rp->failures));
+		put(o2, "last_failure", rp->failures ? json_string(vs->replay_why[f]) : json_null());
+		if (!rps)
+			rps = json_array();
+		json_array_append_new(rps, o2);
+	}
+	if (rps) {
+		json_t *ro = json_object();
+		put(ro, "wakes_replayed", ju64(vs->replay[0].replayed));
+		put(ro, "fleets", rps);
+		put(o, "replay", ro);
+	}
 	if (vs->setups_ran) {
 		/* Sessions made before the window (session: before-window): not wakes, in no figure above. */
 		json_t *ss = json_object();
@@ -1434,6 +1476,25 @@ static void print_table(struct results *r, FILE *out)
 				fprintf(out, "%-*s sessions made before the window: %u in %.0f ms (not wakes, in no figure)%s%s\n",
 				        w, vs->v->name, vs->setups_ok, vs->setup_ms, vs->setups_failed ? "; failed: " : "",
 				        vs->setups_failed ? vs->setup_why : "");
+		}
+	}
+	for (size_t i = 0; i < r->nvs; i++) {
+		const struct vstats *vs = &r->vs[i];
+		if (!vs->v)
+			continue;
+		for (size_t f = 0; f < r->sc->nfleets && f < FLEETS_MAX; f++) {
+			const struct results_replay *rp = &vs->replay[f];
+			if (!vs->replay_known[f])
+				continue;
+			if (rp->ready)
+				fprintf(out, "%-*s replay: fleet %s recorded from device %u's wake %u on the library "
+				        "(%u pieces, %u packets up, %u down)%s; %llu wakes of the variant replayed\n", w,
+				        vs->v->name, r->sc->fleets[f].name, rp->device, rp->seq, rp->chunks, rp->packets_up,
+				        rp->packets_down, rp->failures ? " after failed tries" : "",
+				        (unsigned long long)rp->replayed);
+			else
+				fprintf(out, "%-*s replay: fleet %s was never recorded (%u tries): %s\n", w, vs->v->name,
+				        r->sc->fleets[f].name, rp->failures, vs->replay_why[f]);
 		}
 	}
 	int any_persistent = 0;

@@ -79,6 +79,13 @@ struct results_memory {
 	uint64_t records_bytes;    /* the run's per-wake and per-message records (for percentiles and the ledger) */
 };
 void results_variant_memory(struct results *r, const struct results_memory *m);
+/* stack: replay: fleet FLEET's recording in the running variant (clients/replay.h); WHY: the last failed try's reason. */
+struct results_replay {
+	int ready;
+	uint32_t failures, device, seq, chunks, packets_up, packets_down;
+	uint64_t replayed;           /* wakes of the variant replayed (every fleet) */
+};
+void results_variant_replay(struct results *r, size_t fleet, const struct results_replay *rp, const char *why);
 /* Bytes the running variant's per-wake samples hold now (their capacity). */
 uint64_t results_variant_records_bytes(const struct results *r);
 /* The whole machine's CPU over the running variant's window: the share of

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "device.h"
 #include "linkemu.h"
+#include "replay.h"
 #include "loop.h"
 #include "results.h"
 #include "sched.h"
@@ -60,6 +61,17 @@ struct wakes {
 	struct linkemu_burst *bursts;    /* behind a link: a wake's air intervals, read back */
 	struct trace_packet *trace;      /* the same as packets.csv rows */
 	struct radio_burst *air;         /* ... as the energy model takes them */
+
+	/* stack: replay: each fleet's recording (the first wake that ran well) */
+	struct {
+		struct replay_rec *rec;
+		int recording;               /* its recording wake is running */
+		int ready;                   /* the template is built: later wakes replay it */
+		uint32_t failures;           /* recordings that could not be replayed */
+		char why[200];               /* the last one's reason */
+		uint32_t device, seq;        /* the recorded wake */
+	} rp[FLEETS_MAX];
+	uint64_t replayed;               /* wakes replayed this variant */
 
 	pthread_mutex_t th_lock;         /* library threads seen in callbacks */
 	pthread_t th[MAX_LIB_THREADS];
@@ -252,6 +264,40 @@ static void free_setups(struct wakes *ws)
 	}
 }
 
+#define REPLAY_TRIES 3 /* recordings of a fleet that may fail before its wakes fail with the reason */
+
+static size_t fleet_index(const struct wakes *ws, const struct wake *w)
+{
+	return (size_t)(w->fleet - ws->vc.sc->fleets);
+}
+
+/* stack: replay: W, its fleet's recording wake, has ended: its template, or another try. */
+static void replay_recorded(struct wakes *ws, struct wake *w)
+{
+	size_t fi = fleet_index(ws, w);
+	ws->rp[fi].recording = 0;
+	char why[sizeof(ws->rp[fi].why)] = "";
+	if (w->err == ERR_OK &&
+	    replay_rec_finish(ws->rp[fi].rec, w->nmsg, w->fleet->payload_bytes, why, sizeof(why)) == 0) {
+		ws->rp[fi].ready = 1;
+		ws->rp[fi].device = w->device;
+		ws->rp[fi].seq = w->seq;
+		return;
+	}
+	if (w->err != ERR_OK)
+		snprintf(why, sizeof(why), "the recorded wake failed: %s: %.150s", dormant_strerror(w->err), w->detail);
+	snprintf(ws->rp[fi].why, sizeof(ws->rp[fi].why), "%s", why);
+	ws->rp[fi].failures++;
+	replay_rec_free(ws->rp[fi].rec);
+	ws->rp[fi].rec = NULL;
+}
+
+/* stack: replay: whether W must wait, as its fleet is being recorded. */
+static int replay_hold(const struct wakes *ws, const struct wake *w)
+{
+	return ws->vc.v->stack == STACK_REPLAY && ws->rp[fleet_index(ws, w)].recording;
+}
+
 static void finish_wake(struct wakes *ws, struct wake *w)
 {
 	if (!w->adapter_done || !w->modem_done || w->reaped)
@@ -275,9 +321,11 @@ static void finish_wake(struct wakes *ws, struct wake *w)
 		snprintf(w->detail, sizeof(w->detail), "%u of %u messages acknowledged", w->acked, w->nmsg);
 	}
 	uint64_t cpu0 = clock_thread_cpu_ns();
-	ws->vc.ops->reap(w);
+	w->ops->reap(w);
 	w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
 	w->reaped = 1;
+	if (w->recording)
+		replay_recorded(ws, w);
 	if (w->setup) {
 		end_setup(ws, w);
 		return;
@@ -636,8 +684,8 @@ static void on_modem_done(struct modem_conn *mc, void *arg)
 static void on_modem_accept(struct modem_conn *mc, void *arg)
 {
 	struct wake *w = arg;
-	if (w->set->vc.ops->accepted)
-		w->set->vc.ops->accepted(w);
+	if (w->ops->accepted)
+		w->ops->accepted(w);
 }
 
 /* ---------- rows ---------- */
@@ -761,6 +809,7 @@ static struct wake *new_wake(struct wakes *ws, const struct sched_wake *sw)
 	w->msgs = vc->msgs;
 	w->cmds = vc->cmds;
 	w->msg_base = ws->msg_next;
+	w->ops = vc->ops;
 	ws->msg_next += w->nmsg;
 	return w;
 }
@@ -802,13 +851,36 @@ static void start_wake(struct wakes *ws, struct wake *w)
 	ws->started++;
 
 	enum dormant_err err = ERR_OK;
-	if (scenario_connection(vc->v, w->fleet) == CONN_PERSISTENT) {
+	size_t fi = fleet_index(ws, w);
+	if (vc->v->stack == STACK_REPLAY) {
+		/* The fleet's template once it is recorded; else this wake records it on the library. */
+		if (ws->rp[fi].ready) {
+			w->ops = &replay_adapter;
+			w->replay = ws->rp[fi].rec;
+			ws->replayed++;
+		} else if (ws->rp[fi].failures >= REPLAY_TRIES) {
+			err = ERR_INTERNAL;
+			snprintf(w->detail, sizeof(w->detail), "replay: no recording of fleet %.30s after %u tries: %.70s",
+			         w->fleet->name, ws->rp[fi].failures, ws->rp[fi].why);
+		} else if (!(ws->rp[fi].rec = replay_rec_new(vc->v->protocol, w->device, vc->secret, vc->secret_len))) {
+			err = ERR_NOMEM;
+			snprintf(w->detail, sizeof(w->detail), "replay: out of memory for a recording");
+		} else {
+			w->recording = 1;
+			ws->rp[fi].recording = 1;
+		}
+	}
+	if (err != ERR_OK) {
+		/* below: a failed row */
+	} else if (scenario_connection(vc->v, w->fleet) == CONN_PERSISTENT) {
 		if (persist_begin(ws, w) < 0)
 			err = w->err;
 	} else {
 		struct modem_open_args oa = { .target = *vc->target, .device = w->device, .tls = vc->tlsp,
-		                              .frame = ops->frame, .direct = ops->direct, .on_accept = on_modem_accept,
-		                              .on_done = on_modem_done, .arg = w, .reuse_endpoint = 1 };
+		                              .frame = ops->frame, .direct = w->ops->direct, .on_accept = on_modem_accept,
+		                              .on_done = on_modem_done, .arg = w, .reuse_endpoint = 1,
+		                              .tap = w->recording ? replay_tap : NULL,
+		                              .tap_arg = w->recording ? ws->rp[fi].rec : NULL };
 		w->mc = modem_open(vc->modem, &oa, &err, w->detail, sizeof(w->detail));
 		if (w->mc) {
 			w->modem_port = modem_conn_port(w->mc);
@@ -826,7 +898,7 @@ static void start_wake(struct wakes *ws, struct wake *w)
 			ws->alone = NULL;
 		}
 		uint64_t cpu0 = clock_thread_cpu_ns();
-		err = ops->start(w);
+		err = w->ops->start(w);
 		w->cpu_main_ns += clock_thread_cpu_ns() - cpu0;
 		if (err == ERR_OK && (!w->pc || w->connected))
 			modem_conn_start(w->mc); /* direct libraries: the device asks for its connection now */
@@ -834,9 +906,11 @@ static void start_wake(struct wakes *ws, struct wake *w)
 	if (err != ERR_OK) {
 		w->err = err;
 		if (!w->detail[0])
-			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start", ops->name);
+			snprintf(w->detail, sizeof(w->detail), "%s adapter did not start", w->ops->name);
 		if (w->mc)
 			modem_conn_abort(w->mc, err, w->detail);
+		if (w->recording)
+			replay_recorded(ws, w);
 		if (w->pc) {
 			wake_persist_lost(w->pc, w->detail);
 			persist_cut_wake(ws, w);
@@ -866,8 +940,8 @@ void wakes_due(struct wakes *ws, const struct sched_wake *sw)
 	/* how late the loop saw it due: the engine's own lag, apart from the waits below */
 	uint64_t now = clock_mono_ns(), due_ns = ws->vc.t0_ns + w->due_us * 1000u;
 	w->fire_lag_us = now > due_ns ? (now - due_ns) / 1000u : 0;
-	if (w->dev->awake || ws->in_flight >= ws->vc.sc->concurrency) {
-		w->start_wait = w->dev->awake ? WAIT_DEVICE : WAIT_SLOT;
+	if (w->dev->awake || ws->in_flight >= ws->vc.sc->concurrency || replay_hold(ws, w)) {
+		w->start_wait = w->dev->awake ? WAIT_DEVICE : ws->in_flight >= ws->vc.sc->concurrency ? WAIT_SLOT : WAIT_RECORD;
 		TAILQ_INSERT_TAIL(&ws->deferred, w, link);
 	} else {
 		start_wake(ws, w);
@@ -892,7 +966,7 @@ void wakes_start_deferred(struct wakes *ws)
 	struct wake *w, *next;
 	for (w = TAILQ_FIRST(&ws->deferred); w && ws->in_flight < ws->vc.sc->concurrency; w = next) {
 		next = TAILQ_NEXT(w, link);
-		if (w->dev->awake)
+		if (w->dev->awake || replay_hold(ws, w))
 			continue;
 		TAILQ_REMOVE(&ws->deferred, w, link);
 		start_wake(ws, w);
@@ -922,7 +996,7 @@ static void abort_wake(struct wakes *ws, struct wake *w, enum dormant_err why, c
 			persist_cut_wake(ws, w);
 		}
 	}
-	ws->vc.ops->abort(w);
+	w->ops->abort(w);
 	finish_wake(ws, w);
 }
 
@@ -1150,6 +1224,8 @@ struct wakes *wakes_create(struct loop *l, struct results *res, char *err, size_
 	return ws;
 }
 
+static void replay_forget(struct wakes *ws);
+
 void wakes_destroy(struct wakes *ws)
 {
 	if (!ws)
@@ -1157,6 +1233,7 @@ void wakes_destroy(struct wakes *ws)
 	/* Zombies stay allocated on purpose: a library thread may still hold
 	 * them. The process ends right after, so nothing is reclaimed late. */
 	free_setups(ws);
+	replay_forget(ws);
 	loop_del(loop_epfd(ws->loop), &ws->ev_src);
 	close(ws->evfd);
 	free(ws->bursts);
@@ -1165,8 +1242,17 @@ void wakes_destroy(struct wakes *ws)
 	free(ws);
 }
 
+static void replay_forget(struct wakes *ws)
+{
+	for (size_t i = 0; i < FLEETS_MAX; i++)
+		replay_rec_free(ws->rp[i].rec);
+	memset(ws->rp, 0, sizeof(ws->rp));
+	ws->replayed = 0;
+}
+
 void wakes_begin(struct wakes *ws, const struct wakes_variant *vc)
 {
+	replay_forget(ws);
 	ws->vc = *vc;
 	ws->msg_next = 0;
 	ws->started = ws->finished = ws->failed = ws->not_started = 0;
@@ -1178,6 +1264,21 @@ void wakes_begin(struct wakes *ws, const struct wakes_variant *vc)
 void wakes_end(struct wakes *ws)
 {
 	forget_threads(ws);
+}
+
+struct wakes_replay wakes_replay(const struct wakes *ws, size_t fleet)
+{
+	struct wakes_replay r = { .ready = ws->rp[fleet].ready, .failures = ws->rp[fleet].failures,
+	                          .device = ws->rp[fleet].device, .seq = ws->rp[fleet].seq };
+	snprintf(r.why, sizeof(r.why), "%s", ws->rp[fleet].why);
+	if (ws->rp[fleet].rec)
+		replay_rec_size(ws->rp[fleet].rec, &r.chunks, &r.packets_up, &r.packets_down);
+	return r;
+}
+
+uint64_t wakes_replayed(const struct wakes *ws)
+{
+	return ws->replayed;
 }
 
 struct wakes_counts wakes_counts(const struct wakes *ws)

@@ -47,6 +47,7 @@ enum wake_wait {
 	WAIT_NONE,                /* started as soon as the loop saw it due */
 	WAIT_DEVICE,              /* its device's previous wake was still running */
 	WAIT_SLOT,                /* concurrency wakes were in flight */
+	WAIT_RECORD,              /* stack: replay: its fleet's recording wake was still running */
 };
 
 struct wake {
@@ -72,6 +73,9 @@ struct wake {
 	struct modem_conn *mc;    /* the modem endpoint the library must use */
 	uint16_t modem_port;      /* ... on 127.0.0.1 */
 	void *adapter;            /* the adapter's per-wake state */
+	const struct adapter_ops *ops; /* who runs it: the variant's adapter, or the replay (stack: replay) */
+	struct replay_rec *replay;     /* the replayed recording; NULL: the library runs it */
+	int recording;            /* stack: replay: the library runs it and the modem records it */
 
 	/* the wake set's bookkeeping (wake.c) */
 	struct wakes *set;
@@ -185,6 +189,8 @@ struct wakes_variant {
 	struct cmd_table *cmds;
 	uint64_t t0_ns;                 /* the window's start */
 	struct linkemu *link;           /* the devices' emulated links; NULL: loopback */
+	const unsigned char *secret;    /* the HTTP ingest's (a replayed device's token); may be NULL */
+	size_t secret_len;
 };
 
 struct wakes_counts {
@@ -235,5 +241,16 @@ void wakes_drain(struct wakes *ws, uint64_t drain_ns);
 uint64_t wakes_lib_cpu_ns(struct wakes *ws);
 void wakes_end(struct wakes *ws);
 struct wakes_counts wakes_counts(const struct wakes *ws);
+/* stack: replay: fleet FLEET's recording in this variant (clients/replay.h). */
+struct wakes_replay {
+	int ready;                      /* recorded: its later wakes were replayed */
+	uint32_t failures;              /* recordings that could not be used */
+	char why[200];                  /* ... the last one's reason */
+	uint32_t device, seq;           /* the recorded wake */
+	uint32_t chunks, packets_up, packets_down; /* what it holds */
+};
+struct wakes_replay wakes_replay(const struct wakes *ws, size_t fleet);
+/* Wakes replayed in this variant. */
+uint64_t wakes_replayed(const struct wakes *ws);
 
 #endif

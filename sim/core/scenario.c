@@ -74,6 +74,13 @@ static const struct enum_value conn_values[] = {
 	[CONN_PER_WAKE] = { "per-wake", CONN_PER_WAKE, BUILT },
 	[CONN_PERSISTENT] = { "persistent", CONN_PERSISTENT, BUILT }, /* MQTT, AMQP and HTTP (downlink: MQTT): checked per variant */
 };
+/* real: the protocol library itself, every wake; replay: the variant's
+ * first wake of each fleet on the library, recorded, the rest replayed
+ * from it (sim/replay.h): the same bytes and TLS at a fleet's scale. */
+static const struct enum_value stack_values[] = {
+	[STACK_REAL] = { "real", STACK_REAL, BUILT },
+	[STACK_REPLAY] = { "replay", STACK_REPLAY, BUILT }, /* mqtt and http, per-wake, no downlink: checked per variant */
+};
 static const struct enum_value session_values[] = {
 	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
 	[SESSION_FIRST_WAKE] = { "first-wake", SESSION_FIRST_WAKE, BUILT },
@@ -111,6 +118,7 @@ _Static_assert(NELEMS(resume_values) == RESUME_COUNT, "resume_values");
 _Static_assert(NELEMS(broker_values) == BROKER_COUNT, "broker_values");
 _Static_assert(NELEMS(conn_values) == CONN_COUNT, "conn_values");
 _Static_assert(NELEMS(session_values) == SESSION_COUNT, "session_values");
+_Static_assert(NELEMS(stack_values) == STACK_COUNT, "stack_values");
 _Static_assert(NELEMS(overrun_values) == OVERRUN_COUNT, "overrun_values");
 
 static const char *value_name(const struct enum_value *v, size_t n, int value)
@@ -158,6 +166,11 @@ const char *tls_fault_name(enum tls_fault f)
 const char *conn_mode_name(enum conn_mode c)
 {
 	return value_name(conn_values, NELEMS(conn_values), (int)c);
+}
+
+const char *stack_mode_name(enum stack_mode m)
+{
+	return value_name(stack_values, NELEMS(stack_values), (int)m);
 }
 
 const char *session_mode_name(enum session_mode m)
@@ -252,7 +265,7 @@ enum key_type {
 
 /* Matrix axes in the order of the cross product (the last varies fastest). */
 enum axis { AXIS_PROTOCOL, AXIS_BROKER, AXIS_TLS, AXIS_CLIENT_CERT, AXIS_RESUME, AXIS_QOS, AXIS_CONNECTION, AXIS_LINK,
-            AXIS_COUNT };
+            AXIS_STACK, AXIS_COUNT };
 
 struct axes {
 	int value[AXIS_COUNT][AXIS_MAX];
@@ -267,7 +280,7 @@ enum key_id {
 	K_FLEET_NAME, K_COUNT, K_WAKE_EVERY, K_JITTER, K_PAYLOAD, K_MESSAGES_PER_WAKE, K_FLEET_QOS,
 	K_CONNECTION, K_KEEPALIVE, K_DOWNLINK, K_COMMAND_EVERY, K_SESSION, K_FLEET_LINK, K_FLEET_BATTERY, K_FLEET_SLEEP,
 	K_PROTOCOL, K_TLS, K_CLIENT_CERT, K_RESUME, K_BROKER, K_AXIS_QOS, K_AXIS_CONNECTION, K_AXIS_LINK,
-	NKEYS
+	K_STACK, NKEYS
 };
 
 struct key {
@@ -399,6 +412,7 @@ static const struct key keys[NKEYS] = {
 	/* No default: without a link axis each fleet's link applies. Values are
 	 * link names, not an enum: indices into scenario.links. */
 	[K_AXIS_LINK] = { "link", LEVEL_MATRIX, T_AXIS, .expected = EXPECT_LINK, .axis = AXIS_LINK },
+	[K_STACK] = { "stack", LEVEL_MATRIX, T_AXIS, .def = "real", VALUES(stack_values), .axis = AXIS_STACK },
 };
 
 /* ---- The loader ---------------------------------------------------- */
@@ -1054,6 +1068,7 @@ static int expand_variants(struct loader *ld, const struct ynode *at, struct sce
 		v->qos = ax->n[AXIS_QOS] ? ax->value[AXIS_QOS][idx[AXIS_QOS]] : -1;
 		v->connection = ax->n[AXIS_CONNECTION] ? ax->value[AXIS_CONNECTION][idx[AXIS_CONNECTION]] : -1;
 		v->link = ax->n[AXIS_LINK] ? ax->value[AXIS_LINK][idx[AXIS_LINK]] : -1;
+		v->stack = (enum stack_mode)ax->value[AXIS_STACK][idx[AXIS_STACK]];
 
 		/* Name: the protocol, then key=value for each axis that varies or
 		 * was set to other than its default. */
@@ -1263,8 +1278,22 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 			            "protocol http (variant \"%s\") towards your own server is not built yet: "
 			            "the devices' tokens are the ingest's", v->name);
 		uint64_t kept = 0, amqp_ka = 0;
+		if (v->stack == STACK_REPLAY && v->protocol == PROTO_AMQP)
+			return fail(ld, seen.value[K_MATRIX] ? seen.value[K_MATRIX] : root, keys[K_STACK].name,
+			            "replay with protocol amqp (variant \"%s\") is not built: replay is built for mqtt "
+			            "and http (proton already runs on the engine thread, with no local hop)", v->name);
+		if (v->stack == STACK_REPLAY && (s->tls_fault != TLS_FAULT_NONE || s->auth_fault != AUTH_FAULT_NONE))
+			return fail(ld, seen.value[K_MATRIX] ? seen.value[K_MATRIX] : root, keys[K_STACK].name,
+			            "replay (variant \"%s\") with a tls_fault or auth_fault: a replay is recorded from a "
+			            "wake that succeeded", v->name);
 		for (size_t f = 0; f < s->nfleets; f++) {
 			const struct fleet *fl = &s->fleets[f];
+			if (v->stack == STACK_REPLAY && (fl->downlink || scenario_connection(v, fl) == CONN_PERSISTENT))
+				return fail(ld, ld->fleet_at[f], keys[K_STACK].name,
+				            "replay (variant \"%s\") with fleet \"%s\"%s%s: replay is built for per-wake "
+				            "connections without downlink (a recorded wake cannot answer what the broker "
+				            "pushes)", v->name, fl->name, fl->downlink ? " downlink: true" : "",
+				            scenario_connection(v, fl) == CONN_PERSISTENT ? " connection: persistent" : "");
 			if (scenario_connection(v, fl) == CONN_PERSISTENT) {
 				kept += fl->count;
 				if (kept > PERSISTENT_DEVICES_MAX)

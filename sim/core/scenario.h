@@ -30,6 +30,8 @@ enum conn_mode { CONN_PER_WAKE, CONN_PERSISTENT, CONN_COUNT };
  * deployed device has had it for long; or only by the device's first wake, so
  * the commands issued before it are dropped by the broker and counted so. */
 enum session_mode { SESSION_BEFORE_WINDOW, SESSION_FIRST_WAKE, SESSION_COUNT };
+/* What runs a variant's wakes: the protocol library, or a replay of its recorded bytes. */
+enum stack_mode { STACK_REAL, STACK_REPLAY, STACK_COUNT };
 /* Fault injection for the device's TLS: what a device with a stale CA, a
  * server with the wrong certificate or a mistyped key sees. */
 enum tls_fault { TLS_FAULT_NONE, TLS_FAULT_WRONG_CA, TLS_FAULT_WRONG_NAME, TLS_FAULT_WRONG_PSK, TLS_FAULT_COUNT };
@@ -47,6 +49,7 @@ const char *resume_mode_name(enum resume_mode r);
 const char *broker_kind_name(enum broker_kind b);
 const char *conn_mode_name(enum conn_mode c);
 const char *session_mode_name(enum session_mode m);
+const char *stack_mode_name(enum stack_mode m);
 const char *tls_fault_name(enum tls_fault f);
 const char *auth_fault_name(enum auth_fault f);
 const char *overrun_name(enum overrun o);
@@ -101,6 +104,7 @@ struct variant {
 	int qos;                   /* -1: take each fleet's qos */
 	int link;                  /* index into scenario.links; -1: take each fleet's link */
 	int connection;            /* enum conn_mode; -1: take each fleet's connection */
+	enum stack_mode stack;     /* replay: the first wake of each fleet records the library's bytes, the rest replay them */
 };
 
 struct scenario {

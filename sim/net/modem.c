@@ -48,6 +48,7 @@ struct framer {
 struct segs {
 	struct { enum phase ph; size_t len; } s[SEGS_MAX];
 	size_t head, n;
+	int apart;                  /* the next bytes start a segment of their own (modem_lib_apart) */
 };
 
 /* LISTEN: waiting for the library; CONNECTING: the layers coming up, bottom
@@ -90,6 +91,8 @@ struct modem_conn {
 	int close_notify;           /* with TLS: end with a close_notify */
 	void *arg;
 	uint32_t user_timeout_ms;   /* see modem_open_args */
+	modem_tap_fn tap;           /* see modem_open_args */
+	void *tap_arg;
 	struct modem_conn *next_closing;
 	/* Last, and not zeroed at modem_open (128 KB a wake, most of the
 	 * memset a per-wake calloc cost): their off and len are. */
@@ -388,7 +391,9 @@ static void lib_shut(struct modem_conn *mc)
 
 static void segs_push(struct segs *q, enum phase ph, size_t n)
 {
-	if (q->n) {
+	int apart = q->apart;
+	q->apart = 0;
+	if (q->n && !apart) {
 		size_t last = (q->head + q->n - 1) % SEGS_MAX;
 		if (q->s[last].ph == ph) {
 			q->s[last].len += n;
@@ -569,8 +574,11 @@ static int pull_down(struct modem_conn *mc)
 		/* The end of the plaintext; after the library's goodbye a failed
 		 * read is only that. A failed socket (a RST) is the wake's error
 		 * unless the library had closed already. */
-		if (!mc->peer_done)
+		if (!mc->peer_done) {
 			mc->c.server_eof_ns = now;
+			if (mc->tap)
+				mc->tap(mc->tap_arg, MODEM_TAP_SRV_EOF, NULL, 0);
+		}
 		mc->peer_done = 1;
 		if (n == NET_FAIL && !io.fatal) {
 			if (!mc->lib_eof)
@@ -632,6 +640,8 @@ static void account_bytes(struct modem_conn *mc, int down, const unsigned char *
 
 static void account(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now, uint64_t stream)
 {
+	if (mc->tap)
+		mc->tap(mc->tap_arg, down ? MODEM_TAP_DOWN : MODEM_TAP_UP, p, n);
 	int same = down && stream == n;
 	account_bytes(mc, down, p, n, now, same);
 	if (down && !same)
@@ -712,6 +722,8 @@ static void on_cli(struct loop_src *src, uint32_t events)
 			if (n <= 0) {
 				mc->lib_eof = 1;
 				mc->c.lib_eof_ns = now;
+				if (mc->tap)
+					mc->tap(mc->tap_arg, MODEM_TAP_LIB_EOF, NULL, 0);
 				break;
 			}
 			account(mc, 0, mc->up.data + mc->up.off + mc->up.len, (size_t)n, now, 0);
@@ -895,6 +907,8 @@ struct modem_conn *modem_open(struct modem *m, const struct modem_open_args *a, 
 	mc->arg = a->arg;
 	mc->user_timeout_ms = a->user_timeout_ms;
 	mc->reuse_endpoint = a->reuse_endpoint;
+	mc->tap = a->tap;
+	mc->tap_arg = a->tap_arg;
 	atomic_init(&mc->phase, PHASE_SETUP);
 	mc->acct_phase = PHASE_TCP;
 	if (a->direct) {
@@ -959,12 +973,20 @@ size_t modem_lib_write(struct modem_conn *mc, const unsigned char *p, size_t n)
 	return take;
 }
 
+void modem_lib_apart(struct modem_conn *mc)
+{
+	if (mc->up.len)
+		mc->segs.apart = 1;
+}
+
 void modem_lib_close(struct modem_conn *mc)
 {
 	if (mc->state == ST_DONE || mc->state == ST_CLOSING || mc->lib_eof)
 		return;
 	mc->lib_eof = 1;
 	mc->c.lib_eof_ns = clock_mono_ns();
+	if (mc->tap)
+		mc->tap(mc->tap_arg, MODEM_TAP_LIB_EOF, NULL, 0);
 	if (!mc->in_cb && pump_up(mc) == 0) {
 		update_events(mc);
 		maybe_close(mc);

@@ -116,6 +116,15 @@ struct modem_lib {
 	void (*closed)(void *arg);
 };
 
+/* A recorder of the library's exchange (clients/replay.h): UP, the bytes
+ * the library wrote, one call per read the modem made of them (or per
+ * modem_lib_write), which is what the modem sends as one write down the
+ * stack; DOWN, the server's plaintext as the modem hands it to the library;
+ * LIB_EOF, the library closed its side; SRV_EOF, the server's plaintext
+ * ended. Engine thread, in the order the modem saw them. */
+enum modem_tap_event { MODEM_TAP_UP, MODEM_TAP_DOWN, MODEM_TAP_LIB_EOF, MODEM_TAP_SRV_EOF };
+typedef void (*modem_tap_fn)(void *arg, enum modem_tap_event ev, const unsigned char *p, size_t n);
+
 /* What one wake's connection is: who, to where, over what, told how. */
 struct modem_open_args {
 	struct modem_target target;   /* the server */
@@ -137,6 +146,8 @@ struct modem_open_args {
 	 * since curl's cache would hand a later device's request to the old,
 	 * dead connection of that port. */
 	int reuse_endpoint;
+	modem_tap_fn tap;             /* NULL: nothing records the exchange */
+	void *tap_arg;
 };
 
 /* Opens a per-wake endpoint as A says (copied: A need not outlive the
@@ -150,6 +161,10 @@ void modem_conn_start(struct modem_conn *mc);
 /* Direct libraries: bytes to the server; returns how many were taken (the rest: try again after DELIVER). */
 size_t modem_lib_write(struct modem_conn *mc, const unsigned char *p, size_t n);
 void modem_lib_close(struct modem_conn *mc);
+/* Direct libraries: what is written next goes down the stack in a write of
+ * its own, not joined to bytes still waiting (a replay keeps the library's
+ * pieces apart, as the modem's separate reads of a socket library's bytes). */
+void modem_lib_apart(struct modem_conn *mc);
 /* Local port the library must connect to (on 127.0.0.1). */
 uint16_t modem_conn_port(const struct modem_conn *mc);
 /* Thread-safe: bytes the library writes from now on belong to phase P. */
