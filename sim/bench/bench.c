@@ -210,11 +210,12 @@ static int stop_asked(void)
 /* One pass of dormant's own: a scenario of L's devices waking far faster
  * than they can, as one run in this process; the figures from its
  * summary.json and wakes.csv. */
-static int pass_dormant(const char *dir, int tls, const struct bench_load *l, const char *tag, struct bench_result *r)
+static int pass_dormant(const char *dir, int tls, int replay, const struct bench_load *l, const char *tag,
+                        struct bench_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	char path[4200], root[4200], text[2048];
-	snprintf(path, sizeof(path), "%s/dormant-%s.yaml", dir, tag);
+	snprintf(path, sizeof(path), "%s/%s-%s.yaml", dir, replay ? "replay" : "dormant", tag);
 	snprintf(root, sizeof(root), "%s/dormant", dir);
 	/* Each device wakes every 100 ms (the shortest period a scenario
 	 * takes), wakes/devices times: the bench picks enough devices that the
@@ -235,10 +236,12 @@ static int pass_dormant(const char *dir, int tls, const struct bench_load *l, co
 	         "matrix:\n"
 	         "  - protocol: mqtt\n"
 	         "    tls: %s\n"
-	         "%s",
+	         "%s%s",
 	         tag, per_dev * DORMANT_PERIOD_MS, l->concurrency, l->devices, DORMANT_PERIOD_MS, l->payload,
 	         tls ? "ecdsa" : "none",
-	         tls ? "    resume: ticket\n" : "");
+	         tls ? "    resume: ticket\n" : "",
+	         /* the first wake runs on paho and is recorded, the rest replay it (clients/replay.h) */
+	         replay ? "    stack: replay\n" : "");
 	FILE *f = fopen(path, "w");
 	if (!f || fputs(text, f) < 0 || fclose(f)) {
 		snprintf(r->why, sizeof(r->why), "cannot write %.160s: %s", path, strerror(errno));
@@ -308,7 +311,7 @@ static double plan_rate(const struct bench_load *l)
 	return l->devices * 1000.0 / DORMANT_PERIOD_MS;
 }
 
-enum kind { KIND_FLOOR, KIND_BARE, KIND_DORMANT };
+enum kind { KIND_FLOOR, KIND_BARE, KIND_DORMANT, KIND_REPLAY };
 
 /* Tsung's row: one repetition is its own two runs (tsung.c). */
 static void run_tsung(const char *dir, const struct bench_target *t, const struct bench_load *l, pid_t broker,
@@ -343,8 +346,10 @@ static int pass(enum kind k, const char *dir, const struct bench_target *t, cons
 		return pass_client(floor_run, t, l, broker, r);
 	case KIND_BARE:
 		return pass_client(bare_paho_run, t, l, broker, r);
+	case KIND_REPLAY:
+		return pass_dormant(dir, t->tls, 1, l, tag, r);
 	default:
-		return pass_dormant(dir, t->tls, l, tag, r);
+		return pass_dormant(dir, t->tls, 0, l, tag, r);
 	}
 }
 
@@ -365,7 +370,7 @@ static void run_row(enum kind k, const char *dir, const struct bench_target *t, 
 		l2.wakes = 4 * l->wakes;
 	int rc = pass(k, dir, t, &l2, broker, tag, &b);
 	/* the plan asks for devices x 10 wakes/s: at that rate it, not dormant, set the pace */
-	if (rc == 0 && k == KIND_DORMANT && b.wall_s > 0 && (double)b.wakes / b.wall_s >= 0.9 * plan_rate(l))
+	if (rc == 0 && (k == KIND_DORMANT || k == KIND_REPLAY) && b.wall_s > 0 && (double)b.wakes / b.wall_s >= 0.9 * plan_rate(l))
 		row->plan_held = 1;
 	if (rc == 0 && t->tls) {
 		snprintf(tag, sizeof(tag), "tls-short-%d", rep);
@@ -426,14 +431,14 @@ static void print_table(FILE *out, struct mode *m, int nmodes)
 			fprintf(out, "%-6s %-34s %9.0f %11.0f %11.0f %8s %8s %8.2fx %8.2fx %9s\n", m[mi].name, row_name[ri],
 			        wps, cpu, median(r->server_us, r->n), p50, p99, wps / f_wps, cpu / f_cpu, vb);
 			struct row *ts = &m[mi].rows[ROW_TSUNG];
-			if (ri == ROW_DORMANT && ts->n)
+			if ((ri == ROW_DORMANT || ri == ROW_REPLAY) && ts->n)
 				fprintf(out, "%-6s   %.2fx Tsung's wakes/s, %.2fx its client CPU per wake\n", "",
 				        wps / median(ts->wps, ts->n), cpu / median(ts->client_us, ts->n));
 			if (r->note[0])
 				fprintf(out, "%-6s   %s\n", "", r->note);
 			if (r->failed)
 				fprintf(out, "%-6s   %" PRIu64 " wakes failed: %s\n", "", r->failed, r->why);
-			if (ri == ROW_DORMANT && r->plan_held)
+			if ((ri == ROW_DORMANT || ri == ROW_REPLAY) && r->plan_held)
 				fprintf(out, "%-6s   dormant kept up with its plan (%.0f wakes/s; limit: %s): the rate is the plan's, raise --wakes\n",
 				        "", plan_rate(&m[mi].load), r->limit);
 		}
@@ -494,9 +499,6 @@ int bench_main(const struct bench_opts *o)
 		dt = (uint32_t)C;
 	modes[0].load = (struct bench_load){ .devices = dp, .wakes = 10 * (uint64_t)dp, .concurrency = C, .payload = 48 };
 	modes[1].load = (struct bench_load){ .devices = dt, .wakes = 10 * (uint64_t)dt, .concurrency = C, .payload = 48 };
-	for (int mi = 0; mi < 2; mi++)
-		snprintf(modes[mi].rows[ROW_REPLAY].why, sizeof(modes[mi].rows[ROW_REPLAY].why),
-		         "not built yet (issue 12, item 3)");
 	snprintf(modes[1].rows[ROW_BARE].why, sizeof(modes[1].rows[ROW_BARE].why),
 	         "not run: Debian's paho does TLS with OpenSSL, not mbedTLS");
 	snprintf(modes[1].rows[ROW_TSUNG].why, sizeof(modes[1].rows[ROW_TSUNG].why),
@@ -580,6 +582,10 @@ int bench_main(const struct bench_opts *o)
 			if (!stop_asked()) {
 				fprintf(stderr, ", dormant");
 				run_row(KIND_DORMANT, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_DORMANT]);
+			}
+			if (!stop_asked()) {
+				fprintf(stderr, ", replay");
+				run_row(KIND_REPLAY, dir, &t, &m->load, mq.pid, rep, &m->rows[ROW_REPLAY]);
 			}
 			fputc('\n', stderr);
 		}

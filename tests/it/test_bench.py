@@ -8,6 +8,7 @@ failed wake; each row's median over one repetition is that repetition's
 value; the printed ratios are the medians' ratios; TLS handshakes are each
 device's first wake full and every later one resumed, for the floor
 (counted from the server's flight) and for dormant (proven per wake);
+dormant's replay row replays all but its recorded wake;
 bench.json and dormant's own run directories are there; nothing is left
 running, Tsung's Erlang VM and its epmd included.
 """
@@ -38,7 +39,7 @@ check(plain["devices"] == 64 and plain["wakes"] == 640, f"plain plan {plain['dev
 check(tls["devices"] == 32 and tls["wakes"] == 320 and tls["long_pass_wakes"] == 1280,
       f"TLS plan {tls['devices']} devices, passes of {tls['wakes']} and {tls['long_pass_wakes']} wakes")
 for mode, m in (("plain", plain), ("tls", tls)):
-    for row in ("floor", "tsung", "bare_paho", "dormant"):
+    for row in ("floor", "tsung", "bare_paho", "dormant", "replay"):
         r = m[row]
         if mode == "tls" and row in ("bare_paho", "tsung"):
             check(r["repetitions"] == 0 and r["note"].startswith("not run"), f"TLS {row}: {r}")
@@ -53,8 +54,7 @@ for mode, m in (("plain", plain), ("tls", tls)):
             check(r[k]["median"] == r[k]["each"][0], f"{mode} {row} {k}: median {r[k]['median']} of {r[k]['each']}")
             check(r[k]["median"] > 0, f"{mode} {row} {k} is {r[k]['median']}")
         check(r["p50_ms"]["median"] <= r["p99_ms"]["median"], f"{mode} {row}: p50 over p99")
-    check(m["replay"]["repetitions"] == 0 and "not built" in m["replay"]["note"], "replay row")
-for row in ("floor", "dormant"):
+for row in ("floor", "dormant", "replay"):
     r = tls[row]
     check(r["full_handshakes"] == tls["devices"], f"TLS {row}: {r['full_handshakes']} full handshakes, one a device")
     want = tls["long_pass_wakes"] - tls["devices"]
@@ -69,7 +69,8 @@ def printed(mode, name):
 
 for mode, m in (("plain", plain), ("TLS", tls)):
     f = m["floor"]
-    for row, name in (("floor", "floor"), ("tsung", "Tsung 1.7"), ("bare_paho", "bare loop"), ("dormant", "dormant, paho")):
+    for row, name in (("floor", "floor"), ("tsung", "Tsung 1.7"), ("bare_paho", "bare loop"), ("dormant", "dormant, paho"),
+                      ("replay", "replay engine")):
         r = m[row]
         if not r["repetitions"]:
             continue
@@ -85,7 +86,7 @@ for mode, m in (("plain", plain), ("TLS", tls)):
         cpu_vs = float(nums[6])
         want = r["client_us_per_wake"]["median"] / f["client_us_per_wake"]["median"]
         check(abs(cpu_vs - want) <= 0.006, f"{mode} {row}: CPU vs floor printed {cpu_vs}, is {want:.3f}")
-        if mode == "plain" and row == "dormant":
+        if mode == "plain" and row in ("dormant", "replay"):
             want = r["client_us_per_wake"]["median"] / m["bare_paho"]["client_us_per_wake"]["median"]
             check(abs(float(nums[7]) - want) <= 0.006, f"dormant CPU vs bare printed {nums[7]}, is {want:.3f}")
 
@@ -95,7 +96,13 @@ check(m, "no dormant-against-Tsung line")
 want = plain["dormant"]["wakes_per_s"]["median"] / plain["tsung"]["wakes_per_s"]["median"]
 check(abs(float(m.group(1)) - want) <= 0.006, f"dormant/Tsung printed {m.group(1)}, is {want:.3f}")
 runs = glob.glob(os.path.join(dirs[0], "dormant", "bench-*", "summary.json"))
-check(len(runs) == 3, f"dormant's three runs (plain, two TLS passes), found {runs}")
+check(len(runs) == 6, f"dormant's six runs (paho and replay: plain, two TLS passes), found {runs}")
+for s in runs:
+    sm = json.load(open(s))
+    v = sm["variants"][0]
+    if "stack=replay" in v["name"]:
+        check(v["replay"]["wakes_replayed"] == v["wakes"] - 1, f"{s}: {v['replay']['wakes_replayed']} of "
+              f"{v['wakes']} wakes replayed, all but the recorded one")
 left = subprocess.run(["pgrep", "-af", dirs[0]], capture_output=True, text=True).stdout.strip()
 check(not left, f"processes left running: {left}")
 # Tsung's VM used the bench's epmd on loopback and started none of its own (`epmd -daemon` would outlive it)
