@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqp_frame.h"
 #include "clock.h"
 #include "http_frame.h"
 #include "ingest_token.h"
@@ -17,6 +18,7 @@
 
 #define REC_MAX (4u << 20)  /* bytes of the library's a recording keeps: more is no wake to replay */
 #define PEEK 16             /* bytes of a server packet read for what it says (CONNACK, PUBACK, a status line) */
+#define PEEK_AMQP 512       /* ... of an AMQP frame (a disposition, a detach or close with its error) */
 
 /* Splits the server's stream into packets with the protocol's framer. */
 struct dsplit {
@@ -26,14 +28,24 @@ struct dsplit {
 	int bad;                          /* the stream did not parse */
 };
 
-/* One piece the library wrote: the modem read it in one go. */
+/* What the server had sent when the library wrote a piece, or closed: its
+ * packets, except AMQP's flows, dispositions and ends, whose number varies
+ * from wake to wake for the same exchange (RabbitMQ may grant credit
+ * again, settle three transfers in one disposition or in three, send its
+ * end or not); of those, whether credit had come (a flow) and how many
+ * messages were settled. */
+struct rseen {
+	uint32_t packets, flows, acks;
+};
+
+/* One piece the library wrote: the modem sent it down the stack in one go. */
 struct rchunk {
 	uint32_t end;          /* while recording: its end in the up stream */
-	uint32_t after;        /* server packets the library had been handed before it */
+	struct rseen after;    /* what the server had sent before it */
 	uint32_t frame, back;  /* the template's: it ends BACK bytes before the end of packet FRAME */
 };
 
-enum fkind { F_OTHER, F_CONNECT, F_PUBLISH, F_POST };
+enum fkind { F_OTHER, F_CONNECT, F_PUBLISH, F_POST, F_AMQP, F_TRANSFER };
 
 /* One packet of the library's, in the recorded up stream. */
 struct rframe {
@@ -42,7 +54,8 @@ struct rframe {
 	uint32_t msg;          /* F_PUBLISH, F_POST: the message's index in the wake */
 	uint32_t head;         /* bytes before the payload (F_PUBLISH: fixed header to packet id; F_POST: the head) */
 	uint16_t pid;          /* F_PUBLISH at QoS 1 */
-	int qos;
+	int qos;               /* F_PUBLISH; F_TRANSFER: 0 when pre-settled */
+	uint64_t delivery;     /* F_TRANSFER: its delivery id */
 };
 
 struct replay_rec {
@@ -59,8 +72,8 @@ struct replay_rec {
 	struct rchunk *ch;
 	size_t nch, ch_cap;
 	struct dsplit ds;
-	uint32_t down_frames;  /* server packets handed to the library so far */
-	uint32_t close_after;  /* ... when it closed */
+	struct rseen seen;     /* what the server has sent so far */
+	struct rseen close_after; /* ... when the library closed */
 	int lib_closed, srv_eof_first; /* it closed; the server's end came before that */
 	int overflow;
 
@@ -71,7 +84,7 @@ struct replay_rec {
 
 static modem_frame_fn framer_of(enum protocol p)
 {
-	return p == PROTO_MQTT ? mqtt_frame : p == PROTO_HTTP ? http_frame : NULL;
+	return p == PROTO_MQTT ? mqtt_frame : p == PROTO_HTTP ? http_frame : amqp_frame;
 }
 
 /* The framer's state for a server packet: HTTP queues the requests a
@@ -111,7 +124,8 @@ static uint32_t dsplit_feed(struct dsplit *d, enum protocol proto, modem_frame_f
 			take -= have - len;
 			have = len;
 		}
-		size_t need = len < PEEK ? len : PEEK;
+		size_t peek = proto == PROTO_AMQP ? PEEK_AMQP : PEEK;
+		size_t need = len < peek ? len : peek;
 		p += take;
 		n -= take;
 		if (r == 0 || have < need) {
@@ -127,7 +141,60 @@ static uint32_t dsplit_feed(struct dsplit *d, enum protocol proto, modem_frame_f
 	return packets;
 }
 
+/* An AMQP frame from the server: 1 a flow, 2 a disposition from the
+ * receiver (*FIRST to *LAST: the deliveries it settles), 3 an end (RabbitMQ
+ * answers a device's end and close with its close, and its end only
+ * sometimes), 0 anything else. */
+static int amqp_down_kind(const unsigned char *p, size_t have, uint64_t *first, uint64_t *last)
+{
+	if (have < 8 || !memcmp(p, "AMQP", 4) || p[5] != 0)
+		return 0;
+	size_t doff = (size_t)p[4] * 4;
+	if (have < doff + 3 || p[doff] != 0x00 || p[doff + 1] != 0x53)
+		return 0;
+	if (p[doff + 2] == 0x13)
+		return 1;
+	if (p[doff + 2] == 0x17)
+		return 3;
+	if (p[doff + 2] != 0x15)
+		return 0;
+	const unsigned char *list = p + doff + 3, *end = p + have;
+	const unsigned char *role = amqp_field(list, end, 0), *fst = amqp_field(list, end, 1), *lst = amqp_field(list, end, 2);
+	if (!role || !(*role == 0x41 || (*role == 0x56 && role + 1 < end && role[1])) || !fst ||
+	    amqp_uint_at(fst, end, first) != 1)
+		return 0;
+	if (!lst || amqp_uint_at(lst, end, last) != 1)
+		*last = *first;
+	return *last >= *first ? 2 : 0;
+}
+
+/* What packet P adds to SEEN. */
+static void seen_add(struct rseen *seen, enum protocol proto, const unsigned char *p, size_t have)
+{
+	uint64_t first, last;
+	int k = proto == PROTO_AMQP ? amqp_down_kind(p, have, &first, &last) : 0;
+	if (k == 1)
+		seen->flows++;
+	else if (k == 2)
+		seen->acks += (uint32_t)(last - first + 1);
+	else if (k == 0)
+		seen->packets++;
+}
+
+/* Whether SEEN has all that WANT had; of flows, one is credit enough. */
+static int seen_covers(const struct rseen *seen, const struct rseen *want)
+{
+	return seen->packets >= want->packets && seen->acks >= want->acks && (seen->flows > 0 || want->flows == 0);
+}
+
 /* ---------- recording ---------- */
+
+static void rec_packet(void *arg, const unsigned char *p, size_t have, size_t len)
+{
+	struct replay_rec *r = arg;
+	(void)len;
+	seen_add(&r->seen, r->proto, p, have);
+}
 
 struct replay_rec *replay_rec_new(enum protocol p, uint32_t device, const unsigned char *secret, size_t secret_len)
 {
@@ -189,16 +256,16 @@ void replay_tap(void *arg, enum modem_tap_event ev, const unsigned char *p, size
 		}
 		memcpy(r->up + r->up_len, p, n);
 		r->up_len += n;
-		r->ch[r->nch++] = (struct rchunk){ .end = (uint32_t)r->up_len, .after = r->down_frames };
+		r->ch[r->nch++] = (struct rchunk){ .end = (uint32_t)r->up_len, .after = r->seen };
 		return;
 	case MODEM_TAP_DOWN:
 		if (r->frame)
-			r->down_frames += dsplit_feed(&r->ds, r->proto, r->frame, p, n, NULL, NULL);
+			dsplit_feed(&r->ds, r->proto, r->frame, p, n, rec_packet, r);
 		return;
 	case MODEM_TAP_LIB_EOF:
 		if (!r->lib_closed) {
 			r->lib_closed = 1;
-			r->close_after = r->down_frames;
+			r->close_after = r->seen;
 		}
 		return;
 	case MODEM_TAP_SRV_EOF:
@@ -223,6 +290,10 @@ static size_t mqtt_varint(const unsigned char *p, size_t avail, uint32_t *out)
 	}
 	return 0;
 }
+
+struct rwake;
+static int amqp_patch(struct rwake *a, const struct replay_rec *r, const unsigned char *p, size_t len, uint32_t *msg,
+                      const unsigned char **payload_at);
 
 /* What packet F of the up stream is, and where its payload starts. */
 static int classify(struct replay_rec *r, struct rframe *f, uint32_t *msgs, char *why, size_t whylen)
@@ -260,6 +331,36 @@ static int classify(struct replay_rec *r, struct rframe *f, uint32_t *msgs, char
 			snprintf(why, whylen, "the recorded wake (un)subscribed: replay has no downlink");
 			return -1;
 		}
+		return 0;
+	}
+	if (r->proto == PROTO_AMQP) {
+		/* every frame is re-encoded (its strings may name the device); a transfer carries a message */
+		const unsigned char *pay = NULL;
+		uint32_t before = *msgs;
+		f->kind = F_AMQP;
+		if (amqp_patch(NULL, r, p, f->len, msgs, &pay) < 0)
+			goto bad;
+		if (*msgs - before > 1) {
+			snprintf(why, whylen, "the recorded wake sent two messages in one frame");
+			return -1;
+		}
+		if (*msgs == before)
+			return 0;
+		size_t doff = (size_t)p[4] * 4;
+		const unsigned char *end = p + f->len;
+		if (f->len < doff + 3 || p[5] != 0 || p[doff + 2] != 0x14) {
+			snprintf(why, whylen, "a message outside a transfer frame");
+			return -1;
+		}
+		const unsigned char *list = p + doff + 3, *id = amqp_field(list, end, 1), *st = amqp_field(list, end, 4);
+		if (!id || amqp_uint_at(id, end, &f->delivery) != 1) {
+			snprintf(why, whylen, "a transfer without a delivery id (a message over several frames)");
+			return -1;
+		}
+		f->qos = !(st && (*st == 0x41 || (*st == 0x56 && st + 1 < end && st[1]))); /* settled: QoS 0 */
+		f->kind = F_TRANSFER;
+		f->msg = before;
+		f->head = (uint32_t)(pay - p);
 		return 0;
 	}
 	/* HTTP: a POST's head, then the payload */
@@ -341,7 +442,8 @@ int replay_rec_finish(struct replay_rec *r, uint32_t nmsg, uint32_t payload, cha
 		const struct rframe *fr = &r->fr[f];
 		c->frame = (uint32_t)f;
 		c->back = fr->off + fr->len - c->end;
-		uint32_t fixed = fr->kind == F_OTHER ? fr->len : fr->kind == F_CONNECT ? 0 : fr->len - fr->head;
+		uint32_t fixed = fr->kind == F_OTHER ? fr->len
+		                 : fr->kind == F_CONNECT || fr->kind == F_AMQP ? 0 : fr->len - fr->head;
 		if (c->back && c->back >= fixed) {
 			snprintf(why, whylen, "the library wrote packet %zu in pieces split inside a field replay patches", f);
 			return -1;
@@ -354,7 +456,7 @@ void replay_rec_size(const struct replay_rec *r, uint32_t *chunks, uint32_t *pac
 {
 	*chunks = (uint32_t)r->nch;
 	*packets_up = (uint32_t)r->nfr;
-	*packets_down = r->close_after;
+	*packets_down = r->close_after.packets + r->close_after.flows + r->close_after.acks;
 }
 
 /* ---------- replaying ---------- */
@@ -373,7 +475,7 @@ struct rwake {
 	size_t devlen;
 	char token[INGEST_TOKEN_LEN + 1];
 	struct dsplit ds;
-	uint32_t down_frames;
+	struct rseen seen;     /* what the server has sent so far */
 	uint32_t responses;    /* HTTP responses read */
 	int srv_eof, closed, failed;
 	int partial;           /* the modem took only part of the current chunk */
@@ -435,6 +537,142 @@ static int put_mqtt_string(struct rwake *a, const unsigned char *s, size_t n)
 	return 0;
 }
 
+/* AMQP 1.0: a value re-encoded with the same constructors, strings and
+ * symbols patched and their sizes, and those of the lists and maps around
+ * them, recomputed; the data section's binary is message MSG's payload.
+ * Without a wake (A NULL) it only walks, to find the payload. */
+struct aenc {
+	struct rwake *a;
+	const struct replay_rec *r;
+	int in_data;                  /* the value is a data section's */
+	uint32_t msg;                 /* the next message's index */
+	const unsigned char *payload_at; /* the last payload's contents, in the input */
+};
+
+static void aput(struct aenc *e, const void *p, size_t n)
+{
+	if (e->a)
+		out_put(e->a, p, n);
+}
+
+/* The length field of width W (1 or 4) at AT in OUT set to N; -1 if it does not fit. */
+static int aset_len(struct aenc *e, size_t at, int w, size_t n)
+{
+	if (!e->a)
+		return 0;
+	if (w == 1) {
+		if (n > 255)
+			return -1;
+		e->a->out[at] = (unsigned char)n;
+		return 0;
+	}
+	for (int i = 0; i < 4; i++)
+		e->a->out[at + (size_t)i] = (unsigned char)(n >> (24 - 8 * i));
+	return 0;
+}
+
+static const unsigned char *aenc_value(struct aenc *e, const unsigned char *p, const unsigned char *end)
+{
+	if (p >= end)
+		return NULL;
+	unsigned char c = *p;
+	if (c == 0x00) { /* described: descriptor, then the value */
+		aput(e, p, 1);
+		/* a data section, or an amqp-value (proton's for a binary body, not inferred) */
+		int data = end - p >= 3 && p[1] == 0x53 && (p[2] == 0x75 || p[2] == 0x77);
+		const unsigned char *q = aenc_value(e, p + 1, end);
+		if (!q)
+			return NULL;
+		int save = e->in_data;
+		e->in_data = data;
+		q = aenc_value(e, q, end);
+		e->in_data = save;
+		return q;
+	}
+	static const unsigned char fixed[16] = { [4] = 1, [5] = 2, [6] = 3, [7] = 5, [8] = 9, [9] = 17 };
+	int hi = c >> 4;
+	if (fixed[hi]) {
+		if ((size_t)(end - p) < fixed[hi])
+			return NULL;
+		aput(e, p, fixed[hi]);
+		return p + fixed[hi];
+	}
+	int w = hi == 0xa || hi == 0xc || hi == 0xe ? 1 : 4;
+	if (hi < 0xa || (size_t)(end - p) < 1 + (size_t)w)
+		return NULL;
+	size_t len = w == 1 ? p[1] : amqp_be32(p + 1);
+	const unsigned char *body = p + 1 + w;
+	if ((size_t)(end - body) < len)
+		return NULL;
+	if (hi == 0xa || hi == 0xb) {
+		if (e->in_data && (c == 0xa0 || c == 0xb0)) { /* the message's payload */
+			if (len != e->r->payload)
+				return NULL;
+			e->payload_at = body;
+			aput(e, p, 1 + (size_t)w);
+			if (e->a) {
+				wake_message(e->a->w, e->msg, e->a->out + e->a->out_len, (uint32_t)len);
+				e->a->out_len += len;
+			}
+			e->msg++;
+			return body + len;
+		}
+		if (c == 0xa1 || c == 0xb1 || c == 0xa3 || c == 0xb3) {
+			aput(e, p, 1);
+			size_t at = e->a ? e->a->out_len : 0;
+			aput(e, p + 1, (size_t)w);
+			size_t m = e->a ? put_subst(e->a, body, len) : len;
+			return aset_len(e, at, w, m) < 0 ? NULL : body + len;
+		}
+		aput(e, p, 1 + (size_t)w + len);
+		return body + len;
+	}
+	if (hi == 0xc || hi == 0xd) { /* list or map: size, count, the elements */
+		if (len < (size_t)w)
+			return NULL;
+		size_t count = w == 1 ? body[0] : amqp_be32(body);
+		const unsigned char *q = body + w, *lend = body + len;
+		aput(e, p, 1 + 2 * (size_t)w);
+		size_t at = e->a ? e->a->out_len - 2 * (size_t)w : 0, start = e->a ? e->a->out_len : 0;
+		for (size_t i = 0; i < count; i++)
+			if (!(q = aenc_value(e, q, lend)))
+				return NULL;
+		if (q != lend)
+			return NULL;
+		return aset_len(e, at, w, (e->a ? e->a->out_len - start : 0) + (size_t)w) < 0 ? NULL : lend;
+	}
+	/* arrays: copied as they are (nothing of a device's is in one) */
+	aput(e, p, 1 + (size_t)w + len);
+	return body + len;
+}
+
+/* One AMQP frame (or protocol header) of LEN bytes at P, patched into A's
+ * OUT (A NULL: walked only); *MSG counts the messages it carries. */
+static int amqp_patch(struct rwake *a, const struct replay_rec *r, const unsigned char *p, size_t len, uint32_t *msg,
+                      const unsigned char **payload_at)
+{
+	if (len == 8 && !memcmp(p, "AMQP", 4)) {
+		if (a)
+			out_put(a, p, len);
+		return 0;
+	}
+	if (len < 8 || (size_t)p[4] * 4 < 8 || (size_t)p[4] * 4 > len)
+		return -1;
+	size_t doff = (size_t)p[4] * 4, start = a ? a->out_len : 0;
+	struct aenc e = { .a = a, .r = r, .msg = *msg };
+	aput(&e, p, doff);
+	const unsigned char *q = p + doff, *end = p + len;
+	while (q && q < end)
+		q = aenc_value(&e, q, end);
+	if (!q)
+		return -1;
+	if (a && aset_len(&e, start, 4, a->out_len - start) < 0)
+		return -1;
+	*msg = e.msg;
+	*payload_at = e.payload_at;
+	return 0;
+}
+
 /* Packet K of the template, patched for this wake, appended to OUT. */
 static int patch_frame(struct rwake *a, size_t k)
 {
@@ -447,6 +685,11 @@ static int patch_frame(struct rwake *a, size_t k)
 	if (f->kind == F_OTHER) {
 		out_put(a, p, f->len);
 		return 0;
+	}
+	if (f->kind == F_AMQP || f->kind == F_TRANSFER) {
+		uint32_t msg = f->msg;
+		const unsigned char *pay;
+		return amqp_patch(a, r, p, f->len, &msg, &pay);
 	}
 	if (f->kind == F_POST) {
 		put_subst(a, p, f->head);
@@ -519,10 +762,10 @@ static void mark_sent(struct rwake *a)
 	const struct replay_rec *r = a->r;
 	while (a->msg_frames_done < a->nfr_done && a->fend[a->msg_frames_done] <= a->written) {
 		const struct rframe *f = &r->fr[a->msg_frames_done++];
-		if (f->kind != F_PUBLISH && f->kind != F_POST)
+		if (f->kind != F_PUBLISH && f->kind != F_POST && f->kind != F_TRANSFER)
 			continue;
 		wake_message_sent(a->w, f->msg);
-		if (f->kind == F_PUBLISH && !f->qos)
+		if ((f->kind == F_PUBLISH || f->kind == F_TRANSFER) && !f->qos)
 			wake_message_acked(a->w, f->msg);
 	}
 }
@@ -532,7 +775,7 @@ static void pump(struct rwake *a)
 {
 	const struct replay_rec *r = a->r;
 	struct modem_conn *mc = a->w->mc;
-	while (!a->closed && a->next_chunk < r->nch && a->down_frames >= r->ch[a->next_chunk].after) {
+	while (!a->closed && a->next_chunk < r->nch && seen_covers(&a->seen, &r->ch[a->next_chunk].after)) {
 		const struct rchunk *c = &r->ch[a->next_chunk];
 		while (a->nfr_done <= c->frame) {
 			if (patch_frame(a, a->nfr_done) < 0) {
@@ -553,7 +796,7 @@ static void pump(struct rwake *a)
 			return; /* the modem is full: it calls deliver() again with room */
 		a->next_chunk++;
 	}
-	if (!a->closed && a->next_chunk == r->nch && a->down_frames >= r->close_after &&
+	if (!a->closed && a->next_chunk == r->nch && seen_covers(&a->seen, &r->close_after) &&
 	    (!r->srv_eof_first || a->srv_eof)) {
 		a->closed = 1;
 		modem_lib_close(mc);
@@ -567,6 +810,7 @@ static void on_packet(void *arg, const unsigned char *p, size_t have, size_t len
 	struct rwake *a = arg;
 	const struct replay_rec *r = a->r;
 	char why[96];
+	seen_add(&a->seen, r->proto, p, have);
 	if (r->proto == PROTO_MQTT) {
 		int type = p[0] >> 4;
 		if (type == 2 && have >= 4 && p[3] != 0) {
@@ -579,6 +823,56 @@ static void on_packet(void *arg, const unsigned char *p, size_t have, size_t len
 					wake_message_acked(a->w, r->fr[i].msg);
 					break;
 				}
+		}
+		return;
+	}
+	if (r->proto == PROTO_AMQP) {
+		if (have < 8 || !memcmp(p, "AMQP", 4))
+			return;
+		size_t doff = (size_t)p[4] * 4;
+		if (have < doff + 3 || p[doff] != 0x00 || p[doff + 1] != 0x53)
+			return;
+		const unsigned char *list = p + doff + 3, *end = p + have;
+		unsigned code = p[doff + 2];
+		if (p[5] == 1) { /* SASL: an outcome other than ok */
+			const unsigned char *c = code == 0x44 ? amqp_field(list, end, 0) : NULL;
+			uint64_t v;
+			if (c && amqp_uint_at(c, end, &v) == 1 && v != 0) {
+				snprintf(why, sizeof(why), "SASL outcome %u", (unsigned)v);
+				rw_fail(a, ERR_PROTOCOL, why);
+			}
+			return;
+		}
+		if (code == 0x15) { /* disposition from the broker, the receiver: accepted settles our transfers */
+			const unsigned char *role = amqp_field(list, end, 0), *fst = amqp_field(list, end, 1);
+			const unsigned char *lst = amqp_field(list, end, 2), *st = amqp_field(list, end, 4);
+			uint64_t first, last;
+			if (!role || !(*role == 0x41 || (*role == 0x56 && role + 1 < end && role[1])) || !fst ||
+			    amqp_uint_at(fst, end, &first) != 1)
+				return;
+			if (!lst || amqp_uint_at(lst, end, &last) != 1)
+				last = first;
+			int accepted = st && end - st >= 3 && st[0] == 0x00 && st[1] == 0x53 && st[2] == 0x24;
+			for (size_t i = 0; i < r->nfr; i++) {
+				const struct rframe *f = &r->fr[i];
+				if (f->kind != F_TRANSFER || !f->qos || f->delivery < first || f->delivery > last)
+					continue;
+				if (!accepted) {
+					snprintf(why, sizeof(why), "the broker did not accept delivery %llu",
+					         (unsigned long long)f->delivery);
+					rw_fail(a, ERR_PROTOCOL, why);
+					return;
+				}
+				wake_message_acked(a->w, f->msg);
+			}
+			return;
+		}
+		if (code == 0x16 || code == 0x18) { /* detach or close with an error */
+			const unsigned char *err = amqp_field(list, end, code == 0x16 ? 2 : 0);
+			if (err && *err != 0x40) {
+				snprintf(why, sizeof(why), "the broker's %s carried an error", code == 0x16 ? "detach" : "close");
+				rw_fail(a, ERR_PROTOCOL, why);
+			}
 		}
 		return;
 	}
@@ -605,7 +899,7 @@ static size_t rw_deliver(void *arg, const unsigned char *p, size_t n)
 	struct rwake *a = w->adapter;
 	uint64_t cpu0 = clock_thread_cpu_ns();
 	if (n && !a->closed) {
-		a->down_frames += dsplit_feed(&a->ds, a->r->proto, a->r->frame, p, n, on_packet, a);
+		dsplit_feed(&a->ds, a->r->proto, a->r->frame, p, n, on_packet, a);
 		if (a->ds.bad)
 			rw_fail(a, ERR_PROTOCOL, "replay: the server's bytes do not parse");
 	}

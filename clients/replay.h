@@ -18,24 +18,31 @@
  *   HTTP: "dev<N>" in each request head (its path), the bearer token
  *         (ingest_token), each POST body (wake_message); Content-Length is
  *         the payload's, the same for every wake of the fleet.
+ *   AMQP: every frame re-encoded value by value with the same
+ *         constructors: "dev<N>" in every string and symbol (the
+ *         container id, the link name, the target address), the sizes of
+ *         the lists around them and of the frame recomputed, the data
+ *         section's binary the message payload; delivery ids and tags as
+ *         proton numbered them (per connection, from 0).
  *
- * A chunk is written once the server has sent as many packets as the
- * library had received when it wrote it, so the replay waits where the
- * library waited and writes what it wrote in the same pieces (the modem
- * makes one write down the stack of each, as for the library's reads):
- * stream and IP bytes and segments come out as the library's. What the
+ * A chunk is what the modem wrote down the stack in one go for the library
+ * (one TLS record). It is written once the server has sent as many
+ * packets as the library had been handed when the modem sent it, so the
+ * replay waits where the library waited and writes in the same pieces:
+ * stream bytes come out as the library's. What the
  * library spent between packets (its threads, its polling) is not
  * replayed: a replayed wake's time and CPU are the replay's own, which is
  * the point (a fleet's scale on this machine).
  *
  * A server packet is read for what the device must know: MQTT CONNACK's
  * return code, PUBACK's packet id (the message acknowledged); an HTTP
- * response's status (a 2xx acknowledges the POST it answers). Anything
- * else fails the wake as the library would have.
+ * response's status (a 2xx acknowledges the POST it answers); AMQP's SASL
+ * outcome, a disposition (accepted settles the transfers it names), a
+ * detach or close with an error. Anything else fails the wake as the
+ * library would have.
  *
- * Built for MQTT and HTTP on per-wake connections without downlink (the
- * scenario loader refuses the rest): a recording cannot answer what a
- * broker pushes.
+ * Built for per-wake connections without downlink (the scenario loader
+ * refuses the rest): a recording cannot answer what a broker pushes.
  */
 #ifndef DORMANT_REPLAY_H
 #define DORMANT_REPLAY_H

@@ -79,7 +79,7 @@ static const struct enum_value conn_values[] = {
  * from it (sim/replay.h): the same bytes and TLS at a fleet's scale. */
 static const struct enum_value stack_values[] = {
 	[STACK_REAL] = { "real", STACK_REAL, BUILT },
-	[STACK_REPLAY] = { "replay", STACK_REPLAY, BUILT }, /* mqtt and http, per-wake, no downlink: checked per variant */
+	[STACK_REPLAY] = { "replay", STACK_REPLAY, BUILT }, /* per-wake, no downlink: checked per variant */
 };
 static const struct enum_value session_values[] = {
 	[SESSION_BEFORE_WINDOW] = { "before-window", SESSION_BEFORE_WINDOW, BUILT },
@@ -1278,10 +1278,6 @@ static int load_scenario(struct loader *ld, struct scenario *s)
 			            "protocol http (variant \"%s\") towards your own server is not built yet: "
 			            "the devices' tokens are the ingest's", v->name);
 		uint64_t kept = 0, amqp_ka = 0;
-		if (v->stack == STACK_REPLAY && v->protocol == PROTO_AMQP)
-			return fail(ld, seen.value[K_MATRIX] ? seen.value[K_MATRIX] : root, keys[K_STACK].name,
-			            "replay with protocol amqp (variant \"%s\") is not built: replay is built for mqtt "
-			            "and http (proton already runs on the engine thread, with no local hop)", v->name);
 		if (v->stack == STACK_REPLAY && (s->tls_fault != TLS_FAULT_NONE || s->auth_fault != AUTH_FAULT_NONE))
 			return fail(ld, seen.value[K_MATRIX] ? seen.value[K_MATRIX] : root, keys[K_STACK].name,
 			            "replay (variant \"%s\") with a tls_fault or auth_fault: a replay is recorded from a "

@@ -453,6 +453,8 @@ static int pump_up(struct modem_conn *mc)
 		}
 		if (n == NET_AGAIN)
 			break; /* the socket is full: EPOLLOUT */
+		if (mc->tap)
+			mc->tap(mc->tap_arg, MODEM_TAP_UP, mc->up.data + mc->up.off, (size_t)n);
 		mc->up.off += (size_t)n;
 		mc->up.len -= (size_t)n;
 		if (!mc->up.len)
@@ -640,8 +642,8 @@ static void account_bytes(struct modem_conn *mc, int down, const unsigned char *
 
 static void account(struct modem_conn *mc, int down, const unsigned char *p, size_t n, uint64_t now, uint64_t stream)
 {
-	if (mc->tap)
-		mc->tap(mc->tap_arg, down ? MODEM_TAP_DOWN : MODEM_TAP_UP, p, n);
+	if (mc->tap && down)
+		mc->tap(mc->tap_arg, MODEM_TAP_DOWN, p, n);
 	int same = down && stream == n;
 	account_bytes(mc, down, p, n, now, same);
 	if (down && !same)

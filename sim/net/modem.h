@@ -116,10 +116,9 @@ struct modem_lib {
 	void (*closed)(void *arg);
 };
 
-/* A recorder of the library's exchange (clients/replay.h): UP, the bytes
- * the library wrote, one call per read the modem made of them (or per
- * modem_lib_write), which is what the modem sends as one write down the
- * stack; DOWN, the server's plaintext as the modem hands it to the library;
+/* A recorder of the library's exchange (clients/replay.h): UP, the
+ * library's bytes as the modem sends them, one call per write down the
+ * stack (one TLS record each); DOWN, the server's plaintext as the modem hands it to the library;
  * LIB_EOF, the library closed its side; SRV_EOF, the server's plaintext
  * ended. Engine thread, in the order the modem saw them. */
 enum modem_tap_event { MODEM_TAP_UP, MODEM_TAP_DOWN, MODEM_TAP_LIB_EOF, MODEM_TAP_SRV_EOF };
