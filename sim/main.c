@@ -561,6 +561,8 @@ static void print_plan(const struct scenario *sc)
 			printf(" link=%s", variant_link(sc, v));
 		if (v->connection >= 0)
 			printf(" connection=%s", conn_mode_name((enum conn_mode)v->connection));
+		if (v->stack != STACK_REAL)
+			printf(" stack=%s", stack_mode_name(v->stack));
 		putchar('\n');
 	}
 	printf("total: %llu wakes\n", (unsigned long long)(wakes * sc->nvariants));

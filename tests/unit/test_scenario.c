@@ -247,7 +247,7 @@ static void test_keys(void)
 	            "jitter, payload, messages_per_wake, qos, connection, keepalive, downlink, command_every, session, link, battery_wh, sleep_uw");
 	CHECK_ERROR(BASE "matrix:\n  colour: red\n",
 	            "t.yaml:8:3: colour: unknown key; valid matrix keys: protocol, tls, client_cert, resume, "
-	            "broker, qos, connection, link");
+	            "broker, qos, connection, link, stack");
 	CHECK_ERROR(BASE "    duration: 5s\n",
 	            "t.yaml:7:5: duration: unknown key in a fleet, it belongs at the top level; "
 	            "valid fleet keys: name, count, wake_every, jitter, payload, messages_per_wake, "
@@ -479,6 +479,26 @@ static void test_matrix(void)
 		if (ok)
 			scenario_free(ok);
 	}
+	/* stack: a matrix axis, real by default; replay only where a recording can stand for the library */
+	{
+		struct scenario *ok = load_ok(BASE "matrix:\n  protocol: [mqtt, amqp, http]\n  stack: [real, replay]\n");
+		if (ok) {
+			CHECK(ok->nvariants == 6 && ok->variants[0].stack == STACK_REAL && ok->variants[1].stack == STACK_REPLAY);
+			CHECK(strcmp(ok->variants[1].name, "mqtt stack=replay") == 0);
+			scenario_free(ok);
+		}
+		struct scenario *dflt = load_ok(BASE);
+		if (dflt) {
+			CHECK(dflt->variants[0].stack == STACK_REAL && strcmp(dflt->variants[0].name, "mqtt") == 0);
+			scenario_free(dflt);
+		}
+	}
+	CHECK_ERROR(BASE "    downlink: true\nmatrix:\n  stack: replay\n",
+	            "t.yaml:4:5: stack: replay (variant \"mqtt stack=replay\") with fleet \"a\" downlink: true: replay is "
+	            "built for per-wake connections without downlink (a recorded wake cannot answer what the broker "
+	            "pushes)");
+	CHECK_ERROR(BASE "matrix:\n  stack: [real, recorded]\n",
+	            "t.yaml:8:17: stack: expected one of real, replay, got \"recorded\"");
 	/* AMQP's keep-alive is the broker's idle-time-out: one per variant, and only on a broker dormant starts */
 	CHECK_ERROR(BASE "    connection: persistent\n    keepalive: 20s\n  - name: b\n    count: 1\n"
 	            "    wake_every: 1s\n    connection: persistent\nmatrix:\n  protocol: amqp\n",
