@@ -217,11 +217,12 @@ static const struct cli_cmd commands[] = {
 	  "then TLS with ECDSA and tickets) through: the floor, a minimal epoll client\n"
 	  "built in with precomputed packets and the same mbedTLS; Tsung 1.7 at 4,500\n"
 	  "arrivals/s (plaintext only); paho's MQTTAsync as a bare loop without dormant\n"
-	  "(plaintext only); and dormant's full path (a run of a generated scenario).\n"
+	  "(plaintext only); dormant's full path (a run of a generated scenario); and\n"
+	  "the same run with stack: replay (its first wake on paho, the rest replayed).\n"
 	  "Prints for each wakes/s, client and broker CPU per wake, p50/p99 wake time,\n"
 	  "and the ratios to the floor, to the bare loop and to Tsung, as\n"
 	  "medians of interleaved repetitions; writes bench.json and every run into\n"
-	  "DIR/bench-<UTC time>/. Takes about 3.5 minutes with the defaults. Exit 0, 2 on a\n"
+	  "DIR/bench-<UTC time>/. Takes about 4 minutes with the defaults. Exit 0, 2 on a\n"
 	  "bad argument, 4 if mosquitto would not start, 5 if files cannot be written,\n"
 	  "130 if interrupted (the repetitions done are printed).\n",
 	  OPTS(bench_opts), cmd_bench },
