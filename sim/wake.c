@@ -1017,6 +1017,11 @@ static void bury(struct wakes *ws, struct wake *w)
 	}
 	struct wake *z = calloc(1, sizeof(*z));
 	retire(ws, w);
+	if (w->recording) {
+		/* the fleet's wakes wait for this recording: it failed, the next wake records */
+		w->recording = 0;
+		replay_recorded(ws, w);
+	}
 	if (z) {
 		*z = *w;
 		z->adapter = NULL;
