@@ -74,7 +74,7 @@ struct replay_rec {
 	struct dsplit ds;
 	struct rseen seen;     /* what the server has sent so far */
 	struct rseen close_after; /* ... when the library closed */
-	int lib_closed, srv_eof_first; /* it closed; the server's end came before that */
+	int lib_closed;        /* it closed */
 	int overflow;
 
 	struct rframe *fr;     /* the template, once finished */
@@ -116,7 +116,7 @@ static uint32_t dsplit_feed(struct dsplit *d, enum protocol proto, modem_frame_f
 		enum phase ph;
 		uint32_t st = down_state(proto);
 		int r = frame(1, d->h, have, &len, &ph, &st);
-		if (r < 0 || (r == 0 && have == sizeof(d->h)) || (r > 0 && len == 0)) {
+		if (r < 0 || (r == 0 && have == sizeof(d->h)) || (r > 0 && (len == 0 || len < d->hlen))) {
 			d->bad = 1;
 			break;
 		}
@@ -165,7 +165,8 @@ static int amqp_down_kind(const unsigned char *p, size_t have, uint64_t *first, 
 		return 0;
 	if (!lst || amqp_uint_at(lst, end, last) != 1)
 		*last = *first;
-	return *last >= *first ? 2 : 0;
+	/* a range no wake sends (inverted, or past any message table) settles nothing */
+	return *last >= *first && *last - *first < 65536 ? 2 : 3;
 }
 
 /* What packet P adds to SEEN. */
@@ -226,7 +227,8 @@ void replay_tap(void *arg, enum modem_tap_event ev, const unsigned char *p, size
 	struct replay_rec *r = arg;
 	switch (ev) {
 	case MODEM_TAP_UP:
-		if (r->overflow || r->lib_closed || !n)
+		/* after LIB_EOF too: what the library wrote before its close goes out after it */
+		if (r->overflow || !n)
 			return;
 		if (r->up_len + n > REC_MAX) {
 			r->overflow = 1;
@@ -269,8 +271,6 @@ void replay_tap(void *arg, enum modem_tap_event ev, const unsigned char *p, size
 		}
 		return;
 	case MODEM_TAP_SRV_EOF:
-		if (!r->lib_closed)
-			r->srv_eof_first = 1;
 		return;
 	}
 }
@@ -479,7 +479,17 @@ struct rwake {
 	uint32_t responses;    /* HTTP responses read */
 	int srv_eof, closed, failed;
 	int partial;           /* the modem took only part of the current chunk */
+	int gone;              /* the modem connection ended (aborted, reset): nothing more is written */
+	unsigned char *acked;  /* per message: acknowledged already (a repeated PUBACK counts once) */
 };
+
+static void rw_acked(struct rwake *a, uint32_t k)
+{
+	if (k >= a->r->nmsg || a->acked[k])
+		return;
+	a->acked[k] = 1;
+	wake_message_acked(a->w, k);
+}
 
 static int out_room(struct rwake *a, size_t n)
 {
@@ -547,7 +557,10 @@ struct aenc {
 	int in_data;                  /* the value is a data section's */
 	uint32_t msg;                 /* the next message's index */
 	const unsigned char *payload_at; /* the last payload's contents, in the input */
+	int depth;
 };
+
+static const unsigned char *aenc_value1(struct aenc *e, const unsigned char *p, const unsigned char *end);
 
 static void aput(struct aenc *e, const void *p, size_t n)
 {
@@ -571,10 +584,20 @@ static int aset_len(struct aenc *e, size_t at, int w, size_t n)
 	return 0;
 }
 
+#define AENC_DEPTH 32 /* nested values: AMQP's performatives and sections need a handful */
+
 static const unsigned char *aenc_value(struct aenc *e, const unsigned char *p, const unsigned char *end)
 {
-	if (p >= end)
+	if (p >= end || e->depth >= AENC_DEPTH)
 		return NULL;
+	e->depth++;
+	const unsigned char *q = aenc_value1(e, p, end);
+	e->depth--;
+	return q;
+}
+
+static const unsigned char *aenc_value1(struct aenc *e, const unsigned char *p, const unsigned char *end)
+{
 	unsigned char c = *p;
 	if (c == 0x00) { /* described: descriptor, then the value */
 		aput(e, p, 1);
@@ -679,8 +702,9 @@ static int patch_frame(struct rwake *a, size_t k)
 	const struct replay_rec *r = a->r;
 	const struct rframe *f = &r->fr[k];
 	const unsigned char *p = r->up + f->off;
-	/* at most: the packet, a longer device name in each of its strings, a longer length */
-	if (out_room(a, (size_t)f->len * 2 + 64) < 0)
+	/* at most: the packet, each device name in it up to 10 bytes longer ("dev0" to
+	 * "dev4294967295"), a longer length field */
+	if (out_room(a, (size_t)f->len + 64 + ((size_t)f->len / r->devlen + 1) * 10) < 0)
 		return -1;
 	if (f->kind == F_OTHER) {
 		out_put(a, p, f->len);
@@ -766,7 +790,7 @@ static void mark_sent(struct rwake *a)
 			continue;
 		wake_message_sent(a->w, f->msg);
 		if ((f->kind == F_PUBLISH || f->kind == F_TRANSFER) && !f->qos)
-			wake_message_acked(a->w, f->msg);
+			rw_acked(a, f->msg);
 	}
 }
 
@@ -775,7 +799,7 @@ static void pump(struct rwake *a)
 {
 	const struct replay_rec *r = a->r;
 	struct modem_conn *mc = a->w->mc;
-	while (!a->closed && a->next_chunk < r->nch && seen_covers(&a->seen, &r->ch[a->next_chunk].after)) {
+	while (!a->closed && !a->gone && a->next_chunk < r->nch && seen_covers(&a->seen, &r->ch[a->next_chunk].after)) {
 		const struct rchunk *c = &r->ch[a->next_chunk];
 		while (a->nfr_done <= c->frame) {
 			if (patch_frame(a, a->nfr_done) < 0) {
@@ -796,8 +820,10 @@ static void pump(struct rwake *a)
 			return; /* the modem is full: it calls deliver() again with room */
 		a->next_chunk++;
 	}
-	if (!a->closed && a->next_chunk == r->nch && seen_covers(&a->seen, &r->close_after) &&
-	    (!r->srv_eof_first || a->srv_eof)) {
+	/* Not waiting for the server's end even when the recorded library saw it
+	 * first: that order is timing (nginx keeps the connection, curl closes
+	 * it; under load the recording may see mosquitto's close first). */
+	if (!a->closed && !a->gone && a->next_chunk == r->nch && seen_covers(&a->seen, &r->close_after)) {
 		a->closed = 1;
 		modem_lib_close(mc);
 		wake_adapter_done(a->w, ERR_OK, NULL);
@@ -820,7 +846,7 @@ static void on_packet(void *arg, const unsigned char *p, size_t have, size_t len
 			uint16_t pid = be16(p + 2);
 			for (size_t i = 0; i < r->nfr; i++)
 				if (r->fr[i].kind == F_PUBLISH && r->fr[i].qos && r->fr[i].pid == pid) {
-					wake_message_acked(a->w, r->fr[i].msg);
+					rw_acked(a, r->fr[i].msg);
 					break;
 				}
 		}
@@ -863,7 +889,7 @@ static void on_packet(void *arg, const unsigned char *p, size_t have, size_t len
 					rw_fail(a, ERR_PROTOCOL, why);
 					return;
 				}
-				wake_message_acked(a->w, f->msg);
+				rw_acked(a, f->msg);
 			}
 			return;
 		}
@@ -888,8 +914,7 @@ static void on_packet(void *arg, const unsigned char *p, size_t have, size_t len
 		rw_fail(a, ERR_PROTOCOL, why);
 		return;
 	}
-	if (k < r->nmsg)
-		wake_message_acked(a->w, k);
+	rw_acked(a, k);
 	(void)len;
 }
 
@@ -897,6 +922,8 @@ static size_t rw_deliver(void *arg, const unsigned char *p, size_t n)
 {
 	struct wake *w = arg;
 	struct rwake *a = w->adapter;
+	if (!a)
+		return n; /* start() failed: the connection is being aborted */
 	uint64_t cpu0 = clock_thread_cpu_ns();
 	if (n && !a->closed) {
 		dsplit_feed(&a->ds, a->r->proto, a->r->frame, p, n, on_packet, a);
@@ -912,7 +939,13 @@ static void rw_closed(void *arg)
 {
 	struct wake *w = arg;
 	struct rwake *a = w->adapter;
+	if (!a)
+		return;
 	a->srv_eof = 1;
+	/* the connection itself has ended (aborted at the deadline, reset): what
+	 * pump would write now goes nowhere and must not count as sent */
+	if (modem_conn_counts(w->mc)->closed_ns)
+		a->gone = 1;
 	pump(a);
 	if (!a->closed)
 		rw_fail(a, ERR_CLOSED, a->next_chunk < a->r->nch ? "the server closed before the replay's last packet"
@@ -925,7 +958,10 @@ static enum dormant_err rw_start(struct wake *w)
 {
 	struct rwake *a = calloc(1, sizeof(*a));
 	struct replay_rec *r = w->replay;
-	if (!a || !r || !(a->fend = malloc((r->nfr ? r->nfr : 1) * sizeof(*a->fend)))) {
+	if (!a || !r || !(a->fend = malloc((r->nfr ? r->nfr : 1) * sizeof(*a->fend))) ||
+	    !(a->acked = calloc(r->nmsg ? r->nmsg : 1, 1))) {
+		if (a)
+			free(a->fend);
 		free(a);
 		snprintf(w->detail, sizeof(w->detail), "replay: %s", r ? "out of memory" : "no recording");
 		return r ? ERR_NOMEM : ERR_INTERNAL;
@@ -957,6 +993,7 @@ static void rw_reap(struct wake *w)
 		return;
 	free(a->out);
 	free(a->fend);
+	free(a->acked);
 	free(a);
 	w->adapter = NULL;
 }

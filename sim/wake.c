@@ -1113,7 +1113,7 @@ static void start_setup(struct wakes *ws, size_t fi, uint32_t device)
 	}
 	*w = (struct wake){ .set = ws, .dev = device_get(vc->devices, device), .sc = vc->sc, .fleet = f,
 	                    .variant = vc->v, .variant_index = vc->vi, .device = device, .qos = scenario_qos(vc->v, f),
-	                    .msgs = vc->msgs, .cmds = vc->cmds, .setup = 1 };
+	                    .msgs = vc->msgs, .cmds = vc->cmds, .setup = 1, .ops = ops };
 	w->start_ns = clock_mono_ns();
 	w->start_wall_us = clock_wall_us();
 	w->deadline_ns = w->start_ns + vc->sc->wake_timeout_us * 1000u;

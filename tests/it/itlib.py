@@ -268,7 +268,7 @@ def retransmitted_by_server(cap):
             and not f[0].startswith("127.8")}
 
 
-def check_bytes_equal_capture(rs, cap, setups=0):
+def check_bytes_equal_capture(rs, cap, setups=0, max_resent=0.1):
     """Every wake's stream bytes, IP bytes and segments, each way, equal the capture's for its connection.
 
     dormant models what loss does to headers: each DSACK block the server
@@ -373,7 +373,8 @@ def check_bytes_equal_capture(rs, cap, setups=0):
     print(f"ip_lower_bound: {nmarked} of {len(rs)} rows marked, {nshort} of them short of the capture; "
           f"{len(resent)} wakes in which the server retransmitted; ip_rst_unsure: {nrst_marked} rows marked")
     check(diff == 0, f"{diff} of {len(rs)} wakes differ from the capture")
-    check(len(resent) * 10 <= len(rs), f"{len(resent)} of {len(rs)} wakes had retransmissions: too many to trust")
+    check(len(resent) <= max_resent * len(rs),
+          f"{len(resent)} of {len(rs)} wakes had retransmissions: too many to trust (at most {max_resent:.0%})")
     # SETUPS: connections of the devices before the window that are no wakes (session: before-window)
     check(len(conns) == len(rs) + setups,
           f"the capture has {len(conns)} device connections, wakes.csv {len(rs)}, set-ups {setups}")

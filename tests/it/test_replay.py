@@ -46,15 +46,12 @@ need("mosquitto", "nginx", "/usr/lib/rabbitmq/bin/rabbitmq-server", "tshark")
 dormant = sys.argv[1]
 wd = Workdir("replay")
 
-scenario = wd.file("replay.yaml", """
-name: replay
-seed: 3
-duration: 4s
+FLEETS = """
 fleets:
   - name: meters
-    count: 120
-    wake_every: 1s
-    jitter: 500ms
+    count: {meters}
+    wake_every: {every}
+    jitter: 1s
     payload: 48B
     qos: 1
   - name: big
@@ -63,6 +60,13 @@ fleets:
     payload: 3000B
     messages_per_wake: 3
     qos: 1
+"""
+scenario = wd.file("replay.yaml", """
+name: replay
+seed: 3
+duration: 4s
+concurrency: 16
+""" + FLEETS.format(meters=120, every="2s") + """
 matrix:
   - protocol: [mqtt, http, amqp]
     stack: [real, replay]
@@ -70,13 +74,38 @@ matrix:
     tls: ecdsa
     resume: ticket
     stack: [real, replay]
-  - protocol: amqp             # RabbitMQ (Erlang's TLS) refuses tickets: session ids
+""")
+cap, rundir, rs, sm = run_captured(dormant, wd, scenario, timeout=600, extra=("--no-plot",))
+check_bytes_equal_capture(rs, cap)
+# AMQP over TLS on its own, with fewer devices: RabbitMQ (Erlang's TLS)
+# sends segments again to a device slow to ACK (the sanitized build's TLS),
+# in most wakes when it ran with the rest above, and still in about 15 %
+# of them here, the real stack's as much as the replay's. Those rows are
+# marked ip_lower_bound (may be short of the capture, never over); the
+# others must be exact. So this run is allowed a third of its wakes with
+# retransmissions rather than a tenth, and the two stacks' shares must be alike.
+scenario2 = wd.file("replay-amqp-tls.yaml", """
+name: replay-amqp-tls
+seed: 3
+duration: 4s
+concurrency: 4
+""" + FLEETS.format(meters=24, every="2s") + """
+matrix:
+  - protocol: amqp             # RabbitMQ refuses tickets: session ids
     tls: ecdsa
     resume: session-id
     stack: [real, replay]
 """)
-cap, rundir, rs, sm = run_captured(dormant, wd, scenario, timeout=600, extra=("--no-plot",))
-check_bytes_equal_capture(rs, cap)
+wd2 = Workdir("replay-amqp-tls")
+cap2, rundir2, rs2, sm2 = run_captured(dormant, wd2, scenario2, timeout=600, extra=("--no-plot",))
+check_bytes_equal_capture(rs2, cap2, max_resent=1 / 3)
+marked = collections.Counter(r["variant"] for r in rs2 if r["ip_lower_bound"] == "1")
+real_m, rep_m = (marked[v] for v in sorted(set(r["variant"] for r in rs2)))
+check(abs(real_m - rep_m) <= max(5, real_m // 2), f"AMQP over TLS: rows marked ip_lower_bound, real {real_m}, "
+      f"replayed {rep_m}: the replay should draw RabbitMQ's retransmissions as the library does")
+print(f"AMQP over TLS: rows marked ip_lower_bound (RabbitMQ sent a segment again): real {real_m}, replayed {rep_m}")
+rs += rs2
+sm["variants"] += sm2["variants"]
 
 by = collections.defaultdict(dict)
 for r in rs:
