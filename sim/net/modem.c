@@ -519,8 +519,10 @@ static void pump_down(struct modem_conn *mc)
 		mc->in_cb--;
 		if (!mc->down.len)
 			mc->down.off = 0;
-		/* what the library wrote in answer goes out now */
-		if (!mc->in_cb && mc->up.len && pump_up(mc) < 0)
+		/* what the library wrote in answer goes out now, and its close (a
+		 * close inside the callback with nothing left to write would
+		 * otherwise wait for the next event, which may never come) */
+		if (!mc->in_cb && (mc->up.len || (mc->lib_eof && !mc->srv_shut)) && pump_up(mc) < 0)
 			return;
 	} else if (mc->cli.fd >= 0) {
 		if (flush_cli(mc->cli.fd, &mc->down))
