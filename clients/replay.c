@@ -94,12 +94,11 @@ static uint32_t down_state(enum protocol p)
 	return p == PROTO_HTTP ? 1u : 0u;
 }
 
-/* Feeds N server bytes; ON_PACKET (may be NULL) sees the start of each packet (at least PEEK bytes of it, or all). */
+/* Feeds N server bytes; ON_PACKET sees the start of each packet (at least PEEK bytes of it, or all). */
 typedef void (*packet_fn)(void *arg, const unsigned char *p, size_t have, size_t len);
-static uint32_t dsplit_feed(struct dsplit *d, enum protocol proto, modem_frame_fn frame, const unsigned char *p,
-                            size_t n, packet_fn on_packet, void *arg)
+static void dsplit_feed(struct dsplit *d, enum protocol proto, modem_frame_fn frame, const unsigned char *p,
+                        size_t n, packet_fn on_packet, void *arg)
 {
-	uint32_t packets = 0;
 	while (n && !d->bad) {
 		if (d->left) {
 			size_t t = n < d->left ? n : d->left;
@@ -132,13 +131,10 @@ static uint32_t dsplit_feed(struct dsplit *d, enum protocol proto, modem_frame_f
 			d->hlen = have; /* more of its start first */
 			continue;
 		}
-		if (on_packet)
-			on_packet(arg, d->h, have, len);
-		packets++;
+		on_packet(arg, d->h, have, len);
 		d->left = len - have;
 		d->hlen = 0;
 	}
-	return packets;
 }
 
 /* An AMQP frame from the server: 1 a flow, 2 a disposition from the
@@ -269,8 +265,6 @@ void replay_tap(void *arg, enum modem_tap_event ev, const unsigned char *p, size
 			r->lib_closed = 1;
 			r->close_after = r->seen;
 		}
-		return;
-	case MODEM_TAP_SRV_EOF:
 		return;
 	}
 }
@@ -477,7 +471,7 @@ struct rwake {
 	struct dsplit ds;
 	struct rseen seen;     /* what the server has sent so far */
 	uint32_t responses;    /* HTTP responses read */
-	int srv_eof, closed, failed;
+	int closed, failed;
 	int partial;           /* the modem took only part of the current chunk */
 	int gone;              /* the modem connection ended (aborted, reset): nothing more is written */
 	unsigned char *acked;  /* per message: acknowledged already (a repeated PUBACK counts once) */
@@ -941,7 +935,6 @@ static void rw_closed(void *arg)
 	struct rwake *a = w->adapter;
 	if (!a)
 		return;
-	a->srv_eof = 1;
 	/* the connection itself has ended (aborted at the deadline, reset): what
 	 * pump would write now goes nowhere and must not count as sent */
 	if (modem_conn_counts(w->mc)->closed_ns)

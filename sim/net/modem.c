@@ -578,11 +578,8 @@ static int pull_down(struct modem_conn *mc)
 		/* The end of the plaintext; after the library's goodbye a failed
 		 * read is only that. A failed socket (a RST) is the wake's error
 		 * unless the library had closed already. */
-		if (!mc->peer_done) {
+		if (!mc->peer_done)
 			mc->c.server_eof_ns = now;
-			if (mc->tap)
-				mc->tap(mc->tap_arg, MODEM_TAP_SRV_EOF, NULL, 0);
-		}
 		mc->peer_done = 1;
 		if (n == NET_FAIL && !io.fatal) {
 			if (!mc->lib_eof)

@@ -119,9 +119,9 @@ struct modem_lib {
 /* A recorder of the library's exchange (clients/replay.h): UP, the
  * library's bytes as the modem sends them, one call per write down the
  * stack (one TLS record each); DOWN, the server's plaintext as the modem hands it to the library;
- * LIB_EOF, the library closed its side; SRV_EOF, the server's plaintext
- * ended. Engine thread, in the order the modem saw them. */
-enum modem_tap_event { MODEM_TAP_UP, MODEM_TAP_DOWN, MODEM_TAP_LIB_EOF, MODEM_TAP_SRV_EOF };
+ * LIB_EOF, the library closed its side. Engine thread, in the order the
+ * modem saw them. */
+enum modem_tap_event { MODEM_TAP_UP, MODEM_TAP_DOWN, MODEM_TAP_LIB_EOF };
 typedef void (*modem_tap_fn)(void *arg, enum modem_tap_event ev, const unsigned char *p, size_t n);
 
 /* What one wake's connection is: who, to where, over what, told how. */
